@@ -1,0 +1,420 @@
+//! `<devices>`: everything attached to the domain. Each device kind has its
+//! own module; this one holds the list, device addresses and boot order.
+
+mod chardev;
+mod controller;
+mod disk;
+mod interface;
+mod misc;
+
+use serde::{Deserialize, Serialize};
+
+pub use chardev::{
+    Channel, ChannelTarget, ChannelTargetState, CharLog, CharSource, Console, ConsoleTargetType, GUEST_AGENT_CHANNEL,
+    Serial, SerialTargetModel, SerialTargetType, SourceMode, TcpProtocol,
+};
+pub use controller::{Controller, ControllerDriver, ControllerTarget, ControllerType, PCI_MODEL_NAMES};
+pub use disk::{
+    Disk, DiskBus, DiskCache, DiskDevice, DiskDiscard, DiskDriver, DiskDriverName, DiskFormat, DiskIo, DiskTarget,
+    DiskType,
+};
+pub use interface::{Interface, InterfaceSource, InterfaceTarget, LinkState, NicModel};
+pub use misc::{
+    AccessMode, BalloonModel, Filesystem, FsDriver, FsDriverType, FsWrPolicy, Graphics, GraphicsListen, Input,
+    InputBus, InputType, Memballoon, Panic, PanicModel, Rng, RngBackend, RngModel, RngRate, SharePolicy, Video,
+    VideoModel, VideoType, VirtioModel, Vnc, Watchdog, WatchdogAction, WatchdogModel,
+};
+
+use crate::error::Error;
+use crate::values::parse_auto_u32;
+use crate::xml::reader::{El, Result};
+use crate::xml::writer::XmlWriter;
+
+/// The `<devices>` element. Devices are kept by kind, each kind in document
+/// order, and written in libvirt's order of kinds.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct Devices {
+    /// The emulator binary (`/usr/bin/qemu-system-x86_64`).
+    pub emulator: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub disks: Vec<Disk>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub controllers: Vec<Controller>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub filesystems: Vec<Filesystem>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub interfaces: Vec<Interface>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub serials: Vec<Serial>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub consoles: Vec<Console>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<Channel>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<Input>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub graphics: Vec<Graphics>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub videos: Vec<Video>,
+    pub watchdog: Option<Watchdog>,
+    pub memballoon: Option<Memballoon>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rngs: Vec<Rng>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub panics: Vec<Panic>,
+}
+
+/// Any one device, for adding to a [`Devices`] list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Device {
+    Disk(Disk),
+    Controller(Controller),
+    Filesystem(Filesystem),
+    Interface(Interface),
+    Serial(Serial),
+    Console(Console),
+    Channel(Channel),
+    Input(Input),
+    Graphics(Graphics),
+    Video(Video),
+    Watchdog(Watchdog),
+    Memballoon(Memballoon),
+    Rng(Rng),
+    Panic(Panic),
+}
+
+macro_rules! device_from {
+    ($($t:ident),*) => {$(
+        impl From<$t> for Device {
+            fn from(d: $t) -> Device {
+                Device::$t(d)
+            }
+        }
+    )*};
+}
+device_from!(
+    Disk, Controller, Filesystem, Interface, Serial, Console, Channel, Input, Graphics, Video, Watchdog, Memballoon,
+    Rng, Panic
+);
+
+impl Devices {
+    pub fn is_empty(&self) -> bool {
+        *self == Devices::default()
+    }
+
+    /// Adds a device at the end of its kind (a watchdog or balloon replaces
+    /// the one there was: a domain has at most one of each).
+    pub fn push(&mut self, device: Device) {
+        match device {
+            Device::Disk(d) => self.disks.push(d),
+            Device::Controller(d) => self.controllers.push(d),
+            Device::Filesystem(d) => self.filesystems.push(d),
+            Device::Interface(d) => self.interfaces.push(d),
+            Device::Serial(d) => self.serials.push(d),
+            Device::Console(d) => self.consoles.push(d),
+            Device::Channel(d) => self.channels.push(d),
+            Device::Input(d) => self.inputs.push(d),
+            Device::Graphics(d) => self.graphics.push(d),
+            Device::Video(d) => self.videos.push(d),
+            Device::Watchdog(d) => self.watchdog = Some(d),
+            Device::Memballoon(d) => self.memballoon = Some(d),
+            Device::Rng(d) => self.rngs.push(d),
+            Device::Panic(d) => self.panics.push(d),
+        }
+    }
+
+    /// Reads every device; a bad device is recorded in `errors` and reading
+    /// goes on, so one pass reports every broken device.
+    pub(crate) fn read(el: &El<'_, '_>, errors: &mut Vec<Error>) -> Devices {
+        fn keep<T>(r: Result<Option<T>>, errors: &mut Vec<Error>) -> Option<T> {
+            r.unwrap_or_else(|e| {
+                errors.push(e);
+                None
+            })
+        }
+        Devices {
+            emulator: keep(el.child_text("emulator"), errors),
+            disks: el.children_collect("disk", Disk::read, errors),
+            controllers: el.children_collect("controller", Controller::read, errors),
+            filesystems: el.children_collect("filesystem", Filesystem::read, errors),
+            interfaces: el.children_collect("interface", Interface::read, errors),
+            serials: el.children_collect("serial", Serial::read, errors),
+            consoles: el.children_collect("console", Console::read, errors),
+            channels: el.children_collect("channel", Channel::read, errors),
+            inputs: el.children_collect("input", Input::read, errors),
+            graphics: el.children_collect("graphics", Graphics::read, errors),
+            videos: el.children_collect("video", Video::read, errors),
+            watchdog: keep(el.child("watchdog", Watchdog::read), errors),
+            memballoon: keep(el.child("memballoon", Memballoon::read), errors),
+            rngs: el.children_collect("rng", Rng::read, errors),
+            panics: el.children_collect("panic", Panic::read, errors),
+        }
+    }
+
+    pub(crate) fn write(&self, w: &mut XmlWriter) {
+        w.start("devices");
+        w.opt_text_element("emulator", self.emulator.as_ref());
+        self.disks.iter().for_each(|d| d.write(w));
+        self.controllers.iter().for_each(|d| d.write(w));
+        self.filesystems.iter().for_each(|d| d.write(w));
+        self.interfaces.iter().for_each(|d| d.write(w));
+        self.serials.iter().for_each(|d| d.write(w));
+        self.consoles.iter().for_each(|d| d.write(w));
+        self.channels.iter().for_each(|d| d.write(w));
+        self.inputs.iter().for_each(|d| d.write(w));
+        self.graphics.iter().for_each(|d| d.write(w));
+        self.videos.iter().for_each(|d| d.write(w));
+        self.watchdog.iter().for_each(|d| d.write(w));
+        self.memballoon.iter().for_each(|d| d.write(w));
+        self.rngs.iter().for_each(|d| d.write(w));
+        self.panics.iter().for_each(|d| d.write(w));
+        w.end();
+    }
+}
+
+// ---------------------------------------------------------------------------
+
+/// Where a device sits on its bus (`<address type=…>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Address {
+    Pci(PciAddress),
+    Drive(DriveAddress),
+    VirtioSerial(VirtioSerialAddress),
+    Isa(IsaAddress),
+    Usb(UsbAddress),
+    Ccid(CcidAddress),
+}
+
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct PciAddress {
+    pub domain: Option<u32>,
+    pub bus: Option<u32>,
+    pub slot: Option<u32>,
+    pub function: Option<u32>,
+    pub multifunction: Option<bool>,
+}
+
+impl PciAddress {
+    pub fn new(domain: u32, bus: u32, slot: u32, function: u32) -> Self {
+        PciAddress {
+            domain: Some(domain),
+            bus: Some(bus),
+            slot: Some(slot),
+            function: Some(function),
+            multifunction: None,
+        }
+    }
+}
+
+/// An IDE, SATA, SCSI or floppy drive position.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DriveAddress {
+    pub controller: Option<u32>,
+    pub bus: Option<u32>,
+    pub target: Option<u32>,
+    pub unit: Option<u32>,
+}
+
+impl DriveAddress {
+    pub fn new(controller: u32, bus: u32, target: u32, unit: u32) -> Self {
+        DriveAddress { controller: Some(controller), bus: Some(bus), target: Some(target), unit: Some(unit) }
+    }
+}
+
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct VirtioSerialAddress {
+    pub controller: Option<u32>,
+    pub bus: Option<u32>,
+    pub port: Option<u32>,
+}
+
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct IsaAddress {
+    pub iobase: Option<u32>,
+    pub irq: Option<u32>,
+}
+
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct UsbAddress {
+    pub bus: Option<u32>,
+    /// Port path through hubs: `1` or `1.2.3`.
+    pub port: Option<String>,
+}
+
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CcidAddress {
+    pub controller: Option<u32>,
+    pub slot: Option<u32>,
+}
+
+impl Address {
+    pub(crate) fn read(el: &El<'_, '_>) -> Result<Address> {
+        let kind = el.raw_attr("type").ok_or_else(|| el.missing_attr("type"))?;
+        let num = |name| el.attr::<u32>(name);
+        let auto = |name| el.attr_with(name, parse_auto_u32);
+        Ok(match kind {
+            "pci" => Address::Pci(PciAddress {
+                domain: auto("domain")?,
+                bus: auto("bus")?,
+                slot: auto("slot")?,
+                function: auto("function")?,
+                multifunction: el.on_off("multifunction")?,
+            }),
+            "drive" => Address::Drive(DriveAddress {
+                controller: num("controller")?,
+                bus: num("bus")?,
+                target: num("target")?,
+                unit: num("unit")?,
+            }),
+            "virtio-serial" => Address::VirtioSerial(VirtioSerialAddress {
+                controller: num("controller")?,
+                bus: num("bus")?,
+                port: num("port")?,
+            }),
+            "isa" => Address::Isa(IsaAddress { iobase: auto("iobase")?, irq: auto("irq")? }),
+            "usb" => Address::Usb(UsbAddress { bus: num("bus")?, port: el.attr("port")? }),
+            "ccid" => Address::Ccid(CcidAddress { controller: num("controller")?, slot: num("slot")? }),
+            other => {
+                let known = ["spapr-vio", "ccw", "virtio-mmio", "dimm", "unassigned", "s390"];
+                let msg = if known.contains(&other) {
+                    format!(
+                        "address type '{other}' is not supported; supported: pci, drive, virtio-serial, isa, usb, ccid"
+                    )
+                } else {
+                    format!("'{}' is not one of pci, drive, virtio-serial, isa, usb, ccid", crate::xml::truncate(other))
+                };
+                return Err(el.attr_error("type", crate::ErrorKind::InvalidValue(msg)));
+            }
+        })
+    }
+
+    pub(crate) fn write(&self, w: &mut XmlWriter) {
+        w.start("address");
+        match self {
+            Address::Pci(a) => {
+                w.attr("type", "pci");
+                let hex = |w: &mut XmlWriter, n: &str, v: Option<u32>, width: usize| {
+                    if let Some(v) = v {
+                        w.attr(n, &format!("0x{v:0width$x}"));
+                    }
+                };
+                hex(w, "domain", a.domain, 4);
+                hex(w, "bus", a.bus, 2);
+                hex(w, "slot", a.slot, 2);
+                hex(w, "function", a.function, 1);
+                w.on_off("multifunction", a.multifunction);
+            }
+            Address::Drive(a) => {
+                w.attr("type", "drive");
+                w.attr_opt("controller", a.controller.as_ref());
+                w.attr_opt("bus", a.bus.as_ref());
+                w.attr_opt("target", a.target.as_ref());
+                w.attr_opt("unit", a.unit.as_ref());
+            }
+            Address::VirtioSerial(a) => {
+                w.attr("type", "virtio-serial");
+                w.attr_opt("controller", a.controller.as_ref());
+                w.attr_opt("bus", a.bus.as_ref());
+                w.attr_opt("port", a.port.as_ref());
+            }
+            Address::Isa(a) => {
+                w.attr("type", "isa");
+                if let Some(v) = a.iobase {
+                    w.attr("iobase", &format!("0x{v:x}"));
+                }
+                if let Some(v) = a.irq {
+                    w.attr("irq", &format!("0x{v:x}"));
+                }
+            }
+            Address::Usb(a) => {
+                w.attr("type", "usb");
+                w.attr_opt("bus", a.bus.as_ref());
+                w.attr_opt("port", a.port.as_ref());
+            }
+            Address::Ccid(a) => {
+                w.attr("type", "ccid");
+                w.attr_opt("controller", a.controller.as_ref());
+                w.attr_opt("slot", a.slot.as_ref());
+            }
+        }
+        w.end();
+    }
+}
+
+/// A device's place in the boot order (`<boot order=…>` in a device).
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DeviceBoot {
+    /// 1 boots first.
+    pub order: u32,
+    /// s390 only: a boot menu selector.
+    pub loadparm: Option<String>,
+}
+
+impl DeviceBoot {
+    pub fn new(order: u32) -> Self {
+        DeviceBoot { order, loadparm: None }
+    }
+}
+
+/// The parts most devices share: `<alias>`, `<address>`, maybe `<boot>`.
+pub(crate) fn read_alias(el: &El<'_, '_>) -> Result<Option<String>> {
+    el.child("alias", |a| a.req_attr("name"))
+}
+
+pub(crate) fn read_address(el: &El<'_, '_>) -> Result<Option<Address>> {
+    el.child("address", Address::read)
+}
+
+pub(crate) fn read_boot(el: &El<'_, '_>) -> Result<Option<DeviceBoot>> {
+    el.child("boot", |b| Ok(DeviceBoot { order: b.req_attr("order")?, loadparm: b.attr("loadparm")? }))
+}
+
+pub(crate) fn write_alias(w: &mut XmlWriter, alias: Option<&String>) {
+    if let Some(a) = alias {
+        w.start("alias");
+        w.attr("name", a);
+        w.end();
+    }
+}
+
+pub(crate) fn write_address(w: &mut XmlWriter, address: Option<&Address>) {
+    if let Some(a) = address {
+        a.write(w);
+    }
+}
+
+pub(crate) fn write_boot(w: &mut XmlWriter, boot: Option<&DeviceBoot>) {
+    if let Some(b) = boot {
+        w.start("boot");
+        w.attr_val("order", &b.order);
+        w.attr_opt("loadparm", b.loadparm.as_ref());
+        w.end();
+    }
+}

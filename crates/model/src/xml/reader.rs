@@ -1,0 +1,548 @@
+//! A strict reader: every attribute, child element and piece of text of an
+//! element must be asked for by the type that reads it, or the element is
+//! refused. So nothing in a document can be silently dropped.
+//!
+//! A reader function gets an [`El`] and asks for what it knows
+//! (`el.attr`, `el.child`, `el.children`, `el.text` …). When it returns,
+//! whatever it did not ask for is an error naming the element or attribute,
+//! with a hint built from what it did ask for.
+
+use std::cell::{Cell, RefCell};
+
+use roxmltree::{Node, NodeType};
+
+use super::{XmlValue, parse_on_off, parse_yes_no};
+use crate::error::{Error, ErrorKind, Hint, TextPos, closest};
+
+pub(crate) type Result<T> = std::result::Result<T, Error>;
+
+/// Bytes in a document, at most (libvirt's own tools stop at 10 MiB).
+pub const MAX_DOCUMENT_BYTES: usize = 10 * 1024 * 1024;
+/// Nodes in a document, at most.
+pub const MAX_NODES: u32 = 500_000;
+/// Attributes on one element, at most.
+const MAX_ATTRIBUTES: usize = 64;
+
+/// Parses text into a roxmltree document with virtkit's safety limits.
+/// DTDs (and so entity declarations) are refused.
+pub(crate) fn parse_text(text: &str) -> Result<roxmltree::Document<'_>> {
+    if text.len() > MAX_DOCUMENT_BYTES {
+        return Err(Error::new(
+            "",
+            ErrorKind::Limit(format!(
+                "document is {} bytes, more than the limit of {} bytes",
+                text.len(),
+                MAX_DOCUMENT_BYTES
+            )),
+        )
+        .at(TextPos { line: 1, column: 1 }));
+    }
+    let opts = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: MAX_NODES, ..Default::default() };
+    roxmltree::Document::parse_with_options(text, opts).map_err(|e| {
+        let pos = e.pos();
+        let kind = match e {
+            roxmltree::Error::DtdDetected => {
+                ErrorKind::Syntax("document type declarations (DTD) are not allowed".into())
+            }
+            roxmltree::Error::NodesLimitReached => {
+                ErrorKind::Limit(format!("document has more than {MAX_NODES} nodes"))
+            }
+            other => ErrorKind::Syntax(syntax_message(&other)),
+        };
+        Error::new("", kind).at(TextPos { line: pos.row, column: pos.col })
+    })
+}
+
+/// roxmltree's message without its trailing " at L:C" (the position is kept apart).
+fn syntax_message(e: &roxmltree::Error) -> String {
+    let s = e.to_string();
+    let s = match s.rfind(" at ") {
+        Some(i) if s[i + 4..].chars().all(|c| c.is_ascii_digit() || c == ':') => s[..i].to_owned(),
+        _ => s,
+    };
+    lowercase_first(&s)
+}
+
+fn lowercase_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// Reads `node` with `f`, then refuses anything `f` did not ask for.
+pub(crate) fn read<'a, 'i, T>(node: Node<'a, 'i>, f: impl FnOnce(&El<'a, 'i>) -> Result<T>) -> Result<T> {
+    let el = El::new(node)?;
+    let v = f(&el)?;
+    el.finish()?;
+    Ok(v)
+}
+
+/// One element being read. See the module documentation.
+pub(crate) struct El<'a, 'i> {
+    node: Node<'a, 'i>,
+    seen_attrs: Cell<u64>,
+    asked_attrs: RefCell<Vec<&'static str>>,
+    asked_children: RefCell<Vec<&'static str>>,
+    text_read: Cell<bool>,
+    /// Every child element is taken as is (arbitrary XML, as in `<metadata>`).
+    any_children: Cell<bool>,
+}
+
+impl<'a, 'i> El<'a, 'i> {
+    fn new(node: Node<'a, 'i>) -> Result<Self> {
+        let el = El {
+            node,
+            seen_attrs: Cell::new(0),
+            asked_attrs: RefCell::new(Vec::new()),
+            asked_children: RefCell::new(Vec::new()),
+            text_read: Cell::new(false),
+            any_children: Cell::new(false),
+        };
+        if node.attributes().len() > MAX_ATTRIBUTES {
+            return Err(el.error(ErrorKind::Limit(format!("element has more than {MAX_ATTRIBUTES} attributes"))));
+        }
+        Ok(el)
+    }
+
+    pub(crate) fn name(&self) -> &'i str {
+        self.node.tag_name().name()
+    }
+
+    /// An error located at this element.
+    pub(crate) fn error(&self, kind: ErrorKind) -> Error {
+        located(self.node, None, kind)
+    }
+
+    /// An error about this element's value (its text).
+    pub(crate) fn invalid(&self, msg: impl Into<String>) -> Error {
+        self.error(ErrorKind::InvalidValue(msg.into()))
+    }
+
+    /// An error located at attribute `name` (at the element if it is absent).
+    pub(crate) fn attr_error(&self, name: &str, kind: ErrorKind) -> Error {
+        located(self.node, Some(name), kind)
+    }
+
+    // ---- attributes ----
+
+    /// The raw value of attribute `name`, marking it as read.
+    pub(crate) fn raw_attr(&self, name: &'static str) -> Option<&'a str> {
+        self.asked_attrs.borrow_mut().push(name);
+        for (i, a) in self.node.attributes().enumerate() {
+            if a.namespace().is_none() && a.name() == name {
+                self.seen_attrs.set(self.seen_attrs.get() | (1u64 << i));
+                return Some(a.value());
+            }
+        }
+        None
+    }
+
+    /// Attribute `name` parsed, or `None` when absent.
+    pub(crate) fn attr<T: XmlValue>(&self, name: &'static str) -> Result<Option<T>> {
+        self.attr_with(name, T::parse_xml)
+    }
+
+    /// Attribute `name` parsed with `parse`, or `None` when absent.
+    pub(crate) fn attr_with<T>(
+        &self,
+        name: &'static str,
+        parse: impl FnOnce(&str) -> std::result::Result<T, String>,
+    ) -> Result<Option<T>> {
+        match self.raw_attr(name) {
+            None => Ok(None),
+            Some(v) => parse(v).map(Some).map_err(|m| self.attr_error(name, ErrorKind::InvalidValue(m))),
+        }
+    }
+
+    /// Attribute `name` parsed; an error when absent.
+    pub(crate) fn req_attr<T: XmlValue>(&self, name: &'static str) -> Result<T> {
+        self.attr(name)?.ok_or_else(|| self.missing_attr(name))
+    }
+
+    /// A required attribute is absent: most likely it is there misspelt,
+    /// so an unread attribute close to `name` is reported as the typo.
+    pub(crate) fn missing_attr(&self, name: &str) -> Error {
+        let typo = self
+            .node
+            .attributes()
+            .filter(|a| a.namespace().is_none() && a.name() != name)
+            .find(|a| closest(a.name(), [name]).is_some());
+        match typo {
+            Some(a) => located(
+                self.node,
+                Some(a.name()),
+                ErrorKind::UnknownAttribute {
+                    name: a.name().into(),
+                    element: self.name().into(),
+                    hint: Hint::DidYouMean(name.into()),
+                },
+            ),
+            None => self.error(ErrorKind::MissingAttribute { name: name.into(), element: self.name().into() }),
+        }
+    }
+
+    /// A `yes`/`no` attribute.
+    pub(crate) fn yes_no(&self, name: &'static str) -> Result<Option<bool>> {
+        self.attr_with(name, parse_yes_no)
+    }
+
+    /// An `on`/`off` attribute.
+    pub(crate) fn on_off(&self, name: &'static str) -> Result<Option<bool>> {
+        self.attr_with(name, parse_on_off)
+    }
+
+    // ---- children ----
+
+    fn named_children(&self, name: &'static str) -> impl Iterator<Item = Node<'a, 'i>> + use<'a, 'i> {
+        self.asked_children.borrow_mut().push(name);
+        self.node
+            .children()
+            .filter(move |c| c.is_element() && c.tag_name().namespace().is_none() && c.tag_name().name() == name)
+    }
+
+    /// The one child element `name`, read with `f`; an error if it repeats.
+    pub(crate) fn child<T>(&self, name: &'static str, f: impl FnOnce(&El<'a, 'i>) -> Result<T>) -> Result<Option<T>> {
+        let mut it = self.named_children(name);
+        let Some(first) = it.next() else {
+            return Ok(None);
+        };
+        if let Some(dup) = it.next() {
+            return Err(located(
+                dup,
+                None,
+                ErrorKind::DuplicateElement { name: name.into(), parent: self.name().into() },
+            ));
+        }
+        read(first, f).map(Some)
+    }
+
+    /// The one child element `name`; an error when it is absent.
+    pub(crate) fn req_child<T>(&self, name: &'static str, f: impl FnOnce(&El<'a, 'i>) -> Result<T>) -> Result<T> {
+        self.child(name, f)?.ok_or_else(|| {
+            // As with attributes: a close, unread element is the likely typo.
+            let typo = self
+                .node
+                .children()
+                .filter(|c| c.is_element() && c.tag_name().namespace().is_none())
+                .find(|c| closest(c.tag_name().name(), [name]).is_some());
+            match typo {
+                Some(c) => located(
+                    c,
+                    None,
+                    ErrorKind::UnknownElement {
+                        name: c.tag_name().name().into(),
+                        parent: self.name().into(),
+                        hint: Hint::DidYouMean(name.into()),
+                    },
+                ),
+                None => self.error(ErrorKind::MissingElement { name: name.into(), parent: self.name().into() }),
+            }
+        })
+    }
+
+    /// Every child element `name`, in document order; the first error stops.
+    pub(crate) fn children<T>(
+        &self,
+        name: &'static str,
+        mut f: impl FnMut(&El<'a, 'i>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        self.named_children(name).map(|n| read(n, &mut f)).collect()
+    }
+
+    /// Every child element `name`; errors are collected and reading goes on.
+    pub(crate) fn children_collect<T>(
+        &self,
+        name: &'static str,
+        mut f: impl FnMut(&El<'a, 'i>) -> Result<T>,
+        errors: &mut Vec<Error>,
+    ) -> Vec<T> {
+        let mut out = Vec::new();
+        for n in self.named_children(name) {
+            match read(n, &mut f) {
+                Ok(v) => out.push(v),
+                Err(e) => errors.push(e),
+            }
+        }
+        out
+    }
+
+    /// Whether the empty marker element `name` (like `<readonly/>`) is present.
+    pub(crate) fn flag(&self, name: &'static str) -> Result<bool> {
+        Ok(self.child(name, |_| Ok(()))?.is_some())
+    }
+
+    /// The text of child element `name`, if present.
+    pub(crate) fn child_text(&self, name: &'static str) -> Result<Option<String>> {
+        self.child(name, |c| Ok(c.text()))
+    }
+
+    /// The text of child element `name`, parsed, if present.
+    pub(crate) fn child_value<T: XmlValue>(&self, name: &'static str) -> Result<Option<T>> {
+        self.child(name, |c| c.value())
+    }
+
+    /// Every child element, all taken as read: for arbitrary XML content.
+    pub(crate) fn any_children(&self) -> impl Iterator<Item = Node<'a, 'i>> + use<'a, 'i> {
+        self.any_children.set(true);
+        self.node.children().filter(|c| c.is_element())
+    }
+
+    // ---- text ----
+
+    /// This element's text content (text and CDATA, verbatim).
+    pub(crate) fn text(&self) -> String {
+        self.text_read.set(true);
+        let mut s = String::new();
+        for c in self.node.children() {
+            if let Some(t) = c.text().filter(|_| c.is_text()) {
+                s.push_str(t);
+            }
+        }
+        s
+    }
+
+    /// This element's text content, parsed.
+    pub(crate) fn value<T: XmlValue>(&self) -> Result<T> {
+        let t = self.text();
+        T::parse_xml(&t).map_err(|m| self.invalid(m))
+    }
+
+    /// Refuses whatever was not asked for.
+    fn finish(&self) -> Result<()> {
+        let seen = self.seen_attrs.get();
+        for (i, a) in self.node.attributes().enumerate() {
+            if seen & (1u64 << i) != 0 {
+                continue;
+            }
+            let name = match a.namespace().and_then(|ns| self.node.lookup_prefix(ns)) {
+                Some(p) => format!("{p}:{}", a.name()),
+                None => a.name().to_owned(),
+            };
+            let element = self.name();
+            let kind = if a.namespace().is_none() && crate::xml::known::libvirt_knows_attr(element, a.name()) {
+                ErrorKind::UnsupportedAttribute { name, element: element.into() }
+            } else {
+                ErrorKind::UnknownAttribute {
+                    name,
+                    element: element.into(),
+                    hint: hint_for(a.name(), &self.asked_attrs.borrow()),
+                }
+            };
+            return Err(located(self.node, Some(a.name()), kind));
+        }
+        for c in self.node.children() {
+            match c.node_type() {
+                NodeType::Element if self.any_children.get() => {}
+                NodeType::Element => {
+                    let ns = c.tag_name().namespace();
+                    let name = c.tag_name().name();
+                    if ns.is_none() && self.asked_children.borrow().contains(&name) {
+                        continue;
+                    }
+                    return Err(self.unknown_child(c));
+                }
+                NodeType::Text if !self.text_read.get() && c.text().is_some_and(|t| !t.trim().is_empty()) => {
+                    return Err(located(c, None, ErrorKind::UnexpectedText { element: self.name().into() }));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn unknown_child(&self, c: Node<'a, 'i>) -> Error {
+        let parent = self.name();
+        let name = qualified_name(c);
+        let asked = self.asked_children.borrow();
+        let kind = if c.tag_name().namespace().is_some() {
+            ErrorKind::UnsupportedElement { name, parent: parent.into() }
+        } else {
+            if super_known(parent, &name) {
+                ErrorKind::UnsupportedElement { name, parent: parent.into() }
+            } else {
+                ErrorKind::UnknownElement { hint: hint_for(&name, &asked), name, parent: parent.into() }
+            }
+        };
+        located(c, None, kind)
+    }
+}
+
+fn super_known(parent: &str, name: &str) -> bool {
+    crate::xml::known::libvirt_knows(parent, name)
+}
+
+/// A typo suggestion, or the list of what is allowed.
+fn hint_for(name: &str, asked: &[&'static str]) -> Hint {
+    if let Some(c) = closest(name, asked.iter().copied()) {
+        return Hint::DidYouMean(c.to_owned());
+    }
+    let mut names: Vec<String> = asked.iter().map(|s| (*s).to_owned()).collect();
+    names.dedup();
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert(n.clone()));
+    Hint::Expected(names)
+}
+
+/// `prefix:name` for a namespaced element, else its name.
+fn qualified_name(n: Node<'_, '_>) -> String {
+    let tag = n.tag_name();
+    match tag.namespace().and_then(|ns| n.lookup_prefix(ns)) {
+        Some(p) if !p.is_empty() => format!("{p}:{}", tag.name()),
+        _ => tag.name().to_owned(),
+    }
+}
+
+/// An error at `node` (or at its attribute `attr`), with path and position.
+pub(crate) fn located(node: Node<'_, '_>, attr: Option<&str>, kind: ErrorKind) -> Error {
+    let mut path = node_path(node);
+    let mut offset = node.range().start;
+    if let Some(a) = attr {
+        path.push_str("/@");
+        path.push_str(a);
+        if let Some(at) = node.attributes().find(|x| x.name() == a) {
+            offset = at.range().start;
+        }
+    }
+    let p = node.document().text_pos_at(offset);
+    Error::new(path, kind).at(TextPos { line: p.row, column: p.col })
+}
+
+/// The XPath-like path of an element: `/domain/devices/disk[2]`.
+/// A position index is given only where same-named siblings exist.
+pub(crate) fn node_path(node: Node<'_, '_>) -> String {
+    let mut segs: Vec<String> = Vec::new();
+    let mut cur = Some(node);
+    while let Some(n) = cur {
+        if n.is_element() {
+            segs.push(segment(n));
+        } else if n.is_text() {
+            // text is reported at its element
+        }
+        cur = n.parent();
+    }
+    let mut out = String::new();
+    for s in segs.iter().rev() {
+        out.push('/');
+        out.push_str(s);
+    }
+    out
+}
+
+fn segment(n: Node<'_, '_>) -> String {
+    let same = |x: &Node<'_, '_>| x.is_element() && x.tag_name() == n.tag_name();
+    let before = n.prev_siblings().skip(1).filter(same).count();
+    let after = n.next_siblings().skip(1).filter(same).count();
+    let name = qualified_name(n);
+    if before + after == 0 { name } else { format!("{name}[{}]", before + 1) }
+}
+
+/// Finds the position of `path` (as built by [`node_path`] plus an optional
+/// `/@attr`) in `doc`; falls back to the deepest element found on the way.
+pub(crate) fn resolve(doc: &roxmltree::Document<'_>, path: &str) -> Option<TextPos> {
+    let mut node = doc.root();
+    let mut offset = None;
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        if let Some(attr) = seg.strip_prefix('@') {
+            if let Some(a) = node.attributes().find(|a| a.name() == attr) {
+                offset = Some(a.range().start);
+            }
+            break;
+        }
+        let (name, index) = match seg.split_once('[') {
+            Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().unwrap_or(1)),
+            None => (seg, 1),
+        };
+        let next = node
+            .children()
+            .filter(|c| c.is_element() && c.tag_name().namespace().is_none() && c.tag_name().name() == name)
+            .nth(index.saturating_sub(1));
+        match next {
+            Some(n) => {
+                node = n;
+                offset = Some(n.range().start);
+            }
+            None => break,
+        }
+    }
+    offset.map(|o| {
+        let p = doc.text_pos_at(o);
+        TextPos { line: p.row, column: p.col }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_root<T>(xml: &str, f: impl FnOnce(&El<'_, '_>) -> Result<T>) -> Result<T> {
+        let doc = parse_text(xml).unwrap();
+        read(doc.root_element(), f)
+    }
+
+    #[test]
+    fn unknown_attribute_is_refused_with_a_hint() {
+        let e = with_root("<target dev='vda' buss='virtio'/>", |el| {
+            el.raw_attr("dev");
+            el.raw_attr("bus");
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(e.path, "/target/@buss");
+        assert_eq!(e.to_string(), "/target/@buss: unknown attribute 'buss' on <target> (did you mean 'bus'?)");
+        assert_eq!(e.pos, Some(TextPos { line: 1, column: 19 }));
+    }
+
+    #[test]
+    fn unknown_child_is_refused_with_its_position() {
+        let e = with_root("<devices>\n  <disk/>\n  <disk/>\n  <diks/>\n</devices>", |el| {
+            el.children("disk", |_| Ok(()))?;
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(e.path, "/devices/diks");
+        assert_eq!(e.pos, Some(TextPos { line: 4, column: 3 }));
+        assert!(e.to_string().contains("did you mean <disk>?"), "{e}");
+    }
+
+    #[test]
+    fn duplicates_and_text_are_refused() {
+        let e = with_root("<os><type>hvm</type><type>hvm</type></os>", |el| {
+            el.child_text("type")?;
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(e.path, "/os/type[2]");
+        let e = with_root("<features>junk<acpi/></features>", |el| {
+            el.flag("acpi")?;
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::UnexpectedText { element: "features".into() });
+    }
+
+    #[test]
+    fn paths_index_only_repeated_names() {
+        let doc = parse_text("<a><b/><c/><b><d x='1'/></b></a>").unwrap();
+        let d = doc.descendants().find(|n| n.has_tag_name("d")).unwrap();
+        assert_eq!(node_path(d), "/a/b[2]/d");
+        assert_eq!(resolve(&doc, "/a/b[2]/d/@x"), Some(TextPos { line: 1, column: 18 }));
+        assert_eq!(resolve(&doc, "/a/c"), Some(TextPos { line: 1, column: 8 }));
+    }
+
+    #[test]
+    fn dtds_and_entities_are_refused() {
+        let bomb = "<?xml version='1.0'?><!DOCTYPE d [<!ENTITY a 'aaaa'><!ENTITY b '&a;&a;'>]><d>&b;</d>";
+        let e = parse_text(bomb).unwrap_err();
+        assert!(e.to_string().contains("DTD"), "{e}");
+        assert!(parse_text("<d>&nope;</d>").is_err());
+    }
+
+    #[test]
+    fn oversized_input_is_refused_before_parsing() {
+        let big = format!("<d>{}</d>", " ".repeat(MAX_DOCUMENT_BYTES));
+        let e = parse_text(&big).unwrap_err();
+        assert!(matches!(e.kind, ErrorKind::Limit(_)));
+    }
+}

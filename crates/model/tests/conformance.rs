@@ -1,0 +1,128 @@
+//! libvirt's own documents (../shared/conformance): every supported one must
+//! parse, round-trip and, written by us, pass libvirt 9.0's RelaxNG schema;
+//! every unsupported one must be refused naming what is not supported.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use virtkit_model::domain::Domain;
+
+fn conformance_dir() -> PathBuf {
+    let dir = std::env::var_os("VIRTKIT_CONFORMANCE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance"));
+    assert!(
+        dir.join("schemas/domain.rng").is_file(),
+        "conformance data not found at {} (set VIRTKIT_CONFORMANCE)",
+        dir.display()
+    );
+    dir
+}
+
+/// Input documents (not libvirt's `.out.xml` outputs) in `sub`.
+fn inputs(sub: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(conformance_dir().join(sub))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            n.ends_with(".xml") && !n.ends_with(".out.xml")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Validates `xml` against libvirt's domain schema with xmllint.
+fn schema_check(xml: &str) -> Result<(), String> {
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), xml).unwrap();
+    let rng = conformance_dir().join("schemas/domain.rng");
+    let out = Command::new("xmllint")
+        .arg("--noout")
+        .arg("--relaxng")
+        .arg(&rng)
+        .arg(tmp.path())
+        .output()
+        .expect("xmllint runs (apt-get install libxml2-utils)");
+    if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+}
+
+#[test]
+fn supported_documents_round_trip_and_validate() {
+    let files = inputs("domain/supported");
+    assert!(files.len() >= 40, "expected the supported corpus, found {}", files.len());
+    let mut failures = Vec::new();
+    for f in &files {
+        let name = f.file_name().unwrap().to_string_lossy();
+        let text = std::fs::read_to_string(f).unwrap();
+        let d = match Domain::from_xml(&text) {
+            Ok(d) => d,
+            Err(e) => {
+                failures.push(format!("{name}: does not parse:\n{e}"));
+                continue;
+            }
+        };
+        let xml = d.to_xml();
+        match Domain::from_xml(&xml) {
+            Ok(again) if again == d => {}
+            Ok(_) => failures.push(format!("{name}: re-parsed model differs\n{xml}")),
+            Err(e) => failures.push(format!("{name}: our output does not parse: {e}\n{xml}")),
+        }
+        match Domain::from_json(&d.to_json()) {
+            Ok(again) if again == d => {}
+            Ok(_) => failures.push(format!("{name}: JSON round trip differs")),
+            Err(e) => failures.push(format!("{name}: JSON does not read back: {e}")),
+        }
+        if let Err(e) = schema_check(&xml) {
+            failures.push(format!("{name}: our output fails libvirt's schema:\n{e}\n{xml}"));
+        }
+    }
+    assert!(failures.is_empty(), "{} of {} failed:\n{}", failures.len(), files.len(), failures.join("\n\n"));
+}
+
+/// For each unsupported document: a word the first error must contain,
+/// naming the element, attribute or value virtkit does not support.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    ("blkiotune.xml", "<blkiotune>"),
+    ("boot-order.xml", "'network'"),
+    ("cpu-hotplug-startup.xml", "<vcpus>"),
+    ("disk-serial.xml", "'sd'"),
+    ("hostdev-pci-address.xml", "<hostdev>"),
+    ("hugepages-default.xml", "<memoryBacking>"),
+    ("iothreads-disk.xml", "<iothreads>"),
+    ("launch-security-sev-direct.xml", "<launchSecurity>"),
+    ("net-vhostuser.xml", "<memoryBacking>"),
+    ("net-virtio-network-portgroup.xml", "portgroup"),
+    ("numatune-memnode.xml", "<numatune>"),
+    ("shmem-plain-doorbell.xml", "<shmem>"),
+    ("smartcard-host.xml", "<smartcard>"),
+    ("sound-device.xml", "<sound>"),
+    ("tap-vhost.xml", "<driver>"),
+    ("tpm-emulator.xml", "<tpm>"),
+    ("usb-redir.xml", "<redirdev>"),
+];
+
+#[test]
+fn unsupported_documents_are_refused_naming_the_feature() {
+    let files = inputs("domain/unsupported");
+    assert_eq!(files.len(), UNSUPPORTED.len(), "the table covers every unsupported file");
+    let mut failures = Vec::new();
+    for f in &files {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        let want = UNSUPPORTED.iter().find(|(n, _)| *n == name).map(|(_, w)| *w).unwrap();
+        let text = std::fs::read_to_string(f).unwrap();
+        match Domain::from_xml(&text) {
+            Ok(_) => failures.push(format!("{name}: accepted")),
+            Err(errs) => {
+                let all = errs.to_string();
+                let first = errs.first();
+                if first.pos.is_none() || !all.contains(want) {
+                    failures.push(format!("{name}: expected an error naming {want}, got:\n{all}"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
