@@ -1,0 +1,455 @@
+//! Bad documents: each is refused with one clear error naming its line,
+//! column and path, and nothing is accepted with parts missing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use virtkit_model::domain::Domain;
+use virtkit_model::{Document, ErrorKind, TextPos};
+
+/// A valid base document; tests break one line of it.
+const BASE: &str = "\
+<domain type='kvm'>
+  <name>base</name>
+  <uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid>
+  <memory unit='MiB'>512</memory>
+  <vcpu>2</vcpu>
+  <os>
+    <type arch='x86_64' machine='q35'>hvm</type>
+    <boot dev='hd'/>
+  </os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <source file='/images/base.qcow2'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <interface type='network'>
+      <mac address='52:54:00:12:34:56'/>
+      <source network='default'/>
+      <model type='virtio'/>
+    </interface>
+  </devices>
+</domain>
+";
+
+fn with(from: &str, to: &str) -> String {
+    assert!(BASE.contains(from), "base has {from}");
+    BASE.replacen(from, to, 1)
+}
+
+/// The first error: (line, column, path, message).
+fn first_error(xml: &str) -> (u32, u32, String, String) {
+    let errs = Domain::from_xml(xml).expect_err("document must be refused");
+    let e = errs.first();
+    let TextPos { line, column } = e.pos.expect("error has a position");
+    (line, column, e.path.clone(), e.kind.to_string())
+}
+
+fn assert_refused(xml: &str, line: u32, column: u32, path: &str, msg: &str) {
+    let got = first_error(xml);
+    assert_eq!(got, (line, column, path.to_owned(), msg.to_owned()));
+}
+
+#[test]
+fn base_document_is_valid() {
+    let d = Domain::from_xml(BASE).unwrap();
+    assert_eq!(d.name, "base");
+    assert_eq!(d.devices.disks.len(), 1);
+}
+
+// ---- typos: element, attribute, value, anywhere ----
+
+#[test]
+fn element_typo_at_top_level() {
+    assert_refused(
+        &with("<vcpu>2</vcpu>", "<vpcu>2</vpcu>"),
+        5,
+        3,
+        "/domain/vpcu",
+        "unknown element <vpcu> in <domain> (did you mean <vcpu>?)",
+    );
+}
+
+#[test]
+fn element_typo_in_devices() {
+    assert_refused(
+        &with("<interface type='network'>", "<interfcae type='network'>").replace("</interface>", "</interfcae>"),
+        16,
+        5,
+        "/domain/devices/interfcae",
+        "unknown element <interfcae> in <devices> (did you mean <interface>?)",
+    );
+}
+
+#[test]
+fn element_typo_deep_in_a_device() {
+    assert_refused(
+        &with("<target dev='vda' bus='virtio'/>", "<taget dev='vda' bus='virtio'/>"),
+        14,
+        7,
+        "/domain/devices/disk/taget",
+        "unknown element <taget> in <disk> (did you mean <target>?)",
+    );
+}
+
+#[test]
+fn attribute_typo() {
+    assert_refused(
+        &with("<target dev='vda' bus='virtio'/>", "<target dev='vda' buss='virtio'/>"),
+        14,
+        25,
+        "/domain/devices/disk/target/@buss",
+        "unknown attribute 'buss' on <target> (did you mean 'bus'?)",
+    );
+}
+
+#[test]
+fn attribute_typo_of_a_required_attribute() {
+    assert_refused(
+        &with("<source network='default'/>", "<source netwrok='default'/>"),
+        18,
+        15,
+        "/domain/devices/interface/source/@netwrok",
+        "unknown attribute 'netwrok' on <source> (did you mean 'network'?)",
+    );
+}
+
+#[test]
+fn enum_value_typo() {
+    assert_refused(
+        &with("bus='virtio'", "bus='scsii'"),
+        14,
+        25,
+        "/domain/devices/disk/target/@bus",
+        "'scsii' is not one of virtio, sata, scsi, ide, usb",
+    );
+    assert_refused(
+        &with("<boot dev='hd'/>", "<boot dev='hdd'/>"),
+        8,
+        11,
+        "/domain/os/boot/@dev",
+        "'hdd' is not one of hd, fd, cdrom, network",
+    );
+    assert_refused(
+        &with("<domain type='kvm'>", "<domain type='kvn'>"),
+        1,
+        9,
+        "/domain/@type",
+        "'kvn' is not one of qemu, kvm, lxc, test",
+    );
+}
+
+#[test]
+fn value_libvirt_has_but_virtkit_does_not() {
+    assert_refused(
+        &with("<domain type='kvm'>", "<domain type='xen'>"),
+        1,
+        9,
+        "/domain/@type",
+        "'xen' is not supported; supported: qemu, kvm, lxc, test",
+    );
+}
+
+#[test]
+fn feature_libvirt_has_but_virtkit_does_not() {
+    assert_refused(
+        &with("  <devices>\n", "  <devices>\n    <hostdev mode='subsystem' type='pci'/>\n"),
+        11,
+        5,
+        "/domain/devices/hostdev",
+        "unsupported element <hostdev> in <devices>",
+    );
+    assert_refused(
+        &with("<source network='default'/>", "<source network='default' portgroup='web'/>"),
+        18,
+        33,
+        "/domain/devices/interface/source/@portgroup",
+        "unsupported attribute 'portgroup' on <source>",
+    );
+}
+
+#[test]
+fn namespaced_elements_outside_metadata_are_refused() {
+    let xml =
+        with("<domain type='kvm'>", "<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>")
+            .replace("</devices>", "</devices>\n  <qemu:commandline/>");
+    let (_, _, path, msg) = first_error(&xml);
+    assert_eq!(path, "/domain/qemu:commandline");
+    assert_eq!(msg, "unsupported element <qemu:commandline> in <domain>");
+}
+
+#[test]
+fn unexpected_text() {
+    assert_refused(
+        &with("  <devices>\n", "  <devices>\n    stray words\n"),
+        10,
+        12,
+        "/domain/devices",
+        "unexpected text in <devices>",
+    );
+}
+
+// ---- malformed values ----
+
+#[test]
+fn bad_uuid() {
+    assert_refused(
+        &with("c7a5fdbd-edaf-9455-926a-d65c16db1809", "c7a5fdbd-edaf-9455-926a-d65c16db18"),
+        3,
+        3,
+        "/domain/uuid",
+        "'c7a5fdbd-edaf-9455-926a-d65c16db18' is not a UUID",
+    );
+}
+
+#[test]
+fn bad_mac() {
+    assert_refused(
+        &with("52:54:00:12:34:56", "52:54:00:12:34"),
+        17,
+        12,
+        "/domain/devices/interface/mac/@address",
+        "'52:54:00:12:34' is not a MAC address (like 52:54:00:12:34:56)",
+    );
+    assert_refused(
+        &with("52:54:00:12:34:56", "01:00:5e:00:00:01"),
+        17,
+        12,
+        "/domain/devices/interface/mac/@address",
+        "01:00:5e:00:00:01 is a multicast address",
+    );
+}
+
+#[test]
+fn unit_overflow_and_bad_units() {
+    assert_refused(
+        &with("<memory unit='MiB'>512</memory>", "<memory unit='EiB'>512</memory>"),
+        4,
+        3,
+        "/domain/memory",
+        "512 EiB is too large (at most 18446744073709551615 bytes)",
+    );
+    let (_, _, path, msg) = first_error(&with("unit='MiB'", "unit='MiBs'"));
+    assert_eq!(path, "/domain/memory");
+    assert!(msg.starts_with("unknown unit 'MiBs'"), "{msg}");
+    let (_, _, _, msg) = first_error(&with(">512<", ">-1<"));
+    assert_eq!(msg, "'-1' is not an unsigned integer");
+}
+
+#[test]
+fn every_memory_unit_is_read() {
+    for (unit, bytes) in [
+        ("b", 512),
+        ("bytes", 512),
+        ("KB", 512_000),
+        ("k", 512 << 10),
+        ("KiB", 512 << 10),
+        ("MB", 512_000_000),
+        ("M", 512 << 20),
+        ("MiB", 512 << 20),
+        ("GB", 512_000_000_000),
+        ("G", 512 << 30),
+        ("GiB", 512 << 30),
+        ("TB", 512_000_000_000_000),
+        ("T", 512 << 40),
+        ("TiB", 512 << 40),
+    ] {
+        let d = Domain::from_xml(&with("unit='MiB'", &format!("unit='{unit}'"))).unwrap();
+        assert_eq!(d.memory.as_bytes(), bytes, "{unit}");
+        assert_eq!(Domain::from_xml(&d.to_xml()).unwrap(), d, "{unit} round-trips");
+    }
+}
+
+#[test]
+fn duplicate_disk_target() {
+    let second = "    <disk type='file' device='disk'>\n      <source file='/images/b.img'/>\n      <target dev='vda' bus='virtio'/>\n    </disk>\n";
+    let xml = with("    <interface", &format!("{second}    <interface"));
+    assert_refused(
+        &xml,
+        18,
+        15,
+        "/domain/devices/disk[2]/target/@dev",
+        "target 'vda' is already used by /domain/devices/disk[1]",
+    );
+}
+
+#[test]
+fn duplicate_single_element() {
+    assert_refused(
+        &with("<vcpu>2</vcpu>", "<vcpu>2</vcpu><vcpu>3</vcpu>"),
+        5,
+        17,
+        "/domain/vcpu[2]",
+        "<vcpu> may appear only once in <domain>",
+    );
+}
+
+#[test]
+fn missing_required_parts() {
+    assert_refused(&with("  <name>base</name>\n", ""), 1, 1, "/domain", "missing element <name> in <domain>");
+    assert_refused(
+        &with("<target dev='vda' bus='virtio'/>", "<target bus='virtio'/>"),
+        14,
+        7,
+        "/domain/devices/disk/target",
+        "missing attribute 'dev' on <target>",
+    );
+}
+
+#[test]
+fn relative_paths_are_refused() {
+    assert_refused(
+        &with("/images/base.qcow2", "images/base.qcow2"),
+        13,
+        15,
+        "/domain/devices/disk/source/@file",
+        "'images/base.qcow2' is not an absolute path",
+    );
+}
+
+#[test]
+fn inconsistent_values() {
+    let (_, _, path, msg) = first_error(&with("<vcpu>2</vcpu>", "<vcpu current='3'>2</vcpu>"));
+    assert_eq!((path.as_str(), msg.as_str()), ("/domain/vcpu/@current", "3 online vCPUs is more than the 2 vCPUs"));
+    let (_, _, path, msg) =
+        first_error(&with("<vcpu>2</vcpu>", "<vcpu>2</vcpu><cpu><topology sockets='2' cores='2' threads='1'/></cpu>"));
+    assert_eq!((path.as_str(), msg.as_str()), ("/domain/cpu/topology", "topology gives 4 vCPUs but the domain has 2"));
+    let (_, _, path, _) = first_error(&with(
+        "<memory unit='MiB'>512</memory>",
+        "<memory unit='MiB'>512</memory><currentMemory unit='GiB'>1</currentMemory>",
+    ));
+    assert_eq!(path, "/domain/currentMemory");
+}
+
+#[test]
+fn os_type_must_fit_the_domain_type() {
+    let (_, _, path, msg) = first_error(&with("<domain type='kvm'>", "<domain type='lxc'>"));
+    assert_eq!(path, "/domain/os/type");
+    assert_eq!(msg, "a container needs os type 'exe', not 'hvm'");
+}
+
+#[test]
+fn controller_model_must_fit_its_type() {
+    let xml = with("  </devices>", "    <controller type='scsi' index='0' model='virtio-scssi'/>\n  </devices>");
+    let (line, _, path, msg) = first_error(&xml);
+    assert_eq!(line, 21);
+    assert_eq!(path, "/domain/devices/controller/@model");
+    assert!(msg.starts_with("'virtio-scssi' is not one of auto, buslogic"), "{msg}");
+}
+
+#[test]
+fn several_broken_devices_are_all_reported() {
+    let xml = BASE.replacen("bus='virtio'", "bus='virtioo'", 1).replacen(
+        "<model type='virtio'/>",
+        "<model type='virtioo'/>",
+        1,
+    );
+    let errs = Domain::from_xml(&xml).unwrap_err();
+    let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["/domain/devices/disk/target/@bus", "/domain/devices/interface/model/@type"]);
+}
+
+// ---- names ----
+
+#[test]
+fn names_that_could_escape_a_directory_are_refused() {
+    for (name, msg) in [
+        ("../etc/passwd", "'../etc/passwd' contains '/'"),
+        ("a/b", "'a/b' contains '/'"),
+        ("..", "'..' is not a usable name"),
+        (".", "'.' is not a usable name"),
+        ("", "a name must not be empty"),
+    ] {
+        let (line, col, path, got) = first_error(&with("<name>base</name>", &format!("<name>{name}</name>")));
+        assert_eq!((line, col, path.as_str(), got.as_str()), (2, 3, "/domain/name", msg), "{name:?}");
+    }
+    let (_, _, _, msg) = first_error(&with("<name>base</name>", "<name>a&#9;b</name>"));
+    assert_eq!(msg, "a name must not contain control characters");
+}
+
+// ---- hostile input ----
+
+#[test]
+fn not_xml_at_all() {
+    let errs = Domain::from_xml("<domain type='kvm'><name>x</domain>").unwrap_err();
+    let e = errs.first();
+    assert!(matches!(e.kind, ErrorKind::Syntax(_)), "{e}");
+    assert_eq!(e.pos, Some(TextPos { line: 1, column: 27 }));
+    assert!(Domain::from_xml("").is_err());
+    assert!(Domain::from_xml("just text").is_err());
+}
+
+#[test]
+fn entity_expansion_is_refused() {
+    let bomb = "<?xml version='1.0'?>\n<!DOCTYPE domain [\n <!ENTITY a 'aaaaaaaaaa'>\n <!ENTITY b '&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;'>\n <!ENTITY c '&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;'>\n]>\n<domain type='kvm'><name>&c;</name></domain>";
+    let errs = Domain::from_xml(bomb).unwrap_err();
+    assert_eq!(errs.first().kind, ErrorKind::Syntax("document type declarations (DTD) are not allowed".into()));
+    let external = "<!DOCTYPE domain SYSTEM 'file:///etc/passwd'><domain type='kvm'/>";
+    assert!(Domain::from_xml(external).is_err());
+}
+
+#[test]
+fn huge_documents_are_refused() {
+    let big = BASE.replace("<name>base</name>", &format!("<name>{}</name>", "x".repeat(11 << 20)));
+    let errs = Domain::from_xml(&big).unwrap_err();
+    assert!(matches!(errs.first().kind, ErrorKind::Limit(_)), "{}", errs);
+}
+
+#[test]
+fn deep_nesting_is_refused_without_a_crash() {
+    let depth = 100_000;
+    let deep = format!("{}{}", "<x>".repeat(depth), "</x>".repeat(depth));
+    // In metadata, where any XML is allowed, depth is limited.
+    let xml = with("<vcpu>2</vcpu>", &format!("<vcpu>2</vcpu><metadata><a:m xmlns:a='urn:a'>{deep}</a:m></metadata>"));
+    let errs = Domain::from_xml(&xml).unwrap_err();
+    assert!(matches!(errs.first().kind, ErrorKind::Limit(_)), "{}", errs);
+    // Elsewhere, the first unknown level is refused.
+    let xml = with("<vcpu>2</vcpu>", &format!("<vcpu>2</vcpu>{deep}"));
+    assert_eq!(first_error(&xml).2, "/domain/x");
+}
+
+#[test]
+fn many_attributes_are_refused() {
+    let attrs: String = (0..100).map(|i| format!(" a{i}='1'")).collect();
+    let xml = with("<vcpu>2</vcpu>", &format!("<vcpu{attrs}>2</vcpu>"));
+    assert!(matches!(Domain::from_xml(&xml).unwrap_err().first().kind, ErrorKind::Limit(_)));
+}
+
+#[test]
+fn other_documents_are_refused_by_kind() {
+    let e = Document::from_xml("<network><name>default</name></network>").unwrap_err();
+    assert_eq!(e.first().kind.to_string(), "network documents (<network>) are not supported yet");
+    let e = Document::from_xml("<pool type='dir'/>").unwrap_err();
+    assert_eq!(e.first().kind.to_string(), "storage pool documents (<pool>) are not supported yet");
+    let e = Document::from_xml("<html/>").unwrap_err();
+    assert_eq!(e.first().kind.to_string(), "<html> is not a document virtkit reads; expected <domain>");
+    let e = Domain::from_xml("<network/>").unwrap_err();
+    assert_eq!(e.first().path, "/network");
+}
+
+#[test]
+fn json_is_as_strict_as_xml() {
+    let d = Domain::from_xml(BASE).unwrap();
+    let json = d.to_json();
+    assert_eq!(Domain::from_json(&json).unwrap(), d);
+    let typo = json.replacen("\"memory\"", "\"memroy\"", 1);
+    assert!(Domain::from_json(&typo).is_err());
+    let bad_name = json.replacen("\"base\"", "\"a/b\"", 1);
+    let e = Domain::from_json(&bad_name).unwrap_err();
+    assert_eq!(e.first().path, "/domain/name");
+    let control = json.replacen("\"base\"", "\"a\\u0001b\"", 1);
+    assert!(Domain::from_json(&control).is_err());
+}
+
+#[test]
+fn live_xml_id_is_accepted_and_not_kept() {
+    let d = Domain::from_xml(&with("<domain type='kvm'>", "<domain type='kvm' id='7'>")).unwrap();
+    assert!(!d.to_xml().contains("id='7'"));
+}
+
+#[test]
+fn missing_uuid_is_generated_and_kept() {
+    let d = Domain::from_xml(&with("  <uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid>\n", "")).unwrap();
+    let again = Domain::from_xml(&d.to_xml()).unwrap();
+    assert_eq!(again.uuid, d.uuid);
+    assert!(!d.uuid.is_nil());
+}
