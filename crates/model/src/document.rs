@@ -11,6 +11,8 @@ use crate::xml::reader::{self, located};
 #[non_exhaustive]
 pub enum Document {
     Domain(Box<Domain>),
+    /// The test driver's simulated host (`<node>`).
+    TestNode(Box<crate::node::TestNode>),
 }
 
 impl Document {
@@ -20,7 +22,8 @@ impl Document {
         let root = doc.root_element();
         match (root.tag_name().namespace(), root.tag_name().name()) {
             (None, "domain") => Domain::from_xml(text).map(|d| Document::Domain(Box::new(d))),
-            _ => Err(kind_error(root, &["domain"]).into()),
+            (None, "node") => crate::node::TestNode::from_xml(text).map(|n| Document::TestNode(Box::new(n))),
+            _ => Err(kind_error(root, &["domain", "node"]).into()),
         }
     }
 
@@ -28,6 +31,7 @@ impl Document {
     pub fn to_xml(&self) -> String {
         match self {
             Document::Domain(d) => d.to_xml(),
+            Document::TestNode(n) => n.to_xml(),
         }
     }
 
@@ -35,6 +39,7 @@ impl Document {
     pub fn to_json(&self) -> String {
         match self {
             Document::Domain(d) => d.to_json(),
+            Document::TestNode(n) => serde_json::to_string_pretty(n).unwrap_or_default(),
         }
     }
 
@@ -42,6 +47,7 @@ impl Document {
     pub fn kind(&self) -> &'static str {
         match self {
             Document::Domain(_) => "domain",
+            Document::TestNode(_) => "node",
         }
     }
 }
@@ -62,7 +68,6 @@ const LATER: &[(&str, &str)] = &[
     ("filterbinding", "network filter binding"),
     ("capabilities", "capabilities"),
     ("domainCapabilities", "domain capabilities"),
-    ("node", "test driver node"),
 ];
 
 fn kind_error(root: Node<'_, '_>, expected: &[&str]) -> Error {

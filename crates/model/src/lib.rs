@@ -23,6 +23,7 @@ pub mod document;
 pub mod domain;
 pub mod error;
 pub mod metadata;
+pub mod node;
 pub mod values;
 mod xml;
 

@@ -421,7 +421,7 @@ fn other_documents_are_refused_by_kind() {
     let e = Document::from_xml("<pool type='dir'/>").unwrap_err();
     assert_eq!(e.first().kind.to_string(), "storage pool documents (<pool>) are not supported yet");
     let e = Document::from_xml("<html/>").unwrap_err();
-    assert_eq!(e.first().kind.to_string(), "<html> is not a document virtkit reads; expected <domain>");
+    assert_eq!(e.first().kind.to_string(), "<html> is not a document virtkit reads; expected <domain>, <node>");
     let e = Domain::from_xml("<network/>").unwrap_err();
     assert_eq!(e.first().path, "/network");
 }

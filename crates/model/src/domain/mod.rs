@@ -242,26 +242,43 @@ impl Domain {
         let root = doc.root_element();
         crate::document::expect_root(root, "domain")?;
         let mut errors = Vec::new();
-        let parsed = reader::read(root, |el| Domain::read(el, &mut errors));
+        let domain = Domain::read_at(&doc, root, &mut errors);
+        match domain {
+            Some(d) if errors.is_empty() => Ok(d),
+            _ => Err(sorted(errors)),
+        }
+    }
+
+    /// Reads and validates the `<domain>` element `node` of `doc` (the root,
+    /// or one nested in another document), adding every problem to `errors`.
+    pub(crate) fn read_at(
+        doc: &roxmltree::Document<'_>,
+        node: roxmltree::Node<'_, '_>,
+        errors: &mut Vec<Error>,
+    ) -> Option<Domain> {
+        let before = errors.len();
+        let parsed = reader::read(node, |el| Domain::read(el, errors));
         let domain = match parsed {
-            Ok(d) if errors.is_empty() => d,
-            Ok(_) => return Err(sorted(errors)),
+            Ok(d) if errors.len() == before => d,
+            Ok(_) => return None,
             Err(e) => {
                 errors.push(e);
-                return Err(sorted(errors));
+                return None;
             }
         };
         if let Err(errs) = domain.validate_parsed() {
-            let located = errs
-                .into_iter()
-                .map(|mut e| {
-                    e.pos = reader::resolve(&doc, &e.path).or_else(|| reader::resolve(&doc, "/domain"));
-                    e
-                })
-                .collect();
-            return Err(sorted(located));
+            // Validation names places from `/domain`; this element may sit deeper.
+            let base = reader::node_path(node);
+            errors.extend(errs.into_iter().map(|mut e| {
+                if let Some(rest) = e.path.strip_prefix("/domain") {
+                    e.path = format!("{base}{rest}");
+                }
+                e.pos = reader::resolve(doc, &e.path).or_else(|| reader::resolve(doc, &base));
+                e
+            }));
+            return None;
         }
-        Ok(domain)
+        Some(domain)
     }
 
     fn read(el: &El<'_, '_>, errors: &mut Vec<Error>) -> Result<Domain> {
@@ -322,7 +339,7 @@ impl Domain {
         w.finish()
     }
 
-    fn write(&self, w: &mut XmlWriter) {
+    pub(crate) fn write(&self, w: &mut XmlWriter) {
         w.start("domain");
         w.attr("type", self.domain_type.as_str());
         w.text_element("name", &self.name);
@@ -410,7 +427,7 @@ fn keep<T>(r: Result<T>, errors: &mut Vec<Error>) -> Option<T> {
     }
 }
 
-fn sorted(mut errors: Vec<Error>) -> Errors {
+pub(crate) fn sorted(mut errors: Vec<Error>) -> Errors {
     errors.sort_by_key(|e| e.pos.map(|p| (p.line, p.column)));
     errors.dedup();
     Errors::new(errors)

@@ -283,6 +283,15 @@ impl<'a, 'i> El<'a, 'i> {
         self.child(name, |c| c.value())
     }
 
+    /// Hands the whole element to another reader, which checks it strictly
+    /// itself: nothing of it is left for this one to refuse.
+    pub(crate) fn delegate(&self) -> Node<'a, 'i> {
+        self.any_children.set(true);
+        self.text_read.set(true);
+        self.seen_attrs.set(u64::MAX);
+        self.node
+    }
+
     /// Every child element, all taken as read: for arbitrary XML content.
     pub(crate) fn any_children(&self) -> impl Iterator<Item = Node<'a, 'i>> + use<'a, 'i> {
         self.any_children.set(true);

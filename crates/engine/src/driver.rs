@@ -1,0 +1,126 @@
+//! The seam between the engine and hypervisors. A driver runs domains; the
+//! engine owns everything else (names, states, jobs, events, storage).
+//! A driver never parses XML: it gets typed definitions.
+
+use std::sync::{Arc, Weak};
+
+use async_trait::async_trait;
+use uuid::Uuid;
+use virtkit_model::domain::Domain;
+
+use crate::engine::Inner;
+use crate::error::Result;
+use crate::options::{ShutdownMode, StartOptions};
+use crate::types::{Capabilities, DomainStats, HostInfo, State};
+
+/// Which domain a driver call is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DomainRef {
+    pub uuid: Uuid,
+    pub name: String,
+}
+
+impl DomainRef {
+    pub fn new(uuid: Uuid, name: impl Into<String>) -> Self {
+        DomainRef { uuid, name: name.into() }
+    }
+}
+
+/// What a driver reports once a domain has started.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Started {
+    /// The running definition (the stored one plus what was decided at
+    /// start: allocated ports, paths, addresses).
+    pub live: Arc<Domain>,
+    /// Running or paused, with the reason.
+    pub state: State,
+}
+
+impl Started {
+    pub fn new(live: Arc<Domain>, state: State) -> Self {
+        Started { live, state }
+    }
+}
+
+/// A hypervisor.
+///
+/// Calls that change a domain are made by the engine one at a time per
+/// domain (its job lock is held), never for a domain in the wrong state.
+/// Changes the driver notices by itself (the guest powered off, crashed,
+/// paused on an I/O error) it reports through the [`DriverEvents`] handed to
+/// [`Driver::attach`].
+#[async_trait]
+pub trait Driver: Send + Sync + 'static {
+    /// The driver's name: the URI scheme that selects it (`test`, `qemu`).
+    fn name(&self) -> &'static str;
+
+    fn capabilities(&self) -> Capabilities;
+
+    fn host_info(&self) -> HostInfo;
+
+    /// Called once by the engine, before any other call.
+    fn attach(&self, events: DriverEvents) {
+        let _ = events;
+    }
+
+    /// Checks a definition is one this driver can run, and fills in what it
+    /// decides for the user (MAC addresses and the like). Runs before a
+    /// definition is stored or started.
+    fn prepare(&self, def: &mut Domain) -> Result<()>;
+
+    /// Starts a domain (running, or paused when asked).
+    async fn start(&self, dom: &DomainRef, def: Arc<Domain>, opts: &StartOptions) -> Result<Started>;
+
+    /// Asks the guest to power off; returns once asked. The driver reports
+    /// the power-off through [`DriverEvents::stopped`] when it happens.
+    async fn shutdown(&self, dom: &DomainRef, mode: ShutdownMode) -> Result<()>;
+
+    /// Stops the domain at once. On return it is gone.
+    async fn power_off(&self, dom: &DomainRef) -> Result<()>;
+
+    /// Asks the guest to reboot.
+    async fn reboot(&self, dom: &DomainRef, mode: ShutdownMode) -> Result<()>;
+
+    /// Resets the guest at once, as the reset button does.
+    async fn reset(&self, dom: &DomainRef) -> Result<()>;
+
+    async fn suspend(&self, dom: &DomainRef) -> Result<()>;
+
+    async fn resume(&self, dom: &DomainRef) -> Result<()>;
+
+    /// Statistics of running domains, one entry per domain asked (`None`
+    /// where the driver has none at the moment).
+    async fn stats(&self, doms: &[DomainRef]) -> Vec<Option<DomainStats>>;
+}
+
+/// How a driver tells the engine what happened on its own.
+#[derive(Clone, Debug)]
+pub struct DriverEvents {
+    pub(crate) engine: Weak<Inner>,
+}
+
+impl DriverEvents {
+    /// The domain stopped (powered off by the guest, crashed, killed).
+    pub fn stopped(&self, uuid: Uuid, state: State) {
+        if let Some(e) = self.engine.upgrade() {
+            e.driver_stopped(uuid, state);
+        }
+    }
+
+    /// The domain changed state while running (paused by an error, resumed,
+    /// the guest asked to shut down, crashed but preserved).
+    pub fn state_changed(&self, uuid: Uuid, state: State) {
+        if let Some(e) = self.engine.upgrade() {
+            e.driver_state_changed(uuid, state);
+        }
+    }
+
+    /// The guest rebooted (asked to, or by itself) and keeps running.
+    pub fn rebooted(&self, uuid: Uuid) {
+        if let Some(e) = self.engine.upgrade() {
+            e.driver_rebooted(uuid);
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! Options for every operation. Each is `#[non_exhaustive]` with `Default`
+//! and builder methods, so a new parameter is a new field, never a new call.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{DomainState, word_enum};
+
+/// Builder methods: `fn field(mut self, v) -> Self` for each listed field.
+macro_rules! setters {
+    ($t:ty { $($(#[$m:meta])* $field:ident: $ft:ty),* $(,)? }) => {
+        impl $t {
+            $(
+                $(#[$m])*
+                #[must_use]
+                pub fn $field(mut self, value: $ft) -> Self {
+                    self.$field = value.into();
+                    self
+                }
+            )*
+        }
+    };
+}
+
+/// Options for `define`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DefineOptions {
+    /// Refuse (with `Conflict`) unless the stored definition is at this
+    /// generation; 0 means "must not exist yet".
+    pub expected_generation: Option<u64>,
+}
+setters!(DefineOptions {
+    /// Only replace the definition at this generation.
+    expected_generation: u64,
+});
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct UndefineOptions {
+    pub expected_generation: Option<u64>,
+}
+setters!(UndefineOptions { expected_generation: u64 });
+
+/// Options for `create` (start a transient domain).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CreateOptions {
+    /// Leave the vCPUs paused once it is set up.
+    pub paused: bool,
+}
+setters!(CreateOptions { paused: bool });
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StartOptions {
+    /// Leave the vCPUs paused once it is set up.
+    pub paused: bool,
+}
+setters!(StartOptions { paused: bool });
+
+word_enum! {
+    /// How a guest is asked to shut down or reboot.
+    pub enum ShutdownMode {
+        /// The ACPI power button.
+        Acpi = "acpi",
+        /// The QEMU guest agent.
+        Agent = "agent",
+        /// The agent when it answers, else ACPI.
+        Any = "any",
+    }
+}
+
+// The variants come from `word_enum!`, which cannot mark a `#[default]`.
+#[allow(clippy::derivable_impls)]
+impl Default for ShutdownMode {
+    fn default() -> Self {
+        ShutdownMode::Any
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ShutdownOptions {
+    pub mode: ShutdownMode,
+    /// Wait this long for the guest to power off; past it the call fails
+    /// with `Timeout` and the guest keeps running. `None`: ask and return.
+    pub timeout: Option<Duration>,
+}
+setters!(ShutdownOptions { mode: ShutdownMode, timeout: Duration });
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PowerOffOptions {}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RebootOptions {
+    pub mode: ShutdownMode,
+}
+setters!(RebootOptions { mode: ShutdownMode });
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ResetOptions {}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SuspendOptions {}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ResumeOptions {}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AutostartOptions {}
+
+/// Options for listing domains.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ListOptions {
+    /// Only domains in these states (empty: every state).
+    pub states: Vec<DomainState>,
+    /// Only running-or-paused (`Some(true)`) or only shut off (`Some(false)`).
+    pub active: Option<bool>,
+    /// Only persistent (`Some(true)`) or only transient (`Some(false)`).
+    pub persistent: Option<bool>,
+    /// Include statistics of each active domain.
+    pub stats: bool,
+}
+setters!(ListOptions { states: Vec<DomainState>, active: bool, persistent: bool, stats: bool });
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct InfoOptions {
+    /// Include statistics.
+    pub stats: bool,
+}
+setters!(InfoOptions { stats: bool });
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct XmlOptions {
+    /// The stored definition rather than the running one.
+    pub inactive: bool,
+}
+setters!(XmlOptions { inactive: bool });
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StatsOptions {}
+
+/// Options for watching events.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct WatchOptions {
+    /// Deliver every event after this revision (typically the revision of a
+    /// list just taken). `None`: only events from now on.
+    pub from_revision: Option<u64>,
+}
+setters!(WatchOptions { from_revision: u64 });

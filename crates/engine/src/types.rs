@@ -1,0 +1,429 @@
+//! The values the API hands out: states and their reasons, domain info and
+//! statistics, events, host facts. Public through the `virtkit` crate.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Generates a word enum with `as_str`, `FromStr`, `Display` and serde as the word.
+macro_rules! word_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $word:literal),+ $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
+        #[non_exhaustive]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $word)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $word),+ }
+            }
+        }
+
+        impl ::std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> ::std::result::Result<Self, String> {
+                match s {
+                    $($word => ::std::result::Result::Ok($name::$variant),)+
+                    _ => ::std::result::Result::Err(format!(
+                        "'{s}' is not one of {}",
+                        [$($word),+].join(", ")
+                    )),
+                }
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use word_enum;
+
+word_enum! {
+    /// A domain's state, as libvirt has them.
+    pub enum DomainState {
+        Running = "running",
+        Paused = "paused",
+        /// Being shut down: the guest was asked and has not finished.
+        ShuttingDown = "shutting-down",
+        Shutoff = "shutoff",
+        Crashed = "crashed",
+        /// Suspended by guest power management (sleeping).
+        PmSuspended = "pmsuspended",
+    }
+}
+
+impl DomainState {
+    /// libvirt's `virDomainState` number.
+    pub fn libvirt_code(self) -> i32 {
+        match self {
+            DomainState::Running => 1,
+            DomainState::Paused => 3,
+            DomainState::ShuttingDown => 4,
+            DomainState::Shutoff => 5,
+            DomainState::Crashed => 6,
+            DomainState::PmSuspended => 7,
+        }
+    }
+
+    /// Whether a hypervisor process (or simulation) exists for the domain.
+    pub fn is_active(self) -> bool {
+        !matches!(self, DomainState::Shutoff)
+    }
+
+    /// How virsh writes the state.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            DomainState::Running => "running",
+            DomainState::Paused => "paused",
+            DomainState::ShuttingDown => "in shutdown",
+            DomainState::Shutoff => "shut off",
+            DomainState::Crashed => "crashed",
+            DomainState::PmSuspended => "pmsuspended",
+        }
+    }
+}
+
+word_enum! {
+    /// Why a domain is in its state. Each state has its own set, as in
+    /// libvirt; [`StateReason::libvirt_code`] gives libvirt's number.
+    pub enum StateReason {
+        Unknown = "unknown",
+        // running
+        Booted = "booted",
+        Migrated = "migrated",
+        Restored = "restored",
+        FromSnapshot = "from-snapshot",
+        Unpaused = "unpaused",
+        MigrationCanceled = "migration-canceled",
+        SaveCanceled = "save-canceled",
+        Wakeup = "wakeup",
+        // paused
+        User = "user",
+        Migration = "migration",
+        Save = "save",
+        Dump = "dump",
+        IoError = "ioerror",
+        Watchdog = "watchdog",
+        ShuttingDown = "shutting-down",
+        Snapshot = "snapshot",
+        StartingUp = "starting-up",
+        ApiError = "api-error",
+        // shutoff
+        Shutdown = "shutdown",
+        Destroyed = "destroyed",
+        Crashed = "crashed",
+        Saved = "saved",
+        Failed = "failed",
+        Daemon = "daemon",
+        // crashed
+        Panicked = "panicked",
+    }
+}
+
+impl StateReason {
+    /// libvirt's reason number for this reason in `state`, or `None` when
+    /// libvirt has no such reason for that state.
+    pub fn libvirt_code(self, state: DomainState) -> Option<i32> {
+        use StateReason as R;
+        let table: &[(R, i32)] = match state {
+            DomainState::Running => &[
+                (R::Unknown, 0),
+                (R::Booted, 1),
+                (R::Migrated, 2),
+                (R::Restored, 3),
+                (R::FromSnapshot, 4),
+                (R::Unpaused, 5),
+                (R::MigrationCanceled, 6),
+                (R::SaveCanceled, 7),
+                (R::Wakeup, 8),
+                (R::Crashed, 9),
+            ],
+            DomainState::Paused => &[
+                (R::Unknown, 0),
+                (R::User, 1),
+                (R::Migration, 2),
+                (R::Save, 3),
+                (R::Dump, 4),
+                (R::IoError, 5),
+                (R::Watchdog, 6),
+                (R::FromSnapshot, 7),
+                (R::ShuttingDown, 8),
+                (R::Snapshot, 9),
+                (R::Crashed, 10),
+                (R::StartingUp, 11),
+                (R::ApiError, 14),
+            ],
+            DomainState::ShuttingDown => &[(R::Unknown, 0), (R::User, 1)],
+            DomainState::Shutoff => &[
+                (R::Unknown, 0),
+                (R::Shutdown, 1),
+                (R::Destroyed, 2),
+                (R::Crashed, 3),
+                (R::Migrated, 4),
+                (R::Saved, 5),
+                (R::Failed, 6),
+                (R::FromSnapshot, 7),
+                (R::Daemon, 8),
+            ],
+            DomainState::Crashed => &[(R::Unknown, 0), (R::Panicked, 1)],
+            DomainState::PmSuspended => &[(R::Unknown, 0)],
+        };
+        table.iter().find(|(r, _)| *r == self).map(|(_, c)| *c)
+    }
+}
+
+/// A domain's state with its reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct State {
+    pub state: DomainState,
+    pub reason: StateReason,
+}
+
+impl State {
+    pub const fn new(state: DomainState, reason: StateReason) -> Self {
+        State { state, reason }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.state, self.reason)
+    }
+}
+
+/// One domain as a list or lookup shows it: identity, state, and (when
+/// asked for) statistics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DomainInfo {
+    pub uuid: Uuid,
+    pub name: String,
+    /// The running id (informational; domains are addressed by UUID).
+    pub id: Option<u32>,
+    pub state: DomainState,
+    pub reason: StateReason,
+    /// Has a stored definition (survives being stopped).
+    pub persistent: bool,
+    pub autostart: bool,
+    /// Bumped by every change to the stored definition.
+    pub generation: u64,
+    /// Memory at boot, bytes.
+    pub memory: u64,
+    pub vcpus: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<DomainStats>,
+}
+
+/// Statistics of one domain. Counters are cumulative since it started.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DomainStats {
+    /// CPU time used by the guest, nanoseconds.
+    pub cpu_time_ns: u64,
+    pub vcpus: u16,
+    /// Memory the guest has now (balloon), bytes.
+    pub memory_current: u64,
+    /// The most memory it may have, bytes.
+    pub memory_max: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub block: Vec<BlockStats>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub net: Vec<NetStats>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct BlockStats {
+    /// Target device name (`vda`).
+    pub dev: String,
+    pub rd_reqs: u64,
+    pub rd_bytes: u64,
+    pub wr_reqs: u64,
+    pub wr_bytes: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct NetStats {
+    /// Host-side device name, or the MAC address when there is none.
+    pub dev: String,
+    pub rx_bytes: u64,
+    pub rx_packets: u64,
+    pub tx_bytes: u64,
+    pub tx_packets: u64,
+}
+
+word_enum! {
+    /// What happened to a domain.
+    pub enum EventKind {
+        Defined = "defined",
+        Undefined = "undefined",
+        Started = "started",
+        Suspended = "suspended",
+        Resumed = "resumed",
+        Stopped = "stopped",
+        /// The guest was asked to shut down, or finished shutting down.
+        Shutdown = "shutdown",
+        PmSuspended = "pmsuspended",
+        Crashed = "crashed",
+        /// A setting outside the definition changed (autostart).
+        Changed = "changed",
+    }
+}
+
+word_enum! {
+    /// The detail of an event, libvirt's event detail codes by name.
+    pub enum EventDetail {
+        // defined
+        Added = "added",
+        Updated = "updated",
+        // undefined
+        Removed = "removed",
+        // started
+        Booted = "booted",
+        Restored = "restored",
+        Wakeup = "wakeup",
+        // suspended
+        Paused = "paused",
+        // resumed
+        Unpaused = "unpaused",
+        // stopped
+        Shutdown = "shutdown",
+        Destroyed = "destroyed",
+        Crashed = "crashed",
+        Failed = "failed",
+        Saved = "saved",
+        // shutdown
+        Requested = "requested",
+        Finished = "finished",
+        Guest = "guest",
+        Host = "host",
+        // pmsuspended
+        Memory = "memory",
+        // crashed
+        Panicked = "panicked",
+        // changed
+        Autostart = "autostart",
+        // suspended/resumed by a reset, reboot
+        Reset = "reset",
+        Rebooted = "rebooted",
+        Migrated = "migrated",
+    }
+}
+
+/// One change, with the revision it made. Revisions are global to a
+/// connection's engine and increase by one per change, with no gaps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Event {
+    pub revision: u64,
+    pub uuid: Uuid,
+    pub name: String,
+    pub kind: EventKind,
+    pub detail: EventDetail,
+    /// The domain's state after the change.
+    pub state: DomainState,
+    pub reason: StateReason,
+}
+
+/// One consistent snapshot of every domain (with the revision it shows).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DomainList {
+    pub revision: u64,
+    pub domains: Vec<DomainInfo>,
+}
+
+/// Facts about the host a driver runs on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct HostInfo {
+    pub hostname: String,
+    pub arch: String,
+    pub cpus: u32,
+    /// MHz.
+    pub cpu_mhz: u32,
+    pub cpu_model: String,
+    pub memory: u64,
+}
+
+impl HostInfo {
+    pub fn new(hostname: impl Into<String>, arch: impl Into<String>, cpus: u32, memory: u64) -> Self {
+        HostInfo { hostname: hostname.into(), arch: arch.into(), cpus, cpu_mhz: 0, cpu_model: String::new(), memory }
+    }
+}
+
+/// What a driver can do, so clients can ask before they try.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// The driver's name (`test`, `qemu`).
+    pub driver: String,
+    /// Domain types it runs (`qemu`, `kvm`, `lxc`, `test`).
+    pub domain_types: Vec<String>,
+    /// Shutdown modes it supports (`acpi`, `agent`).
+    pub shutdown_modes: Vec<String>,
+    pub suspend: bool,
+    pub reboot: bool,
+    pub reset: bool,
+    pub autostart: bool,
+    pub persistent: bool,
+    pub stats: bool,
+    /// Why a domain type is unavailable on this host, by type.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unavailable: Vec<(String, String)>,
+}
+
+/// A version triple.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Version {
+    pub major: u32,
+    pub minor: u32,
+    pub micro: u32,
+}
+
+impl Version {
+    pub const fn new(major: u32, minor: u32, micro: u32) -> Self {
+        Version { major, minor, micro }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.micro)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libvirt_codes() {
+        assert_eq!(DomainState::Shutoff.libvirt_code(), 5);
+        assert_eq!(StateReason::Destroyed.libvirt_code(DomainState::Shutoff), Some(2));
+        assert_eq!(StateReason::Booted.libvirt_code(DomainState::Running), Some(1));
+        assert_eq!(StateReason::User.libvirt_code(DomainState::Paused), Some(1));
+        assert_eq!(StateReason::Booted.libvirt_code(DomainState::Shutoff), None);
+    }
+
+    #[test]
+    fn words_round_trip() {
+        for s in DomainState::ALL {
+            assert_eq!(s.as_str().parse::<DomainState>(), Ok(*s));
+        }
+        assert!("runing".parse::<DomainState>().is_err());
+    }
+}

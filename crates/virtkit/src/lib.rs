@@ -1,0 +1,434 @@
+//! virtkit: one stable API to define, start, stop and watch virtual
+//! machines and containers, whatever runs them.
+//!
+//! Open a [`Connection`] by URI, then work with [`Domain`] handles. Every
+//! operation takes an options value (`Default::default()` for none), so
+//! new parameters arrive as new fields, never as new calls.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), virtkit::Error> {
+//! use virtkit::{Connection, ListOptions, StartOptions};
+//!
+//! let conn = Connection::open("test:///default").await?;
+//! let xml = "<domain type='test'>
+//!   <name>demo</name>
+//!   <memory unit='MiB'>256</memory>
+//!   <os><type>hvm</type></os>
+//! </domain>";
+//! let dom = conn.define_xml(xml, Default::default()).await?;
+//! dom.start(StartOptions::default()).await?;
+//!
+//! let list = conn.list_domains(ListOptions::default()).await?;
+//! for d in &list.domains {
+//!     println!("{} {}", d.name, d.state);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod uri;
+
+use std::sync::{Arc, Mutex, Weak};
+
+use uuid::Uuid;
+use virtkit_engine::Engine;
+use virtkit_model::domain::Domain as DomainDef;
+
+pub use uri::Uri;
+pub use virtkit_engine::options::{
+    AutostartOptions, CreateOptions, DefineOptions, InfoOptions, ListOptions, PowerOffOptions, RebootOptions,
+    ResetOptions, ResumeOptions, ShutdownMode, ShutdownOptions, StartOptions, StatsOptions, SuspendOptions,
+    UndefineOptions, WatchOptions, XmlOptions,
+};
+pub use virtkit_engine::types::{
+    BlockStats, Capabilities, DomainInfo, DomainList, DomainState, DomainStats, Event, EventDetail, EventKind,
+    HostInfo, NetStats, State, StateReason, Version,
+};
+pub use virtkit_engine::{Error, ErrorKind};
+/// The document model: typed domain definitions, XML and JSON.
+pub use virtkit_model as model;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// This library's version.
+pub fn version() -> Version {
+    let n = |s: &str| s.parse().unwrap_or(0);
+    Version::new(
+        n(env!("CARGO_PKG_VERSION_MAJOR")),
+        n(env!("CARGO_PKG_VERSION_MINOR")),
+        n(env!("CARGO_PKG_VERSION_PATCH")),
+    )
+}
+
+/// Options for opening a connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OpenOptions {
+    /// Refuse every call that changes something (`PermissionDenied`).
+    pub read_only: bool,
+}
+
+impl OpenOptions {
+    #[must_use]
+    pub fn read_only(mut self, value: bool) -> Self {
+        self.read_only = value;
+        self
+    }
+}
+
+/// A connection to a hypervisor driver. Cheap to clone; clones share it.
+#[derive(Clone)]
+pub struct Connection {
+    inner: Arc<ConnInner>,
+}
+
+struct ConnInner {
+    uri: Uri,
+    engine: Arc<Engine>,
+    read_only: bool,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").field("uri", &self.inner.uri.to_string()).finish_non_exhaustive()
+    }
+}
+
+/// The process-wide `test:///default`, shared while any connection holds it
+/// (as libvirt shares it).
+static DEFAULT_TEST: Mutex<Weak<Engine>> = Mutex::new(Weak::new());
+
+impl Connection {
+    /// Opens a connection.
+    ///
+    /// URIs: `test:///default` (an in-memory test host with a running domain
+    /// `test`, shared within the process), `test:///ABS/PATH.xml` (a test
+    /// host loaded from a `<node>` document, private to the connection).
+    /// Remote transports arrive with the daemon.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), virtkit::Error> {
+    /// let conn = virtkit::Connection::open("test:///default").await?;
+    /// let test = conn.lookup_domain("test").await?;
+    /// assert_eq!(test.info(Default::default()).await?.state, virtkit::DomainState::Running);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn open(uri: &str) -> Result<Connection> {
+        Connection::open_with(uri, OpenOptions::default()).await
+    }
+
+    pub async fn open_with(uri: &str, opts: OpenOptions) -> Result<Connection> {
+        let parsed = Uri::parse(uri)?;
+        let engine = match (parsed.driver.as_str(), parsed.is_local()) {
+            ("test", true) => open_test(&parsed).await?,
+            (driver, true) => {
+                return Err(Error::new(ErrorKind::Unsupported, format!("no driver '{driver}' in this build")));
+            }
+            (_, false) => {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!("remote connections ({uri}) are not supported yet"),
+                ));
+            }
+        };
+        Ok(Connection { inner: Arc::new(ConnInner { uri: parsed, engine, read_only: opts.read_only }) })
+    }
+
+    pub fn uri(&self) -> &Uri {
+        &self.inner.uri
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.inner.read_only
+    }
+
+    fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    fn writable(&self) -> Result<()> {
+        if self.inner.read_only {
+            Err(Error::new(ErrorKind::PermissionDenied, "this connection is read-only"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The driver's version (this library's, for in-process drivers).
+    pub async fn version(&self) -> Result<Version> {
+        Ok(version())
+    }
+
+    pub async fn capabilities(&self) -> Result<Capabilities> {
+        Ok(self.engine().capabilities())
+    }
+
+    pub async fn host_info(&self) -> Result<HostInfo> {
+        Ok(self.engine().host_info())
+    }
+
+    /// Stores a definition given as XML: creates the domain, or replaces the
+    /// definition of the domain with the same name and UUID.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use virtkit::{Connection, DefineOptions, ErrorKind};
+    /// let conn = Connection::open("test:///default").await.unwrap();
+    /// let xml = "<domain type='test'><nam>x</nam><memory>1</memory><os><type>hvm</type></os></domain>";
+    /// let err = conn.define_xml(xml, DefineOptions::default())
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::InvalidDocument);
+    /// // Every problem, with line, column and path:
+    /// assert_eq!(err.document_errors().unwrap().first().path, "/domain/nam");
+    /// # }
+    /// ```
+    pub async fn define_xml(&self, xml: &str, opts: DefineOptions) -> Result<Domain> {
+        self.define(parse(xml)?, opts).await
+    }
+
+    /// Stores a definition given as a model value.
+    pub async fn define(&self, def: DomainDef, opts: DefineOptions) -> Result<Domain> {
+        self.writable()?;
+        let info = self.engine().define(def, opts).await?;
+        Ok(self.handle(info.uuid, info.name))
+    }
+
+    /// Starts a transient domain from XML: it is not stored, and is gone
+    /// once it stops.
+    pub async fn create_xml(&self, xml: &str, opts: CreateOptions) -> Result<Domain> {
+        self.create(parse(xml)?, opts).await
+    }
+
+    pub async fn create(&self, def: DomainDef, opts: CreateOptions) -> Result<Domain> {
+        self.writable()?;
+        let info = self.engine().create(def, opts).await?;
+        Ok(self.handle(info.uuid, info.name))
+    }
+
+    /// Finds a domain by name or UUID.
+    pub async fn lookup_domain(&self, name_or_uuid: &str) -> Result<Domain> {
+        let info = self.engine().lookup(name_or_uuid)?;
+        Ok(self.handle(info.uuid, info.name))
+    }
+
+    /// One consistent snapshot of the domains the options select, sorted by
+    /// name, with the revision it was taken at: watch from that revision to
+    /// see every later change.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), virtkit::Error> {
+    /// use virtkit::{Connection, DomainState, ListOptions};
+    /// let conn = Connection::open("test:///default").await?;
+    /// let running = conn.list_domains(ListOptions::default().states(vec![DomainState::Running]).stats(true)).await?;
+    /// let test = &running.domains[0];
+    /// assert_eq!(test.name, "test");
+    /// assert!(test.stats.as_ref().unwrap().cpu_time_ns > 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn list_domains(&self, opts: ListOptions) -> Result<DomainList> {
+        self.engine().list(opts).await
+    }
+
+    /// Every event after `opts.from_revision` (or from now), in order, each
+    /// once. If the events after that revision are no longer kept, the
+    /// stream's first item is a `RevisionGone` error: list again.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), virtkit::Error> {
+    /// use virtkit::{Connection, EventKind, ListOptions, WatchOptions};
+    /// let conn = Connection::open("test:///default").await?;
+    /// let list = conn.list_domains(ListOptions::default()).await?;
+    /// let mut events = conn.watch(WatchOptions::default().from_revision(list.revision)).await?;
+    /// conn.lookup_domain("test").await?.suspend(Default::default()).await?;
+    /// let ev = events.next().await?;
+    /// assert_eq!((ev.name.as_str(), ev.kind), ("test", EventKind::Suspended));
+    /// assert_eq!(ev.revision, list.revision + 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn watch(&self, opts: WatchOptions) -> Result<EventStream> {
+        Ok(EventStream { watcher: self.engine().watch(opts)? })
+    }
+
+    fn handle(&self, uuid: Uuid, name: String) -> Domain {
+        Domain { conn: self.clone(), uuid, name }
+    }
+}
+
+fn parse(xml: &str) -> Result<DomainDef> {
+    DomainDef::from_xml(xml).map_err(Error::invalid_document)
+}
+
+/// Opens the test driver: `/default`, or a `<node>` document at the path.
+async fn open_test(uri: &Uri) -> Result<Arc<Engine>> {
+    use virtkit_driver_test as test;
+    if uri.path == "/default" {
+        if let Some(e) = DEFAULT_TEST.lock().unwrap_or_else(|p| p.into_inner()).upgrade() {
+            return Ok(e);
+        }
+        let engine = Arc::new(test::default_engine().await?);
+        let mut slot = DEFAULT_TEST.lock().unwrap_or_else(|p| p.into_inner());
+        // Another task may have made one meanwhile: share that one.
+        if let Some(e) = slot.upgrade() {
+            return Ok(e);
+        }
+        *slot = Arc::downgrade(&engine);
+        return Ok(engine);
+    }
+    if !uri.path.ends_with(".xml") {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("test URIs are test:///default or test:///ABS/PATH.xml, not test://{}", uri.path),
+        ));
+    }
+    let text = std::fs::read_to_string(&uri.path)
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {}: {e}", uri.path)))?;
+    let node = virtkit_model::node::TestNode::from_xml(&text).map_err(Error::invalid_document)?;
+    Ok(Arc::new(test::node_engine(node).await?))
+}
+
+/// A handle to one domain: its UUID, its name, and the connection.
+/// Handles are cheap; they stay valid while the domain exists.
+#[derive(Clone)]
+pub struct Domain {
+    conn: Connection,
+    uuid: Uuid,
+    name: String,
+}
+
+impl std::fmt::Debug for Domain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Domain").field("uuid", &self.uuid).field("name", &self.name).finish()
+    }
+}
+
+impl Domain {
+    pub fn uuid(&self) -> Uuid {
+        self.uuid
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    fn engine(&self) -> &Engine {
+        self.conn.engine()
+    }
+
+    /// Identity, state and (when asked) statistics.
+    pub async fn info(&self, opts: InfoOptions) -> Result<DomainInfo> {
+        self.engine().info(self.uuid, opts).await
+    }
+
+    /// The state and its reason.
+    pub async fn state(&self) -> Result<State> {
+        let i = self.info(InfoOptions::default()).await?;
+        Ok(State::new(i.state, i.reason))
+    }
+
+    /// The definition as a model value: the running one, or the stored one
+    /// with `inactive`.
+    pub async fn definition(&self, opts: XmlOptions) -> Result<DomainDef> {
+        Ok((*self.engine().definition(self.uuid, opts)?).clone())
+    }
+
+    /// The definition as canonical XML.
+    pub async fn xml(&self, opts: XmlOptions) -> Result<String> {
+        Ok(self.engine().definition(self.uuid, opts)?.to_xml())
+    }
+
+    /// Statistics; `None` while the domain is shut off.
+    pub async fn stats(&self, _opts: StatsOptions) -> Result<Option<DomainStats>> {
+        self.engine().stats(self.uuid).await
+    }
+
+    pub async fn start(&self, opts: StartOptions) -> Result<()> {
+        self.conn.writable()?;
+        self.engine().start(self.uuid, opts).await
+    }
+
+    /// Asks the guest to power off (ACPI, guest agent, or either). With a
+    /// timeout, waits for it and fails with `Timeout` if it does not.
+    pub async fn shutdown(&self, opts: ShutdownOptions) -> Result<()> {
+        self.conn.writable()?;
+        self.engine().shutdown(self.uuid, opts).await
+    }
+
+    /// Stops the domain at once, without the guest's cooperation.
+    pub async fn power_off(&self, opts: PowerOffOptions) -> Result<()> {
+        self.conn.writable()?;
+        self.engine().power_off(self.uuid, opts).await
+    }
+
+    /// Asks the guest to reboot.
+    pub async fn reboot(&self, opts: RebootOptions) -> Result<()> {
+        self.conn.writable()?;
+        self.engine().reboot(self.uuid, opts).await
+    }
+
+    /// Resets the guest at once, as its reset button would.
+    pub async fn reset(&self, opts: ResetOptions) -> Result<()> {
+        self.conn.writable()?;
+        self.engine().reset(self.uuid, opts).await
+    }
+
+    /// Pauses the vCPUs.
+    pub async fn suspend(&self, opts: SuspendOptions) -> Result<()> {
+        self.conn.writable()?;
+        self.engine().suspend(self.uuid, opts).await
+    }
+
+    /// Continues paused vCPUs.
+    pub async fn resume(&self, opts: ResumeOptions) -> Result<()> {
+        self.conn.writable()?;
+        self.engine().resume(self.uuid, opts).await
+    }
+
+    /// Removes the stored definition; a running domain keeps running, as a
+    /// transient one.
+    pub async fn undefine(&self, opts: UndefineOptions) -> Result<()> {
+        self.conn.writable()?;
+        self.engine().undefine(self.uuid, opts).await
+    }
+
+    /// Whether the domain starts when its host does.
+    pub async fn set_autostart(&self, enabled: bool, opts: AutostartOptions) -> Result<()> {
+        self.conn.writable()?;
+        self.engine().set_autostart(self.uuid, enabled, opts).await
+    }
+}
+
+/// Events, in revision order, each once, with no gaps.
+#[derive(Debug)]
+pub struct EventStream {
+    watcher: virtkit_engine::Watcher,
+}
+
+impl EventStream {
+    /// The next event, waiting for it.
+    pub async fn next(&mut self) -> Result<Event> {
+        self.watcher.next().await
+    }
+
+    /// The next event if one is ready.
+    pub fn try_next(&mut self) -> Result<Option<Event>> {
+        self.watcher.try_next()
+    }
+
+    /// The revision of the last event delivered.
+    pub fn revision(&self) -> u64 {
+        self.watcher.revision()
+    }
+}
