@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use virtkit_model::Document;
+use virtkit::model::Document;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -65,8 +65,8 @@ pub fn run(args: &Args) -> ExitCode {
 }
 
 /// Reads a document, refusing one too large before reading it all.
-fn read(file: &PathBuf) -> Result<String, String> {
-    let limit = virtkit_model::limits::MAX_DOCUMENT_BYTES as u64 + 1;
+pub fn read(file: &PathBuf) -> Result<String, String> {
+    let limit = virtkit::model::limits::MAX_DOCUMENT_BYTES as u64 + 1;
     let mut buf = Vec::new();
     let res = if file.as_os_str() == "-" {
         std::io::stdin().lock().take(limit).read_to_end(&mut buf)
@@ -77,7 +77,7 @@ fn read(file: &PathBuf) -> Result<String, String> {
     if buf.len() as u64 >= limit {
         return Err(format!(
             "document is larger than the limit of {} bytes",
-            virtkit_model::limits::MAX_DOCUMENT_BYTES
+            virtkit::model::limits::MAX_DOCUMENT_BYTES
         ));
     }
     String::from_utf8(buf).map_err(|e| format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
