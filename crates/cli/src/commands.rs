@@ -172,6 +172,8 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
 pub enum Failure {
     Api(virtkit::Error, Option<String>),
     Message(String),
+    /// Already reported (one line per problem).
+    Reported,
 }
 
 impl From<virtkit::Error> for Failure {
@@ -194,6 +196,7 @@ impl Failure {
             }
             Failure::Api(e, _) => eprintln!("error: {e}"),
             Failure::Message(m) => eprintln!("error: {m}"),
+            Failure::Reported => {}
         }
     }
 }
@@ -444,7 +447,7 @@ impl Session {
                     Ok(())
                 } else {
                     // The problems were printed, one per line.
-                    Err(Failure::Message("validation failed".into()))
+                    Err(Failure::Reported)
                 }
             }
             Command::Shell | Command::Quit => Err(Failure::Message("'quit' only means something in the shell".into())),

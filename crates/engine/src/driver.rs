@@ -27,7 +27,8 @@ impl DomainRef {
     }
 }
 
-/// What a driver reports once a domain has started.
+/// What a driver reports once a domain has started (or been found running
+/// again after a restart).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Started {
@@ -36,13 +37,30 @@ pub struct Started {
     pub live: Arc<Domain>,
     /// Running or paused, with the reason.
     pub state: State,
+    /// The driver's own runtime data (a pid, socket paths …), stored by the
+    /// engine with the domain's runtime status and handed back to
+    /// [`Driver::reconnect`] by the next engine on this state directory.
+    pub data: serde_json::Value,
 }
 
 impl Started {
     pub fn new(live: Arc<Domain>, state: State) -> Self {
-        Started { live, state }
+        Started { live, state, data: serde_json::Value::Null }
+    }
+
+    #[must_use]
+    pub fn with_data(mut self, data: serde_json::Value) -> Self {
+        self.data = data;
+        self
     }
 }
+
+/// A two-way byte stream to a domain's console.
+pub trait ConsoleIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> ConsoleIo for T {}
+
+/// An open console.
+pub type Console = Box<dyn ConsoleIo>;
 
 /// A hypervisor.
 ///
@@ -93,6 +111,26 @@ pub trait Driver: Send + Sync + 'static {
     /// Statistics of running domains, one entry per domain asked (`None`
     /// where the driver has none at the moment).
     async fn stats(&self, doms: &[DomainRef]) -> Vec<Option<DomainStats>>;
+
+    /// Finds a domain a previous engine started (from the runtime status it
+    /// stored) and takes it over. An error means it is no longer running.
+    async fn reconnect(&self, dom: &DomainRef, live: Arc<Domain>, data: serde_json::Value) -> Result<Started> {
+        let _ = (live, data);
+        Err(crate::Error::new(
+            crate::ErrorKind::Unsupported,
+            format!("the {} driver cannot take over running domain '{}'", self.name(), dom.name),
+        ))
+    }
+
+    /// Opens the domain's console (`device`: a serial or console alias such
+    /// as `serial0`; `None` for the first one).
+    async fn open_console(&self, dom: &DomainRef, device: Option<&str>) -> Result<Console> {
+        let _ = device;
+        Err(crate::Error::new(
+            crate::ErrorKind::Unsupported,
+            format!("the {} driver has no console for domain '{}'", self.name(), dom.name),
+        ))
+    }
 }
 
 /// How a driver tells the engine what happened on its own.

@@ -10,6 +10,7 @@
 //! still finishes.
 
 use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -17,13 +18,14 @@ use tokio::sync::{OwnedMutexGuard, watch};
 use uuid::Uuid;
 use virtkit_model::domain::Domain;
 
-use crate::driver::{DomainRef, Driver, DriverEvents};
+use crate::driver::{Console, DomainRef, Driver, DriverEvents, Started};
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::{
     AutostartOptions, CreateOptions, DefineOptions, InfoOptions, ListOptions, PowerOffOptions, RebootOptions,
     ResetOptions, ResumeOptions, ShutdownOptions, StartOptions, SuspendOptions, UndefineOptions, WatchOptions,
     XmlOptions,
 };
+use crate::store::{RunFile, Store};
 use crate::types::{
     Capabilities, DomainInfo, DomainList, DomainState, DomainStats, Event, EventDetail, EventKind, HostInfo, State,
     StateReason,
@@ -37,11 +39,15 @@ pub struct EngineConfig {
     pub history: usize,
     /// How long an operation waits for another one on the same domain.
     pub job_wait: Duration,
+    /// Where definitions and runtime status are kept; `None`: in memory.
+    pub state_dir: Option<PathBuf>,
+    /// How long to wait for another engine to let go of `state_dir`.
+    pub lock_wait: Duration,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { history: 4096, job_wait: Duration::from_secs(30) }
+        EngineConfig { history: 4096, job_wait: Duration::from_secs(30), state_dir: None, lock_wait: Duration::ZERO }
     }
 }
 
@@ -62,6 +68,8 @@ pub(crate) struct Inner {
     reg: Mutex<Registry>,
     revision_tx: watch::Sender<u64>,
     config: EngineConfig,
+    store: Option<Store>,
+    problems: Mutex<Vec<String>>,
 }
 
 struct Registry {
@@ -91,6 +99,8 @@ struct Record {
     /// Set while the engine itself stops the domain, so the driver's report
     /// of the stop carries the engine's reason.
     stopping: Option<StateReason>,
+    /// The driver's runtime data while active.
+    data: serde_json::Value,
     job: Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -107,6 +117,7 @@ impl Record {
             generation: 0,
             hidden: false,
             stopping: None,
+            data: serde_json::Value::Null,
             job: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
@@ -122,6 +133,19 @@ impl Record {
     /// The definition that describes it now: live when running.
     fn current_def(&self) -> Option<&Arc<Domain>> {
         self.live.as_ref().or(self.config.as_ref())
+    }
+
+    /// The runtime status to store while active.
+    fn run_file(&self) -> Option<RunFile> {
+        let live = self.live.as_ref()?;
+        Some(RunFile {
+            name: self.name.clone(),
+            id: self.id,
+            state: self.state.state,
+            reason: self.state.reason,
+            live: live.to_xml(),
+            driver: self.data.clone(),
+        })
     }
 
     fn info(&self) -> DomainInfo {
@@ -179,9 +203,99 @@ impl Registry {
 }
 
 impl Engine {
+    /// An engine that keeps everything in memory (`config.state_dir` is
+    /// ignored: use [`Engine::open`] for one that persists).
     pub fn new(driver: Arc<dyn Driver>, config: EngineConfig) -> Engine {
+        Engine::build(driver, config, None)
+    }
+
+    /// An engine on `config.state_dir` (or in memory without one): it takes
+    /// the directory (one engine at a time), loads every definition, and
+    /// takes over every domain a previous engine left running.
+    pub async fn open(driver: Arc<dyn Driver>, config: EngineConfig) -> Result<Engine> {
+        let Some(dir) = config.state_dir.clone() else {
+            return Ok(Engine::new(driver, config));
+        };
+        let store = Store::open(&dir, config.lock_wait)?;
+        let loaded = store.load();
+        let mut problems = loaded.problems;
+        let engine = Engine::build(driver, config, Some(store));
+        {
+            let mut reg = engine.inner.lock();
+            for (uuid, generation, autostart, def) in loaded.defs {
+                let mut r = Record::new(uuid, def.name.clone());
+                r.config = Some(Arc::new(def));
+                r.generation = generation;
+                r.autostart = autostart;
+                if reg.names.contains_key(&r.name) {
+                    problems.push(format!("domain '{}' ({uuid}) has the name of another domain: not loaded", r.name));
+                    continue;
+                }
+                reg.names.insert(r.name.clone(), uuid);
+                reg.domains.insert(uuid, r);
+            }
+        }
+        for (uuid, run, live) in loaded.runs {
+            let dom = DomainRef::new(uuid, run.name.clone());
+            let live = Arc::new(live);
+            let found = engine.inner.driver.reconnect(&dom, live.clone(), run.driver).await;
+            let mut reg = engine.inner.lock();
+            match found {
+                Ok(s) => {
+                    let id = run.id.unwrap_or(reg.next_id);
+                    reg.next_id = reg.next_id.max(id + 1);
+                    if !reg.domains.contains_key(&uuid) {
+                        if reg.names.contains_key(&run.name) {
+                            problems
+                                .push(format!("running domain '{}' ({uuid}) has the name of another domain", run.name));
+                            continue;
+                        }
+                        reg.names.insert(run.name.clone(), uuid);
+                        reg.domains.insert(uuid, Record::new(uuid, run.name.clone()));
+                    }
+                    if let Some(r) = reg.domains.get_mut(&uuid) {
+                        r.live = Some(s.live);
+                        r.state = s.state;
+                        r.id = Some(id);
+                        r.data = s.data;
+                    }
+                    let file = reg.domains.get(&uuid).and_then(Record::run_file);
+                    drop(reg);
+                    if let (Some(f), Some(store)) = (file, &engine.inner.store) {
+                        store.save_run(&uuid, &f)?;
+                    }
+                }
+                Err(e) => {
+                    // It stopped while no engine was watching.
+                    tracing::info!(domain = %run.name, "not running any more: {e}");
+                    if let Some(r) = reg.domains.get_mut(&uuid) {
+                        r.state = State::new(DomainState::Shutoff, StateReason::Crashed);
+                    }
+                    drop(reg);
+                    if let Some(store) = &engine.inner.store {
+                        store.remove_run(&uuid)?;
+                    }
+                }
+            }
+        }
+        for p in &problems {
+            tracing::error!("{p}");
+        }
+        *engine.inner.problems.lock().unwrap_or_else(|p| p.into_inner()) = problems;
+        Ok(engine)
+    }
+
+    /// Files in the state directory that could not be used when the engine
+    /// opened (they were left untouched).
+    pub fn load_problems(&self) -> Vec<String> {
+        self.inner.problems.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn build(driver: Arc<dyn Driver>, config: EngineConfig, store: Option<Store>) -> Engine {
         let (revision_tx, _) = watch::channel(0);
         let inner = Arc::new(Inner {
+            store,
+            problems: Mutex::new(Vec::new()),
             driver,
             reg: Mutex::new(Registry {
                 revision: 0,
@@ -296,6 +410,20 @@ impl Engine {
             return Ok(None);
         }
         Ok(self.inner.driver.stats(&[DomainRef::new(uuid, name)]).await.pop().flatten())
+    }
+
+    /// Opens the domain's console (`device`: a serial or console alias;
+    /// `None` for the first).
+    pub async fn open_console(&self, uuid: Uuid, device: Option<&str>) -> Result<Console> {
+        let dom = {
+            let reg = self.inner.lock();
+            let r = reg.get(&uuid)?;
+            if !r.active() {
+                return Err(Error::state(format!("domain '{}' is not running", r.name)));
+            }
+            r.dom_ref()
+        };
+        self.inner.driver.open_console(&dom, device).await
     }
 
     /// Every event after `from_revision`, in order, without gaps.
@@ -434,6 +562,12 @@ impl Inner {
         Ok((guard, r.dom_ref()))
     }
 
+    async fn wait_job(&self, job: &Arc<tokio::sync::Mutex<()>>, name: &str) -> Result<OwnedMutexGuard<()>> {
+        tokio::time::timeout(self.config.job_wait, job.clone().lock_owned())
+            .await
+            .map_err(|_| Error::new(ErrorKind::Timeout, format!("domain '{name}' is busy with another operation")))
+    }
+
     /// Checks and completes a definition before it is stored or started.
     fn prepare(&self, mut def: Domain) -> Result<Domain> {
         def.validate().map_err(Error::invalid_document)?;
@@ -450,63 +584,83 @@ impl Inner {
     async fn define(&self, def: Domain, opts: DefineOptions) -> Result<DomainInfo> {
         let def = Arc::new(self.prepare(def)?);
         let (uuid, name) = (def.uuid, def.name.clone());
-        // A new domain is inserted whole under the registry lock; an existing
-        // one is changed under its job lock.
-        let existing = {
+        // A new domain is reserved (hidden) under the registry lock, so the
+        // name is taken while its file is written outside the lock.
+        let (job, new) = {
             let mut reg = self.lock();
             check_identity(&reg, uuid, &name)?;
-            if reg.domains.contains_key(&uuid) {
-                true
-            } else {
-                if let Some(g) = opts.expected_generation.filter(|g| *g != 0) {
-                    return Err(Error::new(
-                        ErrorKind::Conflict,
-                        format!("domain '{name}' does not exist (expected generation {g})"),
-                    ));
+            match reg.domains.get(&uuid) {
+                Some(r) => (r.job.clone(), false),
+                None => {
+                    if let Some(g) = opts.expected_generation.filter(|g| *g != 0) {
+                        return Err(Error::new(
+                            ErrorKind::Conflict,
+                            format!("domain '{name}' does not exist (expected generation {g})"),
+                        ));
+                    }
+                    let mut r = Record::new(uuid, name.clone());
+                    r.hidden = true;
+                    let job = r.job.clone();
+                    reg.names.insert(name.clone(), uuid);
+                    reg.domains.insert(uuid, r);
+                    (job, true)
                 }
-                let mut r = Record::new(uuid, name.clone());
-                r.config = Some(def.clone());
-                r.generation = 1;
-                let info = r.info();
-                reg.names.insert(name, uuid);
-                reg.domains.insert(uuid, r);
-                self.emit(&mut reg, &uuid, EventKind::Defined, EventDetail::Added);
-                return Ok(info);
             }
         };
-        debug_assert!(existing);
-        let (_job, _) = self.job(&uuid).await?;
-        let mut reg = self.lock();
-        check_identity(&reg, uuid, &name)?;
-        let r = reg.get_mut(&uuid)?;
-        if let Some(g) = opts.expected_generation
-            && g != r.generation
+        let _job = self.wait_job(&job, &name).await?;
+        let (generation, autostart) = {
+            let reg = self.lock();
+            let r = reg.domains.get(&uuid).ok_or_else(|| Error::not_found(&name))?;
+            if let Some(g) = opts.expected_generation.filter(|g| !new && *g != r.generation) {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!("domain '{name}' is at generation {}, not {g}", r.generation),
+                ));
+            }
+            (r.generation + 1, r.autostart)
+        };
+        if let Some(store) = &self.store
+            && let Err(e) = store.save_def(&uuid, generation, autostart, &def)
         {
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                format!("domain '{name}' is at generation {}, not {g}", r.generation),
-            ));
+            if new {
+                self.lock().remove(&uuid);
+            }
+            return Err(e);
         }
+        let mut reg = self.lock();
+        let r = reg.get_mut(&uuid)?;
         r.config = Some(def);
-        r.generation += 1;
+        r.generation = generation;
+        r.hidden = false;
         let info = r.info();
-        self.emit(&mut reg, &uuid, EventKind::Defined, EventDetail::Updated);
+        let detail = if new { EventDetail::Added } else { EventDetail::Updated };
+        self.emit(&mut reg, &uuid, EventKind::Defined, detail);
         Ok(info)
     }
 
     async fn undefine(&self, uuid: Uuid, opts: UndefineOptions) -> Result<()> {
         let (_job, dom) = self.job(&uuid).await?;
+        {
+            let reg = self.lock();
+            let r = reg.get(&uuid)?;
+            if r.config.is_none() {
+                return Err(Error::state(format!(
+                    "domain '{}' is transient: it has no definition to remove",
+                    dom.name
+                )));
+            }
+            if let Some(g) = opts.expected_generation.filter(|g| *g != r.generation) {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!("domain '{}' is at generation {}, not {g}", dom.name, r.generation),
+                ));
+            }
+        }
+        if let Some(store) = &self.store {
+            store.remove_def(&uuid)?;
+        }
         let mut reg = self.lock();
         let r = reg.get_mut(&uuid)?;
-        if r.config.is_none() {
-            return Err(Error::state(format!("domain '{}' is transient: it has no definition to remove", dom.name)));
-        }
-        if let Some(g) = opts.expected_generation.filter(|g| *g != r.generation) {
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                format!("domain '{}' is at generation {}, not {g}", dom.name, r.generation),
-            ));
-        }
         // A running domain keeps running, as a transient one.
         r.config = None;
         r.autostart = false;
@@ -521,7 +675,7 @@ impl Inner {
     async fn create(&self, def: Domain, opts: CreateOptions) -> Result<DomainInfo> {
         let def = Arc::new(self.prepare(def)?);
         let (uuid, name) = (def.uuid, def.name.clone());
-        {
+        let job = {
             let mut reg = self.lock();
             check_identity(&reg, uuid, &name)?;
             if reg.domains.contains_key(&uuid) {
@@ -529,29 +683,17 @@ impl Inner {
             }
             let mut r = Record::new(uuid, name.clone());
             r.hidden = true;
+            let job = r.job.clone();
             reg.names.insert(name.clone(), uuid);
             reg.domains.insert(uuid, r);
-        }
-        let dom = DomainRef::new(uuid, name);
-        let job = self.lock().get_mut(&uuid)?.job.clone();
+            job
+        };
         let _job = job.lock().await;
-        let started = self.driver.start(&dom, def, &StartOptions { paused: opts.paused }).await;
-        let mut reg = self.lock();
-        match started {
-            Ok(s) => {
-                let id = reg.next_id;
-                reg.next_id += 1;
-                let r = reg.get_mut(&uuid)?;
-                r.hidden = false;
-                r.live = Some(s.live);
-                r.state = s.state;
-                r.id = Some(id);
-                let info = r.info();
-                self.emit_started(&mut reg, &uuid, s.state);
-                Ok(info)
-            }
+        let dom = DomainRef::new(uuid, name);
+        match self.boot(&dom, def, &StartOptions { paused: opts.paused }, true).await {
+            Ok(info) => Ok(info),
             Err(e) => {
-                reg.remove(&uuid);
+                self.lock().remove(&uuid);
                 Err(e)
             }
         }
@@ -567,16 +709,50 @@ impl Inner {
             }
             r.config.clone().ok_or_else(|| Error::new(ErrorKind::Internal, "inactive domain without definition"))?
         };
-        let s = self.driver.start(&dom, def, &opts).await?;
+        self.boot(&dom, def, &opts, false).await?;
+        Ok(())
+    }
+
+    /// Starts the domain with the driver and records it: the runtime
+    /// status is on disk before the domain shows as running (so nothing is
+    /// left running unrecorded), and the new state and its events appear in
+    /// one step (so no list sees one without the other).
+    async fn boot(&self, dom: &DomainRef, def: Arc<Domain>, opts: &StartOptions, unhide: bool) -> Result<DomainInfo> {
+        let s: Started = self.driver.start(dom, def, opts).await?;
+        let id = {
+            let mut reg = self.lock();
+            let id = reg.next_id;
+            reg.next_id += 1;
+            id
+        };
+        if let Some(store) = &self.store {
+            let file = RunFile {
+                name: dom.name.clone(),
+                id: Some(id),
+                state: s.state.state,
+                reason: s.state.reason,
+                live: s.live.to_xml(),
+                driver: s.data.clone(),
+            };
+            if let Err(e) = store.save_run(&dom.uuid, &file) {
+                // Not recorded: tear it down rather than leave it running unknown.
+                let _ = self.driver.power_off(dom).await;
+                return Err(e);
+            }
+        }
         let mut reg = self.lock();
-        let id = reg.next_id;
-        reg.next_id += 1;
-        let r = reg.get_mut(&uuid)?;
+        let r = reg.get_mut(&dom.uuid)?;
         r.live = Some(s.live);
         r.state = s.state;
         r.id = Some(id);
-        self.emit_started(&mut reg, &uuid, s.state);
-        Ok(())
+        r.data = s.data;
+        r.stopping = None;
+        if unhide {
+            r.hidden = false;
+        }
+        let info = r.info();
+        self.emit_started(&mut reg, &dom.uuid, s.state);
+        Ok(info)
     }
 
     fn emit_started(&self, reg: &mut Registry, uuid: &Uuid, state: State) {
@@ -660,15 +836,23 @@ impl Inner {
 
     async fn set_autostart(&self, uuid: Uuid, enabled: bool, _opts: AutostartOptions) -> Result<()> {
         let (_job, dom) = self.job(&uuid).await?;
+        let (config, generation) = {
+            let reg = self.lock();
+            let r = reg.get(&uuid)?;
+            let Some(config) = r.config.clone() else {
+                return Err(Error::state(format!("domain '{}' is transient: it cannot autostart", dom.name)));
+            };
+            if r.autostart == enabled {
+                return Ok(());
+            }
+            (config, r.generation)
+        };
+        if let Some(store) = &self.store {
+            store.save_def(&uuid, generation, enabled, &config)?;
+        }
         let mut reg = self.lock();
-        let r = reg.get_mut(&uuid)?;
-        if r.config.is_none() {
-            return Err(Error::state(format!("domain '{}' is transient: it cannot autostart", dom.name)));
-        }
-        if r.autostart != enabled {
-            r.autostart = enabled;
-            self.emit(&mut reg, &uuid, EventKind::Changed, EventDetail::Autostart);
-        }
+        reg.get_mut(&uuid)?.autostart = enabled;
+        self.emit(&mut reg, &uuid, EventKind::Changed, EventDetail::Autostart);
         Ok(())
     }
 
@@ -691,6 +875,16 @@ impl Inner {
             (DomainState::Shutoff, _) => (EventKind::Stopped, EventDetail::Failed),
         };
         self.emit(&mut reg, uuid, kind, detail);
+        let file = reg.domains.get(uuid).and_then(Record::run_file);
+        drop(reg);
+        // The stored state is a hint (a new engine asks the driver for the
+        // true one), so this write is outside the registry lock and its
+        // failure only logged.
+        if let (Some(store), Some(f)) = (&self.store, file)
+            && let Err(e) = store.save_run(uuid, &f)
+        {
+            tracing::warn!("{e}");
+        }
     }
 
     /// A domain stopped: it is shut off now (or gone, if transient).
@@ -704,6 +898,7 @@ impl Inner {
         r.state = State::new(DomainState::Shutoff, reason);
         r.id = None;
         r.live = None;
+        r.data = serde_json::Value::Null;
         let transient = r.config.is_none();
         if reason == StateReason::Shutdown {
             self.emit(&mut reg, &uuid, EventKind::Shutdown, EventDetail::Finished);
@@ -719,6 +914,12 @@ impl Inner {
         self.emit(&mut reg, &uuid, EventKind::Stopped, detail);
         if transient {
             reg.remove(&uuid);
+        }
+        drop(reg);
+        if let Some(store) = &self.store
+            && let Err(e) = store.remove_run(&uuid)
+        {
+            tracing::warn!("{e}");
         }
     }
 

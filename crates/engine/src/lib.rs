@@ -7,8 +7,9 @@ mod driver;
 mod engine;
 mod error;
 pub mod options;
+mod store;
 pub mod types;
 
-pub use driver::{DomainRef, Driver, DriverEvents, Started};
+pub use driver::{Console, ConsoleIo, DomainRef, Driver, DriverEvents, Started};
 pub use engine::{Engine, EngineConfig, Watcher};
 pub use error::{Error, ErrorKind, Result};

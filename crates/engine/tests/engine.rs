@@ -431,3 +431,162 @@ async fn invalid_definitions_are_refused_before_anything_changes() {
     assert_eq!(err.document_errors().unwrap().first().path, "/domain/name");
     assert_eq!(e.revision(), 0);
 }
+
+// ---- persistence ----
+
+fn persistent(dir: &std::path::Path) -> EngineConfig {
+    let mut c = EngineConfig::default();
+    c.state_dir = Some(dir.to_owned());
+    c
+}
+
+#[tokio::test]
+async fn definitions_survive_a_new_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let e = Engine::open(Arc::new(Slow::default()), persistent(dir.path())).await.unwrap();
+        let u = e.define(dom("keep"), Default::default()).await.unwrap().uuid;
+        let mut d = dom("gone");
+        d.title = Some("x".into());
+        let g = e.define(d, Default::default()).await.unwrap().uuid;
+        e.set_autostart(u, true, Default::default()).await.unwrap();
+        e.undefine(g, Default::default()).await.unwrap();
+        let mut again = (*e.definition(u, Default::default()).unwrap()).clone();
+        again.title = Some("second".into());
+        e.define(again, Default::default()).await.unwrap();
+    }
+    let e = Engine::open(Arc::new(Slow::default()), persistent(dir.path())).await.unwrap();
+    let l = e.list(Default::default()).await.unwrap();
+    assert_eq!(l.domains.len(), 1);
+    let k = &l.domains[0];
+    assert_eq!((k.name.as_str(), k.generation, k.autostart, k.state), ("keep", 2, true, DomainState::Shutoff));
+    assert_eq!(e.definition(k.uuid, Default::default()).unwrap().title.as_deref(), Some("second"));
+    assert!(e.load_problems().is_empty());
+}
+
+#[tokio::test]
+async fn one_engine_owns_a_state_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = Engine::open(Arc::new(Slow::default()), persistent(dir.path())).await.unwrap();
+    let err = Engine::open(Arc::new(Slow::default()), persistent(dir.path())).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(err.to_string().contains(&format!("is in use by pid {}", std::process::id())), "{err}");
+}
+
+#[tokio::test]
+async fn broken_and_half_written_files_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let uuid = {
+        let e = Engine::open(Arc::new(Slow::default()), persistent(dir.path())).await.unwrap();
+        e.define(dom("ok"), Default::default()).await.unwrap().uuid
+    };
+    let domains = dir.path().join("domains");
+    // A crash in the middle of a define leaves its temporary file: the old
+    // definition stays, the temporary goes.
+    std::fs::write(domains.join(format!(".{uuid}.json.tmp-999")), b"{\"generation\": 9, \"autos").unwrap();
+    // A corrupt file is reported and left alone.
+    let bad = domains.join("00000000-0000-4000-8000-000000000001.json");
+    std::fs::write(&bad, b"not json").unwrap();
+    std::fs::write(domains.join("stray.txt"), b"?").unwrap();
+    let e = Engine::open(Arc::new(Slow::default()), persistent(dir.path())).await.unwrap();
+    let l = e.list(Default::default()).await.unwrap();
+    assert_eq!(l.domains.iter().map(|d| (d.name.as_str(), d.generation)).collect::<Vec<_>>(), [("ok", 1)]);
+    let problems = e.load_problems();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems.iter().any(|p| p.contains("00000000-0000-4000-8000-000000000001.json")));
+    assert_eq!(std::fs::read(&bad).unwrap(), b"not json");
+    assert!(!domains.join(format!(".{uuid}.json.tmp-999")).exists());
+}
+
+/// A driver whose domains "keep running" across engines: reconnect works
+/// when the stored data says so.
+#[derive(Default)]
+struct Durable {
+    events: OnceLock<DriverEvents>,
+}
+
+#[async_trait]
+impl Driver for Durable {
+    fn name(&self) -> &'static str {
+        "durable"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::default()
+    }
+    fn host_info(&self) -> HostInfo {
+        HostInfo::new("h", "x86_64", 1, 1 << 30)
+    }
+    fn attach(&self, events: DriverEvents) {
+        let _ = self.events.set(events);
+    }
+    fn prepare(&self, _def: &mut Domain) -> Result<()> {
+        Ok(())
+    }
+    async fn start(&self, _dom: &DomainRef, def: Arc<Domain>, _opts: &StartOptions) -> Result<Started> {
+        let alive = def.title.as_deref() != Some("dies");
+        Ok(Started::new(def, State::new(DomainState::Running, StateReason::Booted))
+            .with_data(serde_json::json!({ "alive": alive })))
+    }
+    async fn reconnect(&self, _dom: &DomainRef, live: Arc<Domain>, data: serde_json::Value) -> Result<Started> {
+        if data["alive"] == true {
+            Ok(Started::new(live, State::new(DomainState::Running, StateReason::Unknown)).with_data(data))
+        } else {
+            Err(virtkit_engine::Error::new(ErrorKind::Driver, "gone"))
+        }
+    }
+    async fn shutdown(&self, _d: &DomainRef, _m: ShutdownMode) -> Result<()> {
+        Ok(())
+    }
+    async fn power_off(&self, _d: &DomainRef) -> Result<()> {
+        Ok(())
+    }
+    async fn reboot(&self, _d: &DomainRef, _m: ShutdownMode) -> Result<()> {
+        Ok(())
+    }
+    async fn reset(&self, _d: &DomainRef) -> Result<()> {
+        Ok(())
+    }
+    async fn suspend(&self, _d: &DomainRef) -> Result<()> {
+        Ok(())
+    }
+    async fn resume(&self, _d: &DomainRef) -> Result<()> {
+        Ok(())
+    }
+    async fn stats(&self, doms: &[DomainRef]) -> Vec<Option<DomainStats>> {
+        doms.iter().map(|_| None).collect()
+    }
+}
+
+#[tokio::test]
+async fn running_domains_are_taken_over_by_the_next_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let e = Engine::open(Arc::new(Durable::default()), persistent(dir.path())).await.unwrap();
+        let p = e.define(dom("persistent"), Default::default()).await.unwrap().uuid;
+        e.start(p, Default::default()).await.unwrap();
+        let mut t = dom("transient");
+        t.title = Some("lives".into());
+        e.create(t, Default::default()).await.unwrap();
+        let mut d = dom("dies");
+        d.title = Some("dies".into());
+        let u = e.define(d, Default::default()).await.unwrap().uuid;
+        e.start(u, Default::default()).await.unwrap();
+    }
+    let e = Engine::open(Arc::new(Durable::default()), persistent(dir.path())).await.unwrap();
+    let l = e.list(Default::default()).await.unwrap();
+    let got: Vec<_> = l.domains.iter().map(|d| (d.name.as_str(), d.state, d.persistent, d.id.is_some())).collect();
+    assert_eq!(
+        got,
+        [
+            ("dies", DomainState::Shutoff, true, false),
+            ("persistent", DomainState::Running, true, true),
+            ("transient", DomainState::Running, false, true),
+        ]
+    );
+    assert_eq!(e.lookup("dies").unwrap().reason, StateReason::Crashed);
+    // Ids stay unique after a takeover.
+    let u = e.lookup("dies").unwrap().uuid;
+    e.start(u, Default::default()).await.unwrap();
+    let ids: HashSet<_> = e.list(Default::default()).await.unwrap().domains.iter().filter_map(|d| d.id).collect();
+    assert_eq!(ids.len(), 3);
+}

@@ -5,7 +5,7 @@ use roxmltree::Node;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorKind;
-use crate::xml::reader::{El, Result, located};
+use crate::xml::reader::{El, Result, is_xml_space, located};
 use crate::xml::writer::XmlWriter;
 
 /// Elements nested deeper than this inside `<metadata>` are refused.
@@ -88,13 +88,17 @@ impl XmlElement {
             ));
         }
         let tag = node.tag_name();
-        let namespace = tag.namespace().map(str::to_owned);
-        let prefix = tag.namespace().and_then(|ns| node.lookup_prefix(ns)).filter(|p| !p.is_empty()).map(str::to_owned);
+        // `xmlns=''` puts an element back in no namespace.
+        let namespace = tag.namespace().filter(|ns| !ns.is_empty()).map(str::to_owned);
+        // The prefix as written: a URI may be bound to several prefixes, so
+        // looking it up by URI could give another one.
+        let input = node.document().input_text();
+        let prefix = written_prefix(input, node.range().start + 1);
         let attributes = node
             .attributes()
             .map(|a| XmlAttribute {
                 namespace: a.namespace().map(str::to_owned),
-                prefix: a.namespace().and_then(|ns| node.lookup_prefix(ns)).map(str::to_owned),
+                prefix: written_prefix(input, a.range_qname().start),
                 name: a.name().to_owned(),
                 value: a.value().to_owned(),
             })
@@ -106,7 +110,7 @@ impl XmlElement {
                 children.push(XmlNode::Element(XmlElement::read(c, depth + 1)?));
             } else if let Some(t) = c.text().filter(|_| c.is_text()) {
                 // Indentation between elements is layout, not content.
-                if has_elements && t.trim().is_empty() {
+                if has_elements && is_xml_space(t) {
                     continue;
                 }
                 match children.last_mut() {
@@ -188,54 +192,111 @@ impl XmlElement {
         scope.truncate(mark);
     }
 
-    /// Problems with names or nesting that would make the written XML
-    /// ill-formed (for models built in code or read from JSON).
+    /// Problems that would make the written XML ill-formed, or that would
+    /// not survive a write and a re-read (for models built in code or read
+    /// from JSON).
     pub(crate) fn check(&self, path: &str, depth: usize, out: &mut Vec<crate::Error>) {
+        let mut bad = |p: String, kind: ErrorKind| out.push(crate::Error::new(p, kind));
+        let invalid = |m: String| ErrorKind::Invalid(m);
         if depth > MAX_DEPTH {
-            out.push(crate::Error::new(
-                path,
-                ErrorKind::Limit(format!("metadata is nested more than {MAX_DEPTH} elements deep")),
-            ));
+            bad(path.into(), ErrorKind::Limit(format!("metadata is nested more than {MAX_DEPTH} elements deep")));
             return;
         }
         if !is_ncname(&self.name) || self.prefix.as_deref().is_some_and(|p| !is_ncname(p)) {
-            out.push(crate::Error::new(
-                path,
-                ErrorKind::InvalidValue(format!("'{}' is not an XML element name", self.name)),
-            ));
+            bad(path.into(), ErrorKind::InvalidValue(format!("'{}' is not an XML element name", self.name)));
         }
-        if self.prefix.is_some() && self.namespace.is_none() {
-            out.push(crate::Error::new(
-                path,
-                ErrorKind::Invalid(format!("<{}> has a prefix but no namespace", self.name)),
-            ));
+        match (self.namespace.as_deref(), self.prefix.as_deref()) {
+            (None, Some(_)) => bad(path.into(), invalid(format!("<{}> has a prefix but no namespace", self.name))),
+            (_, Some("xmlns")) => bad(path.into(), invalid("the prefix 'xmlns' is reserved".into())),
+            (Some(ns), Some("xml")) if ns != XML_NS => {
+                bad(path.into(), invalid("the prefix 'xml' is bound to the XML namespace only".into()));
+            }
+            (Some(XML_NS), p) if p != Some("xml") => {
+                bad(path.into(), invalid("the XML namespace is written with the prefix 'xml'".into()));
+            }
+            (Some(""), _) => bad(path.into(), invalid("an empty namespace is no namespace: leave it out".into())),
+            _ => {}
         }
+        // Prefixes bound on this element: its own, then its attributes'.
+        let mut bound: Vec<(&str, &str)> = Vec::new();
+        if let (Some(ns), Some(p)) = (self.namespace.as_deref(), self.prefix.as_deref()) {
+            bound.push((p, ns));
+        }
+        let mut seen: Vec<(Option<&str>, &str)> = Vec::new();
         for a in &self.attributes {
-            let bad_prefix = a.prefix.as_deref().is_some_and(|p| !is_ncname(p));
-            let ns_without_prefix = a.namespace.as_deref().is_some_and(|ns| ns != XML_NS) && a.prefix.is_none();
+            let ap = format!("{path}/@{}", a.name);
             let reserved = a.name == "xmlns" || a.prefix.as_deref() == Some("xmlns");
-            if !is_ncname(&a.name) || bad_prefix || ns_without_prefix || reserved {
-                out.push(crate::Error::new(
-                    format!("{path}/@{}", a.name),
-                    ErrorKind::InvalidValue(format!("'{}' is not a usable attribute name", a.name)),
-                ));
+            let bad_name = !is_ncname(&a.name) || a.prefix.as_deref().is_some_and(|p| !is_ncname(p));
+            let xml_mismatch = (a.namespace.as_deref() == Some(XML_NS)) != (a.prefix.as_deref() == Some("xml"));
+            let ns_without_prefix = a.namespace.is_some() && a.prefix.is_none();
+            let prefix_without_ns = a.prefix.is_some() && a.namespace.is_none();
+            if reserved || bad_name || xml_mismatch || ns_without_prefix || prefix_without_ns {
+                bad(ap.clone(), ErrorKind::InvalidValue(format!("'{}' is not a usable attribute name", a.name)));
+            }
+            let key = (a.namespace.as_deref(), a.name.as_str());
+            if seen.contains(&key) {
+                bad(ap.clone(), invalid(format!("attribute '{}' is given twice", a.name)));
+            }
+            seen.push(key);
+            if let (Some(ns), Some(p)) = (a.namespace.as_deref(), a.prefix.as_deref()) {
+                match bound.iter().find(|(q, _)| *q == p) {
+                    Some((_, other)) if *other != ns => {
+                        bad(ap, invalid(format!("prefix '{p}' is bound to two namespaces on one element")));
+                    }
+                    Some(_) => {}
+                    None => bound.push((p, ns)),
+                }
             }
         }
+        let has_elements = self.children.iter().any(|c| matches!(c, XmlNode::Element(_)));
+        let mut last_was_text = false;
         for c in &self.children {
-            if let XmlNode::Element(e) = c {
-                e.check(&format!("{path}/{}", e.name), depth + 1, out);
+            match c {
+                XmlNode::Element(e) => {
+                    last_was_text = false;
+                    e.check(&format!("{path}/{}", e.name), depth + 1, out);
+                }
+                XmlNode::Text(t) => {
+                    let why = if t.is_empty() {
+                        Some("empty text is not content: leave it out")
+                    } else if last_was_text {
+                        Some("two texts in a row read back as one: join them")
+                    } else if has_elements && is_xml_space(t) {
+                        Some("white space between elements is layout and is not kept")
+                    } else {
+                        None
+                    };
+                    if let Some(why) = why {
+                        out.push(crate::Error::new(path, ErrorKind::Invalid(why.into())));
+                    }
+                    last_was_text = true;
+                }
             }
         }
     }
 }
 
-/// An XML name without a colon.
+/// The prefix of the qualified name starting at `start` in the source text.
+fn written_prefix(input: &str, start: usize) -> Option<String> {
+    let rest = input.get(start..)?;
+    let end = rest.find(|c: char| c.is_whitespace() || matches!(c, '/' | '>' | '=')).unwrap_or(rest.len());
+    rest[..end].split_once(':').map(|(p, _)| p.to_owned())
+}
+
+/// An XML name without a colon (XML 1.0's NCName).
 fn is_ncname(s: &str) -> bool {
+    fn start(c: char) -> bool {
+        matches!(c,
+            'A'..='Z' | '_' | 'a'..='z' | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}' | '\u{F8}'..='\u{2FF}'
+            | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}' | '\u{200C}'..='\u{200D}' | '\u{2070}'..='\u{218F}'
+            | '\u{2C00}'..='\u{2FEF}' | '\u{3001}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}'
+            | '\u{10000}'..='\u{EFFFF}')
+    }
+    fn rest(c: char) -> bool {
+        start(c) || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
+    }
     let mut chars = s.chars();
-    let Some(first) = chars.next() else {
-        return false;
-    };
-    (first.is_alphabetic() || first == '_') && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    chars.next().is_some_and(start) && chars.all(rest)
 }
 
 /// Reads `<metadata>`: every child element, verbatim. Text directly in

@@ -148,19 +148,19 @@ impl CpuTopology {
     }
 }
 
-/// `<feature policy=… name=…>` inside `<cpu>`.
-#[serde_with::skip_serializing_none]
+/// `<feature policy=… name=…>` inside `<cpu>`. A feature read without a
+/// policy gets libvirt's default for guest CPUs, `require`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct CpuFeature {
     pub name: String,
-    pub policy: Option<CpuFeaturePolicy>,
+    pub policy: CpuFeaturePolicy,
 }
 
 impl CpuFeature {
     pub fn new(name: impl Into<String>, policy: CpuFeaturePolicy) -> Self {
-        CpuFeature { name: name.into(), policy: Some(policy) }
+        CpuFeature { name: name.into(), policy }
     }
 }
 
@@ -192,8 +192,12 @@ impl Cpu {
                     threads: t.req_attr("threads")?,
                 })
             })?,
-            features: el
-                .children("feature", |f| Ok(CpuFeature { policy: f.attr("policy")?, name: f.req_attr("name")? }))?,
+            features: el.children("feature", |f| {
+                Ok(CpuFeature {
+                    policy: f.attr("policy")?.unwrap_or(CpuFeaturePolicy::Require),
+                    name: f.req_attr("name")?,
+                })
+            })?,
         })
     }
 
@@ -223,7 +227,7 @@ impl Cpu {
         }
         for f in &self.features {
             w.start("feature");
-            w.attr_opt("policy", f.policy.as_ref());
+            w.attr("policy", f.policy.as_str());
             w.attr("name", &f.name);
             w.end();
         }

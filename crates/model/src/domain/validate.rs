@@ -37,10 +37,12 @@ impl Domain {
 
     fn check(&self, v: &mut V) {
         check_name(v, "/domain/name", &self.name);
-        if let Some(t) = &self.title
-            && t.contains('\n')
-        {
-            v.invalid("/domain/title", "a title is one line");
+        if let Some(t) = &self.title {
+            if t.is_empty() {
+                v.value("/domain/title", "a title must not be empty");
+            } else if t.contains(['\n', '\r']) {
+                v.value("/domain/title", "a title is one line");
+            }
         }
         for (i, m) in self.metadata.iter().enumerate() {
             m.check(&format!("/domain/metadata/{}", idx(&m.name, i, self.metadata.len())), 1, &mut v.out);
@@ -399,7 +401,17 @@ impl Domain {
         let n = d.filesystems.len();
         for (i, f) in d.filesystems.iter().enumerate() {
             let p = format!("/domain/devices/{}", idx("filesystem", i, n));
-            v.abs(&format!("{p}/source/@dir"), &f.source);
+            v.abs_dir(&format!("{p}/source/@dir"), &f.source);
+            if let Some(drv) =
+                f.driver.as_ref().filter(|d| d.driver_type == Some(super::devices::FsDriverType::Virtiofs))
+            {
+                if drv.format.is_some() {
+                    v.invalid(format!("{p}/driver/@format"), "a virtiofs driver has no format");
+                }
+                if drv.wrpolicy.is_some() {
+                    v.invalid(format!("{p}/driver/@wrpolicy"), "a virtiofs driver has no write policy");
+                }
+            }
             if f.target.is_empty() {
                 v.value(format!("{p}/target/@dir"), "the target must not be empty");
             }
@@ -432,8 +444,12 @@ impl Domain {
                     v.invalid(format!("{p}/target/@managed"), "only ethernet interfaces have managed taps");
                 }
             }
-            if nic.script.as_deref().is_some_and(str::is_empty) {
-                v.value(format!("{p}/script/@path"), "the script path must not be empty");
+            if let Some(script) = &nic.script {
+                if script.is_empty() {
+                    v.value(format!("{p}/script/@path"), "the script path must not be empty");
+                } else if script.contains(['\n', '\r']) {
+                    v.value(format!("{p}/script/@path"), "a path is one line");
+                }
             }
             boot(v, &p, nic.boot.as_ref());
             alias(v, &p, nic.alias.as_ref());
@@ -504,17 +520,53 @@ impl Domain {
                     v.value(format!("{p}/@{attr}"), "a port is -1 (automatic) to 65535");
                 }
             }
-            v.opt_abs(&format!("{p}/@socket"), vnc.socket.as_deref());
+            if let Some(sock) = &vnc.socket {
+                v.abs(&format!("{p}/@socket"), sock);
+                let tcp = [
+                    ("port", vnc.port.is_some()),
+                    ("autoport", vnc.autoport.is_some()),
+                    ("websocket", vnc.websocket.is_some()),
+                    ("listen", vnc.listen.is_some()),
+                    ("sharePolicy", vnc.share_policy.is_some()),
+                ];
+                for (attr, _) in tcp.iter().filter(|(_, set)| *set) {
+                    v.invalid(format!("{p}/@{attr}"), "not allowed with a socket: VNC listens on one or the other");
+                }
+            }
+            if let Some(l) = &vnc.listen
+                && !is_address_or_name(l)
+            {
+                v.value(format!("{p}/@listen"), format!("'{}' is not an IP address or host name", truncate(l)));
+            }
             let nl = vnc.listens.len();
             for (j, l) in vnc.listens.iter().enumerate() {
-                if let GraphicsListen::Socket { socket } = l {
-                    v.opt_abs(&format!("{p}/{}/@socket", idx("listen", j, nl)), socket.as_deref());
+                let lp = format!("{p}/{}", idx("listen", j, nl));
+                match l {
+                    GraphicsListen::Socket { socket } => v.opt_abs(&format!("{lp}/@socket"), socket.as_deref()),
+                    GraphicsListen::Address { address: Some(a) } | GraphicsListen::Network { address: Some(a), .. }
+                        if !is_address_or_name(a) =>
+                    {
+                        v.value(
+                            format!("{lp}/@address"),
+                            format!("'{}' is not an IP address or host name", truncate(a)),
+                        );
+                    }
+                    _ => {}
                 }
             }
         }
         let n = d.videos.len();
         for (i, vid) in d.videos.iter().enumerate() {
             let p = format!("/domain/devices/{}", idx("video", i, n));
+            if let Some(m) = vid.model.as_ref().filter(|m| m.model_type != super::devices::VideoType::Qxl) {
+                for (attr, set) in
+                    [("ram", m.ram.is_some()), ("vram64", m.vram64.is_some()), ("vgamem", m.vgamem.is_some())]
+                {
+                    if set {
+                        v.invalid(format!("{p}/model/@{attr}"), "only qxl video has this size");
+                    }
+                }
+            }
             alias(v, &p, vid.alias.as_ref());
             v.address(&p, vid.address.as_ref());
         }
@@ -581,6 +633,11 @@ pub(crate) fn check_name(v: &mut V, path: &str, name: &str) {
     }
 }
 
+/// libvirt's addrIPorName: an IPv4 or IPv6 address, or a DNS name.
+fn is_address_or_name(s: &str) -> bool {
+    s.parse::<std::net::IpAddr>().is_ok() || is_word(s, ".-")
+}
+
 /// `name` or `name[i+1]` when there are several.
 fn idx(name: &str, i: usize, n: usize) -> String {
     if n > 1 { format!("{name}[{}]", i + 1) } else { name.to_owned() }
@@ -609,9 +666,23 @@ impl V {
         self.out.push(Error::new(path, ErrorKind::InvalidValue(msg.into())));
     }
 
+    /// libvirt's absFilePath: `/` and at least one more character, one line.
     fn abs(&mut self, path: &str, value: &str) {
         if !value.starts_with('/') {
             self.value(path, format!("'{}' is not an absolute path", truncate(value)));
+        } else if value.len() < 2 {
+            self.value(path, "'/' alone is not a usable path here");
+        } else if value.contains(['\n', '\r']) {
+            self.value(path, "a path is one line");
+        }
+    }
+
+    /// libvirt's absDirPath: `/` and anything on one line.
+    fn abs_dir(&mut self, path: &str, value: &str) {
+        if !value.starts_with('/') {
+            self.value(path, format!("'{}' is not an absolute path", truncate(value)));
+        } else if value.contains(['\n', '\r']) {
+            self.value(path, "a path is one line");
         }
     }
 
@@ -645,7 +716,7 @@ impl V {
                 self.max(&at("unit"), a.unit, 99_999);
             }
             Address::VirtioSerial(a) => {
-                self.max(&at("controller"), a.controller, 99);
+                self.max(&at("controller"), Some(a.controller), 99);
                 self.max(&at("bus"), a.bus, 99);
                 self.max(&at("port"), a.port, 99);
             }
@@ -654,7 +725,7 @@ impl V {
                 self.max(&at("irq"), a.irq, 0xf);
             }
             Address::Usb(a) => {
-                self.max(&at("bus"), a.bus, 999);
+                self.max(&at("bus"), Some(a.bus), 999);
                 if let Some(port) = &a.port {
                     let ok = port.split('.').count() <= 4
                         && port
@@ -666,7 +737,7 @@ impl V {
                 }
             }
             Address::Ccid(a) => {
-                self.max(&at("controller"), a.controller, 99);
+                self.max(&at("controller"), Some(a.controller), 99);
                 self.max(&at("slot"), a.slot, 99);
             }
         }

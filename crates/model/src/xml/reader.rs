@@ -352,7 +352,7 @@ impl<'a, 'i> El<'a, 'i> {
                     }
                     return Err(self.unknown_child(c));
                 }
-                NodeType::Text if !self.text_read.get() && c.text().is_some_and(|t| !t.trim().is_empty()) => {
+                NodeType::Text if !self.text_read.get() && c.text().is_some_and(|t| !is_xml_space(t)) => {
                     return Err(located(c, None, ErrorKind::UnexpectedText { element: self.name().into() }));
                 }
                 _ => {}
@@ -380,6 +380,12 @@ impl<'a, 'i> El<'a, 'i> {
 
 fn super_known(parent: &str, name: &str) -> bool {
     crate::xml::known::libvirt_knows(parent, name)
+}
+
+/// Whether `s` is only XML white space (space, tab, CR, LF): layout, not
+/// content. Other Unicode spaces are content.
+pub(crate) fn is_xml_space(s: &str) -> bool {
+    s.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
 }
 
 /// A typo suggestion, or the list of what is allowed.

@@ -189,6 +189,12 @@ pub struct CharLog {
     pub append: Option<bool>,
 }
 
+impl CharLog {
+    pub fn new(file: impl Into<String>) -> Self {
+        CharLog { file: file.into(), append: None }
+    }
+}
+
 fn read_log(el: &El<'_, '_>) -> Result<Option<CharLog>> {
     el.child("log", |l| Ok(CharLog { file: l.req_attr("file")?, append: l.on_off("append")? }))
 }

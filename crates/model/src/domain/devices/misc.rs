@@ -411,6 +411,12 @@ pub struct RngRate {
     pub period: Option<u32>,
 }
 
+impl RngRate {
+    pub fn new(bytes: u32, period: Option<u32>) -> Self {
+        RngRate { bytes, period }
+    }
+}
+
 /// An `<rng>` device.
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -238,7 +238,7 @@ impl DriveAddress {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct VirtioSerialAddress {
-    pub controller: Option<u32>,
+    pub controller: u32,
     pub bus: Option<u32>,
     pub port: Option<u32>,
 }
@@ -257,7 +257,7 @@ pub struct IsaAddress {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct UsbAddress {
-    pub bus: Option<u32>,
+    pub bus: u32,
     /// Port path through hubs: `1` or `1.2.3`.
     pub port: Option<String>,
 }
@@ -267,8 +267,32 @@ pub struct UsbAddress {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct CcidAddress {
-    pub controller: Option<u32>,
+    pub controller: u32,
     pub slot: Option<u32>,
+}
+
+impl VirtioSerialAddress {
+    pub fn new(controller: u32, bus: u32, port: u32) -> Self {
+        VirtioSerialAddress { controller, bus: Some(bus), port: Some(port) }
+    }
+}
+
+impl UsbAddress {
+    pub fn new(bus: u32, port: impl Into<String>) -> Self {
+        UsbAddress { bus, port: Some(port.into()) }
+    }
+}
+
+impl CcidAddress {
+    pub fn new(controller: u32, slot: u32) -> Self {
+        CcidAddress { controller, slot: Some(slot) }
+    }
+}
+
+impl IsaAddress {
+    pub fn new(iobase: u32, irq: Option<u32>) -> Self {
+        IsaAddress { iobase: Some(iobase), irq }
+    }
 }
 
 impl Address {
@@ -291,13 +315,13 @@ impl Address {
                 unit: num("unit")?,
             }),
             "virtio-serial" => Address::VirtioSerial(VirtioSerialAddress {
-                controller: num("controller")?,
+                controller: el.req_attr("controller")?,
                 bus: num("bus")?,
                 port: num("port")?,
             }),
             "isa" => Address::Isa(IsaAddress { iobase: auto("iobase")?, irq: auto("irq")? }),
-            "usb" => Address::Usb(UsbAddress { bus: num("bus")?, port: el.attr("port")? }),
-            "ccid" => Address::Ccid(CcidAddress { controller: num("controller")?, slot: num("slot")? }),
+            "usb" => Address::Usb(UsbAddress { bus: el.req_attr("bus")?, port: el.attr("port")? }),
+            "ccid" => Address::Ccid(CcidAddress { controller: el.req_attr("controller")?, slot: num("slot")? }),
             other => {
                 let known = ["spapr-vio", "ccw", "virtio-mmio", "dimm", "unassigned", "s390"];
                 let msg = if known.contains(&other) {
@@ -337,7 +361,7 @@ impl Address {
             }
             Address::VirtioSerial(a) => {
                 w.attr("type", "virtio-serial");
-                w.attr_opt("controller", a.controller.as_ref());
+                w.attr_val("controller", &a.controller);
                 w.attr_opt("bus", a.bus.as_ref());
                 w.attr_opt("port", a.port.as_ref());
             }
@@ -352,12 +376,12 @@ impl Address {
             }
             Address::Usb(a) => {
                 w.attr("type", "usb");
-                w.attr_opt("bus", a.bus.as_ref());
+                w.attr_val("bus", &a.bus);
                 w.attr_opt("port", a.port.as_ref());
             }
             Address::Ccid(a) => {
                 w.attr("type", "ccid");
-                w.attr_opt("controller", a.controller.as_ref());
+                w.attr_val("controller", &a.controller);
                 w.attr_opt("slot", a.slot.as_ref());
             }
         }
