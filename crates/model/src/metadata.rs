@@ -12,6 +12,7 @@ use crate::xml::writer::XmlWriter;
 pub const MAX_DEPTH: usize = 64;
 
 const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
 
 /// An XML element held as data, with its namespace and prefix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +95,15 @@ impl XmlElement {
         // looking it up by URI could give another one.
         let input = node.document().input_text();
         let prefix = written_prefix(input, node.range().start + 1);
+        // roxmltree takes `p:xmlns='…'` for a namespace declaration; it is
+        // an ordinary (if odd) attribute, which this model cannot keep.
+        if let Some(q) = start_tag_qnames(input, node.range().start).into_iter().find(|q| q.ends_with(":xmlns")) {
+            return Err(located(
+                node,
+                None,
+                ErrorKind::Invalid(format!("attribute '{q}' is not supported: its name is reserved for namespaces")),
+            ));
+        }
         let attributes = node
             .attributes()
             .map(|a| XmlAttribute {
@@ -215,6 +225,8 @@ impl XmlElement {
                 bad(path.into(), invalid("the XML namespace is written with the prefix 'xml'".into()));
             }
             (Some(""), _) => bad(path.into(), invalid("an empty namespace is no namespace: leave it out".into())),
+            (Some(XML_NS), _) => bad(path.into(), invalid("elements cannot be in the XML namespace".into())),
+            (Some(XMLNS_NS), _) => bad(path.into(), invalid("the xmlns namespace is reserved".into())),
             _ => {}
         }
         // Prefixes bound on this element: its own, then its attributes'.
@@ -230,7 +242,8 @@ impl XmlElement {
             let xml_mismatch = (a.namespace.as_deref() == Some(XML_NS)) != (a.prefix.as_deref() == Some("xml"));
             let ns_without_prefix = a.namespace.is_some() && a.prefix.is_none();
             let prefix_without_ns = a.prefix.is_some() && a.namespace.is_none();
-            if reserved || bad_name || xml_mismatch || ns_without_prefix || prefix_without_ns {
+            let reserved_ns = matches!(a.namespace.as_deref(), Some("" | XMLNS_NS));
+            if reserved || bad_name || xml_mismatch || ns_without_prefix || prefix_without_ns || reserved_ns {
                 bad(ap.clone(), ErrorKind::InvalidValue(format!("'{}' is not a usable attribute name", a.name)));
             }
             let key = (a.namespace.as_deref(), a.name.as_str());
@@ -276,10 +289,45 @@ impl XmlElement {
     }
 }
 
+/// The attribute names written in the start tag beginning at `start`
+/// (the text is well-formed XML: roxmltree parsed it).
+fn start_tag_qnames(input: &str, start: usize) -> Vec<&str> {
+    let Some(tag) = input.get(start..) else { return Vec::new() };
+    let bytes = tag.as_bytes();
+    let space = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    let mut i = 1;
+    while i < bytes.len() && !space(bytes[i]) && bytes[i] != b'>' && bytes[i] != b'/' {
+        i += 1; // the element's own name
+    }
+    let mut names = Vec::new();
+    loop {
+        while i < bytes.len() && space(bytes[i]) {
+            i += 1;
+        }
+        if i >= bytes.len() || bytes[i] == b'>' || bytes[i] == b'/' {
+            return names;
+        }
+        let name_start = i;
+        while i < bytes.len() && bytes[i] != b'=' && !space(bytes[i]) {
+            i += 1;
+        }
+        names.push(&tag[name_start..i]);
+        while i < bytes.len() && bytes[i] != b'\'' && bytes[i] != b'"' {
+            i += 1; // past `=` to the opening quote
+        }
+        let Some(&quote) = bytes.get(i) else { return names };
+        i += 1;
+        while i < bytes.len() && bytes[i] != quote {
+            i += 1;
+        }
+        i += 1;
+    }
+}
+
 /// The prefix of the qualified name starting at `start` in the source text.
 fn written_prefix(input: &str, start: usize) -> Option<String> {
     let rest = input.get(start..)?;
-    let end = rest.find(|c: char| c.is_whitespace() || matches!(c, '/' | '>' | '=')).unwrap_or(rest.len());
+    let end = rest.find(|c: char| matches!(c, ' ' | '\t' | '\r' | '\n' | '/' | '>' | '=')).unwrap_or(rest.len());
     rest[..end].split_once(':').map(|(p, _)| p.to_owned())
 }
 

@@ -635,7 +635,16 @@ pub(crate) fn check_name(v: &mut V, path: &str, name: &str) {
 
 /// libvirt's addrIPorName: an IPv4 or IPv6 address, or a DNS name.
 fn is_address_or_name(s: &str) -> bool {
-    s.parse::<std::net::IpAddr>().is_ok() || is_word(s, ".-")
+    match s.parse::<std::net::IpAddr>() {
+        // libvirt's ipv6Addr takes an IPv4 ending only without `::` or with
+        // groups on one side of it: `::ffff:1.2.3.4`, `1:2::1.2.3.4`.
+        Ok(std::net::IpAddr::V6(_)) if s.contains('.') => match s.split_once("::") {
+            None => true,
+            Some((before, after)) => before.is_empty() || !after.contains(':'),
+        },
+        Ok(_) => true,
+        Err(_) => is_word(s, ".-"),
+    }
 }
 
 /// `name` or `name[i+1]` when there are several.
