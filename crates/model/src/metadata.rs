@@ -327,7 +327,7 @@ fn start_tag_qnames(input: &str, start: usize) -> Vec<&str> {
 /// The prefix of the qualified name starting at `start` in the source text.
 fn written_prefix(input: &str, start: usize) -> Option<String> {
     let rest = input.get(start..)?;
-    let end = rest.find(|c: char| matches!(c, ' ' | '\t' | '\r' | '\n' | '/' | '>' | '=')).unwrap_or(rest.len());
+    let end = rest.find([' ', '\t', '\r', '\n', '/', '>', '=']).unwrap_or(rest.len());
     rest[..end].split_once(':').map(|(p, _)| p.to_owned())
 }
 
