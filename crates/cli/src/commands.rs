@@ -131,6 +131,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Attach to a domain's serial console (Ctrl-] detaches).
+    Console {
+        domain: String,
+        /// Which one: serialN or consoleN (default: the first).
+        #[arg(long)]
+        device: Option<String>,
+    },
     /// Print the connection URI.
     Uri,
     /// Print versions.
@@ -428,6 +435,20 @@ impl Session {
                     }
                 }
                 Ok(())
+            }
+            Command::Console { domain, device } => {
+                let d = self.domain(&domain).await?;
+                let mut opts = virtkit::ConsoleOptions::default();
+                if let Some(dev) = device {
+                    opts = opts.device(dev);
+                }
+                let console = d.open_console(opts).await?;
+                // Let go of the connection while attached: with an embedded
+                // engine, others may use the state directory meanwhile.
+                let name = d.name().to_owned();
+                drop(d);
+                self.conn = None;
+                crate::console::attach(&name, console).await
             }
             Command::Uri => {
                 let c = self.conn().await?;

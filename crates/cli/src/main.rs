@@ -8,6 +8,7 @@
 //! failed command and 2 for a usage error.
 
 mod commands;
+mod console;
 mod output;
 mod shell;
 mod split;

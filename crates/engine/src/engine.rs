@@ -241,6 +241,17 @@ impl Engine {
             let found = engine.inner.driver.reconnect(&dom, live.clone(), run.driver).await;
             let mut reg = engine.inner.lock();
             match found {
+                // It stopped while no engine watched; the driver says how.
+                Ok(s) if s.state.state == DomainState::Shutoff => {
+                    tracing::info!(domain = %run.name, "stopped while no engine watched ({})", s.state.reason);
+                    if let Some(r) = reg.domains.get_mut(&uuid) {
+                        r.state = s.state;
+                    }
+                    drop(reg);
+                    if let Some(store) = &engine.inner.store {
+                        store.remove_run(&uuid)?;
+                    }
+                }
                 Ok(s) => {
                     let id = run.id.unwrap_or(reg.next_id);
                     reg.next_id = reg.next_id.max(id + 1);
@@ -253,9 +264,16 @@ impl Engine {
                         reg.names.insert(run.name.clone(), uuid);
                         reg.domains.insert(uuid, Record::new(uuid, run.name.clone()));
                     }
+                    // The driver knows the state, not always why: keep the
+                    // recorded reason when the state is the recorded one.
+                    let state = if s.state.state == run.state && s.state.reason == StateReason::Unknown {
+                        State::new(run.state, run.reason)
+                    } else {
+                        s.state
+                    };
                     if let Some(r) = reg.domains.get_mut(&uuid) {
                         r.live = Some(s.live);
-                        r.state = s.state;
+                        r.state = state;
                         r.id = Some(id);
                         r.data = s.data;
                     }

@@ -207,6 +207,13 @@ impl MacAddress {
     pub fn is_multicast(&self) -> bool {
         self.0[0] & 1 == 1
     }
+
+    /// A random address in QEMU's locally administered 52:54:00 range, as
+    /// libvirt gives a NIC that has none.
+    pub fn generate() -> MacAddress {
+        let b = uuid::Uuid::new_v4().into_bytes();
+        MacAddress([0x52, 0x54, 0x00, b[0], b[1], b[2]])
+    }
 }
 
 impl FromStr for MacAddress {

@@ -45,7 +45,7 @@ pub use virtkit_engine::types::{
     BlockStats, Capabilities, DomainInfo, DomainList, DomainState, DomainStats, Event, EventDetail, EventKind,
     HostInfo, NetStats, State, StateReason, Version,
 };
-pub use virtkit_engine::{Error, ErrorKind};
+pub use virtkit_engine::{Console, ConsoleIo, Error, ErrorKind};
 /// The document model: typed domain definitions, XML and JSON.
 pub use virtkit_model as model;
 
@@ -59,6 +59,22 @@ pub fn version() -> Version {
         n(env!("CARGO_PKG_VERSION_MINOR")),
         n(env!("CARGO_PKG_VERSION_PATCH")),
     )
+}
+
+/// Options for opening a console.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConsoleOptions {
+    /// `serialN` or `consoleN`; `None` for the first.
+    pub device: Option<String>,
+}
+
+impl ConsoleOptions {
+    #[must_use]
+    pub fn device(mut self, name: impl Into<String>) -> Self {
+        self.device = Some(name.into());
+        self
+    }
 }
 
 /// Options for opening a connection.
@@ -124,6 +140,7 @@ impl Connection {
         let parsed = Uri::parse(uri)?;
         let engine = match (parsed.driver.as_str(), parsed.is_local()) {
             ("test", true) => open_test(&parsed).await?,
+            ("qemu", true) => open_qemu(&parsed).await?,
             (driver, true) => {
                 return Err(Error::new(ErrorKind::Unsupported, format!("no driver '{driver}' in this build")));
             }
@@ -139,6 +156,12 @@ impl Connection {
 
     pub fn uri(&self) -> &Uri {
         &self.inner.uri
+    }
+
+    /// Problems met while opening (state files that could not be used;
+    /// they were left as they are).
+    pub fn warnings(&self) -> Vec<String> {
+        self.inner.engine.load_problems()
     }
 
     pub fn is_read_only(&self) -> bool {
@@ -295,6 +318,37 @@ async fn open_test(uri: &Uri) -> Result<Arc<Engine>> {
     Ok(Arc::new(test::node_engine(node).await?))
 }
 
+/// Opens the QEMU driver. `qemu:///embed?root=DIR` runs the engine in this
+/// process with everything under DIR (definitions, runtime status, logs);
+/// one process at a time may own DIR (`&wait=SECONDS` waits for it).
+async fn open_qemu(uri: &Uri) -> Result<Arc<Engine>> {
+    if uri.path != "/embed" {
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("qemu:/{} needs the virtkit daemon, which is not there yet; use qemu:///embed?root=DIR", uri.path),
+        ));
+    }
+    let root =
+        uri.param("root").ok_or_else(|| Error::new(ErrorKind::InvalidArgument, "qemu:///embed needs ?root=DIR"))?;
+    let root = std::path::PathBuf::from(root);
+    if !root.is_absolute() {
+        return Err(Error::new(ErrorKind::InvalidArgument, format!("root {} is not an absolute path", root.display())));
+    }
+    let wait = match uri.param("wait") {
+        Some(w) => w
+            .parse::<f64>()
+            .ok()
+            .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+            .ok_or_else(|| Error::new(ErrorKind::InvalidArgument, format!("wait={w} is not a number of seconds")))?,
+        None => std::time::Duration::from_secs(5),
+    };
+    let mut config = virtkit_engine::EngineConfig::default();
+    config.state_dir = Some(root.clone());
+    config.lock_wait = wait;
+    let driver = Arc::new(virtkit_driver_qemu::QemuDriver::new(root));
+    Ok(Arc::new(Engine::open(driver, config).await?))
+}
+
 /// A handle to one domain: its UUID, its name, and the connection.
 /// Handles are cheap; they stay valid while the domain exists.
 #[derive(Clone)]
@@ -401,6 +455,13 @@ impl Domain {
     pub async fn undefine(&self, opts: UndefineOptions) -> Result<()> {
         self.conn.writable()?;
         self.engine().undefine(self.uuid, opts).await
+    }
+
+    /// Opens the domain's console: a byte stream to its first serial port
+    /// (or `opts.device`, such as `serial1`).
+    pub async fn open_console(&self, opts: ConsoleOptions) -> Result<Console> {
+        self.conn.writable()?;
+        self.engine().open_console(self.uuid, opts.device.as_deref()).await
     }
 
     /// Whether the domain starts when its host does.

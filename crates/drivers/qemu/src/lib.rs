@@ -1,7 +1,966 @@
 //! virtkit's QEMU driver (internal): runs `type='qemu'` (TCG emulation) and
 //! `type='kvm'` domains as QEMU processes and manages them over QMP.
+//!
+//! Each running domain has a runtime directory (`ROOT/run/UUID/`) with its
+//! monitor socket and the sockets virtkit places (guest agent, unix
+//! consoles), and a log (`ROOT/log/NAME.log`) that gets QEMU's output. A
+//! monitor task per domain turns QMP events into state changes and applies
+//! the on_poweroff, on_reboot and on_crash policies.
 
 pub mod agent;
 pub mod argv;
 pub mod caps;
 pub mod qmp;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::net::UnixStream;
+use uuid::Uuid;
+use virtkit_engine::options::{ShutdownMode, StartOptions};
+use virtkit_engine::types::{BlockStats, Capabilities, DomainState, DomainStats, HostInfo, State, StateReason};
+use virtkit_engine::{Console, DomainRef, Driver, DriverEvents, Error, ErrorKind, Result, Started};
+use virtkit_host::{ProcessId, Spawn};
+use virtkit_model::MacAddress;
+use virtkit_model::domain::devices::CharSource;
+use virtkit_model::domain::{CrashAction, Domain, DomainType, LifecycleAction};
+
+use crate::argv::Accel;
+use crate::caps::QemuCaps;
+use crate::qmp::{Qmp, QmpEvent};
+
+/// How long QEMU may take to answer on its monitor.
+const QMP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a guest agent may take to answer.
+const AGENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// In the runtime directory while an ACPI reboot is under way.
+const FAKE_REBOOT: &str = "reboot-requested";
+/// How long QEMU has to exit after `quit` before it is killed.
+const QUIT_GRACE: Duration = Duration::from_secs(5);
+
+/// The QEMU driver.
+pub struct QemuDriver {
+    state: Arc<Shared>,
+}
+
+impl std::fmt::Debug for QemuDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QemuDriver").field("root", &self.state.root).finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    root: PathBuf,
+    vms: Mutex<HashMap<Uuid, Arc<Vm>>>,
+    events: OnceLock<DriverEvents>,
+    caps: tokio::sync::Mutex<HashMap<PathBuf, Arc<QemuCaps>>>,
+    /// Monitor tasks, stopped with the driver.
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// One running domain.
+struct Vm {
+    uuid: Uuid,
+    name: String,
+    def: Arc<Domain>,
+    qmp: Qmp,
+    pid: ProcessId,
+    run_dir: PathBuf,
+    log: PathBuf,
+    flags: Mutex<Flags>,
+}
+
+#[derive(Default)]
+struct Flags {
+    /// virtkit is stopping it: its exit is not news.
+    stopping: bool,
+    /// A reboot by ACPI: when the guest powers off, reset instead.
+    fake_reboot: bool,
+    /// The guest powered off or crashed: the STOP that follows is part of it.
+    halting: bool,
+    /// STOP/RESUME events virtkit caused and reports itself.
+    own_stops: u32,
+    own_resumes: u32,
+    /// Why the next STOP happens, when QEMU said before.
+    stop_reason: Option<StateReason>,
+    /// After virtkit resets a halted guest, QEMU reports one guest reset of
+    /// its own as the machine comes back: that one is the same reboot.
+    reset_echo_until: Option<std::time::Instant>,
+}
+
+/// What the engine stores for a running domain, to reconnect to it.
+#[derive(Debug, Serialize, Deserialize)]
+struct RunData {
+    pid: String,
+    monitor: PathBuf,
+    run_dir: PathBuf,
+    emulator: PathBuf,
+}
+
+fn err(kind: ErrorKind, msg: impl Into<String>) -> Error {
+    Error::new(kind, msg)
+}
+
+fn driver_err(e: impl std::fmt::Display) -> Error {
+    err(ErrorKind::Driver, e.to_string())
+}
+
+impl Drop for QemuDriver {
+    /// The engine is going away: stop watching (the guests keep running; the
+    /// next engine takes them over).
+    fn drop(&mut self) {
+        for t in self.state.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            t.abort();
+        }
+    }
+}
+
+impl QemuDriver {
+    /// A driver keeping its runtime files, logs and caches under `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        QemuDriver {
+            state: Arc::new(Shared {
+                root: root.into(),
+                vms: Mutex::new(HashMap::new()),
+                events: OnceLock::new(),
+                caps: tokio::sync::Mutex::new(HashMap::new()),
+                tasks: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// The log of domain `name`.
+    pub fn log_path(&self, name: &str) -> PathBuf {
+        self.state.root.join("log").join(format!("{name}.log"))
+    }
+}
+
+impl Shared {
+    fn vms(&self) -> MutexGuard<'_, HashMap<Uuid, Arc<Vm>>> {
+        self.vms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn vm(&self, dom: &DomainRef) -> Result<Arc<Vm>> {
+        self.vms()
+            .get(&dom.uuid)
+            .cloned()
+            .ok_or_else(|| err(ErrorKind::Driver, format!("domain '{}' has no QEMU process", dom.name)))
+    }
+
+    fn report_stopped(&self, uuid: Uuid, reason: StateReason) {
+        if let Some(ev) = self.events.get() {
+            ev.stopped(uuid, State::new(DomainState::Shutoff, reason));
+        }
+    }
+
+    fn report_state(&self, uuid: Uuid, state: State) {
+        if let Some(ev) = self.events.get() {
+            ev.state_changed(uuid, state);
+        }
+    }
+
+    fn report_rebooted(&self, uuid: Uuid) {
+        if let Some(ev) = self.events.get() {
+            ev.rebooted(uuid);
+        }
+    }
+
+    fn watch(self: &Arc<Self>, vm: Arc<Vm>, events: tokio::sync::mpsc::UnboundedReceiver<QmpEvent>) {
+        let t = tokio::spawn(monitor(self.clone(), vm, events));
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(t);
+    }
+
+    async fn caps(&self, emulator: &Path) -> Result<Arc<QemuCaps>> {
+        let mut cache = self.caps.lock().await;
+        if let Some(c) = cache.get(emulator) {
+            return Ok(c.clone());
+        }
+        let c = caps::get(emulator, &self.root.join("cache"), &self.root.join("run"))
+            .await
+            .map(Arc::new)
+            .map_err(driver_err)?;
+        cache.insert(emulator.to_owned(), c.clone());
+        Ok(c)
+    }
+}
+
+/// The emulator for a definition: `<emulator>`, or QEMU for its arch.
+fn emulator_for(def: &Domain) -> Result<PathBuf> {
+    if let Some(e) = &def.devices.emulator {
+        let p = PathBuf::from(e);
+        if !p.is_file() {
+            return Err(err(ErrorKind::InvalidArgument, format!("the emulator {e} does not exist")));
+        }
+        return Ok(p);
+    }
+    let arch = def.os.arch.map(|a| a.as_str()).unwrap_or("x86_64");
+    let names: Vec<String> = match arch {
+        "i686" => vec!["qemu-system-i386".into(), "qemu-system-x86_64".into()],
+        "armv7l" | "armv6l" => vec!["qemu-system-arm".into()],
+        a => vec![format!("qemu-system-{a}")],
+    };
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    for n in &names {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join(n);
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    Err(err(
+        ErrorKind::InvalidArgument,
+        format!("no QEMU for arch {arch} ({} not found): install it or name one in <emulator>", names.join(" or ")),
+    ))
+}
+
+/// Files the definition needs that are not there: refused before QEMU runs.
+fn check_files(def: &Domain) -> Result<()> {
+    let missing = |what: &str, p: &str| err(ErrorKind::InvalidArgument, format!("{what} {p} does not exist"));
+    for (what, p) in [("kernel", &def.os.kernel), ("initrd", &def.os.initrd), ("dtb", &def.os.dtb)] {
+        if let Some(p) = p
+            && !Path::new(p).exists()
+        {
+            return Err(missing(what, p));
+        }
+    }
+    if let Some(p) = def.os.loader.as_ref().and_then(|l| l.path.as_ref())
+        && !Path::new(p).exists()
+    {
+        return Err(missing("loader", p));
+    }
+    for d in &def.devices.disks {
+        if let Some(s) = &d.source
+            && !Path::new(s).exists()
+        {
+            return Err(missing(&format!("disk {}'s source", d.target.dev), s));
+        }
+    }
+    Ok(())
+}
+
+/// The live definition: the paths virtkit chose and QEMU allocated.
+fn live_definition(def: &Domain, run_dir: &Path, ptys: &HashMap<String, String>) -> Domain {
+    let mut live = def.clone();
+    let fill = |src: &mut CharSource, label: &str, default: PathBuf| match src {
+        CharSource::Pty { path } => {
+            if let Some(p) = ptys.get(label) {
+                *path = Some(p.clone());
+            }
+        }
+        CharSource::Unix { path, .. } if path.is_none() => *path = Some(default.display().to_string()),
+        _ => {}
+    };
+    let no_serials = live.devices.serials.is_empty();
+    for (i, s) in live.devices.serials.iter_mut().enumerate() {
+        fill(&mut s.source, &format!("charserial{i}"), argv::serial_socket(run_dir, "serial", i));
+    }
+    for (i, c) in live.devices.consoles.iter_mut().enumerate() {
+        let label = if no_serials && i == 0 { "charserial0".to_owned() } else { format!("charconsole{i}") };
+        fill(&mut c.source, &label, argv::serial_socket(run_dir, "console", i));
+    }
+    // A console on serial port N shows that port's source.
+    let serial_sources: Vec<CharSource> = live.devices.serials.iter().map(|s| s.source.clone()).collect();
+    for c in &mut live.devices.consoles {
+        let on_serial = c.target_type.is_none_or(|t| t == virtkit_model::domain::devices::ConsoleTargetType::Serial);
+        if on_serial
+            && !no_serials
+            && let Some(s) = serial_sources.get(c.target_port.unwrap_or(0) as usize)
+        {
+            c.source = s.clone();
+        }
+    }
+    for (i, c) in live.devices.channels.iter_mut().enumerate() {
+        let sock = argv::channel_socket(run_dir, i, c.target.name.as_deref());
+        fill(&mut c.source, &format!("charchannel{i}"), sock);
+    }
+    live
+}
+
+fn write_log(path: &Path, line: &str) {
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let _ = writeln!(f, "virtkit [{now}]: {line}");
+    }
+}
+
+#[async_trait]
+impl Driver for QemuDriver {
+    fn name(&self) -> &'static str {
+        "qemu"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let mut c = Capabilities::default();
+        c.driver = "qemu".into();
+        c.domain_types = vec!["qemu".into(), "kvm".into()];
+        c.shutdown_modes = vec!["acpi".into(), "agent".into(), "any".into()];
+        c.suspend = true;
+        c.reboot = true;
+        c.reset = true;
+        c.autostart = true;
+        c.persistent = true;
+        c.stats = true;
+        if let Ok(cache) = self.state.caps.try_lock()
+            && let Some(caps) = cache.values().find(|c| !c.kvm.usable)
+        {
+            c.unavailable.push(("kvm".into(), caps.kvm.why.clone()));
+        }
+        c
+    }
+
+    fn host_info(&self) -> HostInfo {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(1));
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let mem_kib: u64 = meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0);
+        let host = nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
+        HostInfo::new(host, std::env::consts::ARCH, cpus, mem_kib * 1024)
+    }
+
+    fn attach(&self, events: DriverEvents) {
+        let _ = self.state.events.set(events);
+    }
+
+    fn prepare(&self, def: &mut Domain) -> Result<()> {
+        if !matches!(def.domain_type, DomainType::Qemu | DomainType::Kvm) {
+            return Err(err(
+                ErrorKind::Unsupported,
+                format!("the qemu driver runs domains of type 'qemu' or 'kvm', not '{}'", def.domain_type),
+            ));
+        }
+        for nic in &mut def.devices.interfaces {
+            if nic.mac.is_none() {
+                nic.mac = Some(MacAddress::generate());
+            }
+        }
+        Ok(())
+    }
+
+    async fn start(&self, dom: &DomainRef, def: Arc<Domain>, opts: &StartOptions) -> Result<Started> {
+        let st = &self.state;
+        let emulator = emulator_for(&def)?;
+        check_files(&def)?;
+        let caps = st.caps(&emulator).await?;
+        let accel = match def.domain_type {
+            DomainType::Kvm if caps.kvm.usable => Accel::Kvm,
+            DomainType::Kvm => {
+                return Err(err(
+                    ErrorKind::Unsupported,
+                    format!(
+                        "KVM cannot run guests on this host ({}); use <domain type='qemu'> for software emulation",
+                        caps.kvm.why
+                    ),
+                ));
+            }
+            _ => Accel::Tcg,
+        };
+        if let Some(m) = &def.os.machine
+            && caps.machine(m).is_none()
+        {
+            return Err(err(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "machine type '{m}' is not one {} knows: {}",
+                    emulator.display(),
+                    caps.machine_names().join(", ")
+                ),
+            ));
+        }
+        let run_dir = st.root.join("run").join(dom.uuid.to_string());
+        let _ = std::fs::remove_dir_all(&run_dir);
+        virtkit_host::fs::create_dir(&run_dir, 0o700).map_err(driver_err)?;
+        let log = st.root.join("log").join(format!("{}.log", dom.name));
+        let cleanup = |run_dir: &Path| {
+            let _ = std::fs::remove_dir_all(run_dir);
+        };
+        let result = self.launch(dom, &def, opts, &emulator, &caps, accel, &run_dir, &log).await;
+        if result.is_err() {
+            cleanup(&run_dir);
+        }
+        result
+    }
+
+    async fn shutdown(&self, dom: &DomainRef, mode: ShutdownMode) -> Result<()> {
+        let vm = self.state.vm(dom)?;
+        request_power_off(&vm, mode, false).await
+    }
+
+    async fn power_off(&self, dom: &DomainRef) -> Result<()> {
+        let vm = self.state.vm(dom)?;
+        stop_vm(&self.state, &vm).await
+    }
+
+    async fn reboot(&self, dom: &DomainRef, mode: ShutdownMode) -> Result<()> {
+        let vm = self.state.vm(dom)?;
+        request_power_off(&vm, mode, true).await
+    }
+
+    async fn reset(&self, dom: &DomainRef) -> Result<()> {
+        let vm = self.state.vm(dom)?;
+        vm.qmp.execute("system_reset", None).await.map_err(driver_err)?;
+        Ok(())
+    }
+
+    async fn suspend(&self, dom: &DomainRef) -> Result<()> {
+        let vm = self.state.vm(dom)?;
+        vm.flags().own_stops += 1;
+        vm.qmp.execute("stop", None).await.map_err(driver_err)?;
+        Ok(())
+    }
+
+    async fn resume(&self, dom: &DomainRef) -> Result<()> {
+        let vm = self.state.vm(dom)?;
+        vm.flags().own_resumes += 1;
+        vm.qmp.execute("cont", None).await.map_err(driver_err)?;
+        Ok(())
+    }
+
+    async fn stats(&self, doms: &[DomainRef]) -> Vec<Option<DomainStats>> {
+        let mut out = Vec::with_capacity(doms.len());
+        for d in doms {
+            let vm = self.state.vms().get(&d.uuid).cloned();
+            out.push(match vm {
+                Some(vm) => Some(vm_stats(&vm).await),
+                None => None,
+            });
+        }
+        out
+    }
+
+    async fn reconnect(&self, dom: &DomainRef, live: Arc<Domain>, data: Value) -> Result<Started> {
+        let data: RunData = serde_json::from_value(data).map_err(|e| driver_err(format!("bad runtime data: {e}")))?;
+        let pid = ProcessId::from_token(&data.pid).ok_or_else(|| driver_err("bad runtime data: pid"))?;
+        let log = self.state.root.join("log").join(format!("{}.log", dom.name));
+        if !pid.is_alive() {
+            write_log(&log, "qemu is gone (it exited while no virtkit was watching)");
+            let _ = std::fs::remove_dir_all(&data.run_dir);
+            return Err(driver_err("its QEMU process is gone"));
+        }
+        let stream = UnixStream::connect(&data.monitor).await.map_err(|e| driver_err(format!("monitor: {e}")))?;
+        let (qmp, _, events) = Qmp::connect(stream, QMP_TIMEOUT).await.map_err(driver_err)?;
+        let vm = Arc::new(Vm {
+            uuid: dom.uuid,
+            name: dom.name.clone(),
+            def: live.clone(),
+            qmp,
+            pid,
+            run_dir: data.run_dir.clone(),
+            log,
+            flags: Mutex::new(Flags::default()),
+        });
+        let status = vm.qmp.execute("query-status", None).await.map_err(driver_err)?;
+        let status = status["status"].as_str().unwrap_or("").to_owned();
+        self.state.vms().insert(dom.uuid, vm.clone());
+        self.state.watch(vm.clone(), events);
+        let state = match status.as_str() {
+            "running" => State::new(DomainState::Running, StateReason::Unknown),
+            // The guest powered off or panicked while no virtkit watched:
+            // apply its policy now.
+            "shutdown" => match on_guest_halt(&self.state, &vm, Halt::PowerOff).await {
+                Some(s) => s,
+                None => State::new(DomainState::Running, StateReason::Unknown),
+            },
+            "guest-panicked" => match on_guest_halt(&self.state, &vm, Halt::Panic).await {
+                Some(s) => s,
+                None => State::new(DomainState::Running, StateReason::Unknown),
+            },
+            "io-error" => State::new(DomainState::Paused, StateReason::IoError),
+            "watchdog" => State::new(DomainState::Paused, StateReason::Watchdog),
+            _ => State::new(DomainState::Paused, StateReason::Unknown),
+        };
+        let data = serde_json::to_value(&data).map_err(driver_err)?;
+        Ok(Started::new(live, state).with_data(data))
+    }
+
+    async fn open_console(&self, dom: &DomainRef, device: Option<&str>) -> Result<Console> {
+        let vm = self.state.vm(dom)?;
+        let d = &vm.def.devices;
+        let source = match device {
+            None => d.serials.first().map(|s| &s.source).or_else(|| d.consoles.first().map(|c| &c.source)),
+            Some(name) => {
+                let idx = |p: &str| name.strip_prefix(p).and_then(|n| n.parse::<usize>().ok());
+                match (idx("serial"), idx("console")) {
+                    (Some(i), _) => d.serials.get(i).map(|s| &s.source),
+                    (_, Some(i)) => d.consoles.get(i).map(|c| &c.source),
+                    _ => None,
+                }
+            }
+        };
+        match source {
+            Some(CharSource::Pty { path: Some(p) }) => {
+                let open = || {
+                    let mut o = tokio::net::unix::pipe::OpenOptions::new();
+                    o.unchecked(true);
+                    Ok::<_, std::io::Error>(PtyConsole { rx: o.open_receiver(p)?, tx: o.open_sender(p)? })
+                };
+                let pty = open().map_err(|e| err(ErrorKind::Io, format!("cannot open the console {p}: {e}")))?;
+                Ok(Box::new(pty))
+            }
+            Some(CharSource::Unix { path: Some(p), .. }) => {
+                let s = UnixStream::connect(p)
+                    .await
+                    .map_err(|e| err(ErrorKind::Io, format!("cannot connect to the console {p}: {e}")))?;
+                Ok(Box::new(s))
+            }
+            Some(_) => Err(err(
+                ErrorKind::Unsupported,
+                format!("the console of '{}' is not interactive (use a pty or unix serial port)", dom.name),
+            )),
+            None => Err(err(ErrorKind::InvalidArgument, format!("domain '{}' has no such console", dom.name))),
+        }
+    }
+}
+
+/// A pty, read and written at once without blocking threads (tokio's
+/// `File` cannot write while a read is pending).
+struct PtyConsole {
+    rx: tokio::net::unix::pipe::Receiver,
+    tx: tokio::net::unix::pipe::Sender,
+}
+
+impl tokio::io::AsyncRead for PtyConsole {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.rx).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for PtyConsole {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.tx).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tx).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tx).poll_shutdown(cx)
+    }
+}
+
+impl QemuDriver {
+    #[allow(clippy::too_many_arguments)]
+    async fn launch(
+        &self,
+        dom: &DomainRef,
+        def: &Arc<Domain>,
+        opts: &StartOptions,
+        emulator: &Path,
+        caps: &QemuCaps,
+        accel: Accel,
+        run_dir: &Path,
+        log: &Path,
+    ) -> Result<Started> {
+        let st = &self.state;
+        let monitor_path = run_dir.join("monitor.sock");
+        if monitor_path.as_os_str().len() > 100 {
+            return Err(err(
+                ErrorKind::InvalidArgument,
+                format!("{} is too long for a unix socket: use a shorter root", monitor_path.display()),
+            ));
+        }
+        let listener =
+            std::os::unix::net::UnixListener::bind(&monitor_path).map_err(|e| driver_err(format!("monitor: {e}")))?;
+        let ctx = argv::Context { accel, monitor_fd: 3, run_dir: run_dir.to_owned(), devices: caps.devices.clone() };
+        let args = argv::build(def, &ctx).map_err(|e| err(ErrorKind::Unsupported, e.to_string()))?;
+        virtkit_host::fs::create_dir(log.parent().unwrap_or(&st.root), 0o700).map_err(driver_err)?;
+        write_log(log, &format!("starting: {} {}", emulator.display(), args.join(" ")));
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|e| driver_err(format!("cannot open {}: {e}", log.display())))?;
+        let mut spawn = Spawn::new(emulator)
+            .args(&args)
+            .env("LC_ALL", "C")
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", run_dir)
+            .fd(OwnedFd::from(listener), 3)
+            .log(log_file)
+            .cwd(run_dir);
+        if let Some(tz) = def.clock.as_ref().and_then(|c| c.timezone.as_ref()) {
+            spawn = spawn.env("TZ", tz);
+        }
+        let mut child = spawn.spawn().map_err(driver_err)?;
+        let pid = child.id().and_then(|p| ProcessId::of(p).ok());
+        let fail = |why: String| {
+            let tail = virtkit_host::log_tail(log, 2000);
+            let last: Vec<&str> = tail.lines().filter(|l| !l.starts_with("virtkit [")).collect();
+            let detail = last.last().map(|l| format!(": {l}")).unwrap_or_default();
+            write_log(log, &format!("start failed: {why}"));
+            err(ErrorKind::Driver, format!("QEMU failed to start {}{detail} ({why}; see {})", dom.name, log.display()))
+        };
+        // Connect while watching QEMU: a bad argument makes it exit at once.
+        let connect = async {
+            let stream = UnixStream::connect(&monitor_path).await.map_err(|e| e.to_string())?;
+            Qmp::connect(stream, QMP_TIMEOUT).await.map_err(|e| e.to_string())
+        };
+        let connected = tokio::select! {
+            r = connect => r,
+            status = child.wait() => Err(match status {
+                Ok(s) => format!("it exited ({s})"),
+                Err(e) => e.to_string(),
+            }),
+        };
+        let (qmp, _, events) = match (connected, pid) {
+            (Ok(c), Some(_)) => c,
+            (Ok(_), None) => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                return Err(fail("its process vanished".into()));
+            }
+            (Err(why), _) => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                return Err(fail(why));
+            }
+        };
+        let Some(pid) = pid else { return Err(fail("no pid".into())) };
+        let setup = async {
+            let chardevs = qmp.execute("query-chardev", None).await?;
+            let ptys: HashMap<String, String> = chardevs
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| {
+                    let f = c["filename"].as_str()?.strip_prefix("pty:")?;
+                    Some((c["label"].as_str()?.to_owned(), f.to_owned()))
+                })
+                .collect();
+            if let Some(virtkit_model::domain::devices::Graphics::Vnc(v)) = def.devices.graphics.first()
+                && let Some(p) = &v.passwd
+            {
+                qmp.execute("set_password", Some(json!({ "protocol": "vnc", "password": p }))).await?;
+            }
+            if !opts.paused {
+                qmp.execute("cont", None).await?;
+            }
+            Ok::<_, qmp::QmpError>(ptys)
+        };
+        let ptys = match setup.await {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                return Err(fail(e.to_string()));
+            }
+        };
+        let live = Arc::new(live_definition(def, run_dir, &ptys));
+        let vm = Arc::new(Vm {
+            uuid: dom.uuid,
+            name: dom.name.clone(),
+            def: live.clone(),
+            qmp,
+            pid,
+            run_dir: run_dir.to_owned(),
+            log: log.to_owned(),
+            // The `cont` above has its RESUME event still to come.
+            flags: Mutex::new(Flags { own_resumes: u32::from(!opts.paused), ..Flags::default() }),
+        });
+        st.vms().insert(dom.uuid, vm.clone());
+        st.watch(vm.clone(), events);
+        // Reap QEMU when this process is its parent, and record how it ended.
+        let log_path = log.to_owned();
+        tokio::spawn(async move {
+            if let Ok(status) = child.wait().await {
+                write_log(&log_path, &format!("qemu exited: {status}"));
+            }
+        });
+        let state = if opts.paused {
+            State::new(DomainState::Paused, StateReason::User)
+        } else {
+            State::new(DomainState::Running, StateReason::Booted)
+        };
+        let data = RunData {
+            pid: pid.to_token(),
+            monitor: monitor_path,
+            run_dir: run_dir.to_owned(),
+            emulator: emulator.to_owned(),
+        };
+        Ok(Started::new(live, state).with_data(serde_json::to_value(&data).map_err(driver_err)?))
+    }
+}
+
+impl Vm {
+    fn flags(&self) -> MutexGuard<'_, Flags> {
+        self.flags.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn agent_socket(&self) -> Option<PathBuf> {
+        self.def.devices.channels.iter().enumerate().find(|(_, c)| c.is_guest_agent()).and_then(|(i, c)| {
+            match &c.source {
+                CharSource::Unix { path: Some(p), .. } => Some(PathBuf::from(p)),
+                CharSource::Unix { path: None, .. } => {
+                    Some(argv::channel_socket(&self.run_dir, i, c.target.name.as_deref()))
+                }
+                _ => None,
+            }
+        })
+    }
+}
+
+/// Asks the guest to power off (or reboot) the way `mode` says.
+async fn request_power_off(vm: &Vm, mode: ShutdownMode, reboot: bool) -> Result<()> {
+    let agent = vm.agent_socket();
+    let use_agent = match (mode, &agent) {
+        (ShutdownMode::Agent, None) => {
+            return Err(err(ErrorKind::Unsupported, format!("domain '{}' has no guest agent channel", vm.name)));
+        }
+        (ShutdownMode::Agent, Some(_)) => true,
+        (ShutdownMode::Any, Some(_)) => true,
+        _ => false,
+    };
+    if use_agent && let Some(sock) = &agent {
+        match agent::Agent::connect(sock, AGENT_TIMEOUT).await {
+            Ok(mut a) => return a.shutdown(reboot).await.map_err(driver_err),
+            Err(e) if mode == ShutdownMode::Agent => return Err(driver_err(e)),
+            Err(e) => tracing::info!(domain = %vm.name, "guest agent unavailable, using ACPI: {e}"),
+        }
+    }
+    if reboot {
+        vm.flags().fake_reboot = true;
+        // Also on disk: with the engine embedded in a short-lived client,
+        // the guest may halt after this process has gone, and the next one
+        // must still reset it rather than stop it.
+        let _ = std::fs::write(vm.run_dir.join(FAKE_REBOOT), b"");
+    }
+    vm.qmp.execute("system_powerdown", None).await.map_err(driver_err)?;
+    Ok(())
+}
+
+/// Stops QEMU: `quit`, then SIGKILL if it lingers. Cleans up after it.
+async fn stop_vm(st: &Shared, vm: &Vm) -> Result<()> {
+    vm.flags().stopping = true;
+    let _ = tokio::time::timeout(QUIT_GRACE, vm.qmp.execute_closing("quit")).await;
+    if !vm.pid.wait_gone(QUIT_GRACE).await {
+        vm.pid.terminate(Duration::from_secs(1)).await.map_err(driver_err)?;
+    }
+    forget(st, vm);
+    Ok(())
+}
+
+fn forget(st: &Shared, vm: &Vm) {
+    st.vms().remove(&vm.uuid);
+    let _ = std::fs::remove_dir_all(&vm.run_dir);
+}
+
+/// How a guest stopped by itself.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Halt {
+    PowerOff,
+    /// A reboot QEMU turned into a halt (`-no-reboot`, for on_reboot=destroy).
+    Reboot,
+    Panic,
+}
+
+/// Applies the policy for a guest that halted. Returns the new state, or
+/// `None` when it was reset and keeps running.
+async fn on_guest_halt(st: &Arc<Shared>, vm: &Arc<Vm>, halt: Halt) -> Option<State> {
+    let marker = vm.run_dir.join(FAKE_REBOOT);
+    let fake_reboot = std::mem::take(&mut vm.flags().fake_reboot) | marker.exists();
+    let _ = std::fs::remove_file(&marker);
+    let def = &vm.def;
+    enum Do {
+        Stop(StateReason),
+        Restart,
+        Keep(State),
+    }
+    let action = match halt {
+        Halt::PowerOff if fake_reboot => Do::Restart,
+        Halt::PowerOff => match def.on_poweroff.unwrap_or(LifecycleAction::Destroy) {
+            LifecycleAction::Restart | LifecycleAction::RenameRestart => Do::Restart,
+            LifecycleAction::Preserve => Do::Keep(State::new(DomainState::Paused, StateReason::ShuttingDown)),
+            _ => Do::Stop(StateReason::Shutdown),
+        },
+        Halt::Reboot => Do::Stop(StateReason::Shutdown),
+        Halt::Panic => match def.on_crash.unwrap_or(CrashAction::Destroy) {
+            CrashAction::Restart | CrashAction::RenameRestart | CrashAction::CoredumpRestart => Do::Restart,
+            CrashAction::Preserve => Do::Keep(State::new(DomainState::Crashed, StateReason::Panicked)),
+            _ => Do::Stop(StateReason::Crashed),
+        },
+    };
+    match action {
+        Do::Stop(reason) => {
+            write_log(
+                &vm.log,
+                &format!("the guest {}: stopping", if halt == Halt::Panic { "panicked" } else { "powered off" }),
+            );
+            if let Err(e) = stop_vm(st, vm).await {
+                tracing::warn!(domain = %vm.name, "cannot stop: {e}");
+            }
+            Some(State::new(DomainState::Shutoff, reason))
+        }
+        Do::Restart => {
+            {
+                // `halting` stays until the RESUME of this `cont`: the STOP
+                // of the halt may still be on its way.
+                let mut f = vm.flags();
+                f.own_resumes += 1;
+                f.reset_echo_until = Some(std::time::Instant::now() + Duration::from_secs(10));
+            }
+            let reset = vm.qmp.execute("system_reset", None).await;
+            let cont = vm.qmp.execute("cont", None).await;
+            if let Err(e) = reset.and(cont) {
+                tracing::warn!(domain = %vm.name, "cannot restart the guest: {e}");
+            }
+            st.report_rebooted(vm.uuid);
+            None
+        }
+        Do::Keep(state) => Some(state),
+    }
+}
+
+/// Turns QEMU's events into state changes, until QEMU goes away.
+async fn monitor(st: Arc<Shared>, vm: Arc<Vm>, mut events: tokio::sync::mpsc::UnboundedReceiver<QmpEvent>) {
+    while let Some(ev) = events.recv().await {
+        let data = &ev.data;
+        write_log(&vm.log, &format!("event {} {data}", ev.name));
+        match ev.name.as_str() {
+            "SHUTDOWN" => {
+                let guest = data["guest"].as_bool().unwrap_or(false);
+                let reason = data["reason"].as_str().unwrap_or("");
+                if vm.flags().stopping || !guest {
+                    continue;
+                }
+                vm.flags().halting = true;
+                let halt = if reason == "guest-reset" { Halt::Reboot } else { Halt::PowerOff };
+                if let Some(s) = on_guest_halt(&st, &vm, halt).await {
+                    if s.state == DomainState::Shutoff {
+                        st.report_stopped(vm.uuid, s.reason);
+                        return;
+                    }
+                    st.report_state(vm.uuid, s);
+                }
+            }
+            "GUEST_PANICKED" => {
+                write_log(&vm.log, &format!("the guest panicked: {data}"));
+                vm.flags().halting = true;
+                if let Some(s) = on_guest_halt(&st, &vm, Halt::Panic).await {
+                    if s.state == DomainState::Shutoff {
+                        st.report_stopped(vm.uuid, s.reason);
+                        return;
+                    }
+                    st.report_state(vm.uuid, s);
+                }
+            }
+            "RESET" => {
+                if data["guest"].as_bool() != Some(true) {
+                    continue;
+                }
+                let echo = vm.flags().reset_echo_until.take().is_some_and(|t| std::time::Instant::now() < t);
+                if !echo {
+                    st.report_rebooted(vm.uuid);
+                }
+            }
+            "STOP" => {
+                let reason = {
+                    let mut f = vm.flags();
+                    if f.own_stops > 0 {
+                        f.own_stops -= 1;
+                        continue;
+                    }
+                    if f.halting || f.stopping {
+                        continue;
+                    }
+                    f.stop_reason.take().unwrap_or(StateReason::Unknown)
+                };
+                st.report_state(vm.uuid, State::new(DomainState::Paused, reason));
+            }
+            "RESUME" => {
+                {
+                    let mut f = vm.flags();
+                    f.halting = false;
+                    if f.own_resumes > 0 {
+                        f.own_resumes -= 1;
+                        continue;
+                    }
+                    if f.stopping {
+                        continue;
+                    }
+                }
+                st.report_state(vm.uuid, State::new(DomainState::Running, StateReason::Unpaused));
+            }
+            "BLOCK_IO_ERROR" => vm.flags().stop_reason = Some(StateReason::IoError),
+            "WATCHDOG" => vm.flags().stop_reason = Some(StateReason::Watchdog),
+            _ => {}
+        }
+    }
+    // The monitor closed: QEMU is gone (or going).
+    if vm.flags().stopping {
+        return;
+    }
+    let _ = vm.pid.wait_gone(Duration::from_secs(2)).await;
+    write_log(&vm.log, "qemu went away without being asked: the domain crashed");
+    forget(&st, &vm);
+    st.report_stopped(vm.uuid, StateReason::Crashed);
+}
+
+/// Statistics of a running domain: CPU time from /proc, block I/O and the
+/// balloon from QMP.
+async fn vm_stats(vm: &Vm) -> DomainStats {
+    let mut s = DomainStats::default();
+    s.vcpus = vm.def.vcpu.as_ref().map_or(1, |v| v.count);
+    s.memory_max = vm.def.memory.as_bytes();
+    s.memory_current = vm.def.current_memory.unwrap_or(vm.def.memory).as_bytes();
+    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", vm.pid.pid))
+        && let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..])
+    {
+        let f: Vec<&str> = rest.split(' ').collect();
+        let ticks: u64 = f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+            + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+        let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100).max(1);
+        s.cpu_time_ns = ticks.saturating_mul(1_000_000_000 / u64::try_from(hz).unwrap_or(100));
+    }
+    if vm.def.devices.memballoon.as_ref().is_some_and(|b| b.model != virtkit_model::domain::devices::BalloonModel::None)
+        && let Ok(b) = vm.qmp.execute("query-balloon", None).await
+        && let Some(a) = b["actual"].as_u64()
+    {
+        s.memory_current = a;
+    }
+    if let Ok(blocks) = vm.qmp.execute("query-blockstats", None).await {
+        for b in blocks.as_array().into_iter().flatten() {
+            let Some(dev) = b["qdev"]
+                .as_str()
+                .and_then(|q| q.strip_prefix("disk-").or_else(|| q.rsplit('/').next()?.strip_prefix("disk-")))
+            else {
+                continue;
+            };
+            let x = &b["stats"];
+            let mut bs = BlockStats::default();
+            bs.dev = dev.to_owned();
+            bs.rd_bytes = x["rd_bytes"].as_u64().unwrap_or(0);
+            bs.wr_bytes = x["wr_bytes"].as_u64().unwrap_or(0);
+            bs.rd_reqs = x["rd_operations"].as_u64().unwrap_or(0);
+            bs.wr_reqs = x["wr_operations"].as_u64().unwrap_or(0);
+            s.block.push(bs);
+        }
+    }
+    s
+}

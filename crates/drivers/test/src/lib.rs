@@ -71,12 +71,6 @@ impl TestDriver {
     }
 }
 
-/// A locally administered unicast MAC in QEMU's 52:54:00 range.
-fn new_mac() -> MacAddress {
-    let b = Uuid::new_v4().into_bytes();
-    MacAddress([0x52, 0x54, 0x00, b[0], b[1], b[2]])
-}
-
 #[async_trait]
 impl Driver for TestDriver {
     fn name(&self) -> &'static str {
@@ -111,7 +105,7 @@ impl Driver for TestDriver {
     fn prepare(&self, def: &mut Domain) -> Result<()> {
         for nic in &mut def.devices.interfaces {
             if nic.mac.is_none() {
-                nic.mac = Some(new_mac());
+                nic.mac = Some(MacAddress::generate());
             }
         }
         Ok(())
