@@ -1,0 +1,545 @@
+//! The QEMU driver end to end, proven by what the guest itself does.
+//!
+//! Every test boots virtkit's test guest (`scripts/build-test-guest`, which
+//! `scripts/test` runs first) under TCG, in a root directory of its own, and
+//! reads the guest's serial console (a file) for its markers. Tests run in
+//! parallel; each kills whatever QEMU it started, even when it fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use virtkit::{
+    Connection, DomainState, EventDetail, EventKind, ListOptions, PowerOffOptions, RebootOptions, ResumeOptions,
+    ShutdownMode, ShutdownOptions, StartOptions, StateReason, SuspendOptions, WatchOptions, XmlOptions,
+};
+
+/// How long a boot may take: TCG, with other tests booting beside it.
+const BOOT: Duration = Duration::from_secs(120);
+
+const READY: &str = "VIRTKIT-GUEST-READY";
+
+fn guest_dir() -> PathBuf {
+    let dir = std::env::var_os("VIRTKIT_TEST_GUEST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-guest"));
+    assert!(
+        dir.join("vmlinuz").is_file() && dir.join("initrd.img").is_file(),
+        "the test guest is not in {}: run scripts/build-test-guest (scripts/test does)",
+        dir.display()
+    );
+    dir.canonicalize().unwrap()
+}
+
+/// One test's world: a root directory, its domains, and a guard that kills
+/// their QEMU processes whatever happens.
+struct Lab {
+    dir: tempfile::TempDir,
+    uri: String,
+    uuids: std::sync::Mutex<Vec<String>>,
+}
+
+/// What goes into a domain beyond the basics.
+#[derive(Default)]
+struct Spec {
+    /// Extra `<devices>` content.
+    devices: String,
+    /// Extra kernel command line.
+    cmdline: String,
+    /// Extra top-level elements (on_crash and so on).
+    extra: String,
+    /// A pty serial port instead of the console file.
+    pty: bool,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        let dir = tempfile::Builder::new().prefix("vk").tempdir_in("/tmp").unwrap();
+        let uri = format!("qemu:///embed?root={}", dir.path().display());
+        Lab { dir, uri, uuids: Default::default() }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn console(&self, name: &str) -> PathBuf {
+        self.path(&format!("{name}.console"))
+    }
+
+    fn xml(&self, name: &str, spec: &Spec) -> String {
+        let g = guest_dir();
+        let uuid = uuid::Uuid::new_v4().to_string();
+        self.uuids.lock().unwrap().push(uuid.clone());
+        let serial = if spec.pty {
+            "<serial type='pty'/>".to_owned()
+        } else {
+            format!("<serial type='file'><source path='{}'/></serial>", self.console(name).display())
+        };
+        format!(
+            "<domain type='qemu'>
+  <name>{name}</name>
+  <uuid>{uuid}</uuid>
+  <memory unit='MiB'>192</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>{}/vmlinuz</kernel>
+    <initrd>{}/initrd.img</initrd>
+    <cmdline>console=ttyS0 quiet panic=0 {}</cmdline>
+  </os>
+  <features><acpi/></features>
+  {}
+  <devices>
+    {serial}
+    <channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>
+    <memballoon model='none'/>
+    {}
+  </devices>
+</domain>",
+            g.display(),
+            g.display(),
+            spec.cmdline,
+            spec.extra,
+            spec.devices
+        )
+    }
+
+    async fn open(&self) -> Connection {
+        Connection::open(&self.uri).await.unwrap()
+    }
+
+    /// Waits until the console has shown `marker` `count` times.
+    fn wait_marker(&self, name: &str, marker: &str, count: usize) {
+        let file = self.console(name);
+        let deadline = Instant::now() + BOOT;
+        loop {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            if text.matches(marker).count() >= count {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{marker} not seen {count} times on the console of {name}:\n{text}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn marker_count(&self, name: &str, marker: &str) -> usize {
+        std::fs::read_to_string(self.console(name)).unwrap_or_default().matches(marker).count()
+    }
+
+    /// The QEMU processes of this lab's domains.
+    fn qemus(&self) -> Vec<i32> {
+        let uuids = self.uuids.lock().unwrap().clone();
+        let mut found = Vec::new();
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+            let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else { continue };
+            let cmd = String::from_utf8_lossy(&cmd);
+            if cmd.contains("qemu-system") && uuids.iter().any(|u| cmd.contains(u.as_str())) {
+                // A zombie waiting for its parent (this test) is gone already.
+                let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+                let state = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next().map(str::to_owned));
+                if state.as_deref() != Some("Z") {
+                    found.push(pid);
+                }
+            }
+        }
+        found
+    }
+
+    /// Waits (a little) for no QEMU of this lab to be left.
+    fn assert_no_qemu(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.qemus().is_empty() {
+            assert!(Instant::now() < deadline, "QEMU left behind: {:?}", self.qemus());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn run_dirs(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.path("run"))
+            .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
+            .unwrap_or_default()
+    }
+
+    fn cli(&self) -> Command {
+        let mut c = bare_cli();
+        c.args(["-c", &self.uri]);
+        c
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(&format!("log/{name}.log"))).unwrap_or_default()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for pid in self.qemus() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+fn bare_cli() -> Command {
+    let mut c = Command::cargo_bin("virtkit").unwrap();
+    c.env_remove("VIRTKIT_DEFAULT_URI").timeout(Duration::from_secs(180));
+    c
+}
+
+/// Waits for the domain to reach `state`.
+async fn wait_state(dom: &virtkit::Domain, state: DomainState) -> virtkit::State {
+    let deadline = Instant::now() + BOOT;
+    loop {
+        let s = dom.state().await.unwrap();
+        if s.state == state {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "{} is {s}, not {state}", dom.name());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One command on QEMU's monitor socket, with no virtkit attached to it.
+fn raw_qmp(socket: &Path, command: &str) -> serde_json::Value {
+    let s = UnixStream::connect(socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut w = s;
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(line.contains("\"QMP\""), "no greeting: {line}");
+    let mut ask = |cmd: &str| -> serde_json::Value {
+        writeln!(w, "{{\"execute\":\"{cmd}\"}}").unwrap();
+        loop {
+            line.clear();
+            r.read_line(&mut line).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if v.get("return").is_some() || v.get("error").is_some() {
+                return v;
+            }
+        }
+    };
+    ask("qmp_capabilities");
+    ask(command)
+}
+
+/// Standard base64, for the guest's `virtkit.run=`.
+fn base64(text: &str) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in text.as_bytes().chunks(3) {
+        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ABC[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn monitor_socket(lab: &Lab, uuid: uuid::Uuid) -> PathBuf {
+    lab.path(&format!("run/{uuid}/monitor.sock"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boots_paused_resumes_suspends_and_qmp_agrees() {
+    let lab = Lab::new();
+    let conn = lab.open().await;
+    let dom = conn.define_xml(&lab.xml("g", &Spec::default()), Default::default()).await.unwrap();
+    let uuid = dom.uuid();
+
+    // --paused: QEMU waits (-S) and the guest does not run.
+    dom.start(StartOptions::default().paused(true)).await.unwrap();
+    let s = dom.state().await.unwrap();
+    assert_eq!((s.state, s.reason), (DomainState::Paused, StateReason::User));
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(lab.marker_count("g", READY), 0, "a paused guest ran");
+    dom.resume(ResumeOptions::default()).await.unwrap();
+    lab.wait_marker("g", READY, 1);
+    let s = dom.state().await.unwrap();
+    assert_eq!((s.state, s.reason), (DomainState::Running, StateReason::Unpaused));
+
+    let list = conn.list_domains(ListOptions::default()).await.unwrap();
+    let d = list.domains.iter().find(|d| d.name == "g").unwrap();
+    assert_eq!(d.state, DomainState::Running);
+    assert!(d.id.is_some());
+    let stats = dom.stats(Default::default()).await.unwrap().expect("a running domain has statistics");
+    assert!(stats.cpu_time_ns > 0, "{stats:?}");
+
+    dom.suspend(SuspendOptions::default()).await.unwrap();
+    assert_eq!(dom.state().await.unwrap().state, DomainState::Paused);
+    // QEMU agrees: asked directly, with no virtkit attached.
+    drop(dom);
+    drop(conn);
+    assert_eq!(raw_qmp(&monitor_socket(&lab, uuid), "query-status")["return"]["status"], "paused");
+
+    // A new engine reconnects and sees it paused; resume, and QEMU agrees.
+    let conn = lab.open().await;
+    let dom = conn.lookup_domain("g").await.unwrap();
+    let s = dom.state().await.unwrap();
+    assert_eq!((s.state, s.reason), (DomainState::Paused, StateReason::User));
+    dom.resume(ResumeOptions::default()).await.unwrap();
+    assert_eq!(dom.state().await.unwrap().state, DomainState::Running);
+    drop(dom);
+    drop(conn);
+    assert_eq!(raw_qmp(&monitor_socket(&lab, uuid), "query-status")["return"]["status"], "running");
+
+    let conn = lab.open().await;
+    let dom = conn.lookup_domain("g").await.unwrap();
+    assert_eq!(dom.state().await.unwrap().state, DomainState::Running);
+    dom.power_off(PowerOffOptions::default()).await.unwrap();
+    lab.assert_no_qemu();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acpi_shutdown_after_the_guest_wrote_its_disk() {
+    let lab = Lab::new();
+    let disk = lab.path("disk.img");
+    std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
+    let spec = Spec {
+        devices: format!(
+            "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{}'/><target dev='vda' bus='virtio'/></disk>",
+            disk.display()
+        ),
+        ..Spec::default()
+    };
+    let conn = lab.open().await;
+    let dom = conn.define_xml(&lab.xml("g", &spec), Default::default()).await.unwrap();
+    let mut events = conn.watch(WatchOptions::default()).await.unwrap();
+    dom.start(StartOptions::default()).await.unwrap();
+    let s = dom.state().await.unwrap();
+    assert_eq!((s.state, s.reason), (DomainState::Running, StateReason::Booted));
+    lab.wait_marker("g", "VIRTKIT-GUEST-DISK-WRITTEN", 1);
+    lab.wait_marker("g", READY, 1);
+    let written = std::fs::read(&disk).unwrap();
+    assert!(written.starts_with(b"VIRTKIT-DISK-WRITE "), "the guest did not write its disk");
+
+    dom.shutdown(ShutdownOptions::default().mode(ShutdownMode::Acpi).timeout(BOOT)).await.unwrap();
+    assert!(lab.marker_count("g", "VIRTKIT-GUEST-POWERBUTTON") == 1, "the guest saw no power button");
+    let s = dom.state().await.unwrap();
+    assert_eq!((s.state, s.reason), (DomainState::Shutoff, StateReason::Shutdown));
+    lab.assert_no_qemu();
+    assert!(lab.run_dirs().is_empty(), "runtime files left: {:?}", lab.run_dirs());
+
+    let mut seen = Vec::new();
+    while let Some(e) = events.try_next().unwrap() {
+        seen.push((e.kind, e.detail));
+    }
+    assert!(seen.contains(&(EventKind::Started, EventDetail::Booted)), "{seen:?}");
+    assert_eq!(seen.last(), Some(&(EventKind::Stopped, EventDetail::Shutdown)), "{seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_shutdown_and_agent_reboot() {
+    let lab = Lab::new();
+    let conn = lab.open().await;
+    let dom = conn.define_xml(&lab.xml("g", &Spec::default()), Default::default()).await.unwrap();
+    dom.start(StartOptions::default()).await.unwrap();
+    lab.wait_marker("g", READY, 1);
+
+    // The guest reboots itself when the agent asks: QEMU resets it.
+    dom.reboot(RebootOptions::default().mode(ShutdownMode::Agent)).await.unwrap();
+    lab.wait_marker("g", "VIRTKIT-GUEST-AGENT-REBOOT", 1);
+    lab.wait_marker("g", READY, 2);
+    assert_eq!(dom.state().await.unwrap().state, DomainState::Running);
+
+    dom.shutdown(ShutdownOptions::default().mode(ShutdownMode::Agent).timeout(BOOT)).await.unwrap();
+    assert_eq!(lab.marker_count("g", "VIRTKIT-GUEST-AGENT-POWEROFF"), 1);
+    assert_eq!(lab.marker_count("g", "VIRTKIT-GUEST-POWERBUTTON"), 0, "ACPI was used, not the agent");
+    let s = dom.state().await.unwrap();
+    assert_eq!((s.state, s.reason), (DomainState::Shutoff, StateReason::Shutdown));
+    lab.assert_no_qemu();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acpi_reboot_boots_again() {
+    let lab = Lab::new();
+    let conn = lab.open().await;
+    let dom = conn.define_xml(&lab.xml("g", &Spec::default()), Default::default()).await.unwrap();
+    dom.start(StartOptions::default()).await.unwrap();
+    lab.wait_marker("g", READY, 1);
+    let mut events = conn.watch(WatchOptions::default()).await.unwrap();
+
+    dom.reboot(RebootOptions::default().mode(ShutdownMode::Acpi)).await.unwrap();
+    lab.wait_marker("g", "VIRTKIT-GUEST-POWERBUTTON", 1);
+    lab.wait_marker("g", READY, 2);
+    let s = dom.state().await.unwrap();
+    assert_eq!(s.state, DomainState::Running);
+    let e = tokio::time::timeout(Duration::from_secs(10), events.next()).await.unwrap().unwrap();
+    assert_eq!((e.kind, e.detail), (EventKind::Changed, EventDetail::Rebooted));
+    // The same QEMU: a reboot is not a restart.
+    assert_eq!(lab.qemus().len(), 1);
+
+    dom.power_off(PowerOffOptions::default()).await.unwrap();
+    let s = dom.state().await.unwrap();
+    assert_eq!((s.state, s.reason), (DomainState::Shutoff, StateReason::Destroyed));
+    lab.assert_no_qemu();
+    assert!(lab.run_dirs().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_that_panics_ends_crashed() {
+    let lab = Lab::new();
+    let script = base64("sleep 1; echo c > /proc/sysrq-trigger\n");
+    let spec = Spec {
+        cmdline: format!("virtkit.run={script}"),
+        devices: "<panic model='isa'/>".into(),
+        extra: "<on_crash>destroy</on_crash>".into(),
+        ..Spec::default()
+    };
+    let conn = lab.open().await;
+    let dom = conn.define_xml(&lab.xml("g", &spec), Default::default()).await.unwrap();
+    dom.start(StartOptions::default()).await.unwrap();
+    lab.wait_marker("g", READY, 1);
+    let s = wait_state(&dom, DomainState::Shutoff).await;
+    assert_eq!(s.reason, StateReason::Crashed);
+    assert!(lab.log("g").contains("GUEST_PANICKED"), "{}", lab.log("g"));
+    lab.assert_no_qemu();
+    assert!(lab.run_dirs().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qemu_killed_ends_crashed_and_cleaned_up() {
+    let lab = Lab::new();
+    let conn = lab.open().await;
+    let dom = conn.define_xml(&lab.xml("g", &Spec::default()), Default::default()).await.unwrap();
+    dom.start(StartOptions::default()).await.unwrap();
+    lab.wait_marker("g", READY, 1);
+    let pids = lab.qemus();
+    assert_eq!(pids.len(), 1);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pids[0]), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let s = wait_state(&dom, DomainState::Shutoff).await;
+    assert_eq!(s.reason, StateReason::Crashed);
+    lab.assert_no_qemu();
+    assert!(lab.run_dirs().is_empty());
+    assert!(lab.log("g").contains("signal: 9"), "the exit is not recorded:\n{}", lab.log("g"));
+    // It starts again.
+    dom.start(StartOptions::default()).await.unwrap();
+    // QEMU truncates the console file as it starts.
+    lab.wait_marker("g", READY, 1);
+    dom.power_off(PowerOffOptions::default()).await.unwrap();
+    lab.assert_no_qemu();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_reconnects_and_stops_it() {
+    let lab = Lab::new();
+    let xml = lab.path("g.xml");
+    std::fs::write(&xml, lab.xml("g", &Spec::default())).unwrap();
+    lab.cli().arg(format!("define {}; start g", xml.display())).assert().success();
+    lab.wait_marker("g", READY, 1);
+
+    // A later process sees it running, with the reason it had.
+    let out = lab.cli().arg("domstate g --reason").assert().success().get_output().stdout.clone();
+    assert_eq!(String::from_utf8_lossy(&out).trim(), "running (booted)");
+    // And one more shuts it down, waiting for the guest.
+    lab.cli().arg("shutdown g --mode acpi --timeout 120").assert().success();
+    assert_eq!(lab.marker_count("g", "VIRTKIT-GUEST-POWERBUTTON"), 1);
+    lab.assert_no_qemu();
+    // (A stopped domain's reason is not kept across processes: as with
+    // libvirt, a new engine reports "shut off (unknown)".)
+    let out = lab.cli().arg("domstate g").assert().success().get_output().stdout.clone();
+    assert_eq!(String::from_utf8_lossy(&out).trim(), "shut off");
+    // The definition is intact.
+    let conn = lab.open().await;
+    let dom = conn.lookup_domain("g").await.unwrap();
+    assert!(dom.xml(XmlOptions::default()).await.unwrap().contains("org.qemu.guest_agent.0"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guest_powering_off_while_no_virtkit_runs_is_seen_later() {
+    let lab = Lab::new();
+    let xml = lab.path("g.xml");
+    std::fs::write(&xml, lab.xml("g", &Spec::default())).unwrap();
+    lab.cli().arg(format!("define {}; start g", xml.display())).assert().success();
+    lab.wait_marker("g", READY, 1);
+    lab.cli().arg("shutdown g --mode acpi").assert().success();
+    lab.wait_marker("g", "VIRTKIT-GUEST-POWERBUTTON", 1);
+    // QEMU stays (-no-shutdown) until a virtkit applies on_poweroff.
+    std::thread::sleep(Duration::from_millis(500));
+    let out = lab.cli().arg("domstate g --reason").assert().success().get_output().stdout.clone();
+    assert_eq!(String::from_utf8_lossy(&out).trim(), "shut off (shutdown)");
+    lab.assert_no_qemu();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_reaches_the_guest_shell() {
+    let lab = Lab::new();
+    let xml = lab.path("g.xml");
+    std::fs::write(&xml, lab.xml("g", &Spec { pty: true, ..Spec::default() })).unwrap();
+    lab.cli().arg(format!("define {}; start g", xml.display())).assert().success();
+    // The shell comes up after the boot: ask until it answers.
+    let deadline = Instant::now() + BOOT;
+    loop {
+        let out = lab.cli().args(["console", "g"]).write_stdin("echo hello-$((6*7))\n").assert().success();
+        let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+        if text.contains("hello-42") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no answer on the console: {text}");
+    }
+    lab.cli().arg("destroy g").assert().success();
+    lab.assert_no_qemu();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_failures_leave_nothing_behind() {
+    let lab = Lab::new();
+    let conn = lab.open().await;
+    let base = lab.xml("g", &Spec::default());
+    let dir = lab.dir.path().display().to_string();
+    let cases: Vec<(String, &str)> = vec![
+        (base.replace("/vmlinuz<", "/no-such-vmlinuz<"), "no-such-vmlinuz does not exist"),
+        (
+            base.replace(
+                "<memballoon",
+                &format!("<disk type='file'><source file='{dir}/gone.img'/><target dev='vda' bus='virtio'/></disk><memballoon"),
+            ),
+            "gone.img does not exist",
+        ),
+        (base.replace("machine='pc'", "machine='no-such-machine'"), "machine type 'no-such-machine'"),
+        // A disk QEMU itself cannot open: QEMU exits at once.
+        (
+            base.replace(
+                "<memballoon",
+                &format!("<disk type='file'><source file='{dir}'/><target dev='vda' bus='virtio'/></disk><memballoon"),
+            ),
+            "QEMU failed to start g",
+        ),
+    ];
+    for (xml, expected) in cases {
+        let dom = conn.define_xml(&xml, Default::default()).await.unwrap();
+        let e = dom.start(StartOptions::default()).await.unwrap_err();
+        assert!(e.to_string().contains(expected), "{e} (expected: {expected})");
+        let s = dom.state().await.unwrap();
+        assert_eq!(s.state, DomainState::Shutoff, "{expected}");
+        lab.assert_no_qemu();
+        assert!(lab.run_dirs().is_empty(), "{expected}: {:?}", lab.run_dirs());
+    }
+    // type='kvm' on a host where KVM cannot run guests says so at once.
+    let caps = conn.capabilities().await.unwrap();
+    if let Some((_, why)) = caps.unavailable.iter().find(|(what, _)| what == "kvm") {
+        let dom = conn.define_xml(&base.replace("type='qemu'", "type='kvm'"), Default::default()).await.unwrap();
+        let e = dom.start(StartOptions::default()).await.unwrap_err();
+        assert!(e.to_string().contains("type='qemu'") && e.to_string().contains(why.as_str()), "{e}");
+        lab.assert_no_qemu();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_engine_owns_a_root() {
+    let lab = Lab::new();
+    let _conn = lab.open().await;
+    let out =
+        bare_cli().args(["-c", &format!("{}&wait=0", lab.uri), "list"]).assert().failure().get_output().stderr.clone();
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.contains(&format!("is in use by pid {}", std::process::id())), "{text}");
+}
