@@ -228,9 +228,11 @@ fn cpu_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
 }
 
 fn memory_args(b: &mut Builder<'_>) {
-    let kib = b.def.memory.as_kib_ceil();
+    // Whole MiB, rounded up, as libvirt does for x86.
+    let mib = |kib: u64| kib.div_ceil(1024) * 1024;
+    let kib = mib(b.def.memory.as_kib_ceil());
     match &b.def.max_memory {
-        Some(max) => b.opt("-m", format!("size={kib}k,slots={},maxmem={}k", max.slots, max.size.as_kib_ceil())),
+        Some(max) => b.opt("-m", format!("size={kib}k,slots={},maxmem={}k", max.slots, mib(max.size.as_kib_ceil()))),
         None => b.opt("-m", format!("size={kib}k")),
     }
     let vcpus = b.def.vcpu.as_ref().map_or(1, |v| v.count);

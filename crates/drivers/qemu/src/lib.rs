@@ -29,7 +29,7 @@ use virtkit_engine::types::{BlockStats, Capabilities, DomainState, DomainStats, 
 use virtkit_engine::{Console, DomainRef, Driver, DriverEvents, Error, ErrorKind, Result, Started};
 use virtkit_host::{ProcessId, Spawn};
 use virtkit_model::MacAddress;
-use virtkit_model::domain::devices::CharSource;
+use virtkit_model::domain::devices::{BalloonModel, CharSource};
 use virtkit_model::domain::{CrashAction, Domain, DomainType, LifecycleAction};
 
 use crate::argv::Accel;
@@ -659,6 +659,11 @@ impl QemuDriver {
             {
                 qmp.execute("set_password", Some(json!({ "protocol": "vnc", "password": p }))).await?;
             }
+            // currentMemory below memory: the balloon takes the rest.
+            let balloon = def.devices.memballoon.as_ref().is_some_and(|b| b.model != BalloonModel::None);
+            if let Some(current) = def.current_memory.filter(|c| balloon && c.as_bytes() < def.memory.as_bytes()) {
+                qmp.execute("balloon", Some(json!({ "value": current.as_bytes() }))).await?;
+            }
             if !opts.paused {
                 qmp.execute("cont", None).await?;
             }
@@ -938,7 +943,7 @@ async fn vm_stats(vm: &Vm) -> DomainStats {
         let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100).max(1);
         s.cpu_time_ns = ticks.saturating_mul(1_000_000_000 / u64::try_from(hz).unwrap_or(100));
     }
-    if vm.def.devices.memballoon.as_ref().is_some_and(|b| b.model != virtkit_model::domain::devices::BalloonModel::None)
+    if vm.def.devices.memballoon.as_ref().is_some_and(|b| b.model != BalloonModel::None)
         && let Ok(b) = vm.qmp.execute("query-balloon", None).await
         && let Some(a) = b["actual"].as_u64()
     {
