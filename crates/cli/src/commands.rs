@@ -138,6 +138,19 @@ pub enum Command {
         #[arg(long)]
         device: Option<String>,
     },
+    /// Relay standard input and output to this machine's daemon socket
+    /// (what qemu+ssh:// URIs run on the far side).
+    Proxy {
+        /// The socket (default: the daemon's for --path).
+        #[arg(long, value_name = "PATH")]
+        socket: Option<std::path::PathBuf>,
+        /// The URI path whose daemon to reach: /system or /session.
+        #[arg(long, value_name = "PATH", default_value = "/system")]
+        path: String,
+        /// Use the read-only socket.
+        #[arg(long)]
+        read_only: bool,
+    },
     /// Print the connection URI.
     Uri,
     /// Print versions.
@@ -449,6 +462,13 @@ impl Session {
                 drop(d);
                 self.conn = None;
                 crate::console::attach(&name, console).await
+            }
+            Command::Proxy { socket, path, read_only } => {
+                let socket = match socket {
+                    Some(s) => s,
+                    None => virtkit::daemon_socket(&path, read_only).await?,
+                };
+                crate::proxy::relay(&socket).await
             }
             Command::Uri => {
                 let c = self.conn().await?;

@@ -10,6 +10,7 @@
 mod commands;
 mod console;
 mod output;
+mod proxy;
 mod shell;
 mod split;
 mod validate;

@@ -225,6 +225,25 @@ pub struct DomainInfo {
     pub stats: Option<DomainStats>,
 }
 
+impl DomainInfo {
+    /// A shut off domain with nothing else known (set the fields after).
+    pub fn new(uuid: Uuid, name: impl Into<String>) -> Self {
+        DomainInfo {
+            uuid,
+            name: name.into(),
+            id: None,
+            state: DomainState::Shutoff,
+            reason: StateReason::Unknown,
+            persistent: false,
+            autostart: false,
+            generation: 0,
+            memory: 0,
+            vcpus: 0,
+            stats: None,
+        }
+    }
+}
+
 /// Statistics of one domain. Counters are cumulative since it started.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -337,12 +356,31 @@ pub struct Event {
     pub reason: StateReason,
 }
 
+impl Event {
+    pub fn new(
+        revision: u64,
+        uuid: Uuid,
+        name: impl Into<String>,
+        kind: EventKind,
+        detail: EventDetail,
+        state: State,
+    ) -> Self {
+        Event { revision, uuid, name: name.into(), kind, detail, state: state.state, reason: state.reason }
+    }
+}
+
 /// One consistent snapshot of every domain (with the revision it shows).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct DomainList {
     pub revision: u64,
     pub domains: Vec<DomainInfo>,
+}
+
+impl DomainList {
+    pub fn new(revision: u64, domains: Vec<DomainInfo>) -> Self {
+        DomainList { revision, domains }
+    }
 }
 
 /// Facts about the host a driver runs on.

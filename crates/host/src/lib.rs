@@ -4,6 +4,7 @@
 
 pub mod fs;
 pub mod lock;
+pub mod paths;
 pub mod process;
 
 pub use lock::DirLock;

@@ -29,6 +29,11 @@ pub struct Error {
 }
 
 impl Error {
+    /// An error received from elsewhere (a daemon), with its message as text.
+    pub fn received(pos: Option<TextPos>, path: impl Into<String>, message: impl Into<String>) -> Self {
+        Error { pos, path: path.into(), kind: ErrorKind::InvalidValue(message.into()) }
+    }
+
     pub(crate) fn new(path: impl Into<String>, kind: ErrorKind) -> Self {
         Error { pos: None, path: path.into(), kind }
     }
@@ -106,6 +111,11 @@ fn hint_suffix(hint: &Hint, open: char, close: char) -> String {
 pub struct Errors(Vec<Error>);
 
 impl Errors {
+    /// Errors received from elsewhere (a daemon): `None` for an empty list.
+    pub fn from_vec(errors: Vec<Error>) -> Option<Self> {
+        if errors.is_empty() { None } else { Some(Errors(errors)) }
+    }
+
     /// Wraps a non-empty list.
     pub(crate) fn new(errors: Vec<Error>) -> Self {
         debug_assert!(!errors.is_empty());

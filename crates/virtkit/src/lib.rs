@@ -27,6 +27,9 @@
 //! # }
 //! ```
 
+mod daemon;
+mod remote;
+mod tls;
 mod uri;
 
 use std::sync::{Arc, Mutex, Weak};
@@ -35,6 +38,7 @@ use uuid::Uuid;
 use virtkit_engine::Engine;
 use virtkit_model::domain::Domain as DomainDef;
 
+pub use daemon::daemon_socket;
 pub use uri::Uri;
 pub use virtkit_engine::options::{
     AutostartOptions, CreateOptions, DefineOptions, InfoOptions, ListOptions, PowerOffOptions, RebootOptions,
@@ -101,8 +105,14 @@ pub struct Connection {
 
 struct ConnInner {
     uri: Uri,
-    engine: Arc<Engine>,
+    backend: Backend,
     read_only: bool,
+}
+
+/// Where the calls go: an engine in this process, or a daemon.
+enum Backend {
+    Local(Arc<Engine>),
+    Remote(Box<remote::Remote>),
 }
 
 impl std::fmt::Debug for Connection {
@@ -138,20 +148,23 @@ impl Connection {
 
     pub async fn open_with(uri: &str, opts: OpenOptions) -> Result<Connection> {
         let parsed = Uri::parse(uri)?;
-        let engine = match (parsed.driver.as_str(), parsed.is_local()) {
-            ("test", true) => open_test(&parsed).await?,
-            ("qemu", true) => open_qemu(&parsed).await?,
-            (driver, true) => {
+        let local = match (parsed.driver.as_str(), parsed.is_local()) {
+            ("test", true) => Some(open_test(&parsed).await?),
+            ("qemu", true) if parsed.path == "/embed" => Some(open_qemu(&parsed).await?),
+            ("test" | "qemu", _) => None,
+            (driver, _) => {
                 return Err(Error::new(ErrorKind::Unsupported, format!("no driver '{driver}' in this build")));
             }
-            (_, false) => {
-                return Err(Error::new(
-                    ErrorKind::Unsupported,
-                    format!("remote connections ({uri}) are not supported yet"),
-                ));
+        };
+        let backend = match local {
+            Some(engine) => Backend::Local(engine),
+            None => {
+                let transport = daemon::transport_for(&parsed, opts.read_only).await?;
+                Backend::Remote(Box::new(remote::Remote::connect(&parsed, transport).await?))
             }
         };
-        Ok(Connection { inner: Arc::new(ConnInner { uri: parsed, engine, read_only: opts.read_only }) })
+        let read_only = opts.read_only || matches!(&backend, Backend::Remote(r) if r.read_only);
+        Ok(Connection { inner: Arc::new(ConnInner { uri: parsed, backend, read_only }) })
     }
 
     pub fn uri(&self) -> &Uri {
@@ -161,15 +174,18 @@ impl Connection {
     /// Problems met while opening (state files that could not be used;
     /// they were left as they are).
     pub fn warnings(&self) -> Vec<String> {
-        self.inner.engine.load_problems()
+        match &self.inner.backend {
+            Backend::Local(e) => e.load_problems(),
+            Backend::Remote(_) => Vec::new(),
+        }
     }
 
     pub fn is_read_only(&self) -> bool {
         self.inner.read_only
     }
 
-    fn engine(&self) -> &Engine {
-        &self.inner.engine
+    fn backend(&self) -> &Backend {
+        &self.inner.backend
     }
 
     fn writable(&self) -> Result<()> {
@@ -186,11 +202,17 @@ impl Connection {
     }
 
     pub async fn capabilities(&self) -> Result<Capabilities> {
-        Ok(self.engine().capabilities())
+        match self.backend() {
+            Backend::Local(e) => Ok(e.capabilities()),
+            Backend::Remote(r) => r.capabilities().await,
+        }
     }
 
     pub async fn host_info(&self) -> Result<HostInfo> {
-        Ok(self.engine().host_info())
+        match self.backend() {
+            Backend::Local(e) => Ok(e.host_info()),
+            Backend::Remote(r) => r.host_info().await,
+        }
     }
 
     /// Stores a definition given as XML: creates the domain, or replaces the
@@ -217,7 +239,10 @@ impl Connection {
     /// Stores a definition given as a model value.
     pub async fn define(&self, def: DomainDef, opts: DefineOptions) -> Result<Domain> {
         self.writable()?;
-        let info = self.engine().define(def, opts).await?;
+        let info = match self.backend() {
+            Backend::Local(e) => e.define(def, opts).await?,
+            Backend::Remote(r) => r.define(def.to_xml(), opts).await?,
+        };
         Ok(self.handle(info.uuid, info.name))
     }
 
@@ -229,13 +254,19 @@ impl Connection {
 
     pub async fn create(&self, def: DomainDef, opts: CreateOptions) -> Result<Domain> {
         self.writable()?;
-        let info = self.engine().create(def, opts).await?;
+        let info = match self.backend() {
+            Backend::Local(e) => e.create(def, opts).await?,
+            Backend::Remote(r) => r.create(def.to_xml(), opts).await?,
+        };
         Ok(self.handle(info.uuid, info.name))
     }
 
     /// Finds a domain by name or UUID.
     pub async fn lookup_domain(&self, name_or_uuid: &str) -> Result<Domain> {
-        let info = self.engine().lookup(name_or_uuid)?;
+        let info = match self.backend() {
+            Backend::Local(e) => e.lookup(name_or_uuid)?,
+            Backend::Remote(r) => r.lookup(name_or_uuid).await?,
+        };
         Ok(self.handle(info.uuid, info.name))
     }
 
@@ -256,7 +287,10 @@ impl Connection {
     /// # }
     /// ```
     pub async fn list_domains(&self, opts: ListOptions) -> Result<DomainList> {
-        self.engine().list(opts).await
+        match self.backend() {
+            Backend::Local(e) => e.list(opts).await,
+            Backend::Remote(r) => r.list(opts).await,
+        }
     }
 
     /// Every event after `opts.from_revision` (or from now), in order, each
@@ -278,7 +312,11 @@ impl Connection {
     /// # }
     /// ```
     pub async fn watch(&self, opts: WatchOptions) -> Result<EventStream> {
-        Ok(EventStream { watcher: self.engine().watch(opts)? })
+        let source = match self.backend() {
+            Backend::Local(e) => Events::Local(e.watch(opts)?),
+            Backend::Remote(r) => Events::Remote(Box::new(r.watch(opts.from_revision).await?)),
+        };
+        Ok(EventStream { source })
     }
 
     fn handle(&self, uuid: Uuid, name: String) -> Domain {
@@ -322,12 +360,6 @@ async fn open_test(uri: &Uri) -> Result<Arc<Engine>> {
 /// process with everything under DIR (definitions, runtime status, logs);
 /// one process at a time may own DIR (`&wait=SECONDS` waits for it).
 async fn open_qemu(uri: &Uri) -> Result<Arc<Engine>> {
-    if uri.path != "/embed" {
-        return Err(Error::new(
-            ErrorKind::Unsupported,
-            format!("qemu:/{} needs the virtkit daemon, which is not there yet; use qemu:///embed?root=DIR", uri.path),
-        ));
-    }
     let root =
         uri.param("root").ok_or_else(|| Error::new(ErrorKind::InvalidArgument, "qemu:///embed needs ?root=DIR"))?;
     let root = std::path::PathBuf::from(root);
@@ -377,13 +409,16 @@ impl Domain {
         &self.conn
     }
 
-    fn engine(&self) -> &Engine {
-        self.conn.engine()
+    fn backend(&self) -> &Backend {
+        self.conn.backend()
     }
 
     /// Identity, state and (when asked) statistics.
     pub async fn info(&self, opts: InfoOptions) -> Result<DomainInfo> {
-        self.engine().info(self.uuid, opts).await
+        match self.backend() {
+            Backend::Local(e) => e.info(self.uuid, opts).await,
+            Backend::Remote(r) => r.info(self.uuid, opts).await,
+        }
     }
 
     /// The state and its reason.
@@ -395,101 +430,160 @@ impl Domain {
     /// The definition as a model value: the running one, or the stored one
     /// with `inactive`.
     pub async fn definition(&self, opts: XmlOptions) -> Result<DomainDef> {
-        Ok((*self.engine().definition(self.uuid, opts)?).clone())
+        match self.backend() {
+            Backend::Local(e) => Ok((*e.definition(self.uuid, opts)?).clone()),
+            Backend::Remote(r) => parse(&r.xml(self.uuid, opts.inactive).await?),
+        }
     }
 
     /// The definition as canonical XML.
     pub async fn xml(&self, opts: XmlOptions) -> Result<String> {
-        Ok(self.engine().definition(self.uuid, opts)?.to_xml())
+        match self.backend() {
+            Backend::Local(e) => Ok(e.definition(self.uuid, opts)?.to_xml()),
+            Backend::Remote(r) => r.xml(self.uuid, opts.inactive).await,
+        }
     }
 
     /// Statistics; `None` while the domain is shut off.
     pub async fn stats(&self, _opts: StatsOptions) -> Result<Option<DomainStats>> {
-        self.engine().stats(self.uuid).await
+        match self.backend() {
+            Backend::Local(e) => e.stats(self.uuid).await,
+            Backend::Remote(r) => r.stats(self.uuid).await,
+        }
     }
 
     pub async fn start(&self, opts: StartOptions) -> Result<()> {
         self.conn.writable()?;
-        self.engine().start(self.uuid, opts).await
+        match self.backend() {
+            Backend::Local(e) => e.start(self.uuid, opts).await,
+            Backend::Remote(r) => r.start(self.uuid, opts.paused).await,
+        }
     }
 
     /// Asks the guest to power off (ACPI, guest agent, or either). With a
     /// timeout, waits for it and fails with `Timeout` if it does not.
     pub async fn shutdown(&self, opts: ShutdownOptions) -> Result<()> {
         self.conn.writable()?;
-        self.engine().shutdown(self.uuid, opts).await
+        match self.backend() {
+            Backend::Local(e) => e.shutdown(self.uuid, opts).await,
+            Backend::Remote(r) => r.shutdown(self.uuid, opts.mode, opts.timeout).await,
+        }
     }
 
     /// Stops the domain at once, without the guest's cooperation.
     pub async fn power_off(&self, opts: PowerOffOptions) -> Result<()> {
         self.conn.writable()?;
-        self.engine().power_off(self.uuid, opts).await
+        match self.backend() {
+            Backend::Local(e) => e.power_off(self.uuid, opts).await,
+            Backend::Remote(r) => r.power_off(self.uuid).await,
+        }
     }
 
     /// Asks the guest to reboot.
     pub async fn reboot(&self, opts: RebootOptions) -> Result<()> {
         self.conn.writable()?;
-        self.engine().reboot(self.uuid, opts).await
+        match self.backend() {
+            Backend::Local(e) => e.reboot(self.uuid, opts).await,
+            Backend::Remote(r) => r.reboot(self.uuid, opts.mode).await,
+        }
     }
 
     /// Resets the guest at once, as its reset button would.
     pub async fn reset(&self, opts: ResetOptions) -> Result<()> {
         self.conn.writable()?;
-        self.engine().reset(self.uuid, opts).await
+        match self.backend() {
+            Backend::Local(e) => e.reset(self.uuid, opts).await,
+            Backend::Remote(r) => r.reset(self.uuid).await,
+        }
     }
 
     /// Pauses the vCPUs.
     pub async fn suspend(&self, opts: SuspendOptions) -> Result<()> {
         self.conn.writable()?;
-        self.engine().suspend(self.uuid, opts).await
+        match self.backend() {
+            Backend::Local(e) => e.suspend(self.uuid, opts).await,
+            Backend::Remote(r) => r.suspend(self.uuid).await,
+        }
     }
 
     /// Continues paused vCPUs.
     pub async fn resume(&self, opts: ResumeOptions) -> Result<()> {
         self.conn.writable()?;
-        self.engine().resume(self.uuid, opts).await
+        match self.backend() {
+            Backend::Local(e) => e.resume(self.uuid, opts).await,
+            Backend::Remote(r) => r.resume(self.uuid).await,
+        }
     }
 
     /// Removes the stored definition; a running domain keeps running, as a
     /// transient one.
     pub async fn undefine(&self, opts: UndefineOptions) -> Result<()> {
         self.conn.writable()?;
-        self.engine().undefine(self.uuid, opts).await
+        match self.backend() {
+            Backend::Local(e) => e.undefine(self.uuid, opts).await,
+            Backend::Remote(r) => r.undefine(self.uuid).await,
+        }
     }
 
     /// Opens the domain's console: a byte stream to its first serial port
     /// (or `opts.device`, such as `serial1`).
     pub async fn open_console(&self, opts: ConsoleOptions) -> Result<Console> {
         self.conn.writable()?;
-        self.engine().open_console(self.uuid, opts.device.as_deref()).await
+        match self.backend() {
+            Backend::Local(e) => e.open_console(self.uuid, opts.device.as_deref()).await,
+            Backend::Remote(_) => {
+                Err(Error::new(ErrorKind::Unsupported, "consoles through the daemon are not supported yet"))
+            }
+        }
     }
 
     /// Whether the domain starts when its host does.
     pub async fn set_autostart(&self, enabled: bool, opts: AutostartOptions) -> Result<()> {
         self.conn.writable()?;
-        self.engine().set_autostart(self.uuid, enabled, opts).await
+        match self.backend() {
+            Backend::Local(e) => e.set_autostart(self.uuid, enabled, opts).await,
+            Backend::Remote(r) => r.set_autostart(self.uuid, enabled).await,
+        }
     }
 }
 
 /// Events, in revision order, each once, with no gaps.
+///
+/// Through a daemon, a dropped connection is retried once, resuming after
+/// the last revision delivered; if that fails the error is `Disconnected`.
 #[derive(Debug)]
 pub struct EventStream {
-    watcher: virtkit_engine::Watcher,
+    source: Events,
+}
+
+#[derive(Debug)]
+enum Events {
+    Local(virtkit_engine::Watcher),
+    Remote(Box<remote::RemoteEvents>),
 }
 
 impl EventStream {
     /// The next event, waiting for it.
     pub async fn next(&mut self) -> Result<Event> {
-        self.watcher.next().await
+        match &mut self.source {
+            Events::Local(w) => w.next().await,
+            Events::Remote(r) => r.next().await,
+        }
     }
 
     /// The next event if one is ready.
     pub fn try_next(&mut self) -> Result<Option<Event>> {
-        self.watcher.try_next()
+        match &mut self.source {
+            Events::Local(w) => w.try_next(),
+            Events::Remote(r) => r.try_next(),
+        }
     }
 
     /// The revision of the last event delivered.
     pub fn revision(&self) -> u64 {
-        self.watcher.revision()
+        match &self.source {
+            Events::Local(w) => w.revision(),
+            Events::Remote(r) => r.revision(),
+        }
     }
 }

@@ -1,0 +1,136 @@
+//! What the integration tests share: the test guest and virtkitd.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// The test guest's kernel and initramfs (`scripts/build-test-guest`).
+pub fn guest_dir() -> PathBuf {
+    let dir = std::env::var_os("VIRTKIT_TEST_GUEST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-guest"));
+    assert!(
+        dir.join("vmlinuz").is_file() && dir.join("initrd.img").is_file(),
+        "the test guest is not in {}: run scripts/build-test-guest (scripts/test does)",
+        dir.display()
+    );
+    dir.canonicalize().unwrap()
+}
+
+/// The `virtkit` binary under test.
+pub fn virtkit_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_virtkit"))
+}
+
+/// `virtkitd`, built beside `virtkit` (`cargo test --workspace` builds it).
+pub fn virtkitd_bin() -> PathBuf {
+    let p = virtkit_bin().with_file_name("virtkitd");
+    assert!(p.is_file(), "{} is missing: cargo build --workspace first", p.display());
+    p
+}
+
+/// A virtkitd of the test's own, everything under a temporary root.
+/// Dropping it kills it (and only it).
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    pub fn start(args: &[&str]) -> Daemon {
+        let dir = tempfile::Builder::new().prefix("vkd").tempdir_in("/tmp").unwrap();
+        let mut d = Daemon { dir, args: args.iter().map(|s| (*s).to_owned()).collect(), child: None };
+        d.spawn();
+        d
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn sock(&self) -> PathBuf {
+        self.root().join("virtkit-sock")
+    }
+
+    pub fn sock_ro(&self) -> PathBuf {
+        self.root().join("virtkit-sock-ro")
+    }
+
+    /// `DRIVER+unix:///PATH?socket=…` for this daemon.
+    pub fn uri(&self, driver: &str) -> String {
+        let path = if driver == "test" { "default" } else { "system" };
+        format!("{driver}+unix:///{path}?socket={}", self.sock().display())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.root().join("virtkitd.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Starts virtkitd and waits until it answers on its socket.
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.root().join("virtkitd.log")).unwrap();
+        let child = std::process::Command::new(virtkitd_bin())
+            .arg("--root")
+            .arg(self.root())
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if std::os::unix::net::UnixStream::connect(self.sock()).is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("virtkitd exited ({status}):\n{}", self.log());
+            }
+            assert!(Instant::now() < deadline, "virtkitd did not come up:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, and wait for it to be gone.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM; the exit status once it has stopped (within `within`).
+    pub fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        let mut c = self.child.take().unwrap();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(s) = c.try_wait().unwrap() {
+                return s;
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("virtkitd did not stop on SIGTERM within {within:?}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}

@@ -1,0 +1,140 @@
+//! TCP with mutual TLS: certificates made here by rcgen (a CA, the
+//! daemon's, clients'); the CLI over `+tls` does what it does in process,
+//! and each refusal (no client certificate, another CA, a name not on the
+//! allow-list) happens before any call runs and changes nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Daemon, free_port, virtkit_bin};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+
+struct Ca {
+    params: CertificateParams,
+    key: KeyPair,
+    pem: String,
+}
+
+impl Ca {
+    fn new(name: &str) -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let pem = params.self_signed(&key).unwrap().pem();
+        Ca { params, key, pem }
+    }
+
+    /// A certificate for `names` (SANs) with subject O=virtkit-test,CN=`cn`.
+    fn issue(&self, cn: &str, names: &[&str]) -> (String, String) {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(names.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()).unwrap();
+        params.distinguished_name.push(DnType::OrganizationName, "virtkit-test");
+        params.distinguished_name.push(DnType::CommonName, cn);
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        (params.signed_by(&key, &issuer).unwrap().pem(), key.serialize_pem())
+    }
+
+    /// A pki directory: this CA, and a client certificate unless `client` is None.
+    fn client_dir(&self, root: &Path, dir: &str, client: Option<(String, String)>) -> PathBuf {
+        let d = root.join(dir);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("cacert.pem"), &self.pem).unwrap();
+        if let Some((cert, key)) = client {
+            std::fs::write(d.join("clientcert.pem"), cert).unwrap();
+            std::fs::write(d.join("clientkey.pem"), key).unwrap();
+        }
+        d
+    }
+}
+
+fn run(uri: &str, script: &str) -> (i32, String, String) {
+    let out = std::process::Command::new(virtkit_bin())
+        .env_remove("VIRTKIT_DEFAULT_URI")
+        .args(["-c", uri, script])
+        .output()
+        .unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+#[test]
+fn tls_clients_in_and_out() {
+    let pki = tempfile::Builder::new().prefix("vkpki").tempdir_in("/tmp").unwrap();
+    let ca = Ca::new("virtkit test CA");
+    let srv = pki.path().join("server");
+    std::fs::create_dir(&srv).unwrap();
+    let (cert, key) = ca.issue("virtkitd", &["localhost", "127.0.0.1"]);
+    std::fs::write(srv.join("cacert.pem"), &ca.pem).unwrap();
+    std::fs::write(srv.join("servercert.pem"), cert).unwrap();
+    std::fs::write(srv.join("serverkey.pem"), key).unwrap();
+
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let d = Daemon::start(&[
+        "--tls-listen",
+        &listen,
+        "--pkipath",
+        srv.to_str().unwrap(),
+        "--tls-allowed-dn",
+        "O=virtkit-test,CN=client*",
+    ]);
+    let uri = |driver: &str, path: &str, dir: &Path| {
+        format!("{driver}+tls://127.0.0.1:{port}/{path}?pkipath={}", dir.display())
+    };
+
+    let good = ca.client_dir(pki.path(), "good", Some(ca.issue("client1", &[])));
+    // The same script over TLS prints what it prints in process.
+    let xml = d.root().join("t.xml");
+    std::fs::write(&xml, "<domain type='test'><name>t</name><uuid>0e7a0c4e-59c4-4d3b-9e6a-1c2d3e4f5a6b</uuid><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>").unwrap();
+    let script = format!(
+        "define {}; start t; suspend t; resume t; dominfo t; list --all --json; shutdown t; undefine t; list --all",
+        xml.display()
+    );
+    let (code, local, err) = run("test:///default", &script);
+    assert_eq!(code, 0, "{err}");
+    let (code, remote, err) = run(&uri("test", "default", &good), &script);
+    assert_eq!(code, 0, "{err}\n{}", d.log());
+    assert_eq!(remote, local);
+    let (code, out, err) = run(&uri("qemu", "system", &good), "uri; list --all");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("qemu+tls://127.0.0.1"), "{out}");
+    let log = d.log();
+    assert!(log.contains("dn='CN=client1,O=virtkit-test'") || log.contains("dn='O=virtkit-test,CN=client1'"), "{log}");
+
+    // Refusals: none of them defines anything.
+    let other = Ca::new("another CA");
+    let refused = [
+        ("no client certificate", ca.client_dir(pki.path(), "none", None)),
+        ("another CA", {
+            let d = other.client_dir(pki.path(), "other", Some(other.issue("client1", &[])));
+            std::fs::write(d.join("cacert.pem"), &ca.pem).unwrap();
+            d
+        }),
+        ("a name not allowed", ca.client_dir(pki.path(), "intruder", Some(ca.issue("intruder", &[])))),
+    ];
+    for (why, dir) in &refused {
+        let (code, out, err) = run(&uri("test", "default", dir), &format!("define {}; list --all", xml.display()));
+        assert_eq!(code, 1, "{why}: {out}");
+        assert!(err.contains("virtkitd"), "{why}: {err}");
+        assert_eq!(err.lines().count(), 1, "{why}: {err}");
+        eprintln!("{why}: {err}");
+    }
+    let log = d.log();
+    assert!(log.contains("refused: tls handshake"), "{log}");
+    assert!(log.contains("refused: client name not on the allow-list"), "{log}");
+    // Only the good client's define ran.
+    assert_eq!(log.matches("call=\"define-domain\"").count(), 1, "{log}");
+    let (code, out, _) = run(&uri("test", "default", &good), "list --all");
+    assert_eq!(code, 0);
+    assert!(out.contains(" test ") && !out.contains(" t "), "{out}");
+
+    // A server certificate from a CA the client does not trust: the client refuses.
+    let (code, _, err) = run(
+        &uri("test", "default", &other.client_dir(pki.path(), "distrust", Some(other.issue("client1", &[])))),
+        "list",
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot connect to virtkitd at 127.0.0.1"), "{err}");
+}

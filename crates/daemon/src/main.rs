@@ -1,0 +1,181 @@
+//! virtkitd: hosts virtkit's drivers and serves them over gRPC on unix
+//! sockets (read-write and read-only) and, when configured, TCP with
+//! mutual TLS. Guests outlive it: stopping the daemon never stops them,
+//! and a new daemon finds them again.
+
+mod config;
+mod listen;
+mod service;
+mod tls;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::sync::{Semaphore, mpsc, watch};
+use virtkit_host::paths;
+
+use crate::config::{Args, Settings};
+use crate::listen::Accepted;
+
+fn main() {
+    let args = Args::parse();
+    let settings = match Settings::load(args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("virtkitd: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&settings.log_level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(settings.threads).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("virtkitd: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = rt.block_on(run(settings)) {
+        tracing::error!("{e:#}");
+        eprintln!("virtkitd: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Percent-escapes what a URI parameter value cannot hold as is.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '%' | '&' | '?' | '#' | ' ' | '=' | '+' => out.push_str(&format!("%{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+async fn run(s: Settings) -> anyhow::Result<()> {
+    for d in [&s.state_dir, &s.run_dir] {
+        virtkit_host::fs::create_dir(d, 0o755).with_context(|| format!("cannot create {}", d.display()))?;
+    }
+    // One daemon per state directory.
+    let _lock = virtkit_host::DirLock::acquire(&s.state_dir.join("virtkitd.lock"), Duration::ZERO)?;
+
+    let mut targets = HashMap::new();
+    let qemu_name = if s.session { "qemu:///session" } else { "qemu:///system" };
+    let qemu_root = s.state_dir.join("qemu");
+    let qemu_uri = format!("qemu:///embed?root={}&wait=0", escape(&qemu_root.to_string_lossy()));
+    let qemu = virtkit::Connection::open(&qemu_uri).await.with_context(|| format!("cannot open {qemu_name}"))?;
+    for w in qemu.warnings() {
+        tracing::warn!("{qemu_name}: {w}");
+    }
+    let running = qemu.list_domains(virtkit::ListOptions::default().active(true)).await?.domains.len();
+    tracing::info!(uri = qemu_name, state = %qemu_root.display(), running, "driver ready");
+    targets.insert(qemu_name.to_owned(), qemu);
+    targets.insert("test:///default".to_owned(), virtkit::Connection::open("test:///default").await?);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let service = service::Service::new(targets, stop_rx);
+    let (tx, rx) = mpsc::channel(64);
+    let clients = Arc::new(Semaphore::new(s.max_clients));
+    let accepted = Accepted { tx, clients: clients.clone() };
+
+    let rw = s.run_dir.join(paths::SOCKET);
+    let ro = s.run_dir.join(paths::SOCKET_RO);
+    let (rw_mode, ro_mode, only_uid) =
+        if s.session { (0o600, 0o600, Some(nix::unistd::geteuid().as_raw())) } else { (0o660, 0o666, None) };
+    let group = if s.session { None } else { s.socket_group()? };
+    let rw_l = listen::bind_unix(&rw, rw_mode, group)?;
+    let ro_l = listen::bind_unix(&ro, ro_mode, None)?;
+    let mut tasks = vec![
+        tokio::spawn(listen::serve_unix(rw_l, rw.clone(), false, only_uid, accepted.clone())),
+        tokio::spawn(listen::serve_unix(ro_l, ro.clone(), true, only_uid, accepted.clone())),
+    ];
+    if let Some(addr) = &s.tls_listen {
+        let pki = s.pki_dir.clone().context("a TLS listener needs a pki directory (--pkipath)")?;
+        let config = tls::server_config(&pki)?;
+        let l = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        tracing::info!(addr = %l.local_addr()?, "listening (tls)");
+        let allowed = Arc::new(tls::DnPatterns::new(s.tls_allowed_dn.clone()));
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        tasks.push(tokio::spawn(listen::serve_tls(l, acceptor, allowed, accepted.clone())));
+    }
+    tracing::info!(socket = %rw.display(), read_only = %ro.display(), "listening");
+    drop(accepted);
+
+    let incoming = tokio_stream::wrappers::ReceiverStream::new(rx);
+    let mut stopping = stop_rx_for_deadline(&stop_tx);
+    let shutdown = shutdown_signal(stop_tx, s.idle_timeout, clients, s.max_clients);
+    let server = tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(s.max_calls_per_client)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        .add_service(
+            virtkit_proto::v1::virtkit_server::VirtkitServer::new(service)
+                .max_decoding_message_size(s.max_message)
+                .max_encoding_message_size(s.max_message),
+        )
+        .serve_with_incoming_shutdown(incoming, shutdown);
+    // Running calls get a while to finish once stopping starts; then the
+    // daemon goes anyway (guests are not touched either way).
+    let deadline = async {
+        let _ = stopping.wait_for(|s| *s).await;
+        tokio::time::sleep(STOP_GRACE).await;
+    };
+    let result = tokio::select! {
+        r = server => r,
+        () = deadline => {
+            tracing::warn!("calls still running after {STOP_GRACE:?}: stopping anyway");
+            Ok(())
+        }
+    };
+    for t in tasks {
+        t.abort();
+    }
+    for p in [&rw, &ro] {
+        let _ = std::fs::remove_file(p);
+    }
+    result.context("serving")?;
+    tracing::info!("stopped; guests keep running");
+    Ok(())
+}
+
+/// How long running calls may take to finish once the daemon stops.
+const STOP_GRACE: Duration = Duration::from_secs(30);
+
+fn stop_rx_for_deadline(tx: &watch::Sender<bool>) -> watch::Receiver<bool> {
+    tx.subscribe()
+}
+
+/// Resolves on SIGTERM or SIGINT, or (session daemon) after `idle` with no
+/// client. It first tells event streams to end, so that the server's
+/// graceful shutdown (which waits for running calls) can finish.
+async fn shutdown_signal(stop: watch::Sender<bool>, idle: Option<Duration>, clients: Arc<Semaphore>, max: usize) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot handle signals; stop me with SIGKILL");
+        return std::future::pending().await;
+    };
+    let idle_wait = async {
+        let Some(idle) = idle else { return std::future::pending().await };
+        let mut since = tokio::time::Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_secs(1).min(idle)).await;
+            if clients.available_permits() < max {
+                since = tokio::time::Instant::now();
+            } else if since.elapsed() >= idle {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: finishing running calls"),
+        _ = int.recv() => tracing::info!("SIGINT: finishing running calls"),
+        () = idle_wait => tracing::info!("no client for a while: stopping"),
+    }
+    let _ = stop.send(true);
+}

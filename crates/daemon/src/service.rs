@@ -1,0 +1,298 @@
+//! The gRPC service: each call finds the connection its `virtkit-uri`
+//! names, checks what the caller may do, and runs it through the public
+//! client library (in process, so the daemon knows no hypervisor).
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+use virtkit::{Connection, Domain, Error, ErrorKind};
+use virtkit_proto::convert;
+use virtkit_proto::v1;
+use virtkit_proto::v1::virtkit_server::Virtkit;
+
+use crate::listen::Peer;
+
+/// The daemon's drivers, by the URI clients name them with.
+#[derive(Debug)]
+pub(crate) struct Service {
+    targets: HashMap<String, Connection>,
+    /// Becomes true when the daemon stops: event streams end.
+    stopping: watch::Receiver<bool>,
+}
+
+fn status(e: Error) -> Status {
+    convert::status_to(&e)
+}
+
+/// Whether a call changes something (refused on read-only connections).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+impl Service {
+    pub(crate) fn new(targets: HashMap<String, Connection>, stopping: watch::Receiver<bool>) -> Service {
+        Service { targets, stopping }
+    }
+
+    /// The connection for a call, once the caller may make it.
+    fn conn<T>(&self, req: &Request<T>, call: &str, access: Access) -> Result<&Connection, Status> {
+        let peer = req.extensions().get::<Peer>();
+        let uri = req.metadata().get(virtkit_proto::URI_METADATA).and_then(|v| v.to_str().ok()).unwrap_or("");
+        match peer {
+            Some(p) => tracing::info!(call, uri, peer = %p, "call"),
+            None => tracing::info!(call, uri, "call"),
+        }
+        if access == Access::Write && peer.is_none_or(|p| p.read_only) {
+            tracing::warn!(call, "refused: read-only connection");
+            return Err(status(Error::new(
+                ErrorKind::PermissionDenied,
+                format!("{call} is refused on a read-only connection"),
+            )));
+        }
+        if uri.is_empty() {
+            return Err(status(Error::new(ErrorKind::InvalidArgument, "the call names no driver URI")));
+        }
+        self.targets.get(uri).ok_or_else(|| {
+            let mut served: Vec<&str> = self.targets.keys().map(String::as_str).collect();
+            served.sort_unstable();
+            status(Error::new(
+                ErrorKind::NotFound,
+                format!("this daemon does not serve '{uri}' (it serves {})", served.join(", ")),
+            ))
+        })
+    }
+
+    async fn domain<T>(&self, req: &Request<T>, call: &str, access: Access, uuid: &str) -> Result<Domain, Status> {
+        let conn = self.conn(req, call, access)?;
+        convert::uuid(uuid).map_err(status)?;
+        conn.lookup_domain(uuid).await.map_err(status)
+    }
+}
+
+async fn info_of(d: &Domain) -> Result<Response<v1::DomainInfo>, Status> {
+    let i = d.info(Default::default()).await.map_err(status)?;
+    Ok(Response::new(convert::info_to(&i)))
+}
+
+fn mode(s: &str) -> Result<virtkit::ShutdownMode, Status> {
+    if s.is_empty() {
+        return Ok(virtkit::ShutdownMode::default());
+    }
+    s.parse().map_err(|_| {
+        status(Error::new(ErrorKind::InvalidArgument, format!("'{s}' is not a mode (acpi, agent or any)")))
+    })
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<v1::Event, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Virtkit for Service {
+    async fn hello(&self, req: Request<v1::HelloRequest>) -> Result<Response<v1::HelloReply>, Status> {
+        let conn = self.conn(&req, "hello", Access::Read)?;
+        let read_only = req.extensions().get::<Peer>().is_none_or(|p| p.read_only);
+        Ok(Response::new(v1::HelloReply {
+            version: virtkit::version().to_string(),
+            read_only,
+            driver: conn.uri().driver.clone(),
+        }))
+    }
+
+    async fn get_capabilities(
+        &self,
+        req: Request<v1::GetCapabilitiesRequest>,
+    ) -> Result<Response<v1::Capabilities>, Status> {
+        let c = self.conn(&req, "get-capabilities", Access::Read)?.capabilities().await.map_err(status)?;
+        Ok(Response::new(convert::caps_to(&c)))
+    }
+
+    async fn get_host_info(&self, req: Request<v1::GetHostInfoRequest>) -> Result<Response<v1::HostInfo>, Status> {
+        let h = self.conn(&req, "get-host-info", Access::Read)?.host_info().await.map_err(status)?;
+        Ok(Response::new(convert::host_to(&h)))
+    }
+
+    async fn define_domain(&self, req: Request<v1::DefineDomainRequest>) -> Result<Response<v1::DomainInfo>, Status> {
+        let conn = self.conn(&req, "define-domain", Access::Write)?;
+        let msg = req.get_ref();
+        let mut opts = virtkit::DefineOptions::default();
+        if let Some(g) = msg.expected_generation {
+            opts = opts.expected_generation(g);
+        }
+        let d = conn.define_xml(&msg.xml, opts).await.map_err(status)?;
+        info_of(&d).await
+    }
+
+    async fn create_domain(&self, req: Request<v1::CreateDomainRequest>) -> Result<Response<v1::DomainInfo>, Status> {
+        let conn = self.conn(&req, "create-domain", Access::Write)?;
+        let msg = req.get_ref();
+        let d =
+            conn.create_xml(&msg.xml, virtkit::CreateOptions::default().paused(msg.paused)).await.map_err(status)?;
+        info_of(&d).await
+    }
+
+    async fn undefine_domain(
+        &self,
+        req: Request<v1::UndefineDomainRequest>,
+    ) -> Result<Response<v1::UndefineDomainReply>, Status> {
+        let d = self.domain(&req, "undefine-domain", Access::Write, &req.get_ref().uuid).await?;
+        d.undefine(Default::default()).await.map_err(status)?;
+        Ok(Response::new(v1::UndefineDomainReply {}))
+    }
+
+    async fn lookup_domain(&self, req: Request<v1::LookupDomainRequest>) -> Result<Response<v1::DomainInfo>, Status> {
+        let conn = self.conn(&req, "lookup-domain", Access::Read)?;
+        let d = conn.lookup_domain(&req.get_ref().key).await.map_err(status)?;
+        info_of(&d).await
+    }
+
+    async fn list_domains(&self, req: Request<v1::ListDomainsRequest>) -> Result<Response<v1::DomainList>, Status> {
+        let conn = self.conn(&req, "list-domains", Access::Read)?;
+        let msg = req.get_ref();
+        let mut opts = virtkit::ListOptions::default().stats(msg.stats);
+        opts.states = msg.states.iter().map(|s| convert::state_from(s)).collect::<Result<_, _>>().map_err(status)?;
+        opts.active = msg.active;
+        opts.persistent = msg.persistent;
+        let list = conn.list_domains(opts).await.map_err(status)?;
+        Ok(Response::new(convert::list_to(&list)))
+    }
+
+    async fn get_domain_info(
+        &self,
+        req: Request<v1::GetDomainInfoRequest>,
+    ) -> Result<Response<v1::DomainInfo>, Status> {
+        let d = self.domain(&req, "get-domain-info", Access::Read, &req.get_ref().uuid).await?;
+        let i = d.info(virtkit::InfoOptions::default().stats(req.get_ref().stats)).await.map_err(status)?;
+        Ok(Response::new(convert::info_to(&i)))
+    }
+
+    async fn get_domain_xml(
+        &self,
+        req: Request<v1::GetDomainXmlRequest>,
+    ) -> Result<Response<v1::GetDomainXmlReply>, Status> {
+        let d = self.domain(&req, "get-domain-xml", Access::Read, &req.get_ref().uuid).await?;
+        let xml = d.xml(virtkit::XmlOptions::default().inactive(req.get_ref().inactive)).await.map_err(status)?;
+        Ok(Response::new(v1::GetDomainXmlReply { xml }))
+    }
+
+    async fn get_domain_stats(
+        &self,
+        req: Request<v1::GetDomainStatsRequest>,
+    ) -> Result<Response<v1::GetDomainStatsReply>, Status> {
+        let d = self.domain(&req, "get-domain-stats", Access::Read, &req.get_ref().uuid).await?;
+        let stats = d.stats(Default::default()).await.map_err(status)?;
+        Ok(Response::new(v1::GetDomainStatsReply { stats: stats.as_ref().map(convert::stats_to) }))
+    }
+
+    async fn start_domain(
+        &self,
+        req: Request<v1::StartDomainRequest>,
+    ) -> Result<Response<v1::StartDomainReply>, Status> {
+        let d = self.domain(&req, "start-domain", Access::Write, &req.get_ref().uuid).await?;
+        d.start(virtkit::StartOptions::default().paused(req.get_ref().paused)).await.map_err(status)?;
+        Ok(Response::new(v1::StartDomainReply {}))
+    }
+
+    async fn shutdown_domain(
+        &self,
+        req: Request<v1::ShutdownDomainRequest>,
+    ) -> Result<Response<v1::ShutdownDomainReply>, Status> {
+        let d = self.domain(&req, "shutdown-domain", Access::Write, &req.get_ref().uuid).await?;
+        let msg = req.get_ref();
+        let mut opts = virtkit::ShutdownOptions::default().mode(mode(&msg.mode)?);
+        if msg.timeout_ms > 0 {
+            opts = opts.timeout(Duration::from_millis(msg.timeout_ms));
+        }
+        d.shutdown(opts).await.map_err(status)?;
+        Ok(Response::new(v1::ShutdownDomainReply {}))
+    }
+
+    async fn power_off_domain(
+        &self,
+        req: Request<v1::PowerOffDomainRequest>,
+    ) -> Result<Response<v1::PowerOffDomainReply>, Status> {
+        let d = self.domain(&req, "power-off-domain", Access::Write, &req.get_ref().uuid).await?;
+        d.power_off(Default::default()).await.map_err(status)?;
+        Ok(Response::new(v1::PowerOffDomainReply {}))
+    }
+
+    async fn reboot_domain(
+        &self,
+        req: Request<v1::RebootDomainRequest>,
+    ) -> Result<Response<v1::RebootDomainReply>, Status> {
+        let d = self.domain(&req, "reboot-domain", Access::Write, &req.get_ref().uuid).await?;
+        d.reboot(virtkit::RebootOptions::default().mode(mode(&req.get_ref().mode)?)).await.map_err(status)?;
+        Ok(Response::new(v1::RebootDomainReply {}))
+    }
+
+    async fn reset_domain(
+        &self,
+        req: Request<v1::ResetDomainRequest>,
+    ) -> Result<Response<v1::ResetDomainReply>, Status> {
+        let d = self.domain(&req, "reset-domain", Access::Write, &req.get_ref().uuid).await?;
+        d.reset(Default::default()).await.map_err(status)?;
+        Ok(Response::new(v1::ResetDomainReply {}))
+    }
+
+    async fn suspend_domain(
+        &self,
+        req: Request<v1::SuspendDomainRequest>,
+    ) -> Result<Response<v1::SuspendDomainReply>, Status> {
+        let d = self.domain(&req, "suspend-domain", Access::Write, &req.get_ref().uuid).await?;
+        d.suspend(Default::default()).await.map_err(status)?;
+        Ok(Response::new(v1::SuspendDomainReply {}))
+    }
+
+    async fn resume_domain(
+        &self,
+        req: Request<v1::ResumeDomainRequest>,
+    ) -> Result<Response<v1::ResumeDomainReply>, Status> {
+        let d = self.domain(&req, "resume-domain", Access::Write, &req.get_ref().uuid).await?;
+        d.resume(Default::default()).await.map_err(status)?;
+        Ok(Response::new(v1::ResumeDomainReply {}))
+    }
+
+    async fn set_autostart(
+        &self,
+        req: Request<v1::SetAutostartRequest>,
+    ) -> Result<Response<v1::SetAutostartReply>, Status> {
+        let d = self.domain(&req, "set-autostart", Access::Write, &req.get_ref().uuid).await?;
+        d.set_autostart(req.get_ref().enabled, Default::default()).await.map_err(status)?;
+        Ok(Response::new(v1::SetAutostartReply {}))
+    }
+
+    type WatchStream = EventStream;
+
+    async fn watch(&self, req: Request<v1::WatchRequest>) -> Result<Response<EventStream>, Status> {
+        let conn = self.conn(&req, "watch", Access::Read)?;
+        let mut opts = virtkit::WatchOptions::default();
+        if let Some(r) = req.get_ref().from_revision {
+            opts = opts.from_revision(r);
+        }
+        let mut events = conn.watch(opts).await.map_err(status)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let mut stopping = self.stopping.clone();
+        tokio::spawn(async move {
+            loop {
+                let item = tokio::select! {
+                    e = events.next() => e,
+                    _ = tx.closed() => return,
+                    () = async { let _ = stopping.wait_for(|s| *s).await; } => {
+                        let _ = tx.send(Err(Status::unavailable("the daemon is stopping"))).await;
+                        return;
+                    }
+                };
+                let end = item.is_err();
+                // A client that stops reading fills only its own queue.
+                if tx.send(item.map(|e| convert::event_to(&e)).map_err(status)).await.is_err() || end {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+}

@@ -1,0 +1,269 @@
+//! Between the wire's messages and virtkit's types, both ways (the daemon
+//! sends what the client library receives).
+
+use uuid::Uuid;
+use virtkit_engine::types::{self as t, DomainState, EventDetail, EventKind, State, StateReason};
+use virtkit_engine::{Error, ErrorKind};
+
+use crate::v1;
+
+/// A message that does not hold what it should.
+fn bad(what: &str, value: &str) -> Error {
+    Error::new(ErrorKind::Internal, format!("bad {what} from the peer: '{value}'"))
+}
+
+pub fn uuid(s: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(s).map_err(|_| Error::new(ErrorKind::InvalidArgument, format!("'{s}' is not a UUID")))
+}
+
+fn word<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, Error> {
+    s.parse().map_err(|_| bad(what, s))
+}
+
+pub fn state_from(s: &str) -> Result<DomainState, Error> {
+    word("state", s)
+}
+
+pub fn stats_to(s: &t::DomainStats) -> v1::DomainStats {
+    v1::DomainStats {
+        cpu_time_ns: s.cpu_time_ns,
+        vcpus: u32::from(s.vcpus),
+        memory_current: s.memory_current,
+        memory_max: s.memory_max,
+        block: s
+            .block
+            .iter()
+            .map(|b| v1::BlockStats {
+                dev: b.dev.clone(),
+                rd_bytes: b.rd_bytes,
+                wr_bytes: b.wr_bytes,
+                rd_reqs: b.rd_reqs,
+                wr_reqs: b.wr_reqs,
+            })
+            .collect(),
+        net: s
+            .net
+            .iter()
+            .map(|n| v1::NetStats {
+                dev: n.dev.clone(),
+                rx_bytes: n.rx_bytes,
+                tx_bytes: n.tx_bytes,
+                rx_packets: n.rx_packets,
+                tx_packets: n.tx_packets,
+            })
+            .collect(),
+    }
+}
+
+pub fn stats_from(s: v1::DomainStats) -> t::DomainStats {
+    let mut out = t::DomainStats::default();
+    out.cpu_time_ns = s.cpu_time_ns;
+    out.vcpus = u16::try_from(s.vcpus).unwrap_or(u16::MAX);
+    out.memory_current = s.memory_current;
+    out.memory_max = s.memory_max;
+    out.block = s
+        .block
+        .into_iter()
+        .map(|b| {
+            let mut x = t::BlockStats::default();
+            x.dev = b.dev;
+            x.rd_bytes = b.rd_bytes;
+            x.wr_bytes = b.wr_bytes;
+            x.rd_reqs = b.rd_reqs;
+            x.wr_reqs = b.wr_reqs;
+            x
+        })
+        .collect();
+    out.net = s
+        .net
+        .into_iter()
+        .map(|n| {
+            let mut x = t::NetStats::default();
+            x.dev = n.dev;
+            x.rx_bytes = n.rx_bytes;
+            x.tx_bytes = n.tx_bytes;
+            x.rx_packets = n.rx_packets;
+            x.tx_packets = n.tx_packets;
+            x
+        })
+        .collect();
+    out
+}
+
+pub fn info_to(i: &t::DomainInfo) -> v1::DomainInfo {
+    v1::DomainInfo {
+        uuid: i.uuid.hyphenated().to_string(),
+        name: i.name.clone(),
+        id: i.id,
+        state: i.state.as_str().to_owned(),
+        reason: i.reason.as_str().to_owned(),
+        persistent: i.persistent,
+        autostart: i.autostart,
+        generation: i.generation,
+        memory: i.memory,
+        vcpus: u32::from(i.vcpus),
+        stats: i.stats.as_ref().map(stats_to),
+    }
+}
+
+pub fn info_from(i: v1::DomainInfo) -> Result<t::DomainInfo, Error> {
+    let mut out = t::DomainInfo::new(uuid(&i.uuid)?, i.name);
+    out.id = i.id;
+    out.state = state_from(&i.state)?;
+    out.reason = word("reason", &i.reason)?;
+    out.persistent = i.persistent;
+    out.autostart = i.autostart;
+    out.generation = i.generation;
+    out.memory = i.memory;
+    out.vcpus = u16::try_from(i.vcpus).unwrap_or(u16::MAX);
+    out.stats = i.stats.map(stats_from);
+    Ok(out)
+}
+
+pub fn list_to(l: &t::DomainList) -> v1::DomainList {
+    v1::DomainList { revision: l.revision, domains: l.domains.iter().map(info_to).collect() }
+}
+
+pub fn list_from(l: v1::DomainList) -> Result<t::DomainList, Error> {
+    let domains = l.domains.into_iter().map(info_from).collect::<Result<Vec<_>, _>>()?;
+    Ok(t::DomainList::new(l.revision, domains))
+}
+
+pub fn event_to(e: &t::Event) -> v1::Event {
+    v1::Event {
+        revision: e.revision,
+        uuid: e.uuid.hyphenated().to_string(),
+        name: e.name.clone(),
+        kind: e.kind.as_str().to_owned(),
+        detail: e.detail.as_str().to_owned(),
+        state: e.state.as_str().to_owned(),
+        reason: e.reason.as_str().to_owned(),
+    }
+}
+
+pub fn event_from(e: v1::Event) -> Result<t::Event, Error> {
+    let kind: EventKind = word("event kind", &e.kind)?;
+    let detail: EventDetail = word("event detail", &e.detail)?;
+    let reason: StateReason = word("reason", &e.reason)?;
+    let state = State::new(state_from(&e.state)?, reason);
+    Ok(t::Event::new(e.revision, uuid(&e.uuid)?, e.name, kind, detail, state))
+}
+
+pub fn caps_to(c: &t::Capabilities) -> v1::Capabilities {
+    v1::Capabilities {
+        driver: c.driver.clone(),
+        domain_types: c.domain_types.clone(),
+        shutdown_modes: c.shutdown_modes.clone(),
+        suspend: c.suspend,
+        reboot: c.reboot,
+        reset: c.reset,
+        autostart: c.autostart,
+        persistent: c.persistent,
+        stats: c.stats,
+        unavailable: c
+            .unavailable
+            .iter()
+            .map(|(what, why)| v1::Unavailable { what: what.clone(), why: why.clone() })
+            .collect(),
+    }
+}
+
+pub fn caps_from(c: v1::Capabilities) -> t::Capabilities {
+    let mut out = t::Capabilities::default();
+    out.driver = c.driver;
+    out.domain_types = c.domain_types;
+    out.shutdown_modes = c.shutdown_modes;
+    out.suspend = c.suspend;
+    out.reboot = c.reboot;
+    out.reset = c.reset;
+    out.autostart = c.autostart;
+    out.persistent = c.persistent;
+    out.stats = c.stats;
+    out.unavailable = c.unavailable.into_iter().map(|u| (u.what, u.why)).collect();
+    out
+}
+
+pub fn host_to(h: &t::HostInfo) -> v1::HostInfo {
+    v1::HostInfo { hostname: h.hostname.clone(), arch: h.arch.clone(), cpus: h.cpus, memory: h.memory }
+}
+
+pub fn host_from(h: v1::HostInfo) -> t::HostInfo {
+    t::HostInfo::new(h.hostname, h.arch, h.cpus, h.memory)
+}
+
+/// The gRPC status for an error: a code close to its kind, the kind by
+/// name in the metadata, and a refused document's problems in the details.
+pub fn status_to(e: &Error) -> tonic::Status {
+    use tonic::Code;
+    let code = match e.kind() {
+        ErrorKind::NotFound => Code::NotFound,
+        ErrorKind::AlreadyExists => Code::AlreadyExists,
+        ErrorKind::InvalidDocument | ErrorKind::InvalidArgument => Code::InvalidArgument,
+        ErrorKind::InvalidState | ErrorKind::Conflict => Code::FailedPrecondition,
+        ErrorKind::RevisionGone => Code::OutOfRange,
+        ErrorKind::Unsupported => Code::Unimplemented,
+        ErrorKind::PermissionDenied => Code::PermissionDenied,
+        ErrorKind::Timeout => Code::DeadlineExceeded,
+        ErrorKind::Disconnected => Code::Unavailable,
+        _ => Code::Internal,
+    };
+    let details = match e.document_errors() {
+        Some(errs) => {
+            let msg = v1::ErrorDetails {
+                document_errors: errs
+                    .iter()
+                    .map(|d| v1::DocumentError {
+                        line: d.pos.map_or(0, |p| p.line),
+                        column: d.pos.map_or(0, |p| p.column),
+                        path: d.path.clone(),
+                        message: d.kind.to_string(),
+                    })
+                    .collect(),
+            };
+            prost::Message::encode_to_vec(&msg).into()
+        }
+        None => Default::default(),
+    };
+    let mut status = tonic::Status::with_details(code, e.message(), details);
+    if let Ok(v) = e.kind().as_str().parse() {
+        status.metadata_mut().insert(crate::ERROR_KIND_METADATA, v);
+    }
+    status
+}
+
+/// virtkit's error for a status received from a daemon.
+pub fn status_from(s: &tonic::Status) -> Error {
+    use tonic::Code;
+    let named = s.metadata().get(crate::ERROR_KIND_METADATA).and_then(|v| v.to_str().ok()?.parse::<ErrorKind>().ok());
+    // Without the entry the status is not the daemon's answer but the
+    // transport's (or a peer that is not virtkitd).
+    let kind = named.unwrap_or(match s.code() {
+        Code::Unavailable | Code::Cancelled | Code::Aborted | Code::Unknown => ErrorKind::Disconnected,
+        Code::PermissionDenied | Code::Unauthenticated => ErrorKind::PermissionDenied,
+        Code::Unimplemented => ErrorKind::Unsupported,
+        Code::DeadlineExceeded => ErrorKind::Timeout,
+        Code::InvalidArgument | Code::OutOfRange | Code::ResourceExhausted => ErrorKind::InvalidArgument,
+        _ => ErrorKind::Internal,
+    });
+    if kind == ErrorKind::InvalidDocument {
+        let details: Option<v1::ErrorDetails> = prost::Message::decode(s.details()).ok();
+        let errs = details.map(|d| {
+            d.document_errors
+                .into_iter()
+                .map(|e| {
+                    let pos = (e.line > 0).then_some(virtkit_model::TextPos { line: e.line, column: e.column });
+                    virtkit_model::Error::received(pos, e.path, e.message)
+                })
+                .collect::<Vec<_>>()
+        });
+        if let Some(errs) = errs.and_then(virtkit_model::Errors::from_vec) {
+            return Error::invalid_document(errs);
+        }
+    }
+    let message = if s.message().is_empty() { format!("{:?}", s.code()) } else { s.message().to_owned() };
+    match (named, kind) {
+        (Some(_), _) => Error::new(kind, message),
+        (None, ErrorKind::Disconnected) => Error::new(kind, format!("lost the connection to virtkitd: {message}")),
+        (None, _) => Error::new(kind, format!("virtkitd: {message}")),
+    }
+}
