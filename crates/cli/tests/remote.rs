@@ -10,22 +10,12 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Daemon, virtkit_bin};
+use common::{Daemon, run, virtkit_bin};
 use hyper_util::rt::TokioIo;
 use tonic::Code;
 use tonic::transport::{Channel, Endpoint};
 use virtkit_proto::v1;
 use virtkit_proto::v1::virtkit_client::VirtkitClient;
-
-/// Runs `virtkit -c URI SCRIPT`: (exit code, stdout, stderr).
-pub fn run(uri: &str, script: &str) -> (i32, String, String) {
-    let out = std::process::Command::new(virtkit_bin())
-        .env_remove("VIRTKIT_DEFAULT_URI")
-        .args(["-c", uri, script])
-        .output()
-        .unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
-}
 
 fn domain_file(dir: &Path, name: &str) -> String {
     let p = dir.join(format!("{name}.xml"));

@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Daemon, free_port, virtkit_bin};
+use common::{Daemon, free_port, run};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
 struct Ca {
@@ -48,15 +48,6 @@ impl Ca {
         }
         d
     }
-}
-
-fn run(uri: &str, script: &str) -> (i32, String, String) {
-    let out = std::process::Command::new(virtkit_bin())
-        .env_remove("VIRTKIT_DEFAULT_URI")
-        .args(["-c", uri, script])
-        .output()
-        .unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
 }
 
 #[test]

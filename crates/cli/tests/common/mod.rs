@@ -134,3 +134,19 @@ impl Drop for Daemon {
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+/// Runs `virtkit -c URI SCRIPT` with extra environment: (exit code, stdout, stderr).
+pub fn run_with(uri: &str, script: &str, env: &[(&str, &Path)]) -> (i32, String, String) {
+    let mut cmd = std::process::Command::new(virtkit_bin());
+    cmd.env_remove("VIRTKIT_DEFAULT_URI").args(["-c", uri, script]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+/// Runs `virtkit -c URI SCRIPT`: (exit code, stdout, stderr).
+pub fn run(uri: &str, script: &str) -> (i32, String, String) {
+    run_with(uri, script, &[])
+}
