@@ -1,0 +1,242 @@
+//! Daemon benchmark (a benchmark, not a test): virtkitd serving clients on
+//! its unix socket, side by side in one run with libvirt 9.0's libvirtd
+//! serving `test:///default` to `test+unix` clients (the like-for-like
+//! pair), measured by scripts/bench-libvirt.py when libvirt is installed.
+//!
+//! - round trip of a trivial call (virtkit: host info; libvirt:
+//!   getLibVersion), and a lookup by name on both;
+//! - define 1,000 domains (test driver on both; virtkit's QEMU driver too,
+//!   which writes each definition durably: written, fsynced, renamed);
+//! - list all 1,001 and bulk statistics of all, through the daemon;
+//! - the daemon's resident memory idle and with 1,000 domains defined.
+//!
+//! Run: `scripts/bench remote` (builds virtkitd in release mode and
+//! installs libvirt's daemon and Python bindings), or
+//! `VIRTKIT_DAEMON=target/release/virtkitd cargo bench -p virtkit --bench remote`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use virtkit::{Connection, ListOptions};
+
+const N: usize = 1000;
+const CALLS: usize = 20_000;
+const LIST_RUNS: usize = 20;
+const STATS_RUNS: usize = 10;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+fn domain_xml(kind: &str, i: usize) -> String {
+    format!(
+        "<domain type='{kind}'><name>bench-{i:04}</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>\
+         <os><type>hvm</type></os></domain>"
+    )
+}
+
+/// Resident memory of a process, in kB.
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Numbers {
+    round_trip: Duration,
+    lookup: Duration,
+    define_each: Duration,
+    list: Duration,
+    stats: Duration,
+    rss_idle_kb: u64,
+    rss_1000_kb: u64,
+}
+
+struct Daemon {
+    child: Child,
+    _dir: tempfile::TempDir,
+    sock: PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn daemon_program() -> PathBuf {
+    std::env::var_os("VIRTKIT_DAEMON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/virtkitd"))
+}
+
+fn start_daemon() -> Daemon {
+    let program = daemon_program();
+    assert!(program.is_file(), "{} is missing: cargo build --release -p virtkit-daemon", program.display());
+    let dir = tempfile::Builder::new().prefix("vkbench").tempdir_in("/var/tmp").expect("temp dir");
+    let log = std::fs::File::create(dir.path().join("virtkitd.log")).expect("log");
+    let child = Command::new(&program)
+        .arg("--root")
+        .arg(dir.path())
+        .args(std::env::var("VIRTKIT_DAEMON_ARGS").unwrap_or_default().split_whitespace())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("virtkitd");
+    let sock = dir.path().join("virtkit-sock");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+        assert!(Instant::now() < deadline, "virtkitd did not come up");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Daemon { child, _dir: dir, sock }
+}
+
+async fn virtkit_side() -> (Numbers, Duration) {
+    let d = start_daemon();
+    let conn = Connection::open(&format!("test+unix:///default?socket={}", d.sock.display())).await.expect("open");
+    let mut n = Numbers::default();
+    conn.host_info().await.expect("host info");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    n.rss_idle_kb = rss_kb(d.child.id());
+
+    for _ in 0..1000 {
+        conn.host_info().await.expect("warm-up");
+    }
+    let mut each = Vec::with_capacity(CALLS);
+    for _ in 0..CALLS {
+        let t = Instant::now();
+        conn.host_info().await.expect("host info");
+        each.push(t.elapsed());
+    }
+    n.round_trip = median(each);
+    let mut each = Vec::with_capacity(CALLS);
+    for _ in 0..CALLS {
+        let t = Instant::now();
+        conn.lookup_domain("test").await.expect("lookup");
+        each.push(t.elapsed());
+    }
+    n.lookup = median(each);
+
+    let t = Instant::now();
+    for i in 0..N {
+        conn.define_xml(&domain_xml("test", i), Default::default()).await.expect("define");
+    }
+    n.define_each = t.elapsed() / N as u32;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    n.rss_1000_kb = rss_kb(d.child.id());
+
+    let mut each = Vec::new();
+    for _ in 0..LIST_RUNS {
+        let t = Instant::now();
+        let l = conn.list_domains(ListOptions::default()).await.expect("list");
+        each.push(t.elapsed());
+        assert_eq!(l.domains.len(), N + 1);
+    }
+    n.list = median(each);
+    let mut each = Vec::new();
+    for _ in 0..STATS_RUNS {
+        let t = Instant::now();
+        let l = conn.list_domains(ListOptions::default().stats(true)).await.expect("stats");
+        each.push(t.elapsed());
+        assert_eq!(l.domains.len(), N + 1);
+    }
+    n.stats = median(each);
+
+    // The QEMU driver keeps definitions on disk: each define is durable.
+    let qemu = Connection::open(&format!("qemu+unix:///system?socket={}", d.sock.display())).await.expect("open qemu");
+    let t = Instant::now();
+    for i in 0..N {
+        qemu.define_xml(&domain_xml("qemu", i), Default::default()).await.expect("define qemu");
+    }
+    let durable = t.elapsed() / N as u32;
+    (n, durable)
+}
+
+fn libvirt_side() -> Option<(Numbers, String)> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench-libvirt.py");
+    let out = Command::new("/usr/bin/python3")
+        .arg(&script)
+        .args(["--domains", &N.to_string(), "--calls", &CALLS.to_string()])
+        .stderr(Stdio::piped())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        println!("libvirt side not measured: {}", err.lines().last().unwrap_or("it failed"));
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let us = |x: &serde_json::Value| Duration::from_secs_f64(x.as_f64().unwrap_or(0.0) / 1e6);
+    let ms = |x: &serde_json::Value| Duration::from_secs_f64(x.as_f64().unwrap_or(0.0) / 1e3);
+    Some((
+        Numbers {
+            round_trip: us(&v["round_trip_us"]["median"]),
+            lookup: us(&v["lookup_us"]["median"]),
+            define_each: us(&v["define_us_each"]),
+            list: ms(&v["list_ms"]),
+            stats: ms(&v["stats_ms"]),
+            rss_idle_kb: v["rss_idle_kb"].as_u64().unwrap_or(0),
+            rss_1000_kb: v["rss_1000_kb"].as_u64().unwrap_or(0),
+        },
+        v["libvirt_version"].as_str().unwrap_or("?").to_owned(),
+    ))
+}
+
+fn show(d: Duration) -> String {
+    if d < Duration::from_millis(1) {
+        format!("{:.1} µs", d.as_secs_f64() * 1e6)
+    } else {
+        format!("{:.2} ms", d.as_secs_f64() * 1e3)
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    // Cargo passes --bench; nothing to parse.
+    let theirs = if std::env::var_os("VIRTKIT_BENCH_NO_LIBVIRT").is_some() { None } else { libvirt_side() };
+    let (ours, durable) = virtkit_side().await;
+    let version = theirs.as_ref().map_or("libvirt", |(_, v)| v.as_str()).to_owned();
+    let theirs = theirs.map(|(n, _)| n);
+    println!("\nvirtkitd vs libvirtd {version}, test driver, one client on the unix socket, {N} domains");
+    println!("{:<34}{:>12}{:>14}{:>10}", "", "virtkitd", "libvirtd", "ratio");
+    let rows: [(&str, Duration, Option<Duration>); 5] = [
+        ("round trip (trivial call)", ours.round_trip, theirs.map(|t| t.round_trip)),
+        ("lookup by name", ours.lookup, theirs.map(|t| t.lookup)),
+        ("define, each", ours.define_each, theirs.map(|t| t.define_each)),
+        ("list all 1,001", ours.list, theirs.map(|t| t.list)),
+        ("bulk stats of all 1,001", ours.stats, theirs.map(|t| t.stats)),
+    ];
+    for (what, o, t) in rows {
+        match t {
+            Some(t) => println!(
+                "{what:<34}{:>12}{:>14}{:>9.1}×",
+                show(o),
+                show(t),
+                t.as_secs_f64() / o.as_secs_f64().max(1e-12)
+            ),
+            None => println!("{what:<34}{:>12}{:>14}", show(o), "-"),
+        }
+    }
+    let mb = |kb: u64| format!("{:.1} MiB", kb as f64 / 1024.0);
+    for (what, o, t) in [
+        ("resident memory, idle", ours.rss_idle_kb, theirs.map(|t| t.rss_idle_kb)),
+        ("resident memory, 1,000 domains", ours.rss_1000_kb, theirs.map(|t| t.rss_1000_kb)),
+    ] {
+        match t {
+            Some(t) => println!("{what:<34}{:>12}{:>14}{:>9.1}×", mb(o), mb(t), t as f64 / o.max(1) as f64),
+            None => println!("{what:<34}{:>12}{:>14}", mb(o), "-"),
+        }
+    }
+    println!("{:<34}{:>12}", "define, each, durable (qemu driver)", show(durable));
+    println!("(ratio: libvirtd's figure / virtkitd's; above 1 means virtkitd is better. libvirt's test driver keeps");
+    println!(" definitions in memory, as virtkit's does; the durable line writes and fsyncs each one.)");
+}
