@@ -22,6 +22,12 @@ use crate::{
 /// The largest message either side accepts.
 pub(crate) const MAX_MESSAGE: usize = 16 << 20;
 
+/// HTTP/2 flow-control windows, both ways.
+pub(crate) const WINDOW: u32 = 8 << 20;
+
+/// The largest HTTP/2 frame the daemon may send: a whole list in a few.
+pub(crate) const FRAME: u32 = 1 << 20;
+
 /// How to reach the daemon.
 #[derive(Debug, Clone)]
 pub(crate) enum Transport {
@@ -49,7 +55,11 @@ impl Remote {
         let endpoint = Endpoint::from_static("http://virtkitd")
             .connect_timeout(Duration::from_secs(10))
             .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_while_idle(false);
+            .keep_alive_while_idle(false)
+            // Replies of a few MiB (a list of thousands) need no window updates.
+            .initial_stream_window_size(WINDOW)
+            .initial_connection_window_size(WINDOW)
+            .max_frame_size(FRAME);
         let shown = match &transport {
             Transport::Unix(p) => p.display().to_string(),
             Transport::Tls { host, port, .. } => format!("{host}:{port}"),
