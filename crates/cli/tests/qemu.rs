@@ -6,12 +6,15 @@
 //! parallel; each kills whatever QEMU it started, even when it fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
+use common::guest_dir;
 use virtkit::{
     Connection, DomainState, EventDetail, EventKind, ListOptions, PowerOffOptions, RebootOptions, ResumeOptions,
     ShutdownMode, ShutdownOptions, StartOptions, StateReason, SuspendOptions, WatchOptions, XmlOptions,
@@ -21,18 +24,6 @@ use virtkit::{
 const BOOT: Duration = Duration::from_secs(120);
 
 const READY: &str = "VIRTKIT-GUEST-READY";
-
-fn guest_dir() -> PathBuf {
-    let dir = std::env::var_os("VIRTKIT_TEST_GUEST")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-guest"));
-    assert!(
-        dir.join("vmlinuz").is_file() && dir.join("initrd.img").is_file(),
-        "the test guest is not in {}: run scripts/build-test-guest (scripts/test does)",
-        dir.display()
-    );
-    dir.canonicalize().unwrap()
-}
 
 /// One test's world: a root directory, its domains, and a guard that kills
 /// their QEMU processes whatever happens.

@@ -417,3 +417,82 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+#[tokio::test]
+async fn the_client_limit_refuses_one_too_many_and_frees_up() {
+    use virtkit::{Connection, ErrorKind};
+    let d = Daemon::start(&["--max-clients", "2"]);
+    let uri = d.uri("test");
+    let a = Connection::open(&uri).await.unwrap();
+    let b = Connection::open(&uri).await.unwrap();
+    let e = Connection::open(&uri).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Disconnected);
+    assert!(e.to_string().contains("closed the connection before answering"), "{e}");
+    assert!(d.log().contains("refused: too many clients"), "{}", d.log());
+    // The two in keep working; one leaving lets another in.
+    a.lookup_domain("test").await.unwrap();
+    drop(a);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let c = loop {
+        match Connection::open(&uri).await {
+            Ok(c) => break c,
+            Err(e) => assert!(std::time::Instant::now() < deadline, "{e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    c.lookup_domain("test").await.unwrap();
+    b.lookup_domain("test").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_clients_do_not_hold_up_others() {
+    use tokio::io::AsyncWriteExt;
+    use virtkit::{Connection, ListOptions};
+    let d = Daemon::start(&[]);
+    // Half a connection preface, then silence.
+    let mut stalled = tokio::net::UnixStream::connect(d.sock()).await.unwrap();
+    stalled.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    // An event stream nobody reads.
+    let mut lazy = VirtkitClient::new(raw(&d.sock()).await);
+    let _unread = lazy.watch(req(v1::WatchRequest { from_revision: None }, "test:///default")).await.unwrap();
+    // Meanwhile another client makes thousands of events, and lists.
+    let conn = Connection::open(&d.uri("test")).await.unwrap();
+    let dom = conn.lookup_domain("test").await.unwrap();
+    let work = async {
+        for _ in 0..1500 {
+            dom.suspend(Default::default()).await.unwrap();
+            dom.resume(Default::default()).await.unwrap();
+        }
+        conn.list_domains(ListOptions::default()).await.unwrap()
+    };
+    let list = tokio::time::timeout(Duration::from_secs(120), work).await.expect("a stalled client held others up");
+    assert_eq!(list.domains.len(), 1);
+    drop(stalled);
+}
+
+#[test]
+fn the_config_file_is_checked_and_used() {
+    let dir = tempfile::Builder::new().prefix("vkcfg").tempdir_in("/tmp").unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "max_clients = 1\nmax_client = 3\n").unwrap();
+    let out = std::process::Command::new(common::virtkitd_bin())
+        .args(["--root", &dir.path().display().to_string(), "--config", &bad.display().to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml") && err.contains("max_client"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!dir.path().join("virtkit-sock").exists());
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "max_clients = 1\nlog_level = \"debug\"\n").unwrap();
+    let d = Daemon::start(&["--config", &good.display().to_string()]);
+    let (code, _, _) = run(&d.uri("test"), "list");
+    assert_eq!(code, 0);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let _one = virtkit::Connection::open(&d.uri("test")).await.unwrap();
+        let e = virtkit::Connection::open(&d.uri("test")).await.unwrap_err();
+        assert_eq!(e.kind(), virtkit::ErrorKind::Disconnected);
+    });
+}

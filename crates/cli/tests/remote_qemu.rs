@@ -8,57 +8,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Daemon, guest_dir};
+use common::{Daemon, Reaper, guest_xml, qemu_of, wait_ready};
 use virtkit::{Connection, DomainState, ShutdownMode, ShutdownOptions, XmlOptions};
-
-const READY: &str = "VIRTKIT-GUEST-READY";
-
-fn guest_xml(name: &str, console: &std::path::Path) -> String {
-    let g = guest_dir();
-    format!(
-        "<domain type='qemu'><name>{name}</name><uuid>{}</uuid><memory unit='MiB'>192</memory><vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><kernel>{g}/vmlinuz</kernel><initrd>{g}/initrd.img</initrd>
-    <cmdline>console=ttyS0 quiet panic=0</cmdline></os>
-  <features><acpi/></features>
-  <devices><serial type='file'><source path='{}'/></serial><memballoon model='none'/></devices>
-</domain>",
-        uuid::Uuid::new_v4(),
-        console.display(),
-        g = g.display()
-    )
-}
-
-fn wait_ready(console: &std::path::Path) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !std::fs::read_to_string(console).unwrap_or_default().contains(READY) {
-        assert!(Instant::now() < deadline, "the guest did not boot");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The pid QEMU recorded for its domain, alive or not.
-fn qemu_alive(d: &Daemon, uuid: &str) -> Option<i32> {
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        let cmd = String::from_utf8_lossy(&cmd);
-        if cmd.contains("qemu-system") && cmd.contains(uuid) && cmd.contains(&*d.root().to_string_lossy()) {
-            return Some(pid);
-        }
-    }
-    None
-}
-
-/// Kills whatever QEMU of this test is left, whatever happens.
-struct Reaper(Vec<i32>);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        for p in &self.0 {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*p), nix::sys::signal::Signal::SIGKILL);
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guests_survive_kill_9_and_sigterm_of_the_daemon() {
@@ -66,19 +17,19 @@ async fn guests_survive_kill_9_and_sigterm_of_the_daemon() {
     let console = d.root().join("g.console");
     let uri = d.uri("qemu");
     let conn = Connection::open(&uri).await.unwrap();
-    let dom = conn.define_xml(&guest_xml("g", &console), Default::default()).await.unwrap();
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let _reaper = Reaper(vec![uuid.clone()]);
+    let dom = conn.define_xml(&guest_xml("g", &uuid, &console), Default::default()).await.unwrap();
     let stored = dom.xml(XmlOptions::default().inactive(true)).await.unwrap();
     dom.start(Default::default()).await.unwrap();
-    let uuid = dom.uuid().to_string();
-    let pid = qemu_alive(&d, &uuid).expect("no QEMU");
-    let mut reaper = Reaper(vec![pid]);
+    let pid = qemu_of(&uuid).expect("no QEMU");
     wait_ready(&console);
     drop(dom);
     drop(conn);
 
     d.kill9();
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(qemu_alive(&d, &uuid), Some(pid), "the guest died with the daemon");
+    assert_eq!(qemu_of(&uuid), Some(pid), "the guest died with the daemon");
     d.spawn();
     let conn = Connection::open(&uri).await.unwrap();
     let dom = conn.lookup_domain("g").await.unwrap();
@@ -93,7 +44,7 @@ async fn guests_survive_kill_9_and_sigterm_of_the_daemon() {
 
     let st = d.terminate(Duration::from_secs(30));
     assert!(st.success(), "{st}");
-    assert_eq!(qemu_alive(&d, &uuid), Some(pid), "SIGTERM stopped the guest");
+    assert_eq!(qemu_of(&uuid), Some(pid), "SIGTERM stopped the guest");
     d.spawn();
     let conn = Connection::open(&uri).await.unwrap();
     let dom = conn.lookup_domain("g").await.unwrap();
@@ -102,11 +53,10 @@ async fn guests_survive_kill_9_and_sigterm_of_the_daemon() {
     dom.shutdown(opts).await.unwrap();
     assert_eq!(dom.state().await.unwrap().state, DomainState::Shutoff);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while qemu_alive(&d, &uuid).is_some() {
+    while qemu_of(&uuid).is_some() {
         assert!(Instant::now() < deadline, "QEMU still there after shutdown");
         std::thread::sleep(Duration::from_millis(50));
     }
-    reaper.0.clear();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

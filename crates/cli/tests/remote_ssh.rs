@@ -124,6 +124,9 @@ fn ssh_transport_runs_virtkit_proxy_on_the_far_side() {
     assert!(out.starts_with("qemu+ssh://root@127.0.0.1"), "{out}");
     assert!(sshd_log.contains("Accepted publickey for root"), "{sshd_log}");
 
+    // A real guest's whole life over SSH.
+    common::guest_lifecycle(&uri("qemu", "system"), d.root(), &[("VIRTKIT_SSH", &dir.path().join("ssh"))]);
+
     // A host key ssh does not trust: refused by ssh, one clear error, nothing changes.
     std::fs::write(dir.path().join("known_hosts"), "").unwrap();
     let (code, _, err) = run(dir.path(), &uri("test", "default"), &format!("define {}", xml.display()));

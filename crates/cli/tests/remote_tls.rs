@@ -94,6 +94,9 @@ fn tls_clients_in_and_out() {
     let log = d.log();
     assert!(log.contains("dn='CN=client1,O=virtkit-test'") || log.contains("dn='O=virtkit-test,CN=client1'"), "{log}");
 
+    // A real guest's whole life over TLS.
+    common::guest_lifecycle(&uri("qemu", "system", &good), d.root(), &[]);
+
     // Refusals: none of them defines anything.
     let other = Ca::new("another CA");
     let refused = [
@@ -116,7 +119,7 @@ fn tls_clients_in_and_out() {
     assert!(log.contains("refused: tls handshake"), "{log}");
     assert!(log.contains("refused: client name not on the allow-list"), "{log}");
     // Only the good client's define ran.
-    assert_eq!(log.matches("call=\"define-domain\"").count(), 1, "{log}");
+    assert_eq!(log.matches("call=\"define-domain\" uri=\"test:///default\"").count(), 1, "{log}");
     let (code, out, _) = run(&uri("test", "default", &good), "list --all");
     assert_eq!(code, 0);
     assert!(out.contains(" test ") && !out.contains(" t "), "{out}");

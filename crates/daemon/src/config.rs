@@ -106,7 +106,10 @@ impl Settings {
         let file: File = match &path {
             Some(p) => {
                 let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
-                toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", p.display(), e.message()))?
+                toml::from_str(&text).map_err(|e| {
+                    let line = e.span().map_or(0, |s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+                    anyhow::anyhow!("{}:{line}: {}", p.display(), e.message())
+                })?
             }
             None => File::default(),
         };

@@ -133,12 +133,14 @@ impl Remote {
                 if e.kind() != ErrorKind::Disconnected {
                     return Err(e);
                 }
-                // A TLS daemon that refuses a client certificate says so
-                // after the handshake: the first call is what fails.
+                // A daemon refusing a client (over its client limit, or a
+                // TLS certificate it does not accept) closes the connection
+                // after it is made: the first call is what fails.
                 return Err(Error::new(
                     ErrorKind::Disconnected,
                     format!(
-                        "virtkitd at {shown} dropped the connection before answering ({}); a refused client certificate does this, the daemon's log says why",
+                        "virtkitd at {shown} closed the connection before answering ({}): it refuses clients over \
+                         its limit and certificates it does not accept, and its log says why",
                         source_text(&s)
                     ),
                 ));

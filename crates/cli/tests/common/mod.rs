@@ -150,3 +150,81 @@ pub fn run_with(uri: &str, script: &str, env: &[(&str, &Path)]) -> (i32, String,
 pub fn run(uri: &str, script: &str) -> (i32, String, String) {
     run_with(uri, script, &[])
 }
+
+/// What the test guest prints once it runs its userspace.
+pub const READY: &str = "VIRTKIT-GUEST-READY";
+
+/// A domain running the test guest, its serial console in `console`.
+pub fn guest_xml(name: &str, uuid: &str, console: &Path) -> String {
+    let g = guest_dir();
+    format!(
+        "<domain type='qemu'><name>{name}</name><uuid>{uuid}</uuid><memory unit='MiB'>192</memory><vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type><kernel>{g}/vmlinuz</kernel><initrd>{g}/initrd.img</initrd>
+    <cmdline>console=ttyS0 quiet panic=0</cmdline></os>
+  <features><acpi/></features>
+  <devices><serial type='file'><source path='{}'/></serial><memballoon model='none'/></devices>
+</domain>",
+        console.display(),
+        g = g.display()
+    )
+}
+
+/// Waits for the guest to print READY on its console.
+pub fn wait_ready(console: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !std::fs::read_to_string(console).unwrap_or_default().contains(READY) {
+        assert!(Instant::now() < deadline, "the guest did not boot");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The live QEMU process of the domain with this UUID.
+pub fn qemu_of(uuid: &str) -> Option<i32> {
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd);
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let zombie = stat.rfind(')').is_some_and(|i| stat[i + 1..].trim_start().starts_with('Z'));
+        if cmd.contains("qemu-system") && cmd.contains(uuid) && !zombie {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// Kills the QEMU of these domains when dropped, whatever happened.
+pub struct Reaper(pub Vec<String>);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        for u in &self.0 {
+            if let Some(p) = qemu_of(u) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+/// A real guest's whole life through the CLI on `uri`: define, start, boot,
+/// suspend, resume, ACPI shutdown, undefine.
+pub fn guest_lifecycle(uri: &str, dir: &Path, env: &[(&str, &Path)]) {
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let _reaper = Reaper(vec![uuid.clone()]);
+    let console = dir.join("life.console");
+    let xml = dir.join("life.xml");
+    std::fs::write(&xml, guest_xml("life", &uuid, &console)).unwrap();
+    let ok = |script: &str| {
+        let (code, out, err) = run_with(uri, script, env);
+        assert_eq!(code, 0, "{script}: {err}");
+        out
+    };
+    ok(&format!("define {}; start life", xml.display()));
+    wait_ready(&console);
+    let out = ok("suspend life; domstate life; resume life; domstate life --reason; dominfo life");
+    assert!(out.contains("\npaused\n") && out.contains("\nrunning (unpaused)\n"), "{out}");
+    assert!(out.contains(&uuid), "{out}");
+    let out = ok("shutdown life --mode acpi --timeout 90; domstate life --reason; undefine life");
+    assert!(out.contains("shut off (shutdown)"), "{out}");
+    assert!(qemu_of(&uuid).is_none());
+}
