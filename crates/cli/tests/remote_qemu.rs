@@ -103,3 +103,44 @@ async fn a_daemon_killed_during_defines_leaves_whole_definitions() {
         assert!(!d.log().contains("WARN virtkitd: qemu:///system"), "{}", d.log());
     }
 }
+
+#[test]
+fn console_through_the_daemon_reaches_the_guest_shell() {
+    use std::io::Write;
+    let d = Daemon::start(&[]);
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let _reaper = Reaper(vec![uuid.clone()]);
+    let console = d.root().join("c.console");
+    let file_serial = format!("<serial type='file'><source path='{}'/></serial>", console.display());
+    let xml = guest_xml("c", &uuid, &console).replace(&file_serial, "<serial type='pty'/>");
+    let path = d.root().join("c.xml");
+    std::fs::write(&path, xml).unwrap();
+    let uri = d.uri("qemu");
+    let (code, _, err) = common::run(&uri, &format!("define {}; start c", path.display()));
+    assert_eq!(code, 0, "{err}");
+    // The shell comes up after the boot: ask until it answers.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut child = std::process::Command::new(common::virtkit_bin())
+            .args(["-c", &uri, "console", "c"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"echo hello-$((6*7))\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        if String::from_utf8_lossy(&out.stdout).contains("hello-42") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no answer on the console");
+    }
+    // Read-only connections may not open one.
+    let ro = format!("qemu+unix:///system?socket={}", d.sock_ro().display());
+    let (code, _, err) = common::run(&ro, "console c");
+    assert_eq!(code, 1);
+    assert!(err.contains("read-only"), "{err}");
+    let (code, _, err) = common::run(&uri, "destroy c; undefine c");
+    assert_eq!(code, 0, "{err}");
+}

@@ -90,6 +90,7 @@ fn mode(s: &str) -> Result<virtkit::ShutdownMode, Status> {
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<v1::Event, Status>> + Send>>;
+type ConsoleStream = Pin<Box<dyn Stream<Item = Result<v1::ConsoleOutput, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl Virtkit for Service {
@@ -263,6 +264,60 @@ impl Virtkit for Service {
         let d = self.domain(&req, "set-autostart", Access::Write, &req.get_ref().uuid).await?;
         d.set_autostart(req.get_ref().enabled, Default::default()).await.map_err(status)?;
         Ok(Response::new(v1::SetAutostartReply {}))
+    }
+
+    type OpenConsoleStream = ConsoleStream;
+
+    async fn open_console(
+        &self,
+        req: Request<tonic::Streaming<v1::ConsoleInput>>,
+    ) -> Result<Response<ConsoleStream>, Status> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let conn = self.conn(&req, "open-console", Access::Write)?.clone();
+        let mut input = req.into_inner();
+        let first = input
+            .message()
+            .await?
+            .ok_or_else(|| status(Error::new(ErrorKind::InvalidArgument, "the console request names no domain")))?;
+        convert::uuid(&first.uuid).map_err(status)?;
+        let dom = conn.lookup_domain(&first.uuid).await.map_err(status)?;
+        let mut opts = virtkit::ConsoleOptions::default();
+        if !first.device.is_empty() {
+            opts = opts.device(first.device);
+        }
+        let console = dom.open_console(opts).await.map_err(status)?;
+        let (mut from_guest, mut to_guest) = tokio::io::split(console);
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let mut stopping = self.stopping.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 16 << 10];
+            loop {
+                let n = tokio::select! {
+                    r = from_guest.read(&mut buf) => r,
+                    _ = tx.closed() => return,
+                    () = async { let _ = stopping.wait_for(|s| *s).await; } => return,
+                };
+                match n {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if tx.send(Ok(v1::ConsoleOutput { data: buf[..n].to_vec() })).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        tokio::spawn(async move {
+            if to_guest.write_all(&first.data).await.is_err() {
+                return;
+            }
+            while let Ok(Some(m)) = input.message().await {
+                if to_guest.write_all(&m.data).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
     }
 
     type WatchStream = EventStream;

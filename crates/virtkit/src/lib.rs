@@ -531,9 +531,7 @@ impl Domain {
         self.conn.writable()?;
         match self.backend() {
             Backend::Local(e) => e.open_console(self.uuid, opts.device.as_deref()).await,
-            Backend::Remote(_) => {
-                Err(Error::new(ErrorKind::Unsupported, "consoles through the daemon are not supported yet"))
-            }
+            Backend::Remote(r) => r.open_console(self.uuid, opts.device.as_deref()).await,
         }
     }
 

@@ -274,6 +274,46 @@ impl Remote {
         Ok(())
     }
 
+    /// A console through the daemon: a local byte stream whose two ends
+    /// are pumped to and from the call's streams.
+    pub(crate) async fn open_console(&self, uuid: uuid::Uuid, device: Option<&str>) -> Result<crate::Console> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (in_tx, in_rx) = tokio::sync::mpsc::channel(16);
+        let first = v1::ConsoleInput {
+            uuid: uuid.to_string(),
+            device: device.unwrap_or_default().to_owned(),
+            data: Vec::new(),
+        };
+        in_tx.try_send(first).map_err(|_| Error::new(ErrorKind::Internal, "console request not queued"))?;
+        let stream = tokio_stream::wrappers::ReceiverStream::new(in_rx);
+        let mut output = self.c().open_console(self.req(stream)).await.map_err(status)?.into_inner();
+        let (user, ours) = tokio::io::duplex(64 << 10);
+        let (mut from_user, mut to_user) = tokio::io::split(ours);
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 16 << 10];
+            loop {
+                match from_user.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        let msg = v1::ConsoleInput { data: buf[..n].to_vec(), ..Default::default() };
+                        if in_tx.send(msg).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        tokio::spawn(async move {
+            while let Ok(Some(m)) = output.message().await {
+                if to_user.write_all(&m.data).await.is_err() {
+                    break;
+                }
+            }
+            let _ = to_user.shutdown().await;
+        });
+        Ok(Box::new(user))
+    }
+
     pub(crate) async fn watch(&self, from_revision: Option<u64>) -> Result<RemoteEvents> {
         let stream = self.open_watch(from_revision).await?;
         Ok(RemoteEvents { remote: self.clone(), stream, revision: from_revision, buffered: None })
