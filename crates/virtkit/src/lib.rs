@@ -130,8 +130,12 @@ impl Connection {
     ///
     /// URIs: `test:///default` (an in-memory test host with a running domain
     /// `test`, shared within the process), `test:///ABS/PATH.xml` (a test
-    /// host loaded from a `<node>` document, private to the connection).
-    /// Remote transports arrive with the daemon.
+    /// host loaded from a `<node>` document, private to the connection),
+    /// `qemu:///embed?root=DIR` (the QEMU driver in this process); every
+    /// other URI reaches a daemon: `qemu:///system`, `qemu:///session`
+    /// (started on first use), `DRIVER+unix:///PATH?socket=SOCK`,
+    /// `DRIVER+tls://HOST[:PORT]/PATH?pkipath=DIR`,
+    /// `DRIVER+ssh://[USER@]HOST[:PORT]/PATH`.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -196,9 +200,13 @@ impl Connection {
         }
     }
 
-    /// The driver's version (this library's, for in-process drivers).
+    /// The driver's version: this library's for in-process drivers, the
+    /// daemon's through one.
     pub async fn version(&self) -> Result<Version> {
-        Ok(version())
+        match self.backend() {
+            Backend::Local(_) => Ok(version()),
+            Backend::Remote(r) => Ok(r.version),
+        }
     }
 
     pub async fn capabilities(&self) -> Result<Capabilities> {

@@ -42,6 +42,8 @@ pub(crate) struct Remote {
     /// The driver URI the daemon serves this connection with.
     target: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
     pub(crate) read_only: bool,
+    /// The daemon's version.
+    pub(crate) version: crate::Version,
 }
 
 /// An error from the daemon (or from losing it).
@@ -125,7 +127,7 @@ impl Remote {
         let target = target_uri.parse().map_err(|_| {
             Error::new(ErrorKind::InvalidArgument, format!("'{target_uri}' cannot be sent to a daemon"))
         })?;
-        let mut remote = Remote { client, target, read_only: false };
+        let mut remote = Remote { client, target, read_only: false, version: crate::Version::new(0, 0, 0) };
         let hello = match remote.client.clone().hello(remote.req(v1::HelloRequest {})).await {
             Ok(r) => r.into_inner(),
             Err(s) => {
@@ -147,6 +149,9 @@ impl Remote {
             }
         };
         remote.read_only = hello.read_only;
+        let mut parts = hello.version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        let mut next = || parts.next().unwrap_or(0);
+        remote.version = crate::Version::new(next(), next(), next());
         Ok(remote)
     }
 
