@@ -79,7 +79,9 @@ async fn run(s: Settings) -> anyhow::Result<()> {
     targets.insert("test:///default".to_owned(), virtkit::Connection::open("test:///default").await?);
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let service = service::Service::new(targets, stop_rx);
+    let base = revision_base(&s.state_dir)?;
+    tracing::info!(base, "revisions start");
+    let service = service::Service::new(targets, stop_rx, base);
     let (tx, rx) = mpsc::channel(64);
     let clients = Arc::new(Semaphore::new(s.max_clients));
     let accepted = Accepted { tx, clients: clients.clone() };
@@ -147,6 +149,32 @@ async fn run(s: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Room for one daemon's revisions before the next one's begin.
+const REVISIONS_PER_RUN: u64 = 1 << 32;
+
+/// Where this daemon's revisions start: past every revision an earlier
+/// daemon on this state directory could have shown (its base, recorded in
+/// `revision-base`, plus 2^32), and past the clock in microseconds, should
+/// the record be lost. It stays below 2^53, which JSON readers keep exact.
+fn revision_base(state: &std::path::Path) -> anyhow::Result<u64> {
+    let path = state.join("revision-base");
+    let previous = match std::fs::read_to_string(&path) {
+        Ok(text) => match text.trim().parse::<u64>() {
+            Ok(b) => Some(b),
+            Err(_) => {
+                tracing::warn!(file = %path.display(), "not a number: ignored");
+                None
+            }
+        },
+        Err(_) => None,
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros());
+    let now = u64::try_from(now).unwrap_or(0);
+    let base = previous.map_or(now, |p| p.saturating_add(REVISIONS_PER_RUN).max(now));
+    virtkit_host::fs::write_atomic(&path, format!("{base}\n").as_bytes(), 0o644)?;
+    Ok(base)
+}
+
 /// How long running calls may take to finish once the daemon stops.
 const STOP_GRACE: Duration = Duration::from_secs(30);
 
@@ -181,4 +209,22 @@ async fn shutdown_signal(stop: watch::Sender<bool>, idle: Option<Duration>, clie
         () = idle_wait => tracing::info!("no client for a while: stopping"),
     }
     let _ = stop.send(true);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_daemon_counts_past_the_last() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let first = revision_base(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(first > 1_700_000_000_000_000, "{first}");
+        let second = revision_base(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(second, first + REVISIONS_PER_RUN);
+        assert!(second < 1 << 53);
+        std::fs::write(dir.path().join("revision-base"), "junk").unwrap_or_else(|e| panic!("{e}"));
+        let third = revision_base(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(third >= first && third < second, "{third}");
+    }
 }

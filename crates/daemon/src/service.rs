@@ -22,6 +22,11 @@ pub(crate) struct Service {
     targets: HashMap<String, Connection>,
     /// Becomes true when the daemon stops: event streams end.
     stopping: watch::Receiver<bool>,
+    /// Added to every revision this daemon shows: above any revision an
+    /// earlier daemon on the same state showed, so that a client resuming
+    /// events after a restart is told to list again (revision-gone)
+    /// instead of being handed a counter that started over.
+    base: u64,
 }
 
 fn status(e: Error) -> Status {
@@ -36,8 +41,8 @@ enum Access {
 }
 
 impl Service {
-    pub(crate) fn new(targets: HashMap<String, Connection>, stopping: watch::Receiver<bool>) -> Service {
-        Service { targets, stopping }
+    pub(crate) fn new(targets: HashMap<String, Connection>, stopping: watch::Receiver<bool>, base: u64) -> Service {
+        Service { targets, stopping, base }
     }
 
     /// The connection for a call, once the caller may make it.
@@ -159,7 +164,9 @@ impl Virtkit for Service {
         opts.active = msg.active;
         opts.persistent = msg.persistent;
         let list = conn.list_domains(opts).await.map_err(status)?;
-        Ok(Response::new(convert::list_to(&list)))
+        let mut reply = convert::list_to(&list);
+        reply.revision += self.base;
+        Ok(Response::new(reply))
     }
 
     async fn get_domain_info(
@@ -325,10 +332,21 @@ impl Virtkit for Service {
     async fn watch(&self, req: Request<v1::WatchRequest>) -> Result<Response<EventStream>, Status> {
         let conn = self.conn(&req, "watch", Access::Read)?;
         let mut opts = virtkit::WatchOptions::default();
+        // Revision 0, before every other, asks for all the history kept.
         if let Some(r) = req.get_ref().from_revision {
-            opts = opts.from_revision(r);
+            let Some(own) = r.checked_sub(self.base).or((r == 0).then_some(0)) else {
+                return Err(status(Error::new(
+                    ErrorKind::RevisionGone,
+                    format!("revision {r} is from before the daemon restarted: list again"),
+                )));
+            };
+            opts = opts.from_revision(own);
         }
+        let base = self.base;
         let mut events = conn.watch(opts).await.map_err(status)?;
+        // Where the stream starts, so that a client that loses it can
+        // resume from there even before its first event.
+        let start = events.revision() + self.base;
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         let mut stopping = self.stopping.clone();
         tokio::spawn(async move {
@@ -343,11 +361,18 @@ impl Virtkit for Service {
                 };
                 let end = item.is_err();
                 // A client that stops reading fills only its own queue.
-                if tx.send(item.map(|e| convert::event_to(&e)).map_err(status)).await.is_err() || end {
+                let item = item.map(|e| {
+                    let mut e = convert::event_to(&e);
+                    e.revision += base;
+                    e
+                });
+                if tx.send(item.map_err(status)).await.is_err() || end {
                     return;
                 }
             }
         });
-        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+        let mut resp = Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)) as EventStream);
+        resp.metadata_mut().insert(virtkit_proto::REVISION_METADATA, start.into());
+        Ok(resp)
     }
 }

@@ -13,3 +13,6 @@ pub mod convert;
 pub const URI_METADATA: &str = "virtkit-uri";
 /// The metadata entry of an error status that names virtkit's error kind.
 pub const ERROR_KIND_METADATA: &str = "virtkit-error-kind";
+/// The metadata entry of a Watch reply: the revision the stream starts
+/// after.
+pub const REVISION_METADATA: &str = "virtkit-revision";

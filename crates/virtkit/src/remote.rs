@@ -320,13 +320,17 @@ impl Remote {
     }
 
     pub(crate) async fn watch(&self, from_revision: Option<u64>) -> Result<RemoteEvents> {
-        let stream = self.open_watch(from_revision).await?;
-        Ok(RemoteEvents { remote: self.clone(), stream, revision: from_revision, buffered: None })
+        let (stream, start) = self.open_watch(from_revision).await?;
+        Ok(RemoteEvents { remote: self.clone(), stream, revision: start.or(from_revision), buffered: None })
     }
 
-    async fn open_watch(&self, from_revision: Option<u64>) -> Result<tonic::Streaming<v1::Event>> {
+    /// The stream, and the revision it starts after (as the daemon says).
+    async fn open_watch(&self, from_revision: Option<u64>) -> Result<(tonic::Streaming<v1::Event>, Option<u64>)> {
         let msg = v1::WatchRequest { from_revision };
-        Ok(self.c().watch(self.req(msg)).await.map_err(status)?.into_inner())
+        let resp = self.c().watch(self.req(msg)).await.map_err(status)?;
+        let start =
+            resp.metadata().get(virtkit_proto::REVISION_METADATA).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        Ok((resp.into_inner(), start))
     }
 }
 
@@ -368,9 +372,10 @@ impl RemoteEvents {
                 }
             }
         }
-        // The daemon went away: once more, from the last revision seen.
+        // The daemon went away: once more, from the last revision seen. A
+        // daemon restarted since answers revision-gone (list again).
         let from = self.revision;
-        self.stream = self.remote.open_watch(from).await?;
+        self.stream = self.remote.open_watch(from).await?.0;
         match self.stream.message().await {
             Ok(Some(e)) => self.deliver(e),
             Ok(None) => Err(Error::new(ErrorKind::Disconnected, "the daemon closed the event stream")),

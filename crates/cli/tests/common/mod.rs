@@ -228,3 +228,20 @@ pub fn guest_lifecycle(uri: &str, dir: &Path, env: &[(&str, &Path)]) {
     assert!(out.contains("shut off (shutdown)"), "{out}");
     assert!(qemu_of(&uuid).is_none());
 }
+
+/// Output with revision numbers blanked: each daemon counts from its own
+/// base, so only the rest compares with an in-process run.
+pub fn without_revisions(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("\"revision\":") {
+        let after = &rest[i + 11..];
+        let space = after.len() - after.trim_start_matches(' ').len();
+        let digits = after[space..].bytes().take_while(u8::is_ascii_digit).count();
+        out.push_str(&rest[..i + 11]);
+        out.push('_');
+        rest = &after[space + digits..];
+    }
+    out.push_str(rest);
+    out
+}
