@@ -49,9 +49,18 @@ async fn guests_survive_kill_9_and_sigterm_of_the_daemon() {
     let conn = Connection::open(&uri).await.unwrap();
     let dom = conn.lookup_domain("g").await.unwrap();
     assert_eq!(dom.state().await.unwrap().state, DomainState::Running);
+    // SIGTERM while a shutdown job runs: the job finishes, then the daemon goes.
     let opts = ShutdownOptions::default().mode(ShutdownMode::Acpi).timeout(Duration::from_secs(60));
-    dom.shutdown(opts).await.unwrap();
+    let job = tokio::spawn(async move { dom.shutdown(opts).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let st = tokio::task::block_in_place(|| d.terminate(Duration::from_secs(60)));
+    assert!(st.success(), "{st}");
+    job.await.unwrap().unwrap();
+    d.spawn();
+    let conn = Connection::open(&uri).await.unwrap();
+    let dom = conn.lookup_domain("g").await.unwrap();
     assert_eq!(dom.state().await.unwrap().state, DomainState::Shutoff);
+    assert!(std::fs::read_to_string(&console).unwrap().contains("VIRTKIT-GUEST-POWERBUTTON"));
     let deadline = Instant::now() + Duration::from_secs(10);
     while qemu_of(&uuid).is_some() {
         assert!(Instant::now() < deadline, "QEMU still there after shutdown");
