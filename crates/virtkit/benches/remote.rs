@@ -20,10 +20,18 @@ use std::time::{Duration, Instant};
 
 use virtkit::{Connection, ListOptions};
 
-const N: usize = 1000;
-const CALLS: usize = 20_000;
-const LIST_RUNS: usize = 20;
-const STATS_RUNS: usize = 10;
+/// How much to measure: the full run under `cargo bench`, a quick one
+/// (that checks the benchmark still works) under `cargo test`.
+#[derive(Debug, Clone, Copy)]
+struct Size {
+    domains: usize,
+    calls: usize,
+    list_runs: usize,
+    stats_runs: usize,
+}
+
+const FULL: Size = Size { domains: 1000, calls: 20_000, list_runs: 20, stats_runs: 10 };
+const SMOKE: Size = Size { domains: 20, calls: 100, list_runs: 2, stats_runs: 2 };
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort_unstable();
@@ -71,14 +79,13 @@ impl Drop for Daemon {
     }
 }
 
-fn daemon_program() -> PathBuf {
+fn daemon_program(profile: &str) -> PathBuf {
     std::env::var_os("VIRTKIT_DAEMON")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/virtkitd"))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target").join(profile).join("virtkitd"))
 }
 
-fn start_daemon() -> Daemon {
-    let program = daemon_program();
+fn start_daemon(program: PathBuf) -> Daemon {
     assert!(program.is_file(), "{} is missing: cargo build --release -p virtkit-daemon", program.display());
     let dir = tempfile::Builder::new().prefix("vkbench").tempdir_in("/var/tmp").expect("temp dir");
     let log = std::fs::File::create(dir.path().join("virtkitd.log")).expect("log");
@@ -100,8 +107,9 @@ fn start_daemon() -> Daemon {
     Daemon { child, _dir: dir, sock }
 }
 
-async fn virtkit_side() -> (Numbers, Duration) {
-    let d = start_daemon();
+async fn virtkit_side(size: Size, program: PathBuf) -> (Numbers, Duration) {
+    let Size { domains: n_domains, calls, list_runs, stats_runs } = size;
+    let d = start_daemon(program);
     let conn = Connection::open(&format!("test+unix:///default?socket={}", d.sock.display())).await.expect("open");
     let mut n = Numbers::default();
     conn.host_info().await.expect("host info");
@@ -111,15 +119,15 @@ async fn virtkit_side() -> (Numbers, Duration) {
     for _ in 0..1000 {
         conn.host_info().await.expect("warm-up");
     }
-    let mut each = Vec::with_capacity(CALLS);
-    for _ in 0..CALLS {
+    let mut each = Vec::with_capacity(calls);
+    for _ in 0..calls {
         let t = Instant::now();
         conn.host_info().await.expect("host info");
         each.push(t.elapsed());
     }
     n.round_trip = median(each);
-    let mut each = Vec::with_capacity(CALLS);
-    for _ in 0..CALLS {
+    let mut each = Vec::with_capacity(calls);
+    for _ in 0..calls {
         let t = Instant::now();
         conn.lookup_domain("test").await.expect("lookup");
         each.push(t.elapsed());
@@ -127,45 +135,45 @@ async fn virtkit_side() -> (Numbers, Duration) {
     n.lookup = median(each);
 
     let t = Instant::now();
-    for i in 0..N {
+    for i in 0..n_domains {
         conn.define_xml(&domain_xml("test", i), Default::default()).await.expect("define");
     }
-    n.define_each = t.elapsed() / N as u32;
+    n.define_each = t.elapsed() / n_domains as u32;
     tokio::time::sleep(Duration::from_millis(200)).await;
     n.rss_1000_kb = rss_kb(d.child.id());
 
     let mut each = Vec::new();
-    for _ in 0..LIST_RUNS {
+    for _ in 0..list_runs {
         let t = Instant::now();
         let l = conn.list_domains(ListOptions::default()).await.expect("list");
         each.push(t.elapsed());
-        assert_eq!(l.domains.len(), N + 1);
+        assert_eq!(l.domains.len(), n_domains + 1);
     }
     n.list = median(each);
     let mut each = Vec::new();
-    for _ in 0..STATS_RUNS {
+    for _ in 0..stats_runs {
         let t = Instant::now();
         let l = conn.list_domains(ListOptions::default().stats(true)).await.expect("stats");
         each.push(t.elapsed());
-        assert_eq!(l.domains.len(), N + 1);
+        assert_eq!(l.domains.len(), n_domains + 1);
     }
     n.stats = median(each);
 
     // The QEMU driver keeps definitions on disk: each define is durable.
     let qemu = Connection::open(&format!("qemu+unix:///system?socket={}", d.sock.display())).await.expect("open qemu");
     let t = Instant::now();
-    for i in 0..N {
+    for i in 0..n_domains {
         qemu.define_xml(&domain_xml("qemu", i), Default::default()).await.expect("define qemu");
     }
-    let durable = t.elapsed() / N as u32;
+    let durable = t.elapsed() / n_domains as u32;
     (n, durable)
 }
 
-fn libvirt_side() -> Option<(Numbers, String)> {
+fn libvirt_side(size: Size) -> Option<(Numbers, String)> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench-libvirt.py");
     let out = Command::new("/usr/bin/python3")
         .arg(&script)
-        .args(["--domains", &N.to_string(), "--calls", &CALLS.to_string()])
+        .args(["--domains", &size.domains.to_string(), "--calls", &size.calls.to_string()])
         .stderr(Stdio::piped())
         .output()
         .ok()?;
@@ -201,7 +209,7 @@ fn show(d: Duration) -> String {
 
 /// The floor of any round trip between two processes here: 64 bytes
 /// over a unix socket to a child that echoes them (this same program).
-fn socket_floor() -> Duration {
+fn socket_floor(calls: usize) -> Duration {
     use std::io::{Read, Write};
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("echo");
@@ -212,8 +220,8 @@ fn socket_floor() -> Duration {
         .expect("echo child");
     let (mut s, _) = listener.accept().expect("accept");
     let mut buf = [0u8; 64];
-    let mut each = Vec::with_capacity(CALLS);
-    for i in 0..CALLS + 1000 {
+    let mut each = Vec::with_capacity(calls);
+    for i in 0..calls + 1000 {
         let t = Instant::now();
         s.write_all(&buf).expect("write");
         s.read_exact(&mut buf).expect("read");
@@ -242,20 +250,31 @@ async fn main() {
     if let Some(path) = std::env::var_os("VIRTKIT_BENCH_ECHO") {
         return echo(&path);
     }
-    // Cargo passes --bench; nothing to parse.
-    let floor = socket_floor();
-    let theirs = if std::env::var_os("VIRTKIT_BENCH_NO_LIBVIRT").is_some() { None } else { libvirt_side() };
-    let (ours, durable) = virtkit_side().await;
-    let version = theirs.as_ref().map_or("libvirt", |(_, v)| v.as_str()).to_owned();
+    // `cargo bench` passes --bench; `cargo test` runs this quickly, on the
+    // debug daemon, without libvirt.
+    let full = std::env::args().any(|a| a == "--bench");
+    let (size, profile) = if full { (FULL, "release") } else { (SMOKE, "debug") };
+    let program = daemon_program(profile);
+    if !program.is_file() {
+        let hint = if full { "cargo build --release -p virtkit-daemon" } else { "cargo build -p virtkit-daemon" };
+        println!("{} is missing ({hint}): nothing measured", program.display());
+        return;
+    }
+    let floor = socket_floor(size.calls);
+    let skip = !full || std::env::var_os("VIRTKIT_BENCH_NO_LIBVIRT").is_some();
+    let theirs = if skip { None } else { libvirt_side(size) };
+    let (ours, durable) = virtkit_side(size, program).await;
+    let n = size.domains;
+    let version = theirs.as_ref().map_or_else(|| "(not measured)".to_owned(), |(_, v)| v.clone());
     let theirs = theirs.map(|(n, _)| n);
-    println!("\nvirtkitd vs libvirtd {version}, test driver, one client on the unix socket, {N} domains");
+    println!("\nvirtkitd vs libvirtd {version}, test driver, one client on the unix socket, {n} domains");
     println!("{:<34}{:>12}{:>14}{:>10}", "", "virtkitd", "libvirtd", "ratio");
-    let rows: [(&str, Duration, Option<Duration>); 5] = [
-        ("round trip (trivial call)", ours.round_trip, theirs.map(|t| t.round_trip)),
-        ("lookup by name", ours.lookup, theirs.map(|t| t.lookup)),
-        ("define, each", ours.define_each, theirs.map(|t| t.define_each)),
-        ("list all 1,001", ours.list, theirs.map(|t| t.list)),
-        ("bulk stats of all 1,001", ours.stats, theirs.map(|t| t.stats)),
+    let rows: [(String, Duration, Option<Duration>); 5] = [
+        ("round trip (trivial call)".into(), ours.round_trip, theirs.map(|t| t.round_trip)),
+        ("lookup by name".into(), ours.lookup, theirs.map(|t| t.lookup)),
+        ("define, each".into(), ours.define_each, theirs.map(|t| t.define_each)),
+        (format!("list all {}", n + 1), ours.list, theirs.map(|t| t.list)),
+        (format!("bulk stats of all {}", n + 1), ours.stats, theirs.map(|t| t.stats)),
     ];
     for (what, o, t) in rows {
         match t {
@@ -271,7 +290,7 @@ async fn main() {
     let mb = |kb: u64| format!("{:.1} MiB", kb as f64 / 1024.0);
     for (what, o, t) in [
         ("resident memory, idle", ours.rss_idle_kb, theirs.map(|t| t.rss_idle_kb)),
-        ("resident memory, 1,000 domains", ours.rss_1000_kb, theirs.map(|t| t.rss_1000_kb)),
+        (&*format!("resident memory, {n} domains"), ours.rss_1000_kb, theirs.map(|t| t.rss_1000_kb)),
     ] {
         match t {
             Some(t) => println!("{what:<34}{:>12}{:>14}{:>9.1}×", mb(o), mb(t), t as f64 / o.max(1) as f64),
