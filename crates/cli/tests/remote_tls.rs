@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Daemon, free_port, run};
+use common::{Daemon, run};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
 struct Ca {
@@ -50,6 +50,19 @@ impl Ca {
     }
 }
 
+/// The port the daemon's TLS listener took, from its log.
+fn tls_port(d: &Daemon) -> u16 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let log = d.log();
+        if let Some(rest) = log.split("listening (tls) addr=127.0.0.1:").nth(1) {
+            return rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "no TLS listener:\n{log}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn tls_clients_in_and_out() {
     let pki = tempfile::Builder::new().prefix("vkpki").tempdir_in("/tmp").unwrap();
@@ -61,16 +74,16 @@ fn tls_clients_in_and_out() {
     std::fs::write(srv.join("servercert.pem"), cert).unwrap();
     std::fs::write(srv.join("serverkey.pem"), key).unwrap();
 
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
+    // Port 0: the daemon picks one and logs it.
     let d = Daemon::start(&[
         "--tls-listen",
-        &listen,
+        "127.0.0.1:0",
         "--pkipath",
         srv.to_str().unwrap(),
         "--tls-allowed-dn",
         "O=virtkit-test,CN=client*",
     ]);
+    let port = tls_port(&d);
     let uri = |driver: &str, path: &str, dir: &Path| {
         format!("{driver}+tls://127.0.0.1:{port}/{path}?pkipath={}", dir.display())
     };
