@@ -20,6 +20,12 @@ fn word<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, Error> {
     s.parse().map_err(|_| bad(what, s))
 }
 
+/// A reason this side does not know (from a newer peer) is `unknown`:
+/// reasons are added over time, and a reason never changes what a state means.
+pub fn reason_from(s: &str) -> StateReason {
+    s.parse().unwrap_or(StateReason::Unknown)
+}
+
 pub fn state_from(s: &str) -> Result<DomainState, Error> {
     word("state", s)
 }
@@ -110,7 +116,7 @@ pub fn info_from(i: v1::DomainInfo) -> Result<t::DomainInfo, Error> {
     let mut out = t::DomainInfo::new(uuid(&i.uuid)?, i.name);
     out.id = i.id;
     out.state = state_from(&i.state)?;
-    out.reason = word("reason", &i.reason)?;
+    out.reason = reason_from(&i.reason);
     out.persistent = i.persistent;
     out.autostart = i.autostart;
     out.generation = i.generation;
@@ -144,7 +150,7 @@ pub fn event_to(e: &t::Event) -> v1::Event {
 pub fn event_from(e: v1::Event) -> Result<t::Event, Error> {
     let kind: EventKind = word("event kind", &e.kind)?;
     let detail: EventDetail = word("event detail", &e.detail)?;
-    let reason: StateReason = word("reason", &e.reason)?;
+    let reason = reason_from(&e.reason);
     let state = State::new(state_from(&e.state)?, reason);
     Ok(t::Event::new(e.revision, uuid(&e.uuid)?, e.name, kind, detail, state))
 }
@@ -265,5 +271,57 @@ pub fn status_from(s: &tonic::Status) -> Error {
         (Some(_), _) => Error::new(kind, message),
         (None, ErrorKind::Disconnected) => Error::new(kind, format!("lost the connection to virtkitd: {message}")),
         (None, _) => Error::new(kind, format!("virtkitd: {message}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_goes_and_comes_back_the_same() {
+        let mut a = t::DomainInfo::new(Uuid::new_v4(), "a");
+        a.state = DomainState::Paused;
+        a.reason = StateReason::User;
+        a.id = Some(3);
+        a.persistent = true;
+        a.generation = 7;
+        a.memory = 1 << 30;
+        a.vcpus = 2;
+        let mut stats = t::DomainStats::default();
+        stats.cpu_time_ns = 5;
+        a.stats = Some(stats);
+        let list = t::DomainList::new(42, vec![a, t::DomainInfo::new(Uuid::new_v4(), "b")]);
+        let back = list_from(list_to(&list)).unwrap();
+        assert_eq!(back, list);
+    }
+
+    #[test]
+    fn a_reason_from_a_newer_peer_is_unknown_but_a_state_is_an_error() {
+        let mut wire = info_to(&t::DomainInfo::new(Uuid::new_v4(), "a"));
+        wire.reason = "invented-later".into();
+        assert_eq!(info_from(wire.clone()).unwrap().reason, StateReason::Unknown);
+        wire.state = "floating".into();
+        let e = info_from(wire).unwrap_err();
+        assert!(e.to_string().contains("'floating'"), "{e}");
+    }
+
+    #[test]
+    fn errors_keep_their_kind_and_document_problems() {
+        for kind in [ErrorKind::NotFound, ErrorKind::Conflict, ErrorKind::RevisionGone, ErrorKind::PermissionDenied] {
+            let back = status_from(&status_to(&Error::new(kind, "x happened")));
+            assert_eq!((back.kind(), back.to_string()), (kind, "x happened".to_owned()));
+        }
+        let doc = virtkit_model::domain::Domain::from_xml("<domain type='test'><nmae/></domain>").unwrap_err();
+        let back = status_from(&status_to(&Error::invalid_document(doc)));
+        assert_eq!(back.kind(), ErrorKind::InvalidDocument);
+        let errs = back.document_errors().unwrap();
+        assert!(errs.len() >= 2, "{back}");
+        let typo = errs.iter().find(|e| e.path == "/domain/nmae").expect("the typo");
+        assert_eq!(typo.pos.map(|p| (p.line, p.column)), Some((1, 21)));
+        // A status from the transport, not the daemon: disconnected, and said so.
+        let lost = status_from(&tonic::Status::unavailable("connection refused"));
+        assert_eq!(lost.kind(), ErrorKind::Disconnected);
+        assert!(lost.to_string().contains("virtkitd"), "{lost}");
     }
 }
