@@ -160,7 +160,7 @@ impl Virtkit for Service {
         let conn = self.conn(&req, "list-domains", Access::Read)?;
         let msg = req.get_ref();
         let mut opts = virtkit::ListOptions::default().stats(msg.stats);
-        opts.states = msg.states.iter().map(|s| convert::state_from(s)).collect::<Result<_, _>>().map_err(status)?;
+        opts.states = msg.states.iter().map(|s| convert::state_from(*s)).collect::<Result<_, _>>().map_err(status)?;
         opts.active = msg.active;
         opts.persistent = msg.persistent;
         let list = conn.list_domains(opts).await.map_err(status)?;

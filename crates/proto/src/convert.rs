@@ -1,6 +1,10 @@
 //! Between the wire's messages and virtkit's types, both ways (the daemon
 //! sends what the client library receives).
 
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::OnceLock;
+
 use uuid::Uuid;
 use virtkit_engine::types::{self as t, DomainState, EventDetail, EventKind, State, StateReason};
 use virtkit_engine::{Error, ErrorKind};
@@ -16,18 +20,88 @@ pub fn uuid(s: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(s).map_err(|_| Error::new(ErrorKind::InvalidArgument, format!("'{s}' is not a UUID")))
 }
 
-fn word<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, Error> {
-    s.parse().map_err(|_| bad(what, s))
+/// An engine enum and its wire enum, matched by name: the word
+/// `shutting-down` of `DomainState` is `DOMAIN_STATE_SHUTTING_DOWN`.
+struct Names<E: 'static> {
+    to: HashMap<E, i32>,
+    from: HashMap<i32, E>,
+}
+
+impl<E: Copy + Eq + Hash> Names<E> {
+    fn build(all: &[E], word: fn(E) -> &'static str, prefix: &str, value: fn(&str) -> Option<i32>) -> Names<E> {
+        let mut to = HashMap::new();
+        let mut from = HashMap::new();
+        for &e in all {
+            if let Some(v) = value(&wire_name(prefix, word(e))) {
+                to.insert(e, v);
+                from.insert(v, e);
+            }
+        }
+        Names { to, from }
+    }
+
+    /// Every engine value has a wire value (the tests check it); 0 else.
+    fn to(&self, e: E) -> i32 {
+        self.to.get(&e).copied().unwrap_or(0)
+    }
+
+    fn from(&self, v: i32) -> Option<E> {
+        self.from.get(&v).copied()
+    }
+}
+
+fn wire_name(prefix: &str, word: &str) -> String {
+    format!("{prefix}_{}", word.to_ascii_uppercase().replace('-', "_"))
+}
+
+fn states() -> &'static Names<DomainState> {
+    static N: OnceLock<Names<DomainState>> = OnceLock::new();
+    N.get_or_init(|| {
+        Names::build(DomainState::ALL, DomainState::as_str, "DOMAIN_STATE", |n| {
+            v1::DomainState::from_str_name(n).map(|v| v as i32)
+        })
+    })
+}
+
+fn reasons() -> &'static Names<StateReason> {
+    static N: OnceLock<Names<StateReason>> = OnceLock::new();
+    N.get_or_init(|| {
+        Names::build(StateReason::ALL, StateReason::as_str, "STATE_REASON", |n| {
+            v1::StateReason::from_str_name(n).map(|v| v as i32)
+        })
+    })
+}
+
+fn kinds() -> &'static Names<EventKind> {
+    static N: OnceLock<Names<EventKind>> = OnceLock::new();
+    N.get_or_init(|| {
+        Names::build(EventKind::ALL, EventKind::as_str, "EVENT_KIND", |n| {
+            v1::EventKind::from_str_name(n).map(|v| v as i32)
+        })
+    })
+}
+
+fn details() -> &'static Names<EventDetail> {
+    static N: OnceLock<Names<EventDetail>> = OnceLock::new();
+    N.get_or_init(|| {
+        Names::build(EventDetail::ALL, EventDetail::as_str, "EVENT_DETAIL", |n| {
+            v1::EventDetail::from_str_name(n).map(|v| v as i32)
+        })
+    })
+}
+
+pub fn state_to(s: DomainState) -> i32 {
+    states().to(s)
+}
+
+pub fn state_from(v: i32) -> Result<DomainState, Error> {
+    states().from(v).ok_or_else(|| bad("state", &v.to_string()))
 }
 
 /// A reason this side does not know (from a newer peer) is `unknown`:
 /// reasons are added over time, and a reason never changes what a state means.
-pub fn reason_from(s: &str) -> StateReason {
-    s.parse().unwrap_or(StateReason::Unknown)
-}
-
-pub fn state_from(s: &str) -> Result<DomainState, Error> {
-    word("state", s)
+pub fn reason_from(v: i32) -> StateReason {
+    reasons().from(v).unwrap_or(StateReason::Unknown)
 }
 
 pub fn stats_to(s: &t::DomainStats) -> v1::DomainStats {
@@ -101,8 +175,8 @@ pub fn info_to(i: &t::DomainInfo) -> v1::DomainInfo {
         uuid: i.uuid.hyphenated().to_string(),
         name: i.name.clone(),
         id: i.id,
-        state: i.state.as_str().to_owned(),
-        reason: i.reason.as_str().to_owned(),
+        state: state_to(i.state),
+        reason: reasons().to(i.reason),
         persistent: i.persistent,
         autostart: i.autostart,
         generation: i.generation,
@@ -115,8 +189,8 @@ pub fn info_to(i: &t::DomainInfo) -> v1::DomainInfo {
 pub fn info_from(i: v1::DomainInfo) -> Result<t::DomainInfo, Error> {
     let mut out = t::DomainInfo::new(uuid(&i.uuid)?, i.name);
     out.id = i.id;
-    out.state = state_from(&i.state)?;
-    out.reason = reason_from(&i.reason);
+    out.state = state_from(i.state)?;
+    out.reason = reason_from(i.reason);
     out.persistent = i.persistent;
     out.autostart = i.autostart;
     out.generation = i.generation;
@@ -140,18 +214,17 @@ pub fn event_to(e: &t::Event) -> v1::Event {
         revision: e.revision,
         uuid: e.uuid.hyphenated().to_string(),
         name: e.name.clone(),
-        kind: e.kind.as_str().to_owned(),
-        detail: e.detail.as_str().to_owned(),
-        state: e.state.as_str().to_owned(),
-        reason: e.reason.as_str().to_owned(),
+        kind: kinds().to(e.kind),
+        detail: details().to(e.detail),
+        state: state_to(e.state),
+        reason: reasons().to(e.reason),
     }
 }
 
 pub fn event_from(e: v1::Event) -> Result<t::Event, Error> {
-    let kind: EventKind = word("event kind", &e.kind)?;
-    let detail: EventDetail = word("event detail", &e.detail)?;
-    let reason = reason_from(&e.reason);
-    let state = State::new(state_from(&e.state)?, reason);
+    let kind = kinds().from(e.kind).ok_or_else(|| bad("event kind", &e.kind.to_string()))?;
+    let detail = details().from(e.detail).ok_or_else(|| bad("event detail", &e.detail.to_string()))?;
+    let state = State::new(state_from(e.state)?, reason_from(e.reason));
     Ok(t::Event::new(e.revision, uuid(&e.uuid)?, e.name, kind, detail, state))
 }
 
@@ -299,11 +372,42 @@ mod tests {
     #[test]
     fn a_reason_from_a_newer_peer_is_unknown_but_a_state_is_an_error() {
         let mut wire = info_to(&t::DomainInfo::new(Uuid::new_v4(), "a"));
-        wire.reason = "invented-later".into();
+        wire.reason = 9999;
         assert_eq!(info_from(wire.clone()).unwrap().reason, StateReason::Unknown);
-        wire.state = "floating".into();
+        wire.state = 9999;
         let e = info_from(wire).unwrap_err();
-        assert!(e.to_string().contains("'floating'"), "{e}");
+        assert!(e.to_string().contains("'9999'"), "{e}");
+    }
+
+    #[test]
+    fn every_engine_word_has_its_wire_value() {
+        for s in DomainState::ALL {
+            assert_eq!(state_from(state_to(*s)).unwrap(), *s, "{s}");
+        }
+        for r in StateReason::ALL {
+            assert_ne!(reasons().to(*r), 0, "{r}");
+            assert_eq!(reason_from(reasons().to(*r)), *r);
+        }
+        for k in EventKind::ALL {
+            assert_eq!(kinds().from(kinds().to(*k)), Some(*k), "{k}");
+        }
+        for d in EventDetail::ALL {
+            assert_eq!(details().from(details().to(*d)), Some(*d), "{d}");
+        }
+        assert_eq!(v1::DomainState::ShuttingDown.as_str_name(), wire_name("DOMAIN_STATE", "shutting-down"));
+    }
+
+    #[test]
+    fn an_event_goes_and_comes_back_the_same() {
+        let e = t::Event::new(
+            9,
+            Uuid::new_v4(),
+            "a".to_owned(),
+            EventKind::Stopped,
+            EventDetail::Destroyed,
+            State::new(DomainState::Shutoff, StateReason::Destroyed),
+        );
+        assert_eq!(event_from(event_to(&e)).unwrap(), e);
     }
 
     #[test]

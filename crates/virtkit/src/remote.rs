@@ -195,7 +195,7 @@ impl Remote {
 
     pub(crate) async fn list(&self, opts: ListOptions) -> Result<DomainList> {
         let msg = v1::ListDomainsRequest {
-            states: opts.states.iter().map(|s| s.as_str().to_owned()).collect(),
+            states: opts.states.iter().map(|s| convert::state_to(*s)).collect(),
             active: opts.active,
             persistent: opts.persistent,
             stats: opts.stats,
