@@ -423,8 +423,19 @@ async fn the_client_limit_refuses_one_too_many_and_frees_up() {
     use virtkit::{Connection, ErrorKind};
     let d = Daemon::start(&["--max-clients", "2"]);
     let uri = d.uri("test");
-    let a = Connection::open(&uri).await.unwrap();
-    let b = Connection::open(&uri).await.unwrap();
+    // The start-up probe's connection may hold a place a moment.
+    let open = || async {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match Connection::open(&uri).await {
+                Ok(c) => return c,
+                Err(e) => assert!(std::time::Instant::now() < deadline, "{e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let a = open().await;
+    let b = open().await;
     let e = Connection::open(&uri).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Disconnected);
     assert!(e.to_string().contains("closed the connection before answering"), "{e}");
@@ -432,14 +443,7 @@ async fn the_client_limit_refuses_one_too_many_and_frees_up() {
     // The two in keep working; one leaving lets another in.
     a.lookup_domain("test").await.unwrap();
     drop(a);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let c = loop {
-        match Connection::open(&uri).await {
-            Ok(c) => break c,
-            Err(e) => assert!(std::time::Instant::now() < deadline, "{e}"),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let c = open().await;
     c.lookup_domain("test").await.unwrap();
     b.lookup_domain("test").await.unwrap();
 }
@@ -487,8 +491,16 @@ fn the_config_file_is_checked_and_used() {
     let good = dir.path().join("good.toml");
     std::fs::write(&good, "max_clients = 1\nlog_level = \"debug\"\n").unwrap();
     let d = Daemon::start(&["--config", &good.display().to_string()]);
-    let (code, _, _) = run(&d.uri("test"), "list");
-    assert_eq!(code, 0);
+    // The start-up probe's connection may hold the one place a moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, _, err) = run(&d.uri("test"), "list");
+        if code == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{err}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         // The CLI's connection may take a moment to be let go.

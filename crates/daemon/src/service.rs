@@ -82,7 +82,7 @@ impl Service {
 
 async fn info_of(d: &Domain) -> Result<Response<v1::DomainInfo>, Status> {
     let i = d.info(Default::default()).await.map_err(status)?;
-    Ok(Response::new(convert::info_to(&i)))
+    Ok(Response::new(convert::info_into(i)))
 }
 
 fn mode(s: &str) -> Result<virtkit::ShutdownMode, Status> {
@@ -164,7 +164,7 @@ impl Virtkit for Service {
         opts.active = msg.active;
         opts.persistent = msg.persistent;
         let list = conn.list_domains(opts).await.map_err(status)?;
-        let mut reply = convert::list_to(&list);
+        let mut reply = convert::list_into(list);
         reply.revision += self.base;
         Ok(Response::new(reply))
     }

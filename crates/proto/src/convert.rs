@@ -170,10 +170,22 @@ pub fn stats_from(s: v1::DomainStats) -> t::DomainStats {
     out
 }
 
+/// A UUID as the wire writes it, without the formatting machinery.
+fn uuid_text(u: &Uuid) -> String {
+    let mut buf = Uuid::encode_buffer();
+    u.hyphenated().encode_lower(&mut buf).to_owned()
+}
+
 pub fn info_to(i: &t::DomainInfo) -> v1::DomainInfo {
+    info_into(i.clone())
+}
+
+/// [`info_to`], taking the value (its strings move instead of copying).
+pub fn info_into(i: t::DomainInfo) -> v1::DomainInfo {
     v1::DomainInfo {
-        uuid: i.uuid.hyphenated().to_string(),
-        name: i.name.clone(),
+        uuid: uuid_text(&i.uuid),
+        stats: i.stats.as_ref().map(stats_to),
+        name: i.name,
         id: i.id,
         state: state_to(i.state),
         reason: reasons().to(i.reason),
@@ -182,7 +194,6 @@ pub fn info_to(i: &t::DomainInfo) -> v1::DomainInfo {
         generation: i.generation,
         memory: i.memory,
         vcpus: u32::from(i.vcpus),
-        stats: i.stats.as_ref().map(stats_to),
     }
 }
 
@@ -201,7 +212,12 @@ pub fn info_from(i: v1::DomainInfo) -> Result<t::DomainInfo, Error> {
 }
 
 pub fn list_to(l: &t::DomainList) -> v1::DomainList {
-    v1::DomainList { revision: l.revision, domains: l.domains.iter().map(info_to).collect() }
+    list_into(l.clone())
+}
+
+/// [`list_to`], taking the list.
+pub fn list_into(l: t::DomainList) -> v1::DomainList {
+    v1::DomainList { revision: l.revision, domains: l.domains.into_iter().map(info_into).collect() }
 }
 
 pub fn list_from(l: v1::DomainList) -> Result<t::DomainList, Error> {
@@ -212,7 +228,7 @@ pub fn list_from(l: v1::DomainList) -> Result<t::DomainList, Error> {
 pub fn event_to(e: &t::Event) -> v1::Event {
     v1::Event {
         revision: e.revision,
-        uuid: e.uuid.hyphenated().to_string(),
+        uuid: uuid_text(&e.uuid),
         name: e.name.clone(),
         kind: kinds().to(e.kind),
         detail: details().to(e.detail),

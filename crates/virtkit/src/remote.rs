@@ -76,9 +76,7 @@ impl Remote {
                         async move { Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(path).await?)) }
                     }))
                     .await
-                    .map_err(|e| {
-                        Error::new(ErrorKind::Disconnected, format!("cannot connect to virtkitd at {shown}: {}", source_text(&e)))
-                    })?
+                    .map_err(|e| connect_error(&shown, &e))?
             }
             Transport::Tls { host, port, pki } => {
                 let config = Arc::new(crate::tls::client_config(&pki)?);
@@ -96,12 +94,7 @@ impl Remote {
                         }
                     }))
                     .await
-                    .map_err(|e| {
-                        Error::new(
-                            ErrorKind::Disconnected,
-                            format!("cannot connect to virtkitd at {shown}: {}", source_text(&e)),
-                        )
-                    })?
+                    .map_err(|e| connect_error(&shown, &e))?
             }
             Transport::Ssh { target, port, command, args } => {
                 let shown = target.clone();
@@ -113,12 +106,7 @@ impl Remote {
                         }
                     }))
                     .await
-                    .map_err(|e| {
-                        Error::new(
-                            ErrorKind::Disconnected,
-                            format!("cannot reach virtkitd through ssh {shown}: {}", source_text(&e)),
-                        )
-                    })?
+                    .map_err(|e| connect_error(&format!("ssh {shown}"), &e))?
             }
         };
         let client =
@@ -137,15 +125,8 @@ impl Remote {
                 }
                 // A daemon refusing a client (over its client limit, or a
                 // TLS certificate it does not accept) closes the connection
-                // after it is made: the first call is what fails.
-                return Err(Error::new(
-                    ErrorKind::Disconnected,
-                    format!(
-                        "virtkitd at {shown} closed the connection before answering ({}): it refuses clients over \
-                         its limit and certificates it does not accept, and its log says why",
-                        source_text(&s)
-                    ),
-                ));
+                // after it is made: often the first call is what fails.
+                return Err(closed_error(&shown, &source_text(&s)));
             }
         };
         remote.read_only = hello.read_only;
@@ -407,6 +388,37 @@ impl std::fmt::Debug for RemoteEvents {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RemoteEvents").field("revision", &self.revision).finish_non_exhaustive()
     }
+}
+
+/// The connection was made and then closed by the daemon.
+fn closed_error(shown: &str, why: &str) -> Error {
+    Error::new(
+        ErrorKind::Disconnected,
+        format!(
+            "virtkitd at {shown} closed the connection before answering ({why}): it refuses clients over its limit \
+             and certificates it does not accept, and its log says why"
+        ),
+    )
+}
+
+/// A connection that could not be made, or was closed by the daemon as it
+/// was made (the HTTP/2 greeting met a closed socket).
+fn connect_error(shown: &str, e: &(dyn std::error::Error + 'static)) -> Error {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::UnexpectedEof
+            )
+        {
+            return closed_error(shown, &io.to_string());
+        }
+        cur = err.source();
+    }
+    Error::new(ErrorKind::Disconnected, format!("cannot connect to virtkitd at {shown}: {}", source_text(e)))
 }
 
 /// The innermost cause of a transport error, which says what happened.
