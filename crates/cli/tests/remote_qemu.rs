@@ -153,3 +153,45 @@ fn console_through_the_daemon_reaches_the_guest_shell() {
     let (code, _, err) = common::run(&uri, "destroy c; undefine c");
     assert_eq!(code, 0, "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autostart_domains_start_when_the_host_boots_and_only_then() {
+    let mut d = Daemon::start(&[]);
+    let uri = d.uri("qemu");
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let _reaper = Reaper(vec![uuid.clone()]);
+    let console = d.root().join("a.console");
+    let conn = Connection::open(&uri).await.unwrap();
+    let auto = conn.define_xml(&guest_xml("auto", &uuid, &console), Default::default()).await.unwrap();
+    auto.set_autostart(true, Default::default()).await.unwrap();
+    let broken = "<domain type='qemu'><name>broken</name><memory unit='MiB'>64</memory>\
+                  <os><type>hvm</type><kernel>/nonexistent/vmlinuz</kernel></os></domain>";
+    conn.define_xml(broken, Default::default()).await.unwrap().set_autostart(true, Default::default()).await.unwrap();
+    let manual =
+        "<domain type='qemu'><name>manual</name><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>";
+    conn.define_xml(manual, Default::default()).await.unwrap();
+    drop((auto, conn));
+
+    // A daemon restarted in the same boot starts nothing.
+    assert!(tokio::task::block_in_place(|| d.terminate(Duration::from_secs(30))).success());
+    d.spawn();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let conn = Connection::open(&uri).await.unwrap();
+    assert_eq!(conn.lookup_domain("auto").await.unwrap().state().await.unwrap().state, DomainState::Shutoff);
+    drop(conn);
+
+    // A new boot (the runtime directory's marker is gone): autostart ones start.
+    assert!(tokio::task::block_in_place(|| d.terminate(Duration::from_secs(30))).success());
+    std::fs::remove_file(d.root().join("autostarted")).unwrap();
+    d.spawn();
+    wait_ready(&console);
+    let conn = Connection::open(&uri).await.unwrap();
+    let auto = conn.lookup_domain("auto").await.unwrap();
+    assert_eq!(auto.state().await.unwrap().state, DomainState::Running);
+    assert_eq!(conn.lookup_domain("manual").await.unwrap().state().await.unwrap().state, DomainState::Shutoff);
+    assert_eq!(conn.lookup_domain("broken").await.unwrap().state().await.unwrap().state, DomainState::Shutoff);
+    let log = d.log();
+    assert!(log.contains("autostarted domain=\"auto\"") || log.contains("autostarted domain=auto"), "{log}");
+    assert!(log.contains("autostart failed") && log.contains("/nonexistent/vmlinuz"), "{log}");
+    auto.power_off(Default::default()).await.unwrap();
+}

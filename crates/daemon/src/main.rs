@@ -75,6 +75,7 @@ async fn run(s: Settings) -> anyhow::Result<()> {
     }
     let running = qemu.list_domains(virtkit::ListOptions::default().active(true)).await?.domains.len();
     tracing::info!(uri = qemu_name, state = %qemu_root.display(), running, "driver ready");
+    let autostart_conn = qemu.clone();
     targets.insert(qemu_name.to_owned(), qemu);
     targets.insert("test:///default".to_owned(), virtkit::Connection::open("test:///default").await?);
 
@@ -108,6 +109,7 @@ async fn run(s: Settings) -> anyhow::Result<()> {
     }
     tracing::info!(socket = %rw.display(), read_only = %ro.display(), "listening");
     drop(accepted);
+    tokio::spawn(autostart(autostart_conn, s.run_dir.join("autostarted")));
 
     let incoming = tokio_stream::wrappers::ReceiverStream::new(rx);
     let mut stopping = stop_rx_for_deadline(&stop_tx);
@@ -147,6 +149,33 @@ async fn run(s: Settings) -> anyhow::Result<()> {
     result.context("serving")?;
     tracing::info!("stopped; guests keep running");
     Ok(())
+}
+
+/// Starts the domains marked autostart, once per boot: the marker lives in
+/// the runtime directory (/run/virtkit, emptied at boot), so a daemon
+/// restarted later does not start again what someone has since stopped.
+async fn autostart(conn: virtkit::Connection, marker: std::path::PathBuf) {
+    if marker.exists() {
+        return;
+    }
+    if let Err(e) = virtkit_host::fs::write_atomic(&marker, b"", 0o644) {
+        tracing::warn!("{e}: autostart skipped");
+        return;
+    }
+    let list = match conn.list_domains(virtkit::ListOptions::default().persistent(true).active(false)).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!("autostart: {e}");
+            return;
+        }
+    };
+    for d in list.domains.iter().filter(|d| d.autostart) {
+        let started = async { conn.lookup_domain(&d.uuid.to_string()).await?.start(Default::default()).await };
+        match started.await {
+            Ok(()) => tracing::info!(domain = d.name, "autostarted"),
+            Err(e) => tracing::warn!(domain = d.name, "autostart failed: {e}"),
+        }
+    }
 }
 
 /// Room for one daemon's revisions before the next one's begin.
