@@ -6,8 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::CertificateDer;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TlsError {
@@ -17,21 +16,12 @@ pub(crate) enum TlsError {
     Config(#[from] rustls::Error),
     #[error("bad client certificate: {0}")]
     Certificate(String),
+    #[error(transparent)]
+    Pem(#[from] virtkit_host::Error),
 }
 
 fn file_error(path: &Path, e: impl std::fmt::Display) -> TlsError {
     TlsError::File { path: path.display().to_string(), msg: e.to_string() }
-}
-
-fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| file_error(path, e))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| file_error(path, e))?;
-    if certs.is_empty() {
-        return Err(file_error(path, "no certificate in it"));
-    }
-    Ok(certs)
 }
 
 /// The server's configuration from a pki directory holding `cacert.pem`,
@@ -40,15 +30,14 @@ pub(crate) fn server_config(pki: &Path) -> Result<rustls::ServerConfig, TlsError
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let ca = pki.join("cacert.pem");
     let mut roots = rustls::RootCertStore::empty();
-    for c in certs(&ca)? {
+    for c in virtkit_host::pem::certificates(&ca)? {
         roots.add(c).map_err(|e| file_error(&ca, e))?;
     }
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
         .map_err(|e| file_error(&ca, e))?;
-    let chain = certs(&pki.join("servercert.pem"))?;
-    let key_path = pki.join("serverkey.pem");
-    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| file_error(&key_path, e))?;
+    let chain = virtkit_host::pem::certificates(&pki.join("servercert.pem"))?;
+    let key = virtkit_host::pem::private_key(&pki.join("serverkey.pem"))?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)

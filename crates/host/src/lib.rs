@@ -5,6 +5,7 @@
 pub mod fs;
 pub mod lock;
 pub mod paths;
+pub mod pem;
 pub mod process;
 
 pub use lock::DirLock;

@@ -5,8 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use virtkit_host::pem;
 
 use crate::{Error, ErrorKind, Result};
 
@@ -14,30 +13,19 @@ fn bad(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::new(ErrorKind::InvalidArgument, format!("{}: {e}", path.display()))
 }
 
-/// The certificates in a PEM file (at least one).
-pub(crate) fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| bad(path, e))?
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| bad(path, e))?;
-    if certs.is_empty() {
-        return Err(bad(path, "no certificate in it"));
-    }
-    Ok(certs)
+/// A PEM file that cannot be used (its message names it).
+fn unusable(e: virtkit_host::Error) -> Error {
+    Error::new(ErrorKind::InvalidArgument, e.to_string())
 }
 
-pub(crate) fn key(path: &Path) -> Result<PrivateKeyDer<'static>> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| bad(path, e))
-}
-
-pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// The client's configuration from a pkipath directory.
 pub(crate) fn client_config(pki: &Path) -> Result<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
-    for c in certs(&pki.join("cacert.pem"))? {
+    for c in pem::certificates(&pki.join("cacert.pem")).map_err(unusable)? {
         roots.add(c).map_err(|e| bad(&pki.join("cacert.pem"), e))?;
     }
     let builder = rustls::ClientConfig::builder_with_provider(provider())
@@ -48,8 +36,8 @@ pub(crate) fn client_config(pki: &Path) -> Result<rustls::ClientConfig> {
     // refuses it (as it should), with its own word on why.
     let cert = pki.join("clientcert.pem");
     let mut config = if cert.exists() {
-        let chain = certs(&cert)?;
-        let key = key(&pki.join("clientkey.pem"))?;
+        let chain = pem::certificates(&cert).map_err(unusable)?;
+        let key = pem::private_key(&pki.join("clientkey.pem")).map_err(unusable)?;
         builder.with_client_auth_cert(chain, key).map_err(|e| bad(&cert, e))?
     } else {
         builder.with_no_client_auth()
