@@ -112,7 +112,7 @@ async fn run(s: Settings) -> anyhow::Result<()> {
     tokio::spawn(autostart(autostart_conn, s.run_dir.join("autostarted")));
 
     let incoming = tokio_stream::wrappers::ReceiverStream::new(rx);
-    let mut stopping = stop_rx_for_deadline(&stop_tx);
+    let mut stopping = stop_tx.subscribe();
     let shutdown = shutdown_signal(stop_tx, s.idle_timeout, clients, s.max_clients);
     let server = tonic::transport::Server::builder()
         .concurrency_limit_per_connection(s.max_calls_per_client)
@@ -206,10 +206,6 @@ fn revision_base(state: &std::path::Path) -> anyhow::Result<u64> {
 
 /// How long running calls may take to finish once the daemon stops.
 const STOP_GRACE: Duration = Duration::from_secs(30);
-
-fn stop_rx_for_deadline(tx: &watch::Sender<bool>) -> watch::Receiver<bool> {
-    tx.subscribe()
-}
 
 /// Resolves on SIGTERM or SIGINT, or (session daemon) after `idle` with no
 /// client. It first tells event streams to end, so that the server's

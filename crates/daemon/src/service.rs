@@ -82,7 +82,7 @@ impl Service {
 
 async fn info_of(d: &Domain) -> Result<Response<v1::DomainInfo>, Status> {
     let i = d.info(Default::default()).await.map_err(status)?;
-    Ok(Response::new(convert::info_into(i)))
+    Ok(Response::new(convert::info_to(i)))
 }
 
 fn mode(s: &str) -> Result<virtkit::ShutdownMode, Status> {
@@ -164,7 +164,7 @@ impl Virtkit for Service {
         opts.active = msg.active;
         opts.persistent = msg.persistent;
         let list = conn.list_domains(opts).await.map_err(status)?;
-        let mut reply = convert::list_into(list);
+        let mut reply = convert::list_to(list);
         reply.revision += self.base;
         Ok(Response::new(reply))
     }
@@ -175,7 +175,7 @@ impl Virtkit for Service {
     ) -> Result<Response<v1::DomainInfo>, Status> {
         let d = self.domain(&req, "get-domain-info", Access::Read, &req.get_ref().uuid).await?;
         let i = d.info(virtkit::InfoOptions::default().stats(req.get_ref().stats)).await.map_err(status)?;
-        Ok(Response::new(convert::info_to(&i)))
+        Ok(Response::new(convert::info_to(i)))
     }
 
     async fn get_domain_xml(

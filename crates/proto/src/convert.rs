@@ -176,12 +176,8 @@ fn uuid_text(u: &Uuid) -> String {
     u.hyphenated().encode_lower(&mut buf).to_owned()
 }
 
-pub fn info_to(i: &t::DomainInfo) -> v1::DomainInfo {
-    info_into(i.clone())
-}
-
-/// [`info_to`], taking the value (its strings move instead of copying).
-pub fn info_into(i: t::DomainInfo) -> v1::DomainInfo {
+/// Takes the value: its strings move instead of being copied.
+pub fn info_to(i: t::DomainInfo) -> v1::DomainInfo {
     v1::DomainInfo {
         uuid: uuid_text(&i.uuid),
         stats: i.stats.as_ref().map(stats_to),
@@ -211,13 +207,8 @@ pub fn info_from(i: v1::DomainInfo) -> Result<t::DomainInfo, Error> {
     Ok(out)
 }
 
-pub fn list_to(l: &t::DomainList) -> v1::DomainList {
-    list_into(l.clone())
-}
-
-/// [`list_to`], taking the list.
-pub fn list_into(l: t::DomainList) -> v1::DomainList {
-    v1::DomainList { revision: l.revision, domains: l.domains.into_iter().map(info_into).collect() }
+pub fn list_to(l: t::DomainList) -> v1::DomainList {
+    v1::DomainList { revision: l.revision, domains: l.domains.into_iter().map(info_to).collect() }
 }
 
 pub fn list_from(l: v1::DomainList) -> Result<t::DomainList, Error> {
@@ -381,13 +372,13 @@ mod tests {
         stats.cpu_time_ns = 5;
         a.stats = Some(stats);
         let list = t::DomainList::new(42, vec![a, t::DomainInfo::new(Uuid::new_v4(), "b")]);
-        let back = list_from(list_to(&list)).unwrap();
+        let back = list_from(list_to(list.clone())).unwrap();
         assert_eq!(back, list);
     }
 
     #[test]
     fn a_reason_from_a_newer_peer_is_unknown_but_a_state_is_an_error() {
-        let mut wire = info_to(&t::DomainInfo::new(Uuid::new_v4(), "a"));
+        let mut wire = info_to(t::DomainInfo::new(Uuid::new_v4(), "a"));
         wire.reason = 9999;
         assert_eq!(info_from(wire.clone()).unwrap().reason, StateReason::Unknown);
         wire.state = 9999;
