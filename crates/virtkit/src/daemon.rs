@@ -33,9 +33,16 @@ pub(crate) async fn transport_for(uri: &Uri, read_only: bool) -> Result<Transpor
         return Err(invalid(format!("no driver path '{}' for {} through a daemon", uri.path, uri.driver)));
     }
     let socket_param = uri.param("socket").map(PathBuf::from);
+    // A parameter a transport does not use is refused, never ignored.
+    let known: &[&str] = match uri.transport.as_deref() {
+        None | Some("unix") => &["socket"],
+        Some("tls") => &["pkipath"],
+        Some("ssh") => &["socket", "command"],
+        Some(_) => &[],
+    };
     for (k, _) in &uri.params {
-        if !matches!(k.as_str(), "socket" | "pkipath" | "command" | "no_verify") {
-            return Err(invalid(format!("unknown URI parameter '{k}'")));
+        if !known.contains(&k.as_str()) {
+            return Err(invalid(format!("unknown URI parameter '{k}' (this transport takes: {})", known.join(", "))));
         }
     }
     match uri.transport.as_deref() {
@@ -161,4 +168,28 @@ fn daemon_program() -> PathBuf {
         }
     }
     PathBuf::from("virtkitd")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn each_transport_takes_its_own_parameters_only() {
+        let t = |u: &str| {
+            let u = Uri::parse(u).unwrap_or_else(|e| panic!("{e}"));
+            async move { transport_for(&u, false).await }
+        };
+        assert!(
+            matches!(t("qemu+unix:///system?socket=/s").await, Ok(Transport::Unix(p)) if p == std::path::Path::new("/s"))
+        );
+        assert!(matches!(t("qemu+tls://h/system?pkipath=/p").await, Ok(Transport::Tls { port: TLS_PORT, .. })));
+        assert!(matches!(t("qemu+ssh://u@h:22/system?socket=/s&command=/bin/vk").await, Ok(Transport::Ssh { .. })));
+        for bad in
+            ["qemu+tls://h/system?no_verify=1", "qemu+unix:///system?pkipath=/p", "qemu+ssh://h/system?pkipath=/p"]
+        {
+            let e = t(bad).await.err().unwrap_or_else(|| panic!("{bad} accepted"));
+            assert!(e.to_string().starts_with("unknown URI parameter"), "{bad}: {e}");
+        }
+    }
 }
