@@ -124,7 +124,7 @@ impl Settings {
             None if session => (paths::session_state_dir(), paths::session_run_dir()),
             None => (PathBuf::from(paths::SYSTEM_STATE_DIR), PathBuf::from(paths::SYSTEM_RUN_DIR)),
         };
-        let max_message = file.max_message_bytes.unwrap_or(16 << 20);
+        let max_message = file.max_message_bytes.unwrap_or(virtkit_proto::MAX_MESSAGE);
         if !(4096..=(256 << 20)).contains(&max_message) {
             bail!("max_message_bytes must be between 4096 and 268435456");
         }

@@ -118,9 +118,9 @@ async fn run(s: Settings) -> anyhow::Result<()> {
         .concurrency_limit_per_connection(s.max_calls_per_client)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
-        .initial_stream_window_size(8 << 20)
-        .initial_connection_window_size(8 << 20)
-        .max_frame_size(1 << 20)
+        .initial_stream_window_size(virtkit_proto::WINDOW)
+        .initial_connection_window_size(virtkit_proto::WINDOW)
+        .max_frame_size(virtkit_proto::FRAME)
         .add_service(
             virtkit_proto::v1::virtkit_server::VirtkitServer::new(service)
                 .max_decoding_message_size(s.max_message)

@@ -16,3 +16,12 @@ pub const ERROR_KIND_METADATA: &str = "virtkit-error-kind";
 /// The metadata entry of a Watch reply: the revision the stream starts
 /// after.
 pub const REVISION_METADATA: &str = "virtkit-revision";
+
+/// The largest message either side accepts by default (the daemon's
+/// `max_message_bytes` may change its own).
+pub const MAX_MESSAGE: usize = 16 << 20;
+/// HTTP/2 flow-control windows, both ways: replies of a few MiB (a list of
+/// thousands) need no window updates.
+pub const WINDOW: u32 = 8 << 20;
+/// The largest HTTP/2 frame either side asks for: a whole list in a few.
+pub const FRAME: u32 = 1 << 20;

@@ -19,15 +19,6 @@ use crate::{
     ListOptions, Result, ShutdownMode, Uri,
 };
 
-/// The largest message either side accepts.
-pub(crate) const MAX_MESSAGE: usize = 16 << 20;
-
-/// HTTP/2 flow-control windows, both ways.
-pub(crate) const WINDOW: u32 = 8 << 20;
-
-/// The largest HTTP/2 frame the daemon may send: a whole list in a few.
-pub(crate) const FRAME: u32 = 1 << 20;
-
 /// How to reach the daemon.
 #[derive(Debug, Clone)]
 pub(crate) enum Transport {
@@ -59,9 +50,9 @@ impl Remote {
             .http2_keep_alive_interval(Duration::from_secs(30))
             .keep_alive_while_idle(false)
             // Replies of a few MiB (a list of thousands) need no window updates.
-            .initial_stream_window_size(WINDOW)
-            .initial_connection_window_size(WINDOW)
-            .max_frame_size(FRAME);
+            .initial_stream_window_size(virtkit_proto::WINDOW)
+            .initial_connection_window_size(virtkit_proto::WINDOW)
+            .max_frame_size(virtkit_proto::FRAME);
         let shown = match &transport {
             Transport::Unix(p) => p.display().to_string(),
             Transport::Tls { host, port, .. } => format!("{host}:{port}"),
@@ -109,8 +100,9 @@ impl Remote {
                     .map_err(|e| connect_error(&format!("ssh {shown}"), &e))?
             }
         };
-        let client =
-            VirtkitClient::new(channel).max_decoding_message_size(MAX_MESSAGE).max_encoding_message_size(MAX_MESSAGE);
+        let client = VirtkitClient::new(channel)
+            .max_decoding_message_size(virtkit_proto::MAX_MESSAGE)
+            .max_encoding_message_size(virtkit_proto::MAX_MESSAGE);
         let target_uri = format!("{}://{}", uri.driver, uri.path);
         let target = target_uri.parse().map_err(|_| {
             Error::new(ErrorKind::InvalidArgument, format!("'{target_uri}' cannot be sent to a daemon"))
