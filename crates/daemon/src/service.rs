@@ -85,6 +85,12 @@ async fn info_of(d: &Domain) -> Result<Response<v1::DomainInfo>, Status> {
     Ok(Response::new(convert::info_to(i)))
 }
 
+/// Resolves once the daemon starts stopping: streams end then.
+async fn until_stopping(stopping: &mut watch::Receiver<bool>) {
+    // An error means the sender is gone: the daemon is stopping too.
+    let _ = stopping.wait_for(|s| *s).await;
+}
+
 fn mode(s: &str) -> Result<virtkit::ShutdownMode, Status> {
     if s.is_empty() {
         return Ok(virtkit::ShutdownMode::default());
@@ -302,7 +308,7 @@ impl Virtkit for Service {
                 let n = tokio::select! {
                     r = from_guest.read(&mut buf) => r,
                     _ = tx.closed() => return,
-                    () = async { let _ = stopping.wait_for(|s| *s).await; } => return,
+                    () = until_stopping(&mut stopping) => return,
                 };
                 match n {
                     Ok(0) | Err(_) => return,
@@ -354,7 +360,7 @@ impl Virtkit for Service {
                 let item = tokio::select! {
                     e = events.next() => e,
                     _ = tx.closed() => return,
-                    () = async { let _ = stopping.wait_for(|s| *s).await; } => {
+                    () = until_stopping(&mut stopping) => {
                         let _ = tx.send(Err(Status::unavailable("the daemon is stopping"))).await;
                         return;
                     }
