@@ -123,22 +123,7 @@ impl Lab {
 
     /// The QEMU processes of this lab's domains.
     fn qemus(&self) -> Vec<i32> {
-        let uuids = self.uuids.lock().unwrap().clone();
-        let mut found = Vec::new();
-        for e in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-            let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else { continue };
-            let cmd = String::from_utf8_lossy(&cmd);
-            if cmd.contains("qemu-system") && uuids.iter().any(|u| cmd.contains(u.as_str())) {
-                // A zombie waiting for its parent (this test) is gone already.
-                let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-                let state = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next().map(str::to_owned));
-                if state.as_deref() != Some("Z") {
-                    found.push(pid);
-                }
-            }
-        }
-        found
+        self.uuids.lock().unwrap().iter().filter_map(|u| common::qemu_of(u)).collect()
     }
 
     /// Waits (a little) for no QEMU of this lab to be left.

@@ -184,9 +184,12 @@ pub fn qemu_of(uuid: &str) -> Option<i32> {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
         let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
         let cmd = String::from_utf8_lossy(&cmd);
+        if !(cmd.contains("qemu-system") && cmd.contains(uuid)) {
+            continue;
+        }
+        // A zombie waiting for its parent is gone already.
         let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-        let zombie = stat.rfind(')').is_some_and(|i| stat[i + 1..].trim_start().starts_with('Z'));
-        if cmd.contains("qemu-system") && cmd.contains(uuid) && !zombie {
+        if !stat.rfind(')').is_some_and(|i| stat[i + 1..].trim_start().starts_with('Z')) {
             return Some(pid);
         }
     }
