@@ -1,0 +1,184 @@
+//! The QEMU command line: a pure function from a domain definition (and
+//! the few facts decided at start) to arguments. Golden tests hold one
+//! document and its expected arguments each (tests/argv/).
+
+mod chardev;
+mod controller;
+mod disk;
+mod graphics;
+mod machine;
+mod misc;
+mod net;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+use virtkit_model::domain::Domain;
+use virtkit_model::domain::devices::Address;
+
+/// Why a definition cannot become a command line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArgvError {
+    /// Something the QEMU driver does not (yet) do, at an XML path.
+    #[error("{path}: {message}")]
+    Unsupported { path: String, message: String },
+}
+
+pub(super) fn unsupported(path: impl Into<String>, message: impl Into<String>) -> ArgvError {
+    ArgvError::Unsupported { path: path.into(), message: message.into() }
+}
+
+/// The accelerator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    Kvm,
+    Tcg,
+}
+
+/// What the argv needs beyond the definition: decided at start.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub accel: Accel,
+    /// Descriptor number of the (already listening) monitor socket.
+    pub monitor_fd: i32,
+    /// The domain's runtime directory (sockets virtkit places).
+    pub run_dir: PathBuf,
+    /// QEMU device types available (empty: assume all).
+    pub devices: BTreeSet<String>,
+}
+
+impl Context {
+    pub(super) fn has(&self, device: &str) -> bool {
+        self.devices.is_empty() || self.devices.contains(device)
+    }
+}
+
+/// The unix socket a channel without a path gets.
+pub fn channel_socket(run_dir: &Path, index: usize, name: Option<&str>) -> PathBuf {
+    if name == Some(virtkit_model::domain::devices::GUEST_AGENT_CHANNEL) {
+        run_dir.join("agent.sock")
+    } else {
+        run_dir.join(format!("channel{index}.sock"))
+    }
+}
+
+/// The unix socket a serial port or console without a path gets.
+pub fn serial_socket(run_dir: &Path, kind: &str, index: usize) -> PathBuf {
+    run_dir.join(format!("{kind}{index}.sock"))
+}
+
+/// QEMU's option syntax doubles commas inside values.
+pub(super) fn esc(s: &str) -> String {
+    s.replace(',', ",,")
+}
+
+pub(super) fn json_arg(v: Value) -> String {
+    v.to_string()
+}
+
+/// Whether the machine is a q35 (PCIe) machine.
+fn is_q35(machine: &str) -> bool {
+    machine == "q35" || machine.contains("q35")
+}
+
+pub(super) struct Builder<'a> {
+    pub(super) def: &'a Domain,
+    pub(super) ctx: &'a Context,
+    pub(super) args: Vec<String>,
+    pub(super) q35: bool,
+}
+
+impl Builder<'_> {
+    pub(super) fn push(&mut self, a: impl Into<String>) {
+        self.args.push(a.into());
+    }
+
+    pub(super) fn opt(&mut self, flag: &str, value: impl Into<String>) {
+        self.args.push(flag.to_owned());
+        self.args.push(value.into());
+    }
+
+    pub(super) fn device(&mut self, v: Value) {
+        self.opt("-device", json_arg(v));
+    }
+
+    /// `bus`/`addr` for a PCI address given in the definition.
+    pub(super) fn pci_addr(
+        &self,
+        props: &mut Map<String, Value>,
+        address: Option<&Address>,
+        path: &str,
+    ) -> Result<(), ArgvError> {
+        match address {
+            None => Ok(()),
+            Some(Address::Pci(a)) => {
+                if a.domain.unwrap_or(0) != 0 {
+                    return Err(unsupported(format!("{path}/address"), "PCI domains other than 0 are not supported"));
+                }
+                let bus = a.bus.unwrap_or(0);
+                let root = if self.q35 { "pcie.0" } else { "pci.0" };
+                props.insert("bus".into(), json!(if bus == 0 { root.to_owned() } else { format!("pci.{bus}") }));
+                let mut addr = format!("0x{:x}", a.slot.unwrap_or(0));
+                if let Some(f) = a.function.filter(|f| *f != 0) {
+                    addr.push_str(&format!(".0x{f:x}"));
+                }
+                props.insert("addr".into(), json!(addr));
+                if a.multifunction == Some(true) {
+                    props.insert("multifunction".into(), json!(true));
+                }
+                Ok(())
+            }
+            Some(_) => {
+                Err(unsupported(format!("{path}/address"), "this device sits on PCI: give a PCI address or none"))
+            }
+        }
+    }
+}
+
+/// The arguments for `def` (the emulator binary is not included).
+pub fn build(def: &Domain, ctx: &Context) -> Result<Vec<String>, ArgvError> {
+    let machine = def.os.machine.clone().unwrap_or_else(|| "pc".into());
+    let mut b = Builder { def, ctx, args: Vec::new(), q35: is_q35(&machine) };
+    b.opt("-name", format!("guest={},debug-threads=on", esc(&def.name)));
+    b.push("-S");
+    machine::machine_args(&mut b, &machine)?;
+    machine::cpu_args(&mut b)?;
+    machine::memory_args(&mut b);
+    b.opt("-uuid", def.uuid.hyphenated().to_string());
+    b.push("-no-user-config");
+    b.push("-nodefaults");
+    b.opt("-chardev", format!("socket,id=charmonitor,fd={},server=on,wait=off", ctx.monitor_fd));
+    b.opt("-mon", "chardev=charmonitor,id=monitor,mode=control");
+    machine::clock_args(&mut b)?;
+    machine::lifecycle_args(&mut b);
+    machine::pm_args(&mut b);
+    machine::boot_args(&mut b)?;
+    controller::controller_args(&mut b)?;
+    disk::disk_args(&mut b)?;
+    if let Some(f) = def.devices.filesystems.first() {
+        let _ = f;
+        return Err(unsupported(
+            "/domain/devices/filesystem",
+            "filesystems are for containers; sharing a host directory with a VM is not supported yet",
+        ));
+    }
+    net::net_args(&mut b)?;
+    chardev::chardev_args(&mut b)?;
+    misc::input_args(&mut b)?;
+    graphics::graphics_args(&mut b)?;
+    graphics::video_args(&mut b)?;
+    misc::misc_device_args(&mut b)?;
+    b.opt("-msg", "timestamp=on");
+    Ok(b.args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commas_are_doubled() {
+        assert_eq!(esc("a,b"), "a,,b");
+    }
+}
