@@ -3,22 +3,13 @@
 //! every unsupported one must be refused naming what is not supported.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use std::path::PathBuf;
+
+use common::conformance_dir;
 
 use virtkit_model::domain::Domain;
-
-fn conformance_dir() -> PathBuf {
-    let dir = std::env::var_os("VIRTKIT_CONFORMANCE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance"));
-    assert!(
-        dir.join("schemas/domain.rng").is_file(),
-        "conformance data not found at {} (set VIRTKIT_CONFORMANCE)",
-        dir.display()
-    );
-    dir
-}
 
 /// Input documents (not libvirt's `.out.xml` outputs) in `sub`.
 fn inputs(sub: &str) -> Vec<PathBuf> {
@@ -34,19 +25,8 @@ fn inputs(sub: &str) -> Vec<PathBuf> {
     v
 }
 
-/// Validates `xml` against libvirt's domain schema with xmllint.
 fn schema_check(xml: &str) -> Result<(), String> {
-    let tmp = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(tmp.path(), xml).unwrap();
-    let rng = conformance_dir().join("schemas/domain.rng");
-    let out = Command::new("xmllint")
-        .arg("--noout")
-        .arg("--relaxng")
-        .arg(&rng)
-        .arg(tmp.path())
-        .output()
-        .expect("xmllint runs (apt-get install libxml2-utils)");
-    if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+    common::schema_check("domain", xml)
 }
 
 #[test]

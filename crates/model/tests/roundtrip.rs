@@ -25,11 +25,11 @@
 //! `PROPTEST_CASES` sets the number of cases of both property tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use proptest::collection::vec;
 use proptest::option;
@@ -129,35 +129,8 @@ fn same(want: &Domain, got: &Domain, how: &str, text: &str) -> Result<(), String
     ))
 }
 
-fn conformance_dir() -> PathBuf {
-    let dir = std::env::var_os("VIRTKIT_CONFORMANCE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance"));
-    assert!(
-        dir.join("schemas/domain.rng").is_file(),
-        "conformance data not found at {} (set VIRTKIT_CONFORMANCE)",
-        dir.display()
-    );
-    dir
-}
-
-/// Validates `xml` against libvirt's domain schema with xmllint. The
-/// namespace errors libxml2 reports without failing (a prefix bound to the
-/// empty string, an undeclared prefix) count too, except its complaint that
-/// a namespace name is not a URI, which an IRI such as `urn:日本` draws.
 fn schema_check(xml: &str) -> Result<(), String> {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), xml).unwrap();
-    let out = Command::new("xmllint")
-        .arg("--noout")
-        .arg("--relaxng")
-        .arg(conformance_dir().join("schemas/domain.rng"))
-        .arg(file.path())
-        .output()
-        .expect("xmllint runs (apt-get install libxml2-utils)");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let complaint = stderr.lines().any(|l| l.contains(" error : ") && !l.ends_with("is not a valid URI"));
-    if out.status.success() && !complaint { Ok(()) } else { Err(stderr) }
+    common::schema_check("domain", xml)
 }
 
 // ---------------------------------------------------------------------------
