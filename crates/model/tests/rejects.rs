@@ -453,3 +453,63 @@ fn missing_uuid_is_generated_and_kept() {
     assert_eq!(again.uuid, d.uuid);
     assert!(!d.uuid.is_nil());
 }
+
+// ---- devices: audio and sound ----
+
+/// Every problem of `xml`, as (line, path, message).
+fn all_errors(xml: &str) -> Vec<(u32, String, String)> {
+    let errs = Domain::from_xml(xml).expect_err("document must be refused");
+    errs.iter().map(|e| (e.pos.map_or(0, |p| p.line), e.path.clone(), e.kind.to_string())).collect()
+}
+
+fn with_devices(devices: &str) -> String {
+    with("  </devices>", &format!("{devices}  </devices>"))
+}
+
+#[test]
+fn audio_attributes_belong_to_their_backend_type() {
+    let xml = with_devices(
+        "    <audio id='1' type='none' path='/tmp/a.wav'>\n      <output dev='/dev/dsp'/>\n    </audio>\n",
+    );
+    assert_eq!(
+        all_errors(&xml),
+        [
+            (21, "/domain/devices/audio/@path".into(), "none audio has no path".into()),
+            (22, "/domain/devices/audio/output/@dev".into(), "none audio has no dev".into()),
+        ]
+    );
+    assert_refused(
+        &with_devices("    <audio id='1' type='alsa'><input voicess='2'/></audio>\n"),
+        21,
+        38,
+        "/domain/devices/audio/input/@voicess",
+        "unknown attribute 'voicess' on <input> (did you mean 'voices'?)",
+    );
+    assert_refused(
+        &with_devices("    <audio id='1' type='alsaa'/>\n"),
+        21,
+        19,
+        "/domain/devices/audio/@type",
+        "'alsaa' is not one of none, alsa, coreaudio, jack, oss, pulseaudio, sdl, spice, file, dbus",
+    );
+}
+
+#[test]
+fn audio_ids_are_unique_and_sound_cards_name_one() {
+    let xml = with_devices(
+        "    <sound model='ich9'><audio id='3'/></sound>\n    <sound model='ac97'><codec type='duplex'/></sound>\n    <audio id='1' type='none'/>\n    <audio id='1' type='spice'/>\n    <audio id='0' type='none'/>\n",
+    );
+    assert_eq!(
+        all_errors(&xml),
+        [
+            (21, "/domain/devices/sound[1]/audio/@id".into(), "there is no audio backend with id 3".into()),
+            (22, "/domain/devices/sound[2]/codec".into(), "only ich6, ich7 and ich9 sound cards have codecs".into()),
+            (
+                24,
+                "/domain/devices/audio[2]/@id".into(),
+                "audio id 1 is already used by /domain/devices/audio[1]".into()
+            ),
+            (25, "/domain/devices/audio[3]/@id".into(), "audio ids start at 1".into()),
+        ]
+    );
+}

@@ -26,6 +26,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod gen_devices;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
@@ -713,12 +714,14 @@ fn devices() -> BoxedStrategy<Devices> {
             vec(rng(), 0..=2),
             vec(panic(), 0..=2),
         ),
+        gen_devices::more_devices(),
     )
-        .prop_map(|(a, b, c)| {
+        .prop_map(|(a, b, c, more)| {
             let mut d = Devices::default();
             (d.emulator, d.disks, d.controllers, d.filesystems, d.interfaces) = a;
             (d.serials, d.consoles, d.channels, d.inputs) = b;
             (d.graphics, d.videos, d.watchdog, d.memballoon, d.rngs, d.panics) = c;
+            (d.audios, d.sounds) = more;
             d
         })
         .boxed()
@@ -1268,6 +1271,8 @@ fn make_consistent(d: &mut Domain) {
     devs.memballoon.iter_mut().for_each(|x| alias(&mut x.alias));
     devs.rngs.iter_mut().for_each(|x| alias(&mut x.alias));
     devs.panics.iter_mut().for_each(|x| alias(&mut x.alias));
+    gen_devices::aliases(devs).for_each(alias);
+    gen_devices::make_consistent(devs);
 
     // Disk targets: unique once `ioemu:` is taken off.
     let mut targets = HashSet::new();

@@ -43,6 +43,8 @@ pub struct QemuCaps {
     pub version: (u32, u32, u32),
     pub machines: Vec<Machine>,
     pub devices: BTreeSet<String>,
+    /// Audio drivers (`-audiodev help`: the ones whose modules are installed).
+    pub audio_drivers: BTreeSet<String>,
     pub kvm: Kvm,
     /// What the cache entry is valid for.
     key: String,
@@ -76,13 +78,17 @@ pub enum CapsError {
     Probe(String, String),
 }
 
+/// Bumped when the probe learns something new, so older cache entries are
+/// probed again.
+const PROBE_VERSION: u32 = 2;
+
 /// The cache key: binary identity, /dev/kvm presence and the kernel.
 fn cache_key(binary: &Path) -> Option<String> {
     let m = std::fs::metadata(binary).ok()?;
     let mtime = m.modified().ok()?.duration_since(UNIX_EPOCH).ok()?.as_nanos();
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let kvm = Path::new("/dev/kvm").exists();
-    Some(format!("{}|{}|{mtime}|kvm={kvm}|{}", binary.display(), m.len(), kernel.trim()))
+    Some(format!("v{PROBE_VERSION}|{}|{}|{mtime}|kvm={kvm}|{}", binary.display(), m.len(), kernel.trim()))
 }
 
 fn cache_file(cache_dir: &Path, binary: &Path) -> PathBuf {
@@ -182,7 +188,37 @@ async fn probe(binary: &Path, key: String, scratch: &Path) -> Result<QemuCaps, C
     let _ = qmp.execute_closing("quit").await;
     let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
     let kvm = probe_kvm(binary, scratch).await;
-    Ok(QemuCaps { binary: binary.to_owned(), version, machines, devices, kvm, key })
+    let audio_drivers = probe_audio(binary).await?;
+    Ok(QemuCaps { binary: binary.to_owned(), version, machines, devices, audio_drivers, kvm, key })
+}
+
+/// The audio drivers QEMU lists: those built in and those whose module is
+/// installed (Debian's qemu-system-gui has pa, sdl and jack).
+async fn probe_audio(binary: &Path) -> Result<BTreeSet<String>, CapsError> {
+    let name = binary.display().to_string();
+    let out = tokio::process::Command::new(binary)
+        .args(["-audiodev", "help"])
+        .env("LC_ALL", "C")
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), out)
+        .await
+        .map_err(|_| CapsError::Probe(name.clone(), "-audiodev help did not finish".into()))?
+        .map_err(|e| CapsError::Spawn(name.clone(), e.to_string()))?;
+    Ok(audio_drivers(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The driver names in `-audiodev help`'s output.
+fn audio_drivers(help: &str) -> BTreeSet<String> {
+    help.lines()
+        .skip_while(|l| !l.starts_with("Available audio drivers"))
+        .skip(1)
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Runs the probe guest under KVM and checks it finishes, quickly.
@@ -305,6 +341,14 @@ pub fn probe_image() -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audio_drivers_are_read_from_the_help() {
+        let help = "Available audio drivers:\nnone\nalsa\nspice\nwav\n";
+        let got: Vec<String> = audio_drivers(help).into_iter().collect();
+        assert_eq!(got, ["alsa", "none", "spice", "wav"]);
+        assert!(audio_drivers("qemu: unknown option\n").is_empty());
+    }
 
     #[test]
     fn probe_image_is_a_valid_multiboot_image() {

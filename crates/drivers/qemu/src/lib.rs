@@ -10,6 +10,8 @@
 pub mod agent;
 pub mod argv;
 pub mod caps;
+mod defaults;
+mod host;
 pub mod qmp;
 
 use std::collections::HashMap;
@@ -28,7 +30,6 @@ use virtkit_engine::options::{ShutdownMode, StartOptions};
 use virtkit_engine::types::{BlockStats, Capabilities, DomainState, DomainStats, HostInfo, State, StateReason};
 use virtkit_engine::{Console, DomainRef, Driver, DriverEvents, Error, ErrorKind, Result, Started};
 use virtkit_host::{ProcessId, Spawn};
-use virtkit_model::MacAddress;
 use virtkit_model::domain::devices::{BalloonModel, CharSource};
 use virtkit_model::domain::{CrashAction, Domain, DomainType, LifecycleAction};
 
@@ -341,11 +342,7 @@ impl Driver for QemuDriver {
                 format!("the qemu driver runs domains of type 'qemu' or 'kvm', not '{}'", def.domain_type),
             ));
         }
-        for nic in &mut def.devices.interfaces {
-            if nic.mac.is_none() {
-                nic.mac = Some(MacAddress::generate());
-            }
-        }
+        defaults::fill(def);
         Ok(())
     }
 
@@ -353,6 +350,7 @@ impl Driver for QemuDriver {
         let st = &self.state;
         let emulator = emulator_for(&def)?;
         check_files(&def)?;
+        host::check(&def)?;
         let caps = st.caps(&emulator).await?;
         let accel = match def.domain_type {
             DomainType::Kvm if caps.kvm.usable => Accel::Kvm,
@@ -588,7 +586,13 @@ impl QemuDriver {
         }
         let listener =
             std::os::unix::net::UnixListener::bind(&monitor_path).map_err(|e| driver_err(format!("monitor: {e}")))?;
-        let ctx = argv::Context { accel, monitor_fd: 3, run_dir: run_dir.to_owned(), devices: caps.devices.clone() };
+        let ctx = argv::Context {
+            accel,
+            monitor_fd: 3,
+            run_dir: run_dir.to_owned(),
+            devices: caps.devices.clone(),
+            audio_drivers: caps.audio_drivers.clone(),
+        };
         let args = argv::build(def, &ctx).map_err(|e| err(ErrorKind::Unsupported, e.to_string()))?;
         virtkit_host::fs::create_dir(log.parent().unwrap_or(&st.root), 0o700).map_err(driver_err)?;
         write_log(log, &format!("starting: {} {}", emulator.display(), args.join(" ")));
@@ -605,8 +609,8 @@ impl QemuDriver {
             .fd(OwnedFd::from(listener), 3)
             .log(log_file)
             .cwd(run_dir);
-        if let Some(tz) = def.clock.as_ref().and_then(|c| c.timezone.as_ref()) {
-            spawn = spawn.env("TZ", tz);
+        for (k, v) in argv::environment(def) {
+            spawn = spawn.env(k, v);
         }
         let mut child = spawn.spawn().map_err(driver_err)?;
         let pid = child.id().and_then(|p| ProcessId::of(p).ok());

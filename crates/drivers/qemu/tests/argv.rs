@@ -17,6 +17,7 @@ fn context(def: &Domain) -> Context {
         monitor_fd: 3,
         run_dir: PathBuf::from(format!("/var/lib/virtkit/run/{}", def.uuid)),
         devices: Default::default(),
+        audio_drivers: Default::default(),
     }
 }
 
@@ -27,6 +28,9 @@ fn render(xml: &Path) -> (PathBuf, String) {
     match argv::build(&def, &context(&def)) {
         Ok(args) => {
             let mut out = String::new();
+            for (k, v) in argv::environment(&def) {
+                out.push_str(&format!("{k}={v}\n"));
+            }
             for a in args {
                 out.push_str(&a);
                 out.push('\n');
@@ -125,4 +129,16 @@ fn libvirt_documents_with_argv_build() {
     }
     assert!(n > 10, "few documents with argv in {}", dir.display());
     assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+/// An audio backend whose driver this QEMU lacks is refused, naming what it has.
+#[test]
+fn audio_driver_missing_from_this_qemu_is_refused() {
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/argv/audio-backends.xml")).unwrap();
+    let def = Domain::from_xml(&text).unwrap();
+    let mut ctx = context(&def);
+    ctx.audio_drivers = ["none", "oss", "spice", "wav"].iter().map(|s| s.to_string()).collect();
+    let e = argv::build(&def, &ctx).unwrap_err().to_string();
+    assert_eq!(e, "/domain/devices/audio[2]/@type: this QEMU has no 'pa' audio driver (it has none, oss, spice, wav)");
 }

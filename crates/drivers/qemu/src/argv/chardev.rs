@@ -65,16 +65,11 @@ pub(super) fn chardev_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
         let id = format!("charserial{i}");
         b.opt("-chardev", chardev(&id, &s.source, s.log.as_ref(), &serial_socket(&run, "serial", i)));
         let port = s.target_port.unwrap_or(u32::try_from(i).unwrap_or(0));
-        let dev = match s.target_type {
-            None | Some(SerialTargetType::IsaSerial) => {
-                json!({ "driver": "isa-serial", "chardev": id, "id": format!("serial{i}"), "index": port })
-            }
-            Some(SerialTargetType::UsbSerial) => {
-                json!({ "driver": "usb-serial", "chardev": id, "id": format!("serial{i}"), "bus": "usb.0" })
-            }
-            Some(SerialTargetType::PciSerial) => {
-                json!({ "driver": "pci-serial", "chardev": id, "id": format!("serial{i}") })
-            }
+        let mut dev = Map::new();
+        let driver = match s.target_type {
+            None | Some(SerialTargetType::IsaSerial) => "isa-serial",
+            Some(SerialTargetType::UsbSerial) => "usb-serial",
+            Some(SerialTargetType::PciSerial) => "pci-serial",
             Some(t) => {
                 return Err(unsupported(
                     format!("{path}/target/@type"),
@@ -82,6 +77,31 @@ pub(super) fn chardev_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
                 ));
             }
         };
+        dev.insert("driver".into(), json!(driver));
+        dev.insert("chardev".into(), json!(id));
+        dev.insert("id".into(), json!(format!("serial{i}")));
+        match driver {
+            "isa-serial" => {
+                dev.insert("index".into(), json!(port));
+                match &s.address {
+                    None => {}
+                    Some(Address::Isa(a)) => {
+                        if let Some(io) = a.iobase {
+                            dev.insert("iobase".into(), json!(io));
+                        }
+                        if let Some(irq) = a.irq {
+                            dev.insert("irq".into(), json!(irq));
+                        }
+                    }
+                    Some(_) => {
+                        return Err(unsupported(format!("{path}/address"), "an ISA serial port takes an ISA address"));
+                    }
+                }
+            }
+            "usb-serial" => b.usb_addr(&mut dev, s.address.as_ref(), &path)?,
+            _ => b.pci_addr(&mut dev, s.address.as_ref(), &path)?,
+        }
+        let dev = Value::Object(dev);
         b.device(dev);
     }
     let consoles = &b.def.devices.consoles;

@@ -6,6 +6,11 @@ use virtkit_model::domain::devices::{ControllerType, DiskBus, InputBus};
 
 use super::{ArgvError, Builder, unsupported};
 
+/// The id QEMU knows USB controller `index` by.
+pub(super) fn usb_id(index: u32) -> String {
+    controller_id(ControllerType::Usb, index)
+}
+
 /// The id QEMU knows a controller by.
 pub(super) fn controller_id(kind: ControllerType, index: u32) -> String {
     match kind {

@@ -155,9 +155,7 @@ pub(super) fn disk_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
                 props.insert("scsi-id".into(), json!(target));
                 props.insert("lun".into(), json!(unit));
             }
-            DiskBus::Usb => {
-                props.insert("bus".into(), json!("usb.0"));
-            }
+            DiskBus::Usb => b.usb_addr(&mut props, d.address.as_ref(), &path)?,
             _ => b.pci_addr(&mut props, d.address.as_ref(), &path)?,
         }
         if let Some(node) = &drive_node {

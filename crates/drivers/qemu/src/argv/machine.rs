@@ -26,6 +26,7 @@ pub(super) fn machine_args(b: &mut Builder<'_>, machine: &str) -> Result<(), Arg
     if hpet_off {
         m.push("hpet=off".into());
     }
+    m.extend(super::sound::machine_props(b.def)?);
     b.opt("-machine", m.join(","));
     b.opt("-accel", if b.ctx.accel == Accel::Kvm { "kvm" } else { "tcg" });
     if let Some(tseg) = f.and_then(|f| f.smm.as_ref()).and_then(|s| s.tseg) {

@@ -26,7 +26,7 @@ pub(super) fn input_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
         props.insert("driver".into(), json!(driver));
         props.insert("id".into(), json!(format!("input{i}")));
         if driver.starts_with("usb") {
-            props.insert("bus".into(), json!("usb.0"));
+            b.usb_addr(&mut props, input.address.as_ref(), "/domain/devices/input")?;
         } else {
             b.pci_addr(&mut props, input.address.as_ref(), "/domain/devices/input")?;
         }

@@ -9,6 +9,7 @@ mod graphics;
 mod machine;
 mod misc;
 mod net;
+mod sound;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -46,6 +47,8 @@ pub struct Context {
     pub run_dir: PathBuf,
     /// QEMU device types available (empty: assume all).
     pub devices: BTreeSet<String>,
+    /// QEMU audio drivers available (empty: assume all).
+    pub audio_drivers: BTreeSet<String>,
 }
 
 impl Context {
@@ -66,6 +69,22 @@ pub fn channel_socket(run_dir: &Path, index: usize, name: Option<&str>) -> PathB
 /// The unix socket a serial port or console without a path gets.
 pub fn serial_socket(run_dir: &Path, kind: &str, index: usize) -> PathBuf {
     run_dir.join(format!("{kind}{index}.sock"))
+}
+
+/// The path of the `i`th of `n` devices of `kind`: `/domain/devices/disk[2]`
+/// (no index when there is one).
+pub(super) fn idx_path(kind: &str, i: usize, n: usize) -> String {
+    if n > 1 { format!("/domain/devices/{kind}[{}]", i + 1) } else { format!("/domain/devices/{kind}") }
+}
+
+/// The environment QEMU needs for `def`, beside the arguments.
+pub fn environment(def: &Domain) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    if let Some(tz) = def.clock.as_ref().and_then(|c| c.timezone.as_ref()) {
+        env.push(("TZ".to_owned(), tz.clone()));
+    }
+    env.extend(sound::audio_env(def));
+    env
 }
 
 /// QEMU's option syntax doubles commas inside values.
@@ -101,6 +120,32 @@ impl Builder<'_> {
 
     pub(super) fn device(&mut self, v: Value) {
         self.opt("-device", json_arg(v));
+    }
+
+    /// `bus` (and `port`) for a device on USB: controller `bus` of the
+    /// address, the first one when there is none.
+    pub(super) fn usb_addr(
+        &self,
+        props: &mut Map<String, Value>,
+        address: Option<&Address>,
+        path: &str,
+    ) -> Result<(), ArgvError> {
+        match address {
+            None => {
+                props.insert("bus".into(), json!("usb.0"));
+                Ok(())
+            }
+            Some(Address::Usb(a)) => {
+                props.insert("bus".into(), json!(format!("{}.0", controller::usb_id(a.bus))));
+                if let Some(p) = &a.port {
+                    props.insert("port".into(), json!(p));
+                }
+                Ok(())
+            }
+            Some(_) => {
+                Err(unsupported(format!("{path}/address"), "this device sits on USB: give a USB address or none"))
+            }
+        }
     }
 
     /// `bus`/`addr` for a PCI address given in the definition.
@@ -166,7 +211,9 @@ pub fn build(def: &Domain, ctx: &Context) -> Result<Vec<String>, ArgvError> {
     net::net_args(&mut b)?;
     chardev::chardev_args(&mut b)?;
     misc::input_args(&mut b)?;
+    sound::audio_args(&mut b)?;
     graphics::graphics_args(&mut b)?;
+    sound::sound_args(&mut b)?;
     graphics::video_args(&mut b)?;
     misc::misc_device_args(&mut b)?;
     b.opt("-msg", "timestamp=on");

@@ -70,7 +70,7 @@ pub(super) fn net_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
             props.insert("bootindex".into(), json!(boot.order));
         }
         if driver == "usb-net" {
-            props.insert("bus".into(), json!("usb.0"));
+            b.usb_addr(&mut props, nic.address.as_ref(), &path)?;
         } else {
             b.pci_addr(&mut props, nic.address.as_ref(), &path)?;
         }

@@ -129,6 +129,13 @@ pub enum GraphicsListen {
 }
 
 impl Graphics {
+    /// The `type=` word.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Graphics::Vnc(_) => "vnc",
+        }
+    }
+
     /// VNC on an automatically chosen port of `listen`.
     pub fn vnc(listen: impl Into<String>) -> Self {
         let listen = listen.into();

@@ -6,6 +6,7 @@ mod controller;
 mod disk;
 mod interface;
 mod misc;
+mod sound;
 
 use serde::{Deserialize, Serialize};
 
@@ -24,155 +25,135 @@ pub use misc::{
     InputBus, InputType, Memballoon, Panic, PanicModel, Rng, RngBackend, RngModel, RngRate, SharePolicy, Video,
     VideoModel, VideoType, VirtioModel, Vnc, Watchdog, WatchdogAction, WatchdogModel,
 };
+pub use sound::{
+    Audio, AudioFormat, AudioSettings, AudioStream, AudioType, CodecType, SdlAudioDriver, Sound, SoundModel,
+};
 
 use crate::error::Error;
 use crate::values::parse_auto_u32;
 use crate::xml::reader::{El, Result};
 use crate::xml::writer::XmlWriter;
 
-/// The `<devices>` element. Devices are kept by kind, each kind in document
-/// order, and written in libvirt's order of kinds.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-#[non_exhaustive]
-pub struct Devices {
-    /// The emulator binary (`/usr/bin/qemu-system-x86_64`).
-    pub emulator: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub disks: Vec<Disk>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub controllers: Vec<Controller>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub filesystems: Vec<Filesystem>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub interfaces: Vec<Interface>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub serials: Vec<Serial>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub consoles: Vec<Console>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub channels: Vec<Channel>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub inputs: Vec<Input>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub graphics: Vec<Graphics>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub videos: Vec<Video>,
-    pub watchdog: Option<Watchdog>,
-    pub memballoon: Option<Memballoon>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub rngs: Vec<Rng>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub panics: Vec<Panic>,
-}
+/// Declares the device kinds once, in libvirt's order of writing them: the
+/// [`Devices`] lists, the [`Device`] enum, and reading, writing and adding.
+/// A `Vec` kind is a list; a domain has at most one of an `Option` kind.
+macro_rules! devices {
+    ($($field:ident: $kind:ident<$ty:ident> = $xml:literal),* $(,)?) => {
+        /// The `<devices>` element. Devices are kept by kind, each kind in
+        /// document order, and written in libvirt's order of kinds.
+        #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        #[non_exhaustive]
+        pub struct Devices {
+            /// The emulator binary (`/usr/bin/qemu-system-x86_64`).
+            #[serde(skip_serializing_if = "Option::is_none")]
+            pub emulator: Option<String>,
+            $(
+                #[serde(skip_serializing_if = "Kind::is_absent")]
+                pub $field: $kind<$ty>,
+            )*
+        }
 
-/// Any one device, for adding to a [`Devices`] list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Device {
-    Disk(Disk),
-    Controller(Controller),
-    Filesystem(Filesystem),
-    Interface(Interface),
-    Serial(Serial),
-    Console(Console),
-    Channel(Channel),
-    Input(Input),
-    Graphics(Graphics),
-    Video(Video),
-    Watchdog(Watchdog),
-    Memballoon(Memballoon),
-    Rng(Rng),
-    Panic(Panic),
-}
+        /// Any one device, for adding to a [`Devices`] list.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub enum Device {
+            $($ty($ty),)*
+        }
 
-macro_rules! device_from {
-    ($($t:ident),*) => {$(
-        impl From<$t> for Device {
-            fn from(d: $t) -> Device {
-                Device::$t(d)
+        $(impl From<$ty> for Device {
+            fn from(d: $ty) -> Device {
+                Device::$ty(d)
+            }
+        })*
+
+        impl Devices {
+            /// Adds a device at the end of its kind (a device of a kind a
+            /// domain has one of replaces the one there was).
+            pub fn push(&mut self, device: Device) {
+                match device {
+                    $(Device::$ty(d) => self.$field.add(d),)*
+                }
+            }
+
+            /// Reads every device; a bad device is recorded in `errors` and
+            /// reading goes on, so one pass reports every broken device.
+            pub(crate) fn read(el: &El<'_, '_>, errors: &mut Vec<Error>) -> Devices {
+                Devices {
+                    emulator: el.child_text("emulator").unwrap_or_else(|e| {
+                        errors.push(e);
+                        None
+                    }),
+                    $($field: Kind::read(el, $xml, $ty::read, errors),)*
+                }
+            }
+
+            pub(crate) fn write(&self, w: &mut XmlWriter) {
+                w.start("devices");
+                w.opt_text_element("emulator", self.emulator.as_ref());
+                $(self.$field.iter().for_each(|d| d.write(w));)*
+                w.end();
             }
         }
-    )*};
+    };
 }
-device_from!(
-    Disk, Controller, Filesystem, Interface, Serial, Console, Channel, Input, Graphics, Video, Watchdog, Memballoon,
-    Rng, Panic
-);
+
+/// How a kind of device is held: a list, or at most one.
+trait Kind<T>: Sized {
+    fn is_absent(&self) -> bool;
+    fn add(&mut self, d: T);
+    fn read(el: &El<'_, '_>, name: &'static str, f: fn(&El<'_, '_>) -> Result<T>, errors: &mut Vec<Error>) -> Self;
+}
+
+impl<T> Kind<T> for Vec<T> {
+    fn is_absent(&self) -> bool {
+        self.is_empty()
+    }
+    fn add(&mut self, d: T) {
+        self.push(d);
+    }
+    fn read(el: &El<'_, '_>, name: &'static str, f: fn(&El<'_, '_>) -> Result<T>, errors: &mut Vec<Error>) -> Self {
+        el.children_collect(name, f, errors)
+    }
+}
+
+impl<T> Kind<T> for Option<T> {
+    fn is_absent(&self) -> bool {
+        self.is_none()
+    }
+    fn add(&mut self, d: T) {
+        *self = Some(d);
+    }
+    fn read(el: &El<'_, '_>, name: &'static str, f: fn(&El<'_, '_>) -> Result<T>, errors: &mut Vec<Error>) -> Self {
+        el.child(name, f).unwrap_or_else(|e| {
+            errors.push(e);
+            None
+        })
+    }
+}
+
+devices! {
+    disks: Vec<Disk> = "disk",
+    controllers: Vec<Controller> = "controller",
+    filesystems: Vec<Filesystem> = "filesystem",
+    interfaces: Vec<Interface> = "interface",
+    serials: Vec<Serial> = "serial",
+    consoles: Vec<Console> = "console",
+    channels: Vec<Channel> = "channel",
+    inputs: Vec<Input> = "input",
+    graphics: Vec<Graphics> = "graphics",
+    sounds: Vec<Sound> = "sound",
+    audios: Vec<Audio> = "audio",
+    videos: Vec<Video> = "video",
+    watchdog: Option<Watchdog> = "watchdog",
+    memballoon: Option<Memballoon> = "memballoon",
+    rngs: Vec<Rng> = "rng",
+    panics: Vec<Panic> = "panic",
+}
 
 impl Devices {
     pub fn is_empty(&self) -> bool {
         *self == Devices::default()
-    }
-
-    /// Adds a device at the end of its kind (a watchdog or balloon replaces
-    /// the one there was: a domain has at most one of each).
-    pub fn push(&mut self, device: Device) {
-        match device {
-            Device::Disk(d) => self.disks.push(d),
-            Device::Controller(d) => self.controllers.push(d),
-            Device::Filesystem(d) => self.filesystems.push(d),
-            Device::Interface(d) => self.interfaces.push(d),
-            Device::Serial(d) => self.serials.push(d),
-            Device::Console(d) => self.consoles.push(d),
-            Device::Channel(d) => self.channels.push(d),
-            Device::Input(d) => self.inputs.push(d),
-            Device::Graphics(d) => self.graphics.push(d),
-            Device::Video(d) => self.videos.push(d),
-            Device::Watchdog(d) => self.watchdog = Some(d),
-            Device::Memballoon(d) => self.memballoon = Some(d),
-            Device::Rng(d) => self.rngs.push(d),
-            Device::Panic(d) => self.panics.push(d),
-        }
-    }
-
-    /// Reads every device; a bad device is recorded in `errors` and reading
-    /// goes on, so one pass reports every broken device.
-    pub(crate) fn read(el: &El<'_, '_>, errors: &mut Vec<Error>) -> Devices {
-        fn keep<T>(r: Result<Option<T>>, errors: &mut Vec<Error>) -> Option<T> {
-            r.unwrap_or_else(|e| {
-                errors.push(e);
-                None
-            })
-        }
-        Devices {
-            emulator: keep(el.child_text("emulator"), errors),
-            disks: el.children_collect("disk", Disk::read, errors),
-            controllers: el.children_collect("controller", Controller::read, errors),
-            filesystems: el.children_collect("filesystem", Filesystem::read, errors),
-            interfaces: el.children_collect("interface", Interface::read, errors),
-            serials: el.children_collect("serial", Serial::read, errors),
-            consoles: el.children_collect("console", Console::read, errors),
-            channels: el.children_collect("channel", Channel::read, errors),
-            inputs: el.children_collect("input", Input::read, errors),
-            graphics: el.children_collect("graphics", Graphics::read, errors),
-            videos: el.children_collect("video", Video::read, errors),
-            watchdog: keep(el.child("watchdog", Watchdog::read), errors),
-            memballoon: keep(el.child("memballoon", Memballoon::read), errors),
-            rngs: el.children_collect("rng", Rng::read, errors),
-            panics: el.children_collect("panic", Panic::read, errors),
-        }
-    }
-
-    pub(crate) fn write(&self, w: &mut XmlWriter) {
-        w.start("devices");
-        w.opt_text_element("emulator", self.emulator.as_ref());
-        self.disks.iter().for_each(|d| d.write(w));
-        self.controllers.iter().for_each(|d| d.write(w));
-        self.filesystems.iter().for_each(|d| d.write(w));
-        self.interfaces.iter().for_each(|d| d.write(w));
-        self.serials.iter().for_each(|d| d.write(w));
-        self.consoles.iter().for_each(|d| d.write(w));
-        self.channels.iter().for_each(|d| d.write(w));
-        self.inputs.iter().for_each(|d| d.write(w));
-        self.graphics.iter().for_each(|d| d.write(w));
-        self.videos.iter().for_each(|d| d.write(w));
-        self.watchdog.iter().for_each(|d| d.write(w));
-        self.memballoon.iter().for_each(|d| d.write(w));
-        self.rngs.iter().for_each(|d| d.write(w));
-        self.panics.iter().for_each(|d| d.write(w));
-        w.end();
     }
 }
 
