@@ -107,8 +107,14 @@ impl Features {
             w.start("smm");
             w.on_off("state", Some(s.state));
             if let Some(t) = s.tseg {
+                // libvirt writes the TSEG size in MiB.
                 w.start("tseg");
-                write_size(w, t);
+                if t.as_bytes().is_multiple_of(1 << 20) {
+                    w.attr("unit", "MiB");
+                    w.text(&(t.as_bytes() >> 20).to_string());
+                } else {
+                    write_size(w, t);
+                }
                 w.end();
             }
             w.end();
