@@ -130,7 +130,13 @@ fn main() {
     // The bare side gets the argv virtkit builds for the same definition.
     let def = virtkit::model::domain::Domain::from_xml(&xml).expect("parse");
     let bare_dir = dir.path().join("bare");
-    let ctx = Context { accel: Accel::Tcg, monitor_fd: 3, run_dir: bare_dir.clone(), devices: Default::default() };
+    let ctx = Context {
+        accel: Accel::Tcg,
+        monitor_fd: 3,
+        run_dir: bare_dir.clone(),
+        devices: Default::default(),
+        audio_drivers: Default::default(),
+    };
     let args = argv::build(&def, &ctx).expect("argv");
     let emulator = PathBuf::from("/usr/bin/qemu-system-x86_64");
 

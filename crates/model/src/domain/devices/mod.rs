@@ -54,9 +54,11 @@ macro_rules! devices {
             )*
         }
 
-        /// Any one device, for adding to a [`Devices`] list.
+        /// Any one device, for adding to a [`Devices`] list (it only passes
+        /// through, so its size does not matter).
         #[derive(Debug, Clone, PartialEq, Eq)]
         #[non_exhaustive]
+        #[allow(clippy::large_enum_variant)]
         pub enum Device {
             $($ty($ty),)*
         }
