@@ -20,8 +20,7 @@ impl fmt::Display for TextPos {
 /// `path` names the place in XPath form (`/domain/devices/disk[2]/target/@bus`;
 /// an index appears only where an element has same-named siblings). `pos` is
 /// set when the document was read from text that the path could be found in.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}{kind}", if path.is_empty() { String::new() } else { format!("{path}: ") })]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     pub pos: Option<TextPos>,
     pub path: String,
@@ -42,6 +41,38 @@ impl Error {
         self.pos = Some(pos);
         self
     }
+}
+
+/// One line whatever the document holds: values are escaped where they
+/// are quoted, and this catches any that were not.
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.path.is_empty() {
+            write!(f, "{}: ", one_line(&self.path))?;
+        }
+        f.write_str(&one_line(&self.kind.to_string()))
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// `s` with line breaks, tabs and other control characters written as
+/// escapes (`\n`, `\t`, `\u{1b}`), so that it stays on one line.
+pub(crate) fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// What is wrong. Messages are short and lower-case; the path is not repeated.
@@ -84,6 +115,11 @@ pub enum ErrorKind {
     /// The document is well-formed but inconsistent (duplicate targets, …).
     #[error("{0}")]
     Invalid(String),
+    /// Internal to the reader: a problem already recorded where it was
+    /// found. Never in an error a caller sees.
+    #[doc(hidden)]
+    #[error("(recorded)")]
+    Reported,
 }
 
 /// A suggestion attached to an unknown name.
@@ -236,6 +272,12 @@ mod tests {
         assert_eq!(closest("controler", names), Some("controller"));
         assert_eq!(closest("hostdev", names), None);
         assert_eq!(closest("ab", ["ac"]), None);
+    }
+
+    #[test]
+    fn one_problem_is_one_line() {
+        let e = Error::new("/domain/name", ErrorKind::InvalidValue("'a\nb\tc\u{1b}' is bad".into()));
+        assert_eq!(e.to_string(), "/domain/name: 'a\\nb\\tc\\u{1b}' is bad");
     }
 
     #[test]

@@ -54,7 +54,7 @@ impl TestNode {
         let root = doc.root_element();
         crate::document::expect_root(root, "node")?;
         let mut errors = Vec::new();
-        let parsed = reader::read(root, |el| {
+        let parsed = reader::read_all(root, |el| {
             let cpu = el.child("cpu", |c| {
                 Ok(NodeCpu {
                     mhz: c.child_value("mhz")?,
@@ -73,8 +73,8 @@ impl TestNode {
         match parsed {
             Ok(n) if errors.is_empty() => Ok(n),
             Ok(_) => Err(sorted(errors)),
-            Err(e) => {
-                errors.push(e);
+            Err(all) => {
+                errors.extend(all);
                 Err(sorted(errors))
             }
         }

@@ -348,6 +348,77 @@ fn several_broken_devices_are_all_reported() {
     assert_eq!(paths, ["/domain/devices/disk/target/@bus", "/domain/devices/interface/model/@type"]);
 }
 
+/// Every problem, one line each: `line:column: path: message`.
+fn every_line(xml: &str) -> Vec<String> {
+    Domain::from_xml(xml).unwrap_err().to_string().lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn every_problem_of_a_document_is_reported_in_one_run() {
+    // Mistakes in different elements, several in one element, and
+    // unsupported features beside typos: each is a line of its own.
+    let xml = with(
+        "<vcpu>2</vcpu>",
+        "<vcpu placement='statik' curent='1'>2</vcpu>\n  <bootloader>/usr/bin/pygrub</bootloader>",
+    )
+    .replacen("<boot dev='hd'/>", "<boot dev='hdd'/>\n    <bootmneu enable='yes'/>", 1)
+    .replacen("<driver name='qemu' type='qcow2'/>", "<driver name='qemu' type='qcow2' iothread='1'/>", 1)
+    .replacen("<source network='default'/>", "<source netwrok='default'/>", 1)
+    .replacen("  </devices>", "  </devices>\n  <on_lockfailure>poweroff</on_lockfailure>", 1);
+    assert_eq!(
+        every_line(&xml),
+        [
+            "5:9: /domain/vcpu/@placement: 'statik' is not one of static, auto",
+            "5:28: /domain/vcpu/@curent: unknown attribute 'curent' on <vcpu> (did you mean 'current'?)",
+            "6:3: /domain/bootloader: unsupported element <bootloader> in <domain>",
+            "9:11: /domain/os/boot/@dev: 'hdd' is not one of hd, fd, cdrom, network",
+            "10:5: /domain/os/bootmneu: unknown element <bootmneu> in <os> (did you mean <bootmenu>?)",
+            "14:40: /domain/devices/disk/driver/@iothread: unsupported attribute 'iothread' on <driver>",
+            "20:15: /domain/devices/interface/source/@netwrok: unknown attribute 'netwrok' on <source> (did you mean 'network'?)",
+            "24:3: /domain/on_lockfailure: unsupported element <on_lockfailure> in <domain>",
+        ]
+    );
+}
+
+#[test]
+fn typos_inside_an_unsupported_element_are_reported_too() {
+    let xml = with(
+        "  <devices>",
+        "  <cputune>\n    <shares>1024</shares>\n    <vcpupin vcpu='0' cpuste='1'/>\n  </cputune>\n  <devices>",
+    );
+    assert_eq!(
+        every_line(&xml),
+        [
+            "10:3: /domain/cputune: unsupported element <cputune> in <domain>",
+            "12:23: /domain/cputune/vcpupin/@cpuste: unknown attribute 'cpuste' on <vcpupin> (did you mean 'cpuset'?)",
+        ]
+    );
+}
+
+#[test]
+fn a_failed_element_still_reports_its_typos() {
+    // The interface stops at its type; the typo further in is still found,
+    // and what libvirt knows there (<link>, <rom>) is not called unknown.
+    let xml = with("<interface type='network'>", "<interface type='netwrok'>").replacen(
+        "<model type='virtio'/>",
+        "<modle type='virtio'/>\n      <link state='up'/>\n      <rom bar='on'/>",
+        1,
+    );
+    let errs = every_line(&xml);
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    assert!(errs[0].starts_with("16:16: /domain/devices/interface/@type: "), "{errs:#?}");
+    assert_eq!(
+        errs[1],
+        "19:7: /domain/devices/interface/modle: unknown element <modle> in <interface> (did you mean <model>?)"
+    );
+}
+
+#[test]
+fn values_in_messages_are_escaped_to_one_line() {
+    let xml = with("<boot dev='hd'/>", "<boot dev='h&#10;d'/>");
+    assert_eq!(every_line(&xml), ["8:11: /domain/os/boot/@dev: 'h\\nd' is not one of hd, fd, cdrom, network"]);
+}
+
 // ---- names ----
 
 #[test]

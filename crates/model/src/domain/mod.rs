@@ -257,12 +257,13 @@ impl Domain {
         errors: &mut Vec<Error>,
     ) -> Option<Domain> {
         let before = errors.len();
-        let parsed = reader::read(node, |el| Domain::read(el, errors));
+        let parsed = reader::read_all(node, |el| Domain::read(el, errors));
+        errors.retain(|e| !reader::is_reported(e));
         let domain = match parsed {
             Ok(d) if errors.len() == before => d,
             Ok(_) => return None,
-            Err(e) => {
-                errors.push(e);
+            Err(all) => {
+                errors.extend(all);
                 return None;
             }
         };
@@ -428,6 +429,7 @@ fn keep<T>(r: Result<T>, errors: &mut Vec<Error>) -> Option<T> {
 }
 
 pub(crate) fn sorted(mut errors: Vec<Error>) -> Errors {
+    errors.retain(|e| !reader::is_reported(e));
     errors.sort_by_key(|e| e.pos.map(|p| (p.line, p.column)));
     errors.dedup();
     Errors::new(errors)

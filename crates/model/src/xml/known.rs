@@ -1,301 +1,121 @@
-//! Element names libvirt's schema knows, per parent, for telling a typo
-//! ("unknown element") from a real libvirt feature virtkit does not support
-//! ("unsupported element"). Taken from libvirt 9.0's domaincommon.rng.
+//! Libvirt's whole vocabulary: every element and attribute name its RelaxNG
+//! schemas allow, per context, for telling a libvirt feature virtkit does
+//! not support ("unsupported element <numa> in <cpu>") from a typo
+//! ("unknown element"). The table is generated from libvirt 9.0's schemas
+//! by `scripts/gen-known` into [`vocabulary`](super::vocabulary), one per
+//! document kind.
 
-const DOMAIN: &[&str] = &[
-    "name",
-    "uuid",
-    "genid",
-    "title",
-    "description",
-    "metadata",
-    "cpu",
-    "sysinfo",
-    "os",
-    "bootloader",
-    "bootloader_args",
-    "clock",
-    "memory",
-    "maxMemory",
-    "currentMemory",
-    "memoryBacking",
-    "vcpu",
-    "vcpus",
-    "iothreads",
-    "iothreadids",
-    "defaultiothread",
-    "blkiotune",
-    "memtune",
-    "cputune",
-    "numatune",
-    "resource",
-    "features",
-    "on_reboot",
-    "on_poweroff",
-    "on_crash",
-    "on_lockfailure",
-    "pm",
-    "perf",
-    "idmap",
-    "devices",
-    "seclabel",
-    "keywrap",
-    "launchSecurity",
-    "throttlegroups",
-];
+use roxmltree::Node;
 
-const DEVICES: &[&str] = &[
-    "emulator",
-    "disk",
-    "controller",
-    "lease",
-    "filesystem",
-    "interface",
-    "input",
-    "sound",
-    "audio",
-    "hostdev",
-    "graphics",
-    "video",
-    "console",
-    "parallel",
-    "serial",
-    "channel",
-    "smartcard",
-    "hub",
-    "redirdev",
-    "redirfilter",
-    "rng",
-    "tpm",
-    "shmem",
-    "memory",
-    "watchdog",
-    "memballoon",
-    "nvram",
-    "panic",
-    "iommu",
-    "vsock",
-    "crypto",
-    "pstore",
-];
+pub(crate) use super::vocabulary::{DOMAIN, NETWORK, STORAGE_POOL, STORAGE_VOLUME};
 
-const FEATURES: &[&str] = &[
-    "pae",
-    "apic",
-    "acpi",
-    "hap",
-    "hyperv",
-    "viridian",
-    "kvm",
-    "xen",
-    "privnet",
-    "pvspinlock",
-    "capabilities",
-    "pmu",
-    "vmport",
-    "gic",
-    "smm",
-    "ioapic",
-    "hpt",
-    "vmcoreinfo",
-    "htm",
-    "nested-hv",
-    "msrs",
-    "ccf-assist",
-    "cfpc",
-    "sbbc",
-    "ibs",
-    "tcg",
-    "async-teardown",
-    "ras",
-    "ps2",
-];
+/// One context: (parent, element, attribute names, child names). `"*"`
+/// is any name; a namespaced name is `"{URI}name"`.
+pub(crate) type Entry = (&'static str, &'static str, &'static [&'static str], &'static [&'static str]);
 
-const OS: &[&str] = &[
-    "type",
-    "firmware",
-    "loader",
-    "nvram",
-    "kernel",
-    "initrd",
-    "root",
-    "cmdline",
-    "dtb",
-    "acpi",
-    "boot",
-    "bootmenu",
-    "smbios",
-    "bios",
-    "init",
-    "initarg",
-    "initenv",
-    "initdir",
-    "inituser",
-    "initgroup",
-    "shim",
-];
-
-const CPU: &[&str] = &["model", "vendor", "topology", "feature", "numa", "cache", "maxphysaddr"];
-
-const DISK: &[&str] = &[
-    "driver",
-    "mirror",
-    "auth",
-    "target",
-    "boot",
-    "backenddomain",
-    "readonly",
-    "shareable",
-    "transient",
-    "serial",
-    "encryption",
-    "iotune",
-    "alias",
-    "acpi",
-    "address",
-    "geometry",
-    "blockio",
-    "wwn",
-    "vendor",
-    "product",
-    "source",
-    "backingStore",
-    "throttlefilters",
-];
-
-const INTERFACE: &[&str] = &[
-    "source",
-    "link",
-    "mtu",
-    "coalesce",
-    "target",
-    "guest",
-    "mac",
-    "ip",
-    "route",
-    "portForward",
-    "script",
-    "downscript",
-    "backenddomain",
-    "model",
-    "backend",
-    "driver",
-    "alias",
-    "acpi",
-    "address",
-    "rom",
-    "boot",
-    "bandwidth",
-    "vlan",
-    "virtualport",
-    "filterref",
-    "tune",
-    "teaming",
-    "port",
-];
-
-const CONTROLLER: &[&str] = &["alias", "acpi", "address", "master", "model", "target", "pcihole64", "driver"];
-
-const CHARDEV: &[&str] = &["source", "protocol", "log", "target", "alias", "acpi", "address"];
-
-const GRAPHICS: &[&str] = &[
-    "listen",
-    "channel",
-    "image",
-    "jpeg",
-    "zlib",
-    "playback",
-    "streaming",
-    "clipboard",
-    "mouse",
-    "filetransfer",
-    "gl",
-    "audio",
-];
-
-const MISC_DEVICE: &[&str] = &["driver", "alias", "acpi", "address", "model", "source", "backend", "rate", "stats"];
-
-/// Whether libvirt's schema has element `name` under `parent`.
-pub(crate) fn libvirt_knows(parent: &str, name: &str) -> bool {
-    let table = match parent {
-        "domain" => DOMAIN,
-        "devices" => DEVICES,
-        "features" => FEATURES,
-        "os" => OS,
-        "cpu" => CPU,
-        "disk" => DISK,
-        "interface" => INTERFACE,
-        "controller" => CONTROLLER,
-        "serial" | "console" | "channel" => CHARDEV,
-        "graphics" => GRAPHICS,
-        "video" | "memballoon" | "rng" | "input" | "watchdog" | "panic" | "filesystem" => MISC_DEVICE,
-        "driver" => &["metadata_cache", "iothreads"],
-        _ => return false,
-    };
-    table.contains(&name)
+/// The names one document kind's schema allows.
+#[derive(Debug)]
+pub(crate) struct Vocabulary {
+    /// The root element's name (`domain`, `network`, `pool`, `volume`).
+    pub(crate) root: &'static str,
+    /// Sorted by (parent, element).
+    pub(crate) elements: &'static [Entry],
 }
 
-/// Attributes libvirt's schema has that virtkit does not support, by element.
-const ATTRIBUTES: &[(&str, &[&str])] = &[
-    ("domain", &["xmlns"]),
-    ("disk", &["snapshot", "model", "rawio", "sgio"]),
-    (
-        "driver",
-        &[
-            "error_policy",
-            "rerror_policy",
-            "ioeventfd",
-            "event_idx",
-            "copy_on_read",
-            "iothread",
-            "detect_zeroes",
-            "queues",
-            "queue_size",
-            "iommu",
-            "ats",
-            "packed",
-            "page_per_vq",
-            "rx_queue_size",
-            "tx_queue_size",
-            "txmode",
-            "vgaconf",
-            "discard_no_unref",
-        ],
-    ),
-    (
-        "source",
-        &[
-            "portgroup",
-            "portid",
-            "startupPolicy",
-            "index",
-            "protocol",
-            "name",
-            "pool",
-            "volume",
-            "mode",
-            "dev",
-            "tls",
-            "macTableManager",
-            "fdgroup",
-        ],
-    ),
-    ("target", &["tray", "rotation_rate", "memReserve"]),
-    ("interface", &["trustGuestRxFilters"]),
-    ("mac", &["type", "check"]),
-    ("os", &["firmware"]),
-    ("loader", &["format"]),
-    ("nvram", &["type", "format"]),
-    ("graphics", &["powerControl", "passwdValidTo", "connected", "tlsPort", "defaultMode"]),
-    ("vcpu", &["id", "enabled", "hotpluggable", "order"]),
-    ("memballoon", &["deflate-on-oom"]),
-    ("video", &["vram64"]),
-    ("controller", &["maxGrantFrames", "maxEventChannels"]),
-    ("topology", &["clusters"]),
-];
+impl Vocabulary {
+    /// The vocabulary of documents whose root element is `name`.
+    pub(crate) fn for_root(name: &str) -> Option<&'static Vocabulary> {
+        [&DOMAIN, &NETWORK, &STORAGE_POOL, &STORAGE_VOLUME].into_iter().find(|v| v.root == name)
+    }
 
-/// Whether libvirt's schema has attribute `name` on `element` (where
-/// virtkit does not read it).
-pub(crate) fn libvirt_knows_attr(element: &str, name: &str) -> bool {
-    ATTRIBUTES.iter().any(|(e, attrs)| *e == element && attrs.contains(&name))
+    fn find(&self, parent: &str, name: &str) -> Option<&'static Entry> {
+        let i = self.elements.binary_search_by(|e| (e.0, e.1).cmp(&(parent, name))).ok()?;
+        self.elements.get(i)
+    }
+
+    /// The context of `child` (its own name, already qualified) under `parent`.
+    fn step(&self, parent: &'static Entry, child: &str) -> Option<&'static Entry> {
+        if parent.3.contains(&child)
+            && let Some(e) = self.find(parent.1, child)
+        {
+            return Some(e);
+        }
+        if parent.3.contains(&"*") { self.find(parent.1, "*") } else { None }
+    }
+
+    /// The context of `node`, read as part of the document rooted at `root`
+    /// (`node` itself or an ancestor); `None` where the schema has no such
+    /// place.
+    pub(crate) fn context(&self, root: Node<'_, '_>, node: Node<'_, '_>) -> Option<&'static Entry> {
+        let mut chain: Vec<Node<'_, '_>> = Vec::new();
+        let mut cur = node;
+        while cur != root {
+            chain.push(cur);
+            cur = cur.parent_element()?;
+        }
+        let mut entry = self.find("", &qualified(root))?;
+        for n in chain.iter().rev() {
+            entry = self.step(entry, &qualified(*n))?;
+        }
+        Some(entry)
+    }
+
+    /// Whether the schema allows child element `child` in context `at`.
+    pub(crate) fn has_child(&self, at: &'static Entry, child: Node<'_, '_>) -> Option<&'static Entry> {
+        self.step(at, &qualified(child))
+    }
+}
+
+/// Whether the schema allows attribute `name` (already qualified) in context `at`.
+pub(crate) fn has_attr(at: &Entry, name: &str) -> bool {
+    at.2.contains(&name) || at.2.contains(&"*")
+}
+
+/// An element's name as the table writes it.
+pub(crate) fn qualified(n: Node<'_, '_>) -> String {
+    let t = n.tag_name();
+    match t.namespace() {
+        Some(ns) => format!("{{{ns}}}{}", t.name()),
+        None => t.name().to_owned(),
+    }
+}
+
+/// An attribute's name as the table writes it.
+pub(crate) fn qualified_attr(a: &roxmltree::Attribute<'_, '_>) -> String {
+    match a.namespace() {
+        Some(ns) => format!("{{{ns}}}{}", a.name()),
+        None => a.name().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_are_sorted_for_lookup() {
+        for v in [&DOMAIN, &NETWORK, &STORAGE_POOL, &STORAGE_VOLUME] {
+            assert!(v.elements.windows(2).all(|w| (w[0].0, w[0].1) < (w[1].0, w[1].1)), "{}", v.root);
+        }
+    }
+
+    #[test]
+    fn contexts_follow_the_document() {
+        let doc = roxmltree::Document::parse(
+            "<domain><cpu><numa><cell/></numa></cpu><metadata><x:a xmlns:x='urn:x'><b/></x:a></metadata></domain>",
+        )
+        .unwrap();
+        let root = doc.root_element();
+        let at = |name: &str| doc.descendants().find(|n| n.has_tag_name(name)).unwrap();
+        let cell = DOMAIN.context(root, at("cell")).unwrap();
+        assert_eq!((cell.0, cell.1), ("numa", "cell"));
+        assert!(has_attr(cell, "memAccess"));
+        assert!(!has_attr(cell, "memAcess"));
+        let b = DOMAIN.context(root, at("b")).unwrap();
+        assert!(has_attr(b, "anything"));
+        assert!(DOMAIN.context(root, root).is_some());
+        let cpu = DOMAIN.context(root, at("cpu")).unwrap();
+        assert!(DOMAIN.has_child(cpu, at("numa")).is_some());
+        assert!(DOMAIN.has_child(cpu, at("cell")).is_none());
+    }
 }

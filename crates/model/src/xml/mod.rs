@@ -5,6 +5,8 @@
 
 pub(crate) mod known;
 pub(crate) mod reader;
+#[rustfmt::skip]
+mod vocabulary;
 pub(crate) mod writer;
 
 use std::borrow::Cow;
@@ -68,12 +70,13 @@ impl XmlValue for uuid::Uuid {
     }
 }
 
-/// Cuts a value quoted in an error message to a readable length.
+/// Cuts a value quoted in an error message to a readable length, on one
+/// line (line breaks and other control characters escaped).
 pub(crate) fn truncate(s: &str) -> Cow<'_, str> {
     const MAX: usize = 64;
     match s.char_indices().nth(MAX) {
-        Some((i, _)) => Cow::Owned(format!("{}…", &s[..i])),
-        None => Cow::Borrowed(s),
+        Some((i, _)) => Cow::Owned(format!("{}…", crate::error::one_line(&s[..i]))),
+        None => crate::error::one_line(s),
     }
 }
 
@@ -130,5 +133,6 @@ mod tests {
     fn long_values_are_cut_in_messages() {
         let long = "x".repeat(1000);
         assert!(truncate(&long).chars().count() <= 65);
+        assert_eq!(truncate("a\nb"), "a\\nb");
     }
 }

@@ -8,9 +8,11 @@
 //! with a hint built from what it did ask for.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use roxmltree::{Node, NodeType};
 
+use super::known::{Entry, Vocabulary, has_attr, qualified_attr};
 use super::{XmlValue, parse_on_off, parse_yes_no};
 use crate::error::{Error, ErrorKind, Hint, TextPos, closest};
 
@@ -72,11 +74,89 @@ fn lowercase_first(s: &str) -> String {
 }
 
 /// Reads `node` with `f`, then refuses anything `f` did not ask for.
+/// Reading goes on past problems (see [`read_all`]); this returns the
+/// first of them, in document order.
+// Kept for readers that want one problem; the documents use `read_all`.
+#[allow(dead_code)]
 pub(crate) fn read<'a, 'i, T>(node: Node<'a, 'i>, f: impl FnOnce(&El<'a, 'i>) -> Result<T>) -> Result<T> {
-    let el = El::new(node)?;
-    let v = f(&el)?;
-    el.finish()?;
-    Ok(v)
+    read_all(node, f).map_err(|mut errors| errors.swap_remove(0))
+}
+
+/// Reads `node` with `f` and returns every problem in it: a bad attribute
+/// value, a child element that fails to read, an element or attribute
+/// nobody asked for is recorded where it is found and reading goes on
+/// with the rest, so one run reports them all (sorted by position, never
+/// empty on error). The document kind's vocabulary (by `node`'s name:
+/// `domain`, `network`, `pool`, `volume`) tells unsupported names from
+/// unknown ones.
+pub(crate) fn read_all<'a, 'i, T>(
+    node: Node<'a, 'i>,
+    f: impl FnOnce(&El<'a, 'i>) -> Result<T>,
+) -> std::result::Result<T, Vec<Error>> {
+    let sink = Rc::new(Sink {
+        errors: RefCell::new(Vec::new()),
+        vocabulary: Vocabulary::for_root(node.tag_name().name()).filter(|_| node.tag_name().namespace().is_none()),
+        root: node.id(),
+    });
+    let v = read_in(&sink, node, f);
+    let mut errors = sink.errors.take();
+    errors.sort_by_key(|e| e.pos.map(|p| (p.line, p.column)));
+    errors.dedup();
+    match v {
+        Ok(v) if errors.is_empty() => Ok(v),
+        // A failure is always recorded before it is passed on as `Reported`.
+        _ if errors.is_empty() => Err(vec![located(node, None, ErrorKind::Invalid("cannot be read".into()))]),
+        _ => Err(errors),
+    }
+}
+
+/// Every problem of one read, and what tells unsupported from unknown.
+struct Sink {
+    errors: RefCell<Vec<Error>>,
+    vocabulary: Option<&'static Vocabulary>,
+    /// The element the read began at (the vocabulary's root).
+    root: roxmltree::NodeId,
+}
+
+impl Sink {
+    /// Records `e`, unless it only says that its problem was recorded.
+    fn push(&self, e: Error) {
+        if !is_reported(&e) {
+            self.errors.borrow_mut().push(e);
+        }
+    }
+}
+
+/// The error a reader passes on for a problem already recorded where it
+/// was found: it only stops what depends on the failed part.
+pub(crate) fn reported() -> Error {
+    Error::new("", ErrorKind::Reported)
+}
+
+/// Whether `e` is [`reported`].
+pub(crate) fn is_reported(e: &Error) -> bool {
+    e.kind == ErrorKind::Reported
+}
+
+/// Reads one element within a read: whatever fails is recorded, and the
+/// caller gets [`reported`].
+fn read_in<'a, 'i, T>(sink: &Rc<Sink>, node: Node<'a, 'i>, f: impl FnOnce(&El<'a, 'i>) -> Result<T>) -> Result<T> {
+    let el = El::new(node, Rc::clone(sink));
+    if node.attributes().len() > MAX_ATTRIBUTES {
+        sink.push(el.error(ErrorKind::Limit(format!("element has more than {MAX_ATTRIBUTES} attributes"))));
+        return Err(reported());
+    }
+    match f(&el) {
+        Ok(v) => {
+            el.finish(false);
+            Ok(v)
+        }
+        Err(e) => {
+            sink.push(e);
+            el.finish(true);
+            Err(reported())
+        }
+    }
 }
 
 /// One element being read. See the module documentation.
@@ -88,22 +168,33 @@ pub(crate) struct El<'a, 'i> {
     text_read: Cell<bool>,
     /// Every child element is taken as is (arbitrary XML, as in `<metadata>`).
     any_children: Cell<bool>,
+    /// Children already reported as the typo of a missing one.
+    typo_children: RefCell<Vec<roxmltree::NodeId>>,
+    sink: Rc<Sink>,
+}
+
+/// A vocabulary and a place in it.
+type Ctx = (&'static Vocabulary, &'static Entry);
+
+/// An attribute asked for: absent, present with a bad value (recorded), or read.
+enum Attr<T> {
+    Absent,
+    Bad,
+    Read(T),
 }
 
 impl<'a, 'i> El<'a, 'i> {
-    fn new(node: Node<'a, 'i>) -> Result<Self> {
-        let el = El {
+    fn new(node: Node<'a, 'i>, sink: Rc<Sink>) -> Self {
+        El {
             node,
             seen_attrs: Cell::new(0),
             asked_attrs: RefCell::new(Vec::new()),
             asked_children: RefCell::new(Vec::new()),
             text_read: Cell::new(false),
             any_children: Cell::new(false),
-        };
-        if node.attributes().len() > MAX_ATTRIBUTES {
-            return Err(el.error(ErrorKind::Limit(format!("element has more than {MAX_ATTRIBUTES} attributes"))));
+            typo_children: RefCell::new(Vec::new()),
+            sink,
         }
-        Ok(el)
     }
 
     pub(crate) fn name(&self) -> &'i str {
@@ -132,53 +223,84 @@ impl<'a, 'i> El<'a, 'i> {
         self.asked_attrs.borrow_mut().push(name);
         for (i, a) in self.node.attributes().enumerate() {
             if a.namespace().is_none() && a.name() == name {
-                self.seen_attrs.set(self.seen_attrs.get() | (1u64 << i));
+                if i < 64 {
+                    self.seen_attrs.set(self.seen_attrs.get() | (1u64 << i));
+                }
                 return Some(a.value());
             }
         }
         None
     }
 
-    /// Attribute `name` parsed, or `None` when absent.
+    fn attr_state<T>(&self, name: &'static str, parse: impl FnOnce(&str) -> std::result::Result<T, String>) -> Attr<T> {
+        match self.raw_attr(name) {
+            None => Attr::Absent,
+            Some(v) => match parse(v) {
+                Ok(v) => Attr::Read(v),
+                Err(m) => {
+                    self.sink.push(self.attr_error(name, ErrorKind::InvalidValue(m)));
+                    Attr::Bad
+                }
+            },
+        }
+    }
+
+    /// Attribute `name` parsed, or `None` when absent. A bad value is
+    /// recorded and reads as absent, so the rest of the element is read.
     pub(crate) fn attr<T: XmlValue>(&self, name: &'static str) -> Result<Option<T>> {
         self.attr_with(name, T::parse_xml)
     }
 
-    /// Attribute `name` parsed with `parse`, or `None` when absent.
+    /// Attribute `name` parsed with `parse`, or `None` when absent (or bad:
+    /// recorded, as with [`attr`](Self::attr)).
     pub(crate) fn attr_with<T>(
         &self,
         name: &'static str,
         parse: impl FnOnce(&str) -> std::result::Result<T, String>,
     ) -> Result<Option<T>> {
-        match self.raw_attr(name) {
-            None => Ok(None),
-            Some(v) => parse(v).map(Some).map_err(|m| self.attr_error(name, ErrorKind::InvalidValue(m))),
+        match self.attr_state(name, parse) {
+            Attr::Read(v) => Ok(Some(v)),
+            Attr::Absent | Attr::Bad => Ok(None),
         }
     }
 
-    /// Attribute `name` parsed; an error when absent.
+    /// Attribute `name` parsed; an error when absent or bad.
     pub(crate) fn req_attr<T: XmlValue>(&self, name: &'static str) -> Result<T> {
-        self.attr(name)?.ok_or_else(|| self.missing_attr(name))
+        match self.attr_state(name, T::parse_xml) {
+            Attr::Read(v) => Ok(v),
+            Attr::Bad => Err(reported()),
+            Attr::Absent => Err(self.missing_attr(name)),
+        }
     }
 
     /// A required attribute is absent: most likely it is there misspelt,
-    /// so an unread attribute close to `name` is reported as the typo.
+    /// so an unread attribute close to `name` is reported as the typo. If
+    /// it is there, its bad value was recorded already.
     pub(crate) fn missing_attr(&self, name: &str) -> Error {
+        if self.node.attributes().any(|a| a.namespace().is_none() && a.name() == name) {
+            return reported();
+        }
         let typo = self
             .node
             .attributes()
             .filter(|a| a.namespace().is_none() && a.name() != name)
             .find(|a| closest(a.name(), [name]).is_some());
         match typo {
-            Some(a) => located(
-                self.node,
-                Some(a.name()),
-                ErrorKind::UnknownAttribute {
-                    name: a.name().into(),
-                    element: self.name().into(),
-                    hint: Hint::DidYouMean(name.into()),
-                },
-            ),
+            Some(a) => {
+                // Reported here, so not again as an attribute nobody asked for.
+                if let Some(i) = self.node.attributes().position(|x| x == a).filter(|i| *i < 64) {
+                    self.seen_attrs.set(self.seen_attrs.get() | (1u64 << i));
+                }
+                located(
+                    self.node,
+                    Some(a.name()),
+                    ErrorKind::UnknownAttribute {
+                        name: a.name().into(),
+                        element: self.name().into(),
+                        hint: Hint::DidYouMean(name.into()),
+                    },
+                )
+            }
             None => self.error(ErrorKind::MissingAttribute { name: name.into(), element: self.name().into() }),
         }
     }
@@ -202,33 +324,56 @@ impl<'a, 'i> El<'a, 'i> {
             .filter(move |c| c.is_element() && c.tag_name().namespace().is_none() && c.tag_name().name() == name)
     }
 
-    /// The one child element `name`, read with `f`; an error if it repeats.
+    /// The one child element `name`, read with `f`. A repeat is recorded
+    /// (and the first one read); a child that fails to read is recorded
+    /// and reads as absent, so the rest of this element is read.
     pub(crate) fn child<T>(&self, name: &'static str, f: impl FnOnce(&El<'a, 'i>) -> Result<T>) -> Result<Option<T>> {
+        Ok(self.child_state(name, f)?.ok())
+    }
+
+    /// As [`child`](Self::child): `Err` when the child is there but failed.
+    fn child_state<T>(
+        &self,
+        name: &'static str,
+        f: impl FnOnce(&El<'a, 'i>) -> Result<T>,
+    ) -> Result<std::result::Result<T, bool>> {
         let mut it = self.named_children(name);
         let Some(first) = it.next() else {
-            return Ok(None);
+            return Ok(Err(false));
         };
-        if let Some(dup) = it.next() {
-            return Err(located(
+        for dup in it {
+            self.sink.push(located(
                 dup,
                 None,
                 ErrorKind::DuplicateElement { name: name.into(), parent: self.name().into() },
             ));
         }
-        read(first, f).map(Some)
+        Ok(read_in(&self.sink, first, f).map_err(|_| true))
     }
 
-    /// The one child element `name`; an error when it is absent.
+    /// The one child element `name`; an error when it is absent (or failed).
     pub(crate) fn req_child<T>(&self, name: &'static str, f: impl FnOnce(&El<'a, 'i>) -> Result<T>) -> Result<T> {
-        self.child(name, f)?.ok_or_else(|| {
-            // As with attributes: a close, unread element is the likely typo.
-            let typo = self
-                .node
-                .children()
-                .filter(|c| c.is_element() && c.tag_name().namespace().is_none())
-                .find(|c| closest(c.tag_name().name(), [name]).is_some());
-            match typo {
-                Some(c) => located(
+        match self.child_state(name, f)? {
+            Ok(v) => Ok(v),
+            Err(true) => Err(reported()),
+            Err(false) => Err(self.missing_child(name)),
+        }
+    }
+
+    /// A required child is absent: as with attributes, a close, unread
+    /// element is the likely typo.
+    fn missing_child(&self, name: &'static str) -> Error {
+        let typo = self
+            .node
+            .children()
+            .filter(|c| c.is_element() && c.tag_name().namespace().is_none())
+            .find(|c| closest(c.tag_name().name(), [name]).is_some());
+        match typo {
+            Some(c) => {
+                // Reported here, so not again as an element nobody asked for.
+                self.asked_children.borrow_mut().push(name);
+                self.typo_children.borrow_mut().push(c.id());
+                located(
                     c,
                     None,
                     ErrorKind::UnknownElement {
@@ -236,41 +381,41 @@ impl<'a, 'i> El<'a, 'i> {
                         parent: self.name().into(),
                         hint: Hint::DidYouMean(name.into()),
                     },
-                ),
-                None => self.error(ErrorKind::MissingElement { name: name.into(), parent: self.name().into() }),
+                )
             }
-        })
+            None => self.error(ErrorKind::MissingElement { name: name.into(), parent: self.name().into() }),
+        }
     }
 
-    /// Every child element `name`, in document order; the first error stops.
+    /// Every child element `name`, in document order; one that fails to
+    /// read is recorded and left out.
     pub(crate) fn children<T>(
         &self,
         name: &'static str,
         mut f: impl FnMut(&El<'a, 'i>) -> Result<T>,
     ) -> Result<Vec<T>> {
-        self.named_children(name).map(|n| read(n, &mut f)).collect()
+        Ok(self.named_children(name).filter_map(|n| read_in(&self.sink, n, &mut f).ok()).collect())
     }
 
     /// Every child element `name`; errors are collected and reading goes on.
+    /// (What fails is recorded in the read itself: `errors` gets nothing.)
     pub(crate) fn children_collect<T>(
         &self,
         name: &'static str,
-        mut f: impl FnMut(&El<'a, 'i>) -> Result<T>,
+        f: impl FnMut(&El<'a, 'i>) -> Result<T>,
         errors: &mut Vec<Error>,
     ) -> Vec<T> {
-        let mut out = Vec::new();
-        for n in self.named_children(name) {
-            match read(n, &mut f) {
-                Ok(v) => out.push(v),
-                Err(e) => errors.push(e),
-            }
-        }
-        out
+        let _ = errors;
+        self.children(name, f).unwrap_or_default()
     }
 
-    /// Whether the empty marker element `name` (like `<readonly/>`) is present.
+    /// Whether the empty marker element `name` (like `<readonly/>`) is
+    /// present (a bad one is recorded and counts as present).
     pub(crate) fn flag(&self, name: &'static str) -> Result<bool> {
-        Ok(self.child(name, |_| Ok(()))?.is_some())
+        Ok(match self.child_state(name, |_| Ok(()))? {
+            Ok(()) | Err(true) => true,
+            Err(false) => false,
+        })
     }
 
     /// The text of child element `name`, if present.
@@ -318,68 +463,116 @@ impl<'a, 'i> El<'a, 'i> {
         T::parse_xml(&t).map_err(|m| self.invalid(m))
     }
 
-    /// Refuses whatever was not asked for.
-    fn finish(&self) -> Result<()> {
+    // ---- what was not asked for ----
+
+    /// The schema's context for this element, if the read has a vocabulary.
+    fn context(&self) -> Option<Ctx> {
+        let v = self.sink.vocabulary?;
+        let root = self.node.document().get_node(self.sink.root)?;
+        Some((v, v.context(root, self.node)?))
+    }
+
+    /// Records whatever was not asked for. After the reader `failed`, only
+    /// what libvirt does not know either is recorded (the reader may have
+    /// stopped before asking for the rest): a typo is a problem whatever
+    /// else is wrong.
+    fn finish(&self, failed: bool) {
+        // Looked up only when something was not asked for.
+        let ctx_cell = std::cell::OnceCell::new();
+        let ctx = || *ctx_cell.get_or_init(|| self.context());
         let seen = self.seen_attrs.get();
         for (i, a) in self.node.attributes().enumerate() {
-            if seen & (1u64 << i) != 0 {
+            if i < 64 && seen & (1u64 << i) != 0 {
+                continue;
+            }
+            let ctx = ctx();
+            let known = ctx.map(|(_, c)| has_attr(c, &qualified_attr(&a)));
+            if failed && known != Some(false) {
                 continue;
             }
             let name = match a.namespace().and_then(|ns| self.node.lookup_prefix(ns)) {
                 Some(p) => format!("{p}:{}", a.name()),
                 None => a.name().to_owned(),
             };
-            let element = self.name();
-            let kind = if a.namespace().is_none() && crate::xml::known::libvirt_knows_attr(element, a.name()) {
-                ErrorKind::UnsupportedAttribute { name, element: element.into() }
+            let element = self.name().into();
+            let kind = if known == Some(true) {
+                ErrorKind::UnsupportedAttribute { name, element }
             } else {
-                ErrorKind::UnknownAttribute {
-                    name,
-                    element: element.into(),
-                    hint: hint_for(a.name(), &self.asked_attrs.borrow()),
-                }
+                let libvirt = ctx.map_or(&[][..], |(_, c)| c.2);
+                let hint = hint_for(a.name(), &self.asked_attrs.borrow(), libvirt);
+                ErrorKind::UnknownAttribute { hint, name, element }
             };
-            return Err(located(self.node, Some(a.name()), kind));
+            self.sink.push(located(self.node, Some(a.name()), kind));
         }
+        let mut text_done = failed || self.text_read.get();
         for c in self.node.children() {
             match c.node_type() {
                 NodeType::Element if self.any_children.get() => {}
-                NodeType::Element => {
-                    let ns = c.tag_name().namespace();
-                    let name = c.tag_name().name();
-                    if ns.is_none() && self.asked_children.borrow().contains(&name) {
-                        continue;
-                    }
-                    return Err(self.unknown_child(c));
-                }
-                NodeType::Text if !self.text_read.get() && c.text().is_some_and(|t| !is_xml_space(t)) => {
-                    return Err(located(c, None, ErrorKind::UnexpectedText { element: self.name().into() }));
+                NodeType::Element => self.finish_child(c, &ctx, failed),
+                NodeType::Text if !text_done && c.text().is_some_and(|t| !is_xml_space(t)) => {
+                    text_done = true;
+                    self.sink.push(located(c, None, ErrorKind::UnexpectedText { element: self.name().into() }));
                 }
                 _ => {}
             }
         }
-        Ok(())
     }
 
-    fn unknown_child(&self, c: Node<'a, 'i>) -> Error {
-        let parent = self.name();
-        let name = qualified_name(c);
-        let asked = self.asked_children.borrow();
-        let kind = if c.tag_name().namespace().is_some() {
-            ErrorKind::UnsupportedElement { name, parent: parent.into() }
-        } else {
-            if super_known(parent, &name) {
-                ErrorKind::UnsupportedElement { name, parent: parent.into() }
-            } else {
-                ErrorKind::UnknownElement { hint: hint_for(&name, &asked), name, parent: parent.into() }
+    /// [`finish`](Self::finish) for one child element.
+    fn finish_child(&self, c: Node<'a, 'i>, ctx: &dyn Fn() -> Option<Ctx>, failed: bool) {
+        let asked = c.tag_name().namespace().is_none() && self.asked_children.borrow().contains(&c.tag_name().name());
+        if asked || self.typo_children.borrow().contains(&c.id()) {
+            return;
+        }
+        let ctx = ctx();
+        match ctx.map(|(v, at)| (v, v.has_child(at, c))) {
+            Some((v, Some(child_ctx))) => {
+                if !failed {
+                    let kind = ErrorKind::UnsupportedElement { name: qualified_name(c), parent: self.name().into() };
+                    self.sink.push(located(c, None, kind));
+                }
+                check_unread(&self.sink, v, c, child_ctx);
             }
-        };
-        located(c, None, kind)
+            None if failed => {}
+            _ => {
+                let name = qualified_name(c);
+                let libvirt = ctx.map_or(&[][..], |(_, at)| at.3);
+                let hint = hint_for(&name, &self.asked_children.borrow(), libvirt);
+                let kind = ErrorKind::UnknownElement { hint, name, parent: self.name().into() };
+                self.sink.push(located(c, None, kind));
+            }
+        }
     }
 }
 
-fn super_known(parent: &str, name: &str) -> bool {
-    crate::xml::known::libvirt_knows(parent, name)
+/// Records every name under `node` (in context `at`, read by nobody) that
+/// libvirt's vocabulary does not have: the typos in a part that is refused
+/// or was not reached.
+fn check_unread(sink: &Sink, v: &'static Vocabulary, node: Node<'_, '_>, at: &'static Entry) {
+    let mut todo = vec![(node, at)];
+    while let Some((n, at)) = todo.pop() {
+        for a in n.attributes() {
+            if !has_attr(at, &qualified_attr(&a)) {
+                let kind = ErrorKind::UnknownAttribute {
+                    name: a.name().into(),
+                    element: n.tag_name().name().into(),
+                    hint: hint_for(a.name(), &[], at.2),
+                };
+                sink.push(located(n, Some(a.name()), kind));
+            }
+        }
+        for c in n.children().filter(|c| c.is_element()) {
+            match v.has_child(at, c) {
+                Some(cat) => todo.push((c, cat)),
+                None => {
+                    let name = qualified_name(c);
+                    let hint = hint_for(&name, &[], at.3);
+                    let kind = ErrorKind::UnknownElement { hint, name, parent: n.tag_name().name().into() };
+                    sink.push(located(c, None, kind));
+                }
+            }
+        }
+    }
 }
 
 /// Whether `s` is only XML white space (space, tab, CR, LF): layout, not
@@ -388,16 +581,17 @@ pub(crate) fn is_xml_space(s: &str) -> bool {
     s.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
 }
 
-/// A typo suggestion, or the list of what is allowed.
-fn hint_for(name: &str, asked: &[&'static str]) -> Hint {
+/// A typo suggestion (of what this reader asked for, else of what libvirt
+/// knows here), or the list of what is allowed.
+fn hint_for(name: &str, asked: &[&'static str], libvirt: &[&'static str]) -> Hint {
     if let Some(c) = closest(name, asked.iter().copied()) {
         return Hint::DidYouMean(c.to_owned());
     }
-    let mut names: Vec<String> = asked.iter().map(|s| (*s).to_owned()).collect();
-    names.dedup();
+    if let Some(c) = closest(name, libvirt.iter().copied().filter(|n| *n != "*")) {
+        return Hint::DidYouMean(c.to_owned());
+    }
     let mut seen = std::collections::HashSet::new();
-    names.retain(|n| seen.insert(n.clone()));
-    Hint::Expected(names)
+    Hint::Expected(asked.iter().filter(|n| seen.insert(**n)).map(|s| (*s).to_owned()).collect())
 }
 
 /// `prefix:name` for a namespaced element, else its name.
