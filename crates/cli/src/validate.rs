@@ -1,4 +1,5 @@
-//! `virtkit validate FILE...`: strict checking of documents.
+//! `virtkit validate FILE...`: strict checking of documents of every kind
+//! virtkit reads (domain, network, test node).
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -8,7 +9,8 @@ use virtkit::model::Document;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Documents to check (`-` reads standard input).
+    /// Documents to check, of any kind: `<domain>`, `<network>`, `<node>`
+    /// (`-` reads standard input).
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     /// Write each document's canonical XML to standard output.

@@ -107,13 +107,66 @@ fn standard_input_is_read_with_a_dash() {
 #[test]
 fn other_document_kinds_are_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
-    let f = write(&dir, "net.xml", "<network><name>default</name></network>");
+    let f = write(&dir, "secret.xml", "<secret><uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid></secret>");
     virtkit()
         .arg("validate")
         .arg(&f)
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("network documents (<network>) are not supported yet"));
+        .stderr(predicate::str::contains("secret documents (<secret>) are not supported yet"));
+}
+
+const NETWORK: &str = "<network>
+  <name>default</name>
+  <uuid>81ff0d90-c91e-6742-64da-4a736edb9a9b</uuid>
+  <forward mode='nat'/>
+  <bridge name='virbr0'/>
+  <ip address='192.168.122.1' netmask='255.255.255.0'>
+    <dhcp>
+      <range start='192.168.122.2' end='192.168.122.254'/>
+    </dhcp>
+  </ip>
+</network>
+";
+
+/// Each kind's document validates, prints in canonical form (which
+/// validates again, unchanged) and prints as JSON.
+fn check_kind(name: &str, doc: &str, xml_starts: &str, json_has: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(&dir, name, doc);
+    virtkit().arg("validate").arg(&f).assert().success().stdout("").stderr("");
+    let out = virtkit().args(["validate", "--print"]).arg(&f).assert().success().get_output().stdout.clone();
+    let xml = String::from_utf8(out).unwrap();
+    assert!(xml.starts_with(xml_starts), "{xml}");
+    let again = write(&dir, "again.xml", &xml);
+    virtkit().args(["validate", "--print"]).arg(&again).assert().success().stdout(xml);
+    let out = virtkit().args(["validate", "--json"]).arg(&f).assert().success().get_output().stdout.clone();
+    let json = String::from_utf8(out).unwrap();
+    assert!(json.contains(json_has), "{json}");
+    serde_json::from_str::<serde_json::Value>(&json).unwrap();
+}
+
+#[test]
+fn networks_validate_print_and_encode() {
+    check_kind("net.xml", NETWORK, "<network>\n  <name>default</name>\n", "\"ranges\": [");
+}
+
+#[test]
+fn network_problems_are_one_line_each_with_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = NETWORK.replace("<bridge name", "<brigde name").replace("end='192.168.122.254'", "end='10.0.0.1'");
+    let f = write(&dir, "net.xml", &broken);
+    let shown = f.display().to_string();
+    let out = virtkit().arg("validate").arg(&f).assert().code(1).stdout("").get_output().stderr.clone();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        format!("{shown}:5:3: /network/brigde: unknown element <brigde> in <network> (did you mean <bridge>?)\n")
+    );
+    let f = write(&dir, "net2.xml", &NETWORK.replace("end='192.168.122.254'", "end='192.168.123.254'"));
+    let shown = f.display().to_string();
+    virtkit().arg("validate").arg(&f).assert().code(1).stderr(format!(
+        "{shown}:8:7: /network/ip/dhcp/range: the range 192.168.122.2 - 192.168.123.254 is not inside the network 192.168.122.0/24\n"
+    ));
 }
 
 #[test]

@@ -1,16 +1,25 @@
-//! Documents by kind: the root element says which model reads it.
+//! Documents by kind: the root element says which model reads it, and the
+//! one path every kind but the domain reads, checks and writes itself by
+//! ([`Model`]).
 
 use roxmltree::Node;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use crate::domain::Domain;
-use crate::error::{Error, ErrorKind, Errors};
-use crate::xml::reader::{self, located};
+use crate::domain::validate::V;
+use crate::domain::{Domain, sorted};
+use crate::error::{Error, ErrorKind, Errors, TextPos};
+use crate::network::Network;
+use crate::xml::reader::{self, El, located};
+use crate::xml::writer::XmlWriter;
 
 /// Every kind of document virtkit reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Document {
     Domain(Box<Domain>),
+    /// A virtual network (`<network>`).
+    Network(Box<Network>),
     /// The test driver's simulated host (`<node>`).
     TestNode(Box<crate::node::TestNode>),
 }
@@ -22,8 +31,9 @@ impl Document {
         let root = doc.root_element();
         match (root.tag_name().namespace(), root.tag_name().name()) {
             (None, "domain") => Domain::from_xml(text).map(|d| Document::Domain(Box::new(d))),
+            (None, "network") => read_root(&doc, root).map(|n| Document::Network(Box::new(n))),
             (None, "node") => crate::node::TestNode::from_xml(text).map(|n| Document::TestNode(Box::new(n))),
-            _ => Err(kind_error(root, &["domain", "node"]).into()),
+            _ => Err(kind_error(root, &["domain", "network", "node"]).into()),
         }
     }
 
@@ -31,6 +41,7 @@ impl Document {
     pub fn to_xml(&self) -> String {
         match self {
             Document::Domain(d) => d.to_xml(),
+            Document::Network(n) => n.to_xml(),
             Document::TestNode(n) => n.to_xml(),
         }
     }
@@ -39,22 +50,124 @@ impl Document {
     pub fn to_json(&self) -> String {
         match self {
             Document::Domain(d) => d.to_json(),
-            Document::TestNode(n) => serde_json::to_string_pretty(n).unwrap_or_default(),
+            Document::Network(n) => n.to_json(),
+            Document::TestNode(n) => to_json(n.as_ref()),
         }
     }
 
-    /// The root element's name: `domain`, …
+    /// The root element's name: `domain`, `network`, `node`.
     pub fn kind(&self) -> &'static str {
         match self {
             Document::Domain(_) => "domain",
+            Document::Network(_) => Network::ROOT,
             Document::TestNode(_) => "node",
         }
     }
 }
 
+// ---------------------------------------------------------------------------
+// One path for every kind of document
+
+/// What a kind of document supplies; [`from_xml`], [`from_json`],
+/// [`validate`], [`to_xml`] and [`to_json`] do the rest the same way for
+/// every kind.
+pub(crate) trait Model: Sized + Serialize + DeserializeOwned {
+    /// The root element's name.
+    const ROOT: &'static str;
+    /// Reads the root element. A problem that stops one part is returned;
+    /// problems in parts that reading can go past are added to `errors`.
+    fn read(el: &El<'_, '_>, errors: &mut Vec<Error>) -> reader::Result<Self>;
+    /// Writes the root element, in libvirt's order.
+    fn write(&self, w: &mut XmlWriter);
+    /// The checks across fields, naming each place by its XML path.
+    fn check(&self, v: &mut V);
+}
+
+/// Reads a document of kind `T`, strictly: every problem found is returned,
+/// each with its line, column and path.
+pub(crate) fn from_xml<T: Model>(text: &str) -> Result<T, Errors> {
+    let doc = reader::parse_text(text)?;
+    let root = doc.root_element();
+    expect_root(root, T::ROOT)?;
+    read_root(&doc, root)
+}
+
+fn read_root<T: Model>(doc: &roxmltree::Document<'_>, root: Node<'_, '_>) -> Result<T, Errors> {
+    let mut errors = Vec::new();
+    let parsed = reader::read_all(root, |el| T::read(el, &mut errors));
+    errors.retain(|e| !reader::is_reported(e));
+    match parsed {
+        Ok(value) if errors.is_empty() => {
+            let mut v = V::default();
+            value.check(&mut v);
+            v.finish().map(|()| value).map_err(|errs| {
+                let located = errs.into_iter().map(|mut e| {
+                    e.pos = reader::resolve(doc, &e.path);
+                    e
+                });
+                sorted(located.collect())
+            })
+        }
+        Ok(_) => Err(sorted(errors)),
+        Err(all) => {
+            errors.extend(all);
+            Err(sorted(errors))
+        }
+    }
+}
+
+/// Checks a model however it was made; every problem is returned.
+pub(crate) fn validate<T: Model>(value: &T) -> Result<(), Errors> {
+    let mut out = Vec::new();
+    if let Ok(json) = serde_json::to_value(value)
+        && let Err(e) = check_json_strings(&json, "")
+    {
+        out.extend(e);
+    }
+    let mut v = V::default();
+    value.check(&mut v);
+    if let Err(e) = v.finish() {
+        out.extend(e);
+    }
+    Errors::from_vec(out).map_or(Ok(()), Err)
+}
+
+/// Reads the JSON encoding of kind `T`, with the same checks as XML.
+pub(crate) fn from_json<T: Model>(text: &str) -> Result<T, Errors> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(json_error)?;
+    check_json_strings(&value, "")?;
+    let model: T = serde_json::from_value(value).map_err(json_error)?;
+    validate(&model)?;
+    Ok(model)
+}
+
+/// The canonical XML form.
+pub(crate) fn to_xml<T: Model>(value: &T) -> String {
+    let mut w = XmlWriter::new();
+    value.write(&mut w);
+    w.finish()
+}
+
+/// The JSON encoding, pretty-printed.
+pub(crate) fn to_json<T: Serialize>(value: &T) -> String {
+    // Serialising plain data to a string cannot fail.
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+/// A JSON syntax or shape error, with its position when serde has one.
+pub(crate) fn json_error(e: serde_json::Error) -> Errors {
+    let mut err = Error::new("", ErrorKind::Syntax(e.to_string()));
+    if e.line() > 0 {
+        err.pos = Some(TextPos {
+            line: u32::try_from(e.line()).unwrap_or(u32::MAX),
+            column: u32::try_from(e.column()).unwrap_or(u32::MAX),
+        });
+    }
+    err.into()
+}
+
 /// Documents libvirt has that virtkit reads only in later versions.
 const LATER: &[(&str, &str)] = &[
-    ("network", "network"),
     ("pool", "storage pool"),
     ("volume", "storage volume"),
     ("domainsnapshot", "snapshot"),

@@ -402,6 +402,29 @@ impl<'de> Deserialize<'de> for CpuSet {
 
 // ---------------------------------------------------------------------------
 
+// IP addresses are kept as `std::net` values: written in their canonical
+// form (RFC 5952 for IPv6), read in the forms libvirt's schema allows.
+
+impl XmlValue for std::net::IpAddr {
+    fn parse_xml(s: &str) -> Result<Self, String> {
+        s.parse().map_err(|_| format!("'{}' is not an IP address", truncate(s)))
+    }
+    fn to_xml(&self) -> Cow<'_, str> {
+        Cow::Owned(self.to_string())
+    }
+}
+
+impl XmlValue for std::net::Ipv4Addr {
+    fn parse_xml(s: &str) -> Result<Self, String> {
+        s.parse().map_err(|_| format!("'{}' is not an IPv4 address", truncate(s)))
+    }
+    fn to_xml(&self) -> Cow<'_, str> {
+        Cow::Owned(self.to_string())
+    }
+}
+
+// ---------------------------------------------------------------------------
+
 /// An unsigned number libvirt writes in hex (`0x0a`) but reads in either base.
 pub(crate) fn parse_auto_u32(s: &str) -> Result<u32, String> {
     let t = s.trim();

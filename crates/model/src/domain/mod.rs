@@ -10,7 +10,7 @@ mod cpu;
 pub mod devices;
 mod features;
 mod os;
-mod validate;
+pub(crate) mod validate;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -26,7 +26,8 @@ pub use devices::Devices;
 pub use features::{Apic, CrashAction, Features, LifecycleAction, Pm, Smm};
 pub use os::{Arch, BootDevice, BootMenu, InitEnv, Loader, LoaderType, Nvram, Os, OsType};
 
-use crate::error::{Error, ErrorKind, Errors};
+use crate::document::json_error;
+use crate::error::{Error, Errors};
 use crate::metadata::{XmlElement, read_metadata, write_metadata};
 use crate::values::{ByteSize, xml_enum};
 use crate::xml::XmlValue;
@@ -406,19 +407,8 @@ impl Domain {
     }
 }
 
-fn json_error(e: serde_json::Error) -> Errors {
-    let mut err = Error::new("", ErrorKind::Syntax(e.to_string()));
-    if e.line() > 0 {
-        err.pos = Some(crate::TextPos {
-            line: u32::try_from(e.line()).unwrap_or(u32::MAX),
-            column: u32::try_from(e.column()).unwrap_or(u32::MAX),
-        });
-    }
-    err.into()
-}
-
 /// Keeps the value, or records the error and goes on reading.
-fn keep<T>(r: Result<T>, errors: &mut Vec<Error>) -> Option<T> {
+pub(crate) fn keep<T>(r: Result<T>, errors: &mut Vec<Error>) -> Option<T> {
     match r {
         Ok(v) => Some(v),
         Err(e) => {

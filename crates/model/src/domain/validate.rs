@@ -283,7 +283,7 @@ pub(crate) fn check_name(v: &mut V, path: &str, name: &str) {
 }
 
 /// libvirt's addrIPorName: an IPv4 or IPv6 address, or a DNS name.
-fn is_address_or_name(s: &str) -> bool {
+pub(crate) fn is_address_or_name(s: &str) -> bool {
     match s.parse::<std::net::IpAddr>() {
         // libvirt's ipv6Addr takes an IPv4 ending only without `::` or with
         // groups on one side of it: `::ffff:1.2.3.4`, `1:2::1.2.3.4`.
@@ -297,12 +297,12 @@ fn is_address_or_name(s: &str) -> bool {
 }
 
 /// `name` or `name[i+1]` when there are several.
-fn idx(name: &str, i: usize, n: usize) -> String {
+pub(crate) fn idx(name: &str, i: usize, n: usize) -> String {
     if n > 1 { format!("{name}[{}]", i + 1) } else { name.to_owned() }
 }
 
 /// Letters, digits and the given extra characters, at least one.
-fn is_word(s: &str, extra: &str) -> bool {
+pub(crate) fn is_word(s: &str, extra: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(c))
 }
 
@@ -312,20 +312,25 @@ pub(crate) struct V {
 }
 
 impl V {
-    fn finish(self) -> Result<(), Errors> {
+    pub(crate) fn finish(self) -> Result<(), Errors> {
         if self.out.is_empty() { Ok(()) } else { Err(Errors::new(self.out)) }
     }
 
-    fn invalid(&mut self, path: impl Into<String>, msg: impl Into<String>) {
+    /// Adds problems found elsewhere.
+    pub(crate) fn extend(&mut self, errors: impl IntoIterator<Item = Error>) {
+        self.out.extend(errors);
+    }
+
+    pub(crate) fn invalid(&mut self, path: impl Into<String>, msg: impl Into<String>) {
         self.out.push(Error::new(path, ErrorKind::Invalid(msg.into())));
     }
 
-    fn value(&mut self, path: impl Into<String>, msg: impl Into<String>) {
+    pub(crate) fn value(&mut self, path: impl Into<String>, msg: impl Into<String>) {
         self.out.push(Error::new(path, ErrorKind::InvalidValue(msg.into())));
     }
 
     /// libvirt's absFilePath: `/` and at least one more character, one line.
-    fn abs(&mut self, path: &str, value: &str) {
+    pub(crate) fn abs(&mut self, path: &str, value: &str) {
         if !value.starts_with('/') {
             self.value(path, format!("'{}' is not an absolute path", truncate(value)));
         } else if value.len() < 2 {
@@ -336,7 +341,7 @@ impl V {
     }
 
     /// libvirt's absDirPath: `/` and anything on one line.
-    fn abs_dir(&mut self, path: &str, value: &str) {
+    pub(crate) fn abs_dir(&mut self, path: &str, value: &str) {
         if !value.starts_with('/') {
             self.value(path, format!("'{}' is not an absolute path", truncate(value)));
         } else if value.contains(['\n', '\r']) {
@@ -345,7 +350,7 @@ impl V {
     }
 
     /// Free text that must be one line and not empty (a file name, a host).
-    fn one_line(&mut self, path: &str, value: &str) {
+    pub(crate) fn one_line(&mut self, path: &str, value: &str) {
         if value.is_empty() {
             self.value(path, "must not be empty");
         } else if value.contains(['\n', '\r']) {
@@ -353,29 +358,33 @@ impl V {
         }
     }
 
-    fn opt_abs(&mut self, path: &str, value: Option<&str>) {
+    pub(crate) fn opt_abs(&mut self, path: &str, value: Option<&str>) {
         if let Some(s) = value {
             self.abs(path, s);
         }
     }
 
-    fn max(&mut self, path: &str, value: Option<u32>, max: u32) {
+    pub(crate) fn max(&mut self, path: &str, value: Option<u32>, max: u32) {
         if let Some(x) = value.filter(|x| *x > max) {
             self.value(path, format!("{x} is out of range (at most {max})"));
         }
     }
 
+    /// Ranges of a PCI address's fields; `p` is the `<address>` element's path.
+    pub(crate) fn pci(&mut self, p: &str, a: &super::devices::PciAddress) {
+        let at = |f: &str| format!("{p}/@{f}");
+        self.max(&at("bus"), a.bus, 0xff);
+        self.max(&at("slot"), a.slot, 31);
+        self.max(&at("function"), a.function, 7);
+    }
+
     /// Ranges of address fields, as libvirt's schema has them.
-    fn address(&mut self, device: &str, address: Option<&Address>) {
+    pub(crate) fn address(&mut self, device: &str, address: Option<&Address>) {
         let Some(a) = address else { return };
         let p = format!("{device}/address");
         let at = |f: &str| format!("{p}/@{f}");
         match a {
-            Address::Pci(a) => {
-                self.max(&at("bus"), a.bus, 0xff);
-                self.max(&at("slot"), a.slot, 31);
-                self.max(&at("function"), a.function, 7);
-            }
+            Address::Pci(a) => self.pci(&p, a),
             Address::Drive(a) => {
                 self.max(&at("controller"), a.controller, 99);
                 self.max(&at("bus"), a.bus, 99);

@@ -165,6 +165,8 @@ pub(crate) struct El<'a, 'i> {
     seen_attrs: Cell<u64>,
     asked_attrs: RefCell<Vec<&'static str>>,
     asked_children: RefCell<Vec<&'static str>>,
+    /// Children asked for in a namespace: (namespace URI, local name).
+    asked_ns_children: RefCell<Vec<(&'static str, &'static str)>>,
     text_read: Cell<bool>,
     /// Every child element is taken as is (arbitrary XML, as in `<metadata>`).
     any_children: Cell<bool>,
@@ -190,6 +192,7 @@ impl<'a, 'i> El<'a, 'i> {
             seen_attrs: Cell::new(0),
             asked_attrs: RefCell::new(Vec::new()),
             asked_children: RefCell::new(Vec::new()),
+            asked_ns_children: RefCell::new(Vec::new()),
             text_read: Cell::new(false),
             any_children: Cell::new(false),
             typo_children: RefCell::new(Vec::new()),
@@ -337,7 +340,16 @@ impl<'a, 'i> El<'a, 'i> {
         name: &'static str,
         f: impl FnOnce(&El<'a, 'i>) -> Result<T>,
     ) -> Result<std::result::Result<T, bool>> {
-        let mut it = self.named_children(name);
+        self.first_of(self.named_children(name), f)
+    }
+
+    /// The first element of `it`, read with `f` (repeats are recorded):
+    /// `Err(false)` when there is none, `Err(true)` when it failed.
+    fn first_of<T>(
+        &self,
+        mut it: impl Iterator<Item = Node<'a, 'i>>,
+        f: impl FnOnce(&El<'a, 'i>) -> Result<T>,
+    ) -> Result<std::result::Result<T, bool>> {
         let Some(first) = it.next() else {
             return Ok(Err(false));
         };
@@ -345,10 +357,39 @@ impl<'a, 'i> El<'a, 'i> {
             self.sink.push(located(
                 dup,
                 None,
-                ErrorKind::DuplicateElement { name: name.into(), parent: self.name().into() },
+                ErrorKind::DuplicateElement { name: qualified_name(dup), parent: self.name().into() },
             ));
         }
         Ok(read_in(&self.sink, first, f).map_err(|_| true))
+    }
+
+    fn ns_children(&self, ns: &'static str, name: &'static str) -> impl Iterator<Item = Node<'a, 'i>> + use<'a, 'i> {
+        self.asked_ns_children.borrow_mut().push((ns, name));
+        self.node
+            .children()
+            .filter(move |c| c.is_element() && c.tag_name().namespace() == Some(ns) && c.tag_name().name() == name)
+    }
+
+    /// The one child element `name` in namespace `ns` (an extension such
+    /// as `<dnsmasq:options>`), as [`child`](Self::child) reads one.
+    pub(crate) fn child_ns<T>(
+        &self,
+        ns: &'static str,
+        name: &'static str,
+        f: impl FnOnce(&El<'a, 'i>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        Ok(self.first_of(self.ns_children(ns, name), f)?.ok())
+    }
+
+    /// Every child element `name` in namespace `ns`, as
+    /// [`children`](Self::children) reads them.
+    pub(crate) fn children_ns<T>(
+        &self,
+        ns: &'static str,
+        name: &'static str,
+        mut f: impl FnMut(&El<'a, 'i>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        Ok(self.ns_children(ns, name).filter_map(|n| read_in(&self.sink, n, &mut f).ok()).collect())
     }
 
     /// The one child element `name`; an error when it is absent (or failed).
@@ -520,7 +561,11 @@ impl<'a, 'i> El<'a, 'i> {
 
     /// [`finish`](Self::finish) for one child element.
     fn finish_child(&self, c: Node<'a, 'i>, ctx: &dyn Fn() -> Option<Ctx>, failed: bool) {
-        let asked = c.tag_name().namespace().is_none() && self.asked_children.borrow().contains(&c.tag_name().name());
+        let (ns, name) = (c.tag_name().namespace(), c.tag_name().name());
+        let asked = match ns {
+            None => self.asked_children.borrow().contains(&name),
+            Some(ns) => self.asked_ns_children.borrow().iter().any(|(n, l)| *n == ns && *l == name),
+        };
         if asked || self.typo_children.borrow().contains(&c.id()) {
             return;
         }

@@ -1,9 +1,16 @@
-//! What the conformance tests share: where libvirt's documents are, and
-//! checking many documents against libvirt's schema in one xmllint run.
+//! What the model's tests share: where libvirt's documents are, checking
+//! documents against libvirt's schemas with xmllint, and, for the property
+//! tests, proptest settings and generators of free text.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use std::fmt::Debug;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use proptest::collection::vec;
+use proptest::option;
+use proptest::prelude::*;
+use proptest::sample::select;
 
 /// `../shared/conformance`, or `$VIRTKIT_CONFORMANCE`.
 pub fn conformance_dir() -> PathBuf {
@@ -61,4 +68,119 @@ pub fn schema_check_all(schema: &str, docs: &[String]) -> Vec<Option<String>> {
             Some(if said.is_empty() { "xmllint said nothing about it".to_owned() } else { said.join("\n") })
         })
         .collect()
+}
+
+/// Cases per property test: `PROPTEST_CASES` or `default`.
+pub fn config(default: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(default);
+    let mut c = ProptestConfig::with_cases(cases);
+    // No proptest-regressions files in the source tree; a failure prints its case.
+    c.failure_persistence = None;
+    c
+}
+
+/// The settings of a property test that runs xmllint on every case: each
+/// step runs it, so a failing run's shrinking is kept short.
+pub fn schema_config() -> ProptestConfig {
+    let mut c = config(48);
+    c.max_shrink_iters = 500;
+    c
+}
+
+/// Says where two values' debug forms first differ, if they do.
+pub fn same<T: PartialEq + Debug>(want: &T, got: &T, how: &str, text: &str) -> Result<(), String> {
+    if want == got {
+        return Ok(());
+    }
+    let (a, b) = (format!("{want:#?}"), format!("{got:#?}"));
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    let i = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+    let around = |v: &[&str]| v[i.saturating_sub(8)..(i + 3).min(v.len())].join("\n");
+    Err(format!(
+        "the {how} round trip changed the model; first difference at line {}:\n--- generated\n{}\n+++ read back\n{}\n\n{how}:\n{text}",
+        i + 1,
+        around(&a),
+        around(&b),
+    ))
+}
+
+/// XML 1.0's Char production.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+}
+
+/// One character of free text: mostly plain, with markup characters, line
+/// breaks, Unicode spaces and controls, and characters outside the BMP.
+pub fn text_char() -> BoxedStrategy<char> {
+    prop_oneof![
+        8 => proptest::char::range('a', 'z'),
+        3 => select(&[' ', '<', '>', '&', '\'', '"', ';', '=', '/', ':', '-', '_', '.', ']', '0', '7', 'A', 'Q'][..]),
+        1 => select(&['\t', '\n', '\r'][..]),
+        2 => select(
+            &['é', 'ß', 'Ж', '日', '本', '🦀', '\u{a0}', '\u{85}', '\u{2028}', '\u{3000}', '\u{fffd}', '\u{e000}', '\u{10ffff}'][..]
+        ),
+        1 => any::<char>().prop_filter("an XML character", |c| is_xml_char(*c)),
+    ]
+    .boxed()
+}
+
+pub fn chars(c: BoxedStrategy<char>, len: std::ops::RangeInclusive<usize>) -> BoxedStrategy<String> {
+    vec(c, len).prop_map(String::from_iter).boxed()
+}
+
+/// Free text, possibly empty.
+pub fn text(max: usize) -> BoxedStrategy<String> {
+    chars(text_char(), 0..=max)
+}
+
+pub fn text_nonempty(max: usize) -> BoxedStrategy<String> {
+    chars(text_char(), 1..=max)
+}
+
+/// Free text on one line (XML Schema's `.`: no line feed, no carriage return).
+pub fn one_line(len: std::ops::RangeInclusive<usize>) -> BoxedStrategy<String> {
+    chars(text_char().prop_filter("one line", |c| !matches!(c, '\n' | '\r')).boxed(), len)
+}
+
+/// Text matching a regular expression.
+pub fn re(pattern: &str) -> BoxedStrategy<String> {
+    proptest::string::string_regex(pattern).unwrap().boxed()
+}
+
+/// An object name: a file name's characters, no `/`, not `.` or `..`.
+pub fn object_name() -> BoxedStrategy<String> {
+    prop_oneof![
+        4 => re("[a-zA-Z0-9_.+-]{1,24}"),
+        1 => one_line(1..=12).prop_map(|s| s.replace('/', "_")),
+    ]
+    .prop_filter("a usable name", |s| s != "." && s != ".." && !s.chars().any(char::is_control) && !s.is_empty())
+    .boxed()
+}
+
+/// An absolute file path (libvirt's `absFilePath`): `/` and at least one
+/// more character, on one line; `validate` refuses `/` alone and line breaks.
+pub fn abs_path() -> BoxedStrategy<String> {
+    prop_oneof![one_line(1..=16).prop_map(|r| format!("/{r}")), re("(/[a-z0-9._-]{1,8}){1,3}")].boxed()
+}
+
+/// An absolute directory (libvirt's `absDirPath`): `/` alone is fine, a
+/// line break is not.
+pub fn abs_dir() -> BoxedStrategy<String> {
+    one_line(0..=16).prop_map(|r| format!("/{r}")).boxed()
+}
+
+pub fn opt<T: Debug + Clone + 'static>(s: impl Strategy<Value = T> + 'static) -> BoxedStrategy<Option<T>> {
+    option::of(s).boxed()
+}
+
+pub fn one_of<T: Debug + Clone + 'static>(all: &'static [T]) -> BoxedStrategy<T> {
+    select(all).boxed()
+}
+
+pub fn opt_of<T: Debug + Clone + 'static>(all: &'static [T]) -> BoxedStrategy<Option<T>> {
+    opt(select(all))
+}
+
+pub fn opt_bool() -> BoxedStrategy<Option<bool>> {
+    opt(any::<bool>())
 }

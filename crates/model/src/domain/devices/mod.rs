@@ -196,6 +196,33 @@ impl PciAddress {
             multifunction: None,
         }
     }
+
+    /// Reads the `domain`, `bus`, `slot`, `function` and `multifunction`
+    /// attributes of a PCI `<address>` (wherever one appears).
+    pub(crate) fn read_attrs(el: &El<'_, '_>) -> Result<PciAddress> {
+        let auto = |name| el.attr_with(name, parse_auto_u32);
+        Ok(PciAddress {
+            domain: auto("domain")?,
+            bus: auto("bus")?,
+            slot: auto("slot")?,
+            function: auto("function")?,
+            multifunction: el.on_off("multifunction")?,
+        })
+    }
+
+    /// Writes those attributes as libvirt does, in hex.
+    pub(crate) fn write_attrs(&self, w: &mut XmlWriter) {
+        let hex = |w: &mut XmlWriter, n: &str, v: Option<u32>, width: usize| {
+            if let Some(v) = v {
+                w.attr(n, &format!("0x{v:0width$x}"));
+            }
+        };
+        hex(w, "domain", self.domain, 4);
+        hex(w, "bus", self.bus, 2);
+        hex(w, "slot", self.slot, 2);
+        hex(w, "function", self.function, 1);
+        w.on_off("multifunction", self.multifunction);
+    }
 }
 
 /// An IDE, SATA, SCSI or floppy drive position.
@@ -284,13 +311,7 @@ impl Address {
         let num = |name| el.attr::<u32>(name);
         let auto = |name| el.attr_with(name, parse_auto_u32);
         Ok(match kind {
-            "pci" => Address::Pci(PciAddress {
-                domain: auto("domain")?,
-                bus: auto("bus")?,
-                slot: auto("slot")?,
-                function: auto("function")?,
-                multifunction: el.on_off("multifunction")?,
-            }),
+            "pci" => Address::Pci(PciAddress::read_attrs(el)?),
             "drive" => Address::Drive(DriveAddress {
                 controller: num("controller")?,
                 bus: num("bus")?,
@@ -324,16 +345,7 @@ impl Address {
         match self {
             Address::Pci(a) => {
                 w.attr("type", "pci");
-                let hex = |w: &mut XmlWriter, n: &str, v: Option<u32>, width: usize| {
-                    if let Some(v) = v {
-                        w.attr(n, &format!("0x{v:0width$x}"));
-                    }
-                };
-                hex(w, "domain", a.domain, 4);
-                hex(w, "bus", a.bus, 2);
-                hex(w, "slot", a.slot, 2);
-                hex(w, "function", a.function, 1);
-                w.on_off("multifunction", a.multifunction);
+                a.write_attrs(w);
             }
             Address::Drive(a) => {
                 w.attr("type", "drive");
