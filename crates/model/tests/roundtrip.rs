@@ -29,11 +29,12 @@ mod common;
 mod gen_devices;
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Debug;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use common::{
+    abs_dir, abs_path, chars, config, one_line, one_of, opt, opt_bool, opt_of, re, same, text, text_char, text_nonempty,
+};
 use proptest::collection::vec;
-use proptest::option;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::TestCaseError;
@@ -60,15 +61,6 @@ use virtkit_model::{ByteSize, CpuSet, ErrorKind, Errors, MacAddress};
 // ---------------------------------------------------------------------------
 // The properties
 
-/// Cases per property test: `PROPTEST_CASES` or `default`.
-fn config(default: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(default);
-    let mut c = ProptestConfig::with_cases(cases);
-    // No proptest-regressions files in the source tree; a failure prints its case.
-    c.failure_persistence = None;
-    c
-}
-
 proptest! {
     #![proptest_config(config(256))]
 
@@ -89,12 +81,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config({
-        let mut c = config(48);
-        // Each step runs xmllint; keep a failing run's shrinking short.
-        c.max_shrink_iters = 500;
-        c
-    })]
+    #![proptest_config(common::schema_config())]
 
     #[test]
     fn written_xml_passes_libvirts_schema(d in domain()) {
@@ -113,100 +100,12 @@ fn must_validate(d: &Domain) -> Result<(), TestCaseError> {
     }
 }
 
-/// Says where the two domains' debug forms first differ, if they do.
-fn same(want: &Domain, got: &Domain, how: &str, text: &str) -> Result<(), String> {
-    if want == got {
-        return Ok(());
-    }
-    let (a, b) = (format!("{want:#?}"), format!("{got:#?}"));
-    let (a, b): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
-    let i = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
-    let around = |v: &[&str]| v[i.saturating_sub(8)..(i + 3).min(v.len())].join("\n");
-    Err(format!(
-        "the {how} round trip changed the domain; first difference at line {}:\n--- generated\n{}\n+++ read back\n{}\n\n{how}:\n{text}",
-        i + 1,
-        around(&a),
-        around(&b),
-    ))
-}
-
 fn schema_check(xml: &str) -> Result<(), String> {
     common::schema_check("domain", xml)
 }
 
 // ---------------------------------------------------------------------------
 // The generator
-
-/// XML 1.0's Char production.
-fn is_xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
-}
-
-/// One character of free text: mostly plain, with markup characters, line
-/// breaks, Unicode spaces and controls, and characters outside the BMP.
-fn text_char() -> BoxedStrategy<char> {
-    prop_oneof![
-        8 => proptest::char::range('a', 'z'),
-        3 => select(&[' ', '<', '>', '&', '\'', '"', ';', '=', '/', ':', '-', '_', '.', ']', '0', '7', 'A', 'Q'][..]),
-        1 => select(&['\t', '\n', '\r'][..]),
-        2 => select(
-            &['é', 'ß', 'Ж', '日', '本', '🦀', '\u{a0}', '\u{85}', '\u{2028}', '\u{3000}', '\u{fffd}', '\u{e000}', '\u{10ffff}'][..]
-        ),
-        1 => any::<char>().prop_filter("an XML character", |c| is_xml_char(*c)),
-    ]
-    .boxed()
-}
-
-fn chars(c: BoxedStrategy<char>, len: std::ops::RangeInclusive<usize>) -> BoxedStrategy<String> {
-    vec(c, len).prop_map(String::from_iter).boxed()
-}
-
-/// Free text, possibly empty.
-fn text(max: usize) -> BoxedStrategy<String> {
-    chars(text_char(), 0..=max)
-}
-
-fn text_nonempty(max: usize) -> BoxedStrategy<String> {
-    chars(text_char(), 1..=max)
-}
-
-/// Free text on one line (XML Schema's `.`: no line feed, no carriage return).
-fn one_line(len: std::ops::RangeInclusive<usize>) -> BoxedStrategy<String> {
-    chars(text_char().prop_filter("one line", |c| !matches!(c, '\n' | '\r')).boxed(), len)
-}
-
-/// Text matching a regular expression.
-fn re(pattern: &str) -> BoxedStrategy<String> {
-    proptest::string::string_regex(pattern).unwrap().boxed()
-}
-
-/// An absolute file path (libvirt's `absFilePath`): `/` and at least one
-/// more character, on one line; `validate` refuses `/` alone and line breaks.
-fn abs_path() -> BoxedStrategy<String> {
-    prop_oneof![one_line(1..=16).prop_map(|r| format!("/{r}")), re("(/[a-z0-9._-]{1,8}){1,3}")].boxed()
-}
-
-/// An absolute directory (libvirt's `absDirPath`): `/` alone is fine, a
-/// line break is not.
-fn abs_dir() -> BoxedStrategy<String> {
-    one_line(0..=16).prop_map(|r| format!("/{r}")).boxed()
-}
-
-fn opt<T: Debug + Clone + 'static>(s: impl Strategy<Value = T> + 'static) -> BoxedStrategy<Option<T>> {
-    option::of(s).boxed()
-}
-
-fn one_of<T: Debug + Clone + 'static>(all: &'static [T]) -> BoxedStrategy<T> {
-    select(all).boxed()
-}
-
-fn opt_of<T: Debug + Clone + 'static>(all: &'static [T]) -> BoxedStrategy<Option<T>> {
-    opt(select(all))
-}
-
-fn opt_bool() -> BoxedStrategy<Option<bool>> {
-    opt(any::<bool>())
-}
 
 // ---- the domain ----
 
