@@ -284,7 +284,7 @@ impl Session {
                     opts = opts.persistent(false);
                 }
                 let list = self.conn().await?.list_domains(opts).await?;
-                if json { output::json(&list) } else { output::list(&list) }
+                if json { output::list_json("domains", &list) } else { output::list(&list) }
             }
             Command::Define { file, expected_generation } => {
                 let shown = file.display().to_string();
@@ -399,12 +399,12 @@ impl Session {
                 let conn = self.conn().await?;
                 let list = conn.list_domains(ListOptions::default().stats(true)).await?;
                 let selected: Vec<_> = if domains.is_empty() {
-                    list.domains
+                    list.items
                 } else {
                     let mut v = Vec::new();
                     for key in &domains {
                         let d = conn.lookup_domain(key).await?;
-                        match list.domains.iter().find(|i| i.uuid == d.uuid()) {
+                        match list.items.iter().find(|i| i.uuid == d.uuid()) {
                             Some(i) => v.push(i.clone()),
                             None => v.push(d.info(InfoOptions::default().stats(true)).await?),
                         }

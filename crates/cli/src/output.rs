@@ -13,6 +13,12 @@ pub fn json<T: Serialize>(v: &T) -> Result<(), Failure> {
     Ok(())
 }
 
+/// A list as `--json` prints it: `{"revision": …, "<plural>": [...]}`.
+pub fn list_json<T: Serialize>(plural: &str, list: &virtkit::List<T>) -> Result<(), Failure> {
+    let items = serde_json::to_value(&list.items).map_err(|e| Failure::Message(format!("cannot write JSON: {e}")))?;
+    json(&serde_json::json!({ "revision": list.revision, plural: items }))
+}
+
 pub fn json_line<T: Serialize>(v: &T) -> Result<(), Failure> {
     let s = serde_json::to_string(v).map_err(|e| Failure::Message(format!("cannot write JSON: {e}")))?;
     println!("{s}");
@@ -48,7 +54,7 @@ fn table(header: &[&str], rows: &[Vec<String>]) {
 
 pub fn list(list: &DomainList) -> Result<(), Failure> {
     let rows: Vec<Vec<String>> = list
-        .domains
+        .items
         .iter()
         .map(|d| {
             vec![
@@ -163,13 +169,10 @@ pub fn domstats(domains: &[DomainInfo]) -> Result<(), Failure> {
 }
 
 pub fn event(e: &Event) {
-    println!(
-        "event {}: domain '{}' {} ({}); now {} ({})",
-        e.revision,
-        e.name,
-        e.kind,
-        e.detail,
-        e.state.display_name(),
-        e.reason
-    );
+    let now = match e.state.domain() {
+        Some(s) => format!("{} ({})", s.state.display_name(), s.reason),
+        None => e.state.word().to_owned(),
+    };
+    let pool = e.pool.as_ref().map(|p| format!(" in pool '{p}'")).unwrap_or_default();
+    println!("event {}: {} '{}'{pool} {} ({}); now {now}", e.revision, e.object.noun(), e.name, e.kind, e.detail);
 }

@@ -135,9 +135,12 @@ impl Lab {
         }
     }
 
+    /// The QEMU driver's per-domain runtime directories (`run/UUID`; the
+    /// engine keeps its own files in `run/KIND`).
     fn run_dirs(&self) -> Vec<PathBuf> {
+        let is_uuid = |p: &PathBuf| p.file_name().is_some_and(|n| uuid::Uuid::try_parse(&n.to_string_lossy()).is_ok());
         std::fs::read_dir(self.path("run"))
-            .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
+            .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.is_dir() && is_uuid(p)).collect())
             .unwrap_or_default()
     }
 
@@ -244,7 +247,7 @@ async fn boots_paused_resumes_suspends_and_qmp_agrees() {
     assert_eq!((s.state, s.reason), (DomainState::Running, StateReason::Unpaused));
 
     let list = conn.list_domains(ListOptions::default()).await.unwrap();
-    let d = list.domains.iter().find(|d| d.name == "g").unwrap();
+    let d = list.items.iter().find(|d| d.name == "g").unwrap();
     assert_eq!(d.state, DomainState::Running);
     assert!(d.id.is_some());
     let stats = dom.stats(Default::default()).await.unwrap().expect("a running domain has statistics");

@@ -334,12 +334,12 @@ async fn fifty_clients_at_once_end_in_a_consistent_state() {
         t.await.unwrap().unwrap();
     }
     let end = watcher.list_domains(ListOptions::default().persistent(true)).await.unwrap();
-    let names: Vec<&str> = end.domains.iter().map(|d| d.name.as_str()).collect();
+    let names: Vec<&str> = end.items.iter().map(|d| d.name.as_str()).collect();
     let mut want: Vec<String> = (0..50).filter(|i| i % 2 == 1).map(|i| format!("c{i}")).collect();
     want.push("test".into());
     want.sort();
     assert_eq!(names, want);
-    assert!(end.domains.iter().all(|d| d.state == virtkit::DomainState::Running), "{end:?}");
+    assert!(end.items.iter().all(|d| d.state == virtkit::DomainState::Running), "{end:?}");
     // Every change was seen, once, in order, with no gap.
     let mut rev = start;
     while rev < end.revision {
@@ -470,7 +470,7 @@ async fn stalled_clients_do_not_hold_up_others() {
         conn.list_domains(ListOptions::default()).await.unwrap()
     };
     let list = tokio::time::timeout(Duration::from_secs(120), work).await.expect("a stalled client held others up");
-    assert_eq!(list.domains.len(), 1);
+    assert_eq!(list.items.len(), 1);
     drop(stalled);
 }
 

@@ -73,7 +73,7 @@ async fn run(s: Settings) -> anyhow::Result<()> {
     for w in qemu.warnings() {
         tracing::warn!("{qemu_name}: {w}");
     }
-    let running = qemu.list_domains(virtkit::ListOptions::default().active(true)).await?.domains.len();
+    let running = qemu.list_domains(virtkit::ListOptions::default().active(true)).await?.items.len();
     tracing::info!(uri = qemu_name, state = %qemu_root.display(), running, "driver ready");
     let autostart_conn = qemu.clone();
     targets.insert(qemu_name.to_owned(), qemu);
@@ -169,7 +169,7 @@ async fn autostart(conn: virtkit::Connection, marker: std::path::PathBuf) {
             return;
         }
     };
-    for d in list.domains.iter().filter(|d| d.autostart) {
+    for d in list.items.iter().filter(|d| d.autostart) {
         let started = async { conn.lookup_domain(&d.uuid.to_string()).await?.start(Default::default()).await };
         match started.await {
             Ok(()) => tracing::info!(domain = d.name, "autostarted"),

@@ -1,6 +1,8 @@
-//! The seam between the engine and hypervisors. A driver runs domains; the
-//! engine owns everything else (names, states, jobs, events, storage).
-//! A driver never parses XML: it gets typed definitions.
+//! The seam between the engine and hypervisors. A domain driver runs
+//! domains of the types it names; the engine owns everything else (names,
+//! states, jobs, events, storage) and hands it what other drivers provide
+//! (network ports, volume paths) at start. A driver never parses XML: it
+//! gets typed definitions.
 
 use std::sync::{Arc, Weak};
 
@@ -11,6 +13,7 @@ use virtkit_model::domain::Domain;
 use crate::engine::Inner;
 use crate::error::Result;
 use crate::options::{ShutdownMode, StartOptions};
+use crate::seams::Resources;
 use crate::types::{Capabilities, DomainStats, HostInfo, State};
 
 /// Which domain a driver call is about.
@@ -68,9 +71,9 @@ pub type Console = Box<dyn ConsoleIo>;
 /// domain (its job lock is held), never for a domain in the wrong state.
 /// Changes the driver notices by itself (the guest powered off, crashed,
 /// paused on an I/O error) it reports through the [`DriverEvents`] handed to
-/// [`Driver::attach`].
+/// [`DomainDriver::attach`].
 #[async_trait]
-pub trait Driver: Send + Sync + 'static {
+pub trait DomainDriver: Send + Sync + 'static {
     /// The driver's name: the URI scheme that selects it (`test`, `qemu`).
     fn name(&self) -> &'static str;
 
@@ -88,8 +91,16 @@ pub trait Driver: Send + Sync + 'static {
     /// definition is stored or started.
     fn prepare(&self, def: &mut Domain) -> Result<()>;
 
-    /// Starts a domain (running, or paused when asked).
-    async fn start(&self, dom: &DomainRef, def: Arc<Domain>, opts: &StartOptions) -> Result<Started>;
+    /// Starts a domain (running, or paused when asked), with the network
+    /// ports and volumes the engine obtained for it. When it fails, nothing
+    /// of the domain may be left running (the engine releases `resources`).
+    async fn start(
+        &self,
+        dom: &DomainRef,
+        def: Arc<Domain>,
+        resources: Resources,
+        opts: &StartOptions,
+    ) -> Result<Started>;
 
     /// Asks the guest to power off; returns once asked. The driver reports
     /// the power-off through [`DriverEvents::stopped`] when it happens.

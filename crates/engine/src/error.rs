@@ -21,6 +21,10 @@ word_enum! {
         /// Someone else changed the object first (`expected_generation`).
         Conflict = "conflict",
         Timeout = "timeout",
+        /// The job was cancelled before it finished (it was undone).
+        Cancelled = "cancelled",
+        /// The host has no room for it (a full filesystem, a pool's space).
+        NoSpace = "no-space",
         /// The hypervisor failed.
         Driver = "driver",
         /// A host I/O failure.
@@ -34,19 +38,33 @@ word_enum! {
     }
 }
 
-/// An error: a kind, a short lower-case message, and for refused documents
-/// every problem found with its location.
+/// An error: a kind, a short lower-case message, for refused documents
+/// every problem found with its location, and, when undoing what the failed
+/// operation had done failed too, that error beside it.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
+#[error("{message}{}", cleanup_suffix(.cleanup.as_deref()))]
 pub struct Error {
     kind: ErrorKind,
     message: String,
     document: Option<virtkit_model::Errors>,
+    cleanup: Option<Box<Error>>,
 }
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into(), document: None }
+        Error { kind, message: message.into(), document: None, cleanup: None }
+    }
+
+    /// This error, with the error met while cleaning up after it.
+    #[must_use]
+    pub fn with_cleanup(mut self, cleanup: Error) -> Self {
+        self.cleanup = Some(Box::new(cleanup));
+        self
+    }
+
+    /// What failed while undoing the failed operation, if anything did.
+    pub fn cleanup(&self) -> Option<&Error> {
+        self.cleanup.as_deref()
     }
 
     /// A refused document: the message is the first problem.
@@ -56,7 +74,7 @@ impl Error {
             Some(p) => format!("invalid document: {p}: {first}"),
             None => format!("invalid document: {first}"),
         };
-        Error { kind: ErrorKind::InvalidDocument, message, document: Some(errors) }
+        Error { kind: ErrorKind::InvalidDocument, message, document: Some(errors), cleanup: None }
     }
 
     pub fn kind(&self) -> ErrorKind {
@@ -73,7 +91,12 @@ impl Error {
     }
 
     pub(crate) fn not_found(what: &str) -> Self {
-        Error::new(ErrorKind::NotFound, format!("domain '{what}' not found"))
+        Error::not_found_of(crate::types::ObjectKind::Domain, what)
+    }
+
+    /// No object of that kind by that name or UUID.
+    pub fn not_found_of(kind: crate::types::ObjectKind, what: &str) -> Self {
+        Error::new(ErrorKind::NotFound, format!("{} '{}' not found", kind.noun(), cut(what)))
     }
 
     pub(crate) fn state(message: impl Into<String>) -> Self {
@@ -82,3 +105,16 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Cuts a value quoted in a message to a readable length.
+pub(crate) fn cut(s: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 64;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => std::borrow::Cow::Owned(format!("{}…", &s[..i])),
+        None => std::borrow::Cow::Borrowed(s),
+    }
+}
+
+fn cleanup_suffix(cleanup: Option<&Error>) -> String {
+    cleanup.map(|c| format!(" (and cleaning up failed: {c})")).unwrap_or_default()
+}

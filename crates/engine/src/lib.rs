@@ -1,15 +1,25 @@
-//! virtkit's engine: the registry of domains, per-domain jobs, the state
-//! machine, revisions and events, and the [`Driver`] trait hypervisors
-//! implement. Internal: applications use the `virtkit` crate, which
-//! re-exports the public types defined here.
+//! virtkit's engine: one host. The registry of every kind of object
+//! (domains, networks, storage pools and volumes), their jobs and states,
+//! one revision counter and one event stream for all of them, persistence,
+//! and the traits drivers implement. Internal: applications use the
+//! `virtkit` crate, which re-exports the public types defined here.
 
+mod domain;
 mod driver;
 mod engine;
 mod error;
+mod jobs;
+mod kind;
+mod lifecycle;
 pub mod options;
+mod registry;
+pub mod seams;
 mod store;
 pub mod types;
 
-pub use driver::{Console, ConsoleIo, DomainRef, Driver, DriverEvents, Started};
-pub use engine::{Engine, EngineConfig, Watcher};
+pub use driver::{Console, ConsoleIo, DomainDriver, DomainRef, DriverEvents, Started};
+pub use engine::{Drivers, Engine, EngineConfig};
 pub use error::{Error, ErrorKind, Result};
+pub use jobs::{JobCtl, JobState};
+pub use kind::{Definition, ObjRef};
+pub use registry::Watcher;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::{DomainState, word_enum};
+use crate::types::{DomainState, ObjectKind, word_enum};
 
 /// Builder methods: `fn field(mut self, v) -> Self` for each listed field.
 macro_rules! setters {
@@ -159,5 +159,7 @@ pub struct WatchOptions {
     /// Deliver every event after this revision (typically the revision of a
     /// list just taken). `None`: only events from now on.
     pub from_revision: Option<u64>,
+    /// Only events of these kinds of object (empty: every kind).
+    pub kinds: Vec<ObjectKind>,
 }
-setters!(WatchOptions { from_revision: u64 });
+setters!(WatchOptions { from_revision: u64, kinds: Vec<ObjectKind> });

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use virtkit_engine::options::*;
+use virtkit_engine::seams::Resources;
 use virtkit_engine::types::*;
-use virtkit_engine::{DomainRef, Driver, DriverEvents, Engine, EngineConfig, ErrorKind, Result, Started};
+use virtkit_engine::{DomainDriver, DomainRef, DriverEvents, Engine, EngineConfig, ErrorKind, Result, Started};
 use virtkit_model::ByteSize;
 use virtkit_model::domain::{Domain, DomainType};
 
@@ -38,7 +39,7 @@ impl Slow {
 }
 
 #[async_trait]
-impl Driver for Slow {
+impl DomainDriver for Slow {
     fn name(&self) -> &'static str {
         "slow"
     }
@@ -54,7 +55,7 @@ impl Driver for Slow {
     fn prepare(&self, _def: &mut Domain) -> Result<()> {
         Ok(())
     }
-    async fn start(&self, dom: &DomainRef, def: Arc<Domain>, opts: &StartOptions) -> Result<Started> {
+    async fn start(&self, dom: &DomainRef, def: Arc<Domain>, _res: Resources, opts: &StartOptions) -> Result<Started> {
         self.work().await;
         if self.fail_start.lock().unwrap().contains(&dom.name) {
             return Err(virtkit_engine::Error::new(ErrorKind::Driver, "boom"));
@@ -118,10 +119,10 @@ async fn lifecycle_follows_libvirts_state_machine() {
 
     // Wrong-state operations fail and change nothing.
     for r in [
-        e.suspend(u, Default::default()).await,
-        e.resume(u, Default::default()).await,
+        e.suspend(u, Default::default()).await.map(drop),
+        e.resume(u, Default::default()).await.map(drop),
         e.shutdown(u, Default::default()).await,
-        e.power_off(u, Default::default()).await,
+        e.power_off(u, Default::default()).await.map(drop),
         e.reboot(u, Default::default()).await,
     ] {
         assert_eq!(r.unwrap_err().kind(), ErrorKind::InvalidState);
@@ -196,7 +197,7 @@ async fn names_and_uuids_are_unique() {
     renamed.name = "b".into();
     let err = e.define(renamed, Default::default()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AlreadyExists);
-    assert_eq!(e.list(Default::default()).await.unwrap().domains.len(), 1);
+    assert_eq!(e.list(Default::default()).await.unwrap().items.len(), 1);
     // The same name and UUID: an update.
     let info = e.define(a, Default::default()).await.unwrap();
     assert_eq!(info.generation, 2);
@@ -235,7 +236,7 @@ async fn one_job_at_a_time_per_domain_and_queries_never_wait() {
     // While the start runs, queries answer at once.
     let q = std::time::Instant::now();
     let listed = e.list(Default::default()).await.unwrap();
-    assert_eq!(listed.domains[0].state, DomainState::Shutoff);
+    assert_eq!(listed.items[0].state, DomainState::Shutoff);
     assert!(q.elapsed() < Duration::from_millis(50), "list waited {:?}", q.elapsed());
     // A second change waits for the first and then sees its result.
     let suspend = tokio::spawn(async move { e2.suspend(u, Default::default()).await });
@@ -280,7 +281,7 @@ async fn a_busy_domain_times_out_clearly() {
     tokio::time::sleep(Duration::from_millis(10)).await;
     let err = e.suspend(u, Default::default()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout);
-    assert_eq!(err.to_string(), "domain 'busy' is busy with another operation");
+    assert_eq!(err.to_string(), "domain 'busy' is busy with another operation (start)");
 }
 
 #[tokio::test]
@@ -386,16 +387,17 @@ async fn watch_sees_every_change_once_and_lists_are_never_torn() {
     // Replay the events onto the first list; each later list must equal the
     // replayed state at its revision.
     let mut states: std::collections::HashMap<_, _> =
-        listed.domains.iter().map(|d| (d.uuid, (d.state, d.reason))).collect();
+        listed.items.iter().map(|d| (d.uuid, (d.state, d.reason))).collect();
     let mut at_rev = std::collections::HashMap::new();
     at_rev.insert(listed.revision, states.clone());
     for ev in &events {
-        states.insert(ev.uuid, (ev.state, ev.reason));
+        let s = ev.state.domain().unwrap();
+        states.insert(ev.uuid, (s.state, s.reason));
         at_rev.insert(ev.revision, states.clone());
     }
     for l in &lists {
         let replayed = &at_rev[&l.revision];
-        for d in &l.domains {
+        for d in &l.items {
             assert_eq!(replayed[&d.uuid], (d.state, d.reason), "list at revision {} is torn", l.revision);
         }
     }
@@ -457,8 +459,8 @@ async fn definitions_survive_a_new_engine() {
     }
     let e = Engine::open(Arc::new(Slow::default()), persistent(dir.path())).await.unwrap();
     let l = e.list(Default::default()).await.unwrap();
-    assert_eq!(l.domains.len(), 1);
-    let k = &l.domains[0];
+    assert_eq!(l.items.len(), 1);
+    let k = &l.items[0];
     assert_eq!((k.name.as_str(), k.generation, k.autostart, k.state), ("keep", 2, true, DomainState::Shutoff));
     assert_eq!(e.definition(k.uuid, Default::default()).unwrap().title.as_deref(), Some("second"));
     assert!(e.load_problems().is_empty());
@@ -480,22 +482,22 @@ async fn broken_and_half_written_files_change_nothing() {
         let e = Engine::open(Arc::new(Slow::default()), persistent(dir.path())).await.unwrap();
         e.define(dom("ok"), Default::default()).await.unwrap().uuid
     };
-    let domains = dir.path().join("domains");
+    let domains = dir.path().join("domain");
     // A crash in the middle of a define leaves its temporary file: the old
     // definition stays, the temporary goes.
-    std::fs::write(domains.join(format!(".{uuid}.json.tmp-999")), b"{\"generation\": 9, \"autos").unwrap();
+    std::fs::write(domains.join(format!(".{uuid}.xml.tmp-999")), b"<!-- virtkit generation=9 autos").unwrap();
     // A corrupt file is reported and left alone.
-    let bad = domains.join("00000000-0000-4000-8000-000000000001.json");
-    std::fs::write(&bad, b"not json").unwrap();
+    let bad = domains.join("00000000-0000-4000-8000-000000000001.xml");
+    std::fs::write(&bad, b"not xml").unwrap();
     std::fs::write(domains.join("stray.txt"), b"?").unwrap();
     let e = Engine::open(Arc::new(Slow::default()), persistent(dir.path())).await.unwrap();
     let l = e.list(Default::default()).await.unwrap();
-    assert_eq!(l.domains.iter().map(|d| (d.name.as_str(), d.generation)).collect::<Vec<_>>(), [("ok", 1)]);
+    assert_eq!(l.items.iter().map(|d| (d.name.as_str(), d.generation)).collect::<Vec<_>>(), [("ok", 1)]);
     let problems = e.load_problems();
     assert_eq!(problems.len(), 2, "{problems:?}");
-    assert!(problems.iter().any(|p| p.contains("00000000-0000-4000-8000-000000000001.json")));
-    assert_eq!(std::fs::read(&bad).unwrap(), b"not json");
-    assert!(!domains.join(format!(".{uuid}.json.tmp-999")).exists());
+    assert!(problems.iter().any(|p| p.contains("00000000-0000-4000-8000-000000000001.xml")));
+    assert_eq!(std::fs::read(&bad).unwrap(), b"not xml");
+    assert!(!domains.join(format!(".{uuid}.xml.tmp-999")).exists());
 }
 
 /// A driver whose domains "keep running" across engines: reconnect works
@@ -503,10 +505,11 @@ async fn broken_and_half_written_files_change_nothing() {
 #[derive(Default)]
 struct Durable {
     events: OnceLock<DriverEvents>,
+    fail_power_off: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
-impl Driver for Durable {
+impl DomainDriver for Durable {
     fn name(&self) -> &'static str {
         "durable"
     }
@@ -522,7 +525,13 @@ impl Driver for Durable {
     fn prepare(&self, _def: &mut Domain) -> Result<()> {
         Ok(())
     }
-    async fn start(&self, _dom: &DomainRef, def: Arc<Domain>, _opts: &StartOptions) -> Result<Started> {
+    async fn start(
+        &self,
+        _dom: &DomainRef,
+        def: Arc<Domain>,
+        _res: Resources,
+        _opts: &StartOptions,
+    ) -> Result<Started> {
         let alive = def.title.as_deref() != Some("dies");
         Ok(Started::new(def, State::new(DomainState::Running, StateReason::Booted))
             .with_data(serde_json::json!({ "alive": alive })))
@@ -538,6 +547,9 @@ impl Driver for Durable {
         Ok(())
     }
     async fn power_off(&self, _d: &DomainRef) -> Result<()> {
+        if self.fail_power_off.load(Ordering::SeqCst) {
+            return Err(virtkit_engine::Error::new(ErrorKind::Driver, "the process would not die"));
+        }
         Ok(())
     }
     async fn reboot(&self, _d: &DomainRef, _m: ShutdownMode) -> Result<()> {
@@ -574,7 +586,7 @@ async fn running_domains_are_taken_over_by_the_next_engine() {
     }
     let e = Engine::open(Arc::new(Durable::default()), persistent(dir.path())).await.unwrap();
     let l = e.list(Default::default()).await.unwrap();
-    let got: Vec<_> = l.domains.iter().map(|d| (d.name.as_str(), d.state, d.persistent, d.id.is_some())).collect();
+    let got: Vec<_> = l.items.iter().map(|d| (d.name.as_str(), d.state, d.persistent, d.id.is_some())).collect();
     assert_eq!(
         got,
         [
@@ -587,6 +599,133 @@ async fn running_domains_are_taken_over_by_the_next_engine() {
     // Ids stay unique after a takeover.
     let u = e.lookup("dies").unwrap().uuid;
     e.start(u, Default::default()).await.unwrap();
-    let ids: HashSet<_> = e.list(Default::default()).await.unwrap().domains.iter().filter_map(|d| d.id).collect();
+    let ids: HashSet<_> = e.list(Default::default()).await.unwrap().items.iter().filter_map(|d| d.id).collect();
     assert_eq!(ids.len(), 3);
+}
+
+#[tokio::test]
+async fn a_running_domain_keeps_its_name_over_a_stored_one_that_claims_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (running, other) = {
+        let e = Engine::open(Arc::new(Durable::default()), persistent(dir.path())).await.unwrap();
+        let mut t = dom("web");
+        t.title = Some("lives".into());
+        let running = e.create(t, Default::default()).await.unwrap().uuid;
+        (running, uuid::Uuid::new_v4())
+    };
+    // Another definition named "web" appears on disk (copied in by hand).
+    let mut d = dom("web");
+    d.uuid = other;
+    let text = format!("<!-- virtkit generation=1 autostart=no -->\n{}", d.to_xml());
+    std::fs::write(dir.path().join("domain").join(format!("{other}.xml")), text).unwrap();
+    let e = Engine::open(Arc::new(Durable::default()), persistent(dir.path())).await.unwrap();
+    let l = e.list(Default::default()).await.unwrap();
+    assert_eq!(l.items.iter().map(|d| (d.uuid, d.state)).collect::<Vec<_>>(), [(running, DomainState::Running)]);
+    let problems = e.load_problems();
+    assert!(problems.iter().any(|p| p.contains(&other.to_string()) && p.contains("name of another")), "{problems:?}");
+}
+
+#[tokio::test]
+async fn a_state_directory_of_virtkit_0_1_is_moved_to_the_new_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let (kept, running) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    std::fs::create_dir_all(dir.path().join("domains")).unwrap();
+    std::fs::create_dir_all(dir.path().join("run")).unwrap();
+    let mut a = dom("kept");
+    a.uuid = kept;
+    let old = serde_json::json!({ "generation": 4, "autostart": true, "definition": a.to_xml() });
+    std::fs::write(dir.path().join(format!("domains/{kept}.json")), old.to_string()).unwrap();
+    let mut b = dom("running");
+    b.uuid = running;
+    let run = serde_json::json!({ "name": "running", "id": 7, "state": "paused", "reason": "user",
+        "live": b.to_xml(), "driver": { "alive": true } });
+    std::fs::write(dir.path().join(format!("run/{running}.json")), run.to_string()).unwrap();
+    let e = Engine::open(Arc::new(Durable::default()), persistent(dir.path())).await.unwrap();
+    assert!(e.load_problems().is_empty(), "{:?}", e.load_problems());
+    let k = e.lookup("kept").unwrap();
+    assert_eq!((k.generation, k.autostart, k.state), (4, true, DomainState::Shutoff));
+    let r = e.lookup("running").unwrap();
+    assert_eq!((r.id, r.state, r.reason, r.persistent), (Some(7), DomainState::Running, StateReason::Unknown, false));
+    assert!(dir.path().join(format!("domain/{kept}.xml")).is_file());
+    assert!(dir.path().join(format!("run/domain/{running}.json")).is_file());
+    assert!(!dir.path().join("domains").exists());
+    assert!(!dir.path().join(format!("run/{running}.json")).exists());
+}
+
+#[tokio::test]
+async fn a_failed_teardown_is_reported_beside_the_error_that_caused_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = Arc::new(Durable::default());
+    let e = Engine::open(d.clone(), persistent(dir.path())).await.unwrap();
+    let u = e.define(dom("x"), Default::default()).await.unwrap().uuid;
+    // The runtime status cannot be written: the start is undone, and the
+    // undoing fails too.
+    let run = dir.path().join("run/domain");
+    std::fs::remove_dir(&run).unwrap();
+    std::fs::write(&run, b"in the way").unwrap();
+    d.fail_power_off.store(true, Ordering::SeqCst);
+    let err = e.start(u, Default::default()).await.unwrap_err();
+    assert!(err.to_string().starts_with("cannot store the runtime status of domain 'x'"), "{err}");
+    let cleanup = err.cleanup().expect("the teardown's error");
+    assert_eq!(cleanup.to_string(), "the process would not die");
+    assert!(err.to_string().ends_with("(and cleaning up failed: the process would not die)"), "{err}");
+    assert_eq!(e.lookup("x").unwrap().state, DomainState::Shutoff);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_define_queued_behind_an_undefine_of_its_name_creates_it() {
+    let (e, _) = engine(50);
+    let first = e.define(dom("race"), Default::default()).await.unwrap();
+    e.start(first.uuid, Default::default()).await.unwrap();
+    // A shutdown holds the domain's job; an undefine queues behind it, and
+    // a define of the same name behind that.
+    let (e0, e1, e2) = (e.clone(), e.clone(), e.clone());
+    let shutdown = tokio::spawn(async move { e0.shutdown(first.uuid, Default::default()).await });
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let undefine = tokio::spawn(async move { e1.undefine(first.uuid, Default::default()).await });
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let mut again = dom("race");
+    again.uuid = first.uuid;
+    let define = tokio::spawn(async move { e2.define(again, Default::default()).await });
+    shutdown.await.unwrap().unwrap();
+    undefine.await.unwrap().unwrap();
+    let info = define.await.unwrap().expect("the define creates the domain");
+    // Its answer is its own change: the domain exists, new, at that generation.
+    assert_eq!(info.generation, 1);
+    let now = e.lookup("race").unwrap();
+    assert_eq!((now.generation, now.persistent), (1, true));
+}
+
+#[tokio::test]
+async fn changing_calls_answer_with_the_state_they_made() {
+    let (e, _) = engine(0);
+    let info = e.define(dom("s"), Default::default()).await.unwrap();
+    assert_eq!((info.state, info.generation, info.persistent), (DomainState::Shutoff, 1, true));
+    let info = e.start(info.uuid, StartOptions::default().paused(true)).await.unwrap();
+    assert_eq!((info.state, info.reason), (DomainState::Paused, StateReason::User));
+    let info = e.resume(info.uuid, Default::default()).await.unwrap();
+    assert_eq!((info.state, info.reason), (DomainState::Running, StateReason::Unpaused));
+    let info = e.set_autostart(info.uuid, true, Default::default()).await.unwrap();
+    assert!(info.autostart);
+    let info = e.undefine(info.uuid, Default::default()).await.unwrap();
+    assert!(!info.persistent && info.state == DomainState::Running);
+    let info = e.power_off(info.uuid, Default::default()).await.unwrap();
+    assert_eq!((info.state, info.reason), (DomainState::Shutoff, StateReason::Destroyed));
+    assert!(e.lookup("s").is_err(), "a transient domain is gone once it stops");
+}
+
+#[tokio::test]
+async fn a_query_sees_the_job_an_object_is_busy_with() {
+    let (e, _) = engine(200);
+    let u = e.define(dom("j"), Default::default()).await.unwrap().uuid;
+    let e1 = e.clone();
+    let start = tokio::spawn(async move { e1.start(u, Default::default()).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let job = e.info(u, Default::default()).await.unwrap().job.expect("a job");
+    assert_eq!((job.kind, job.cancellable), (JobKind::Start, false));
+    assert!(job.started_ms > 0);
+    let err = e.cancel_job(ObjectKind::Domain, u).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidState);
+    start.await.unwrap().unwrap();
+    assert!(e.info(u, Default::default()).await.unwrap().job.is_none());
 }

@@ -208,7 +208,7 @@ pub fn info_from(i: v1::DomainInfo) -> Result<t::DomainInfo, Error> {
 }
 
 pub fn list_to(l: t::DomainList) -> v1::DomainList {
-    v1::DomainList { revision: l.revision, domains: l.domains.into_iter().map(info_to).collect() }
+    v1::DomainList { revision: l.revision, domains: l.items.into_iter().map(info_to).collect() }
 }
 
 pub fn list_from(l: v1::DomainList) -> Result<t::DomainList, Error> {
@@ -217,22 +217,65 @@ pub fn list_from(l: v1::DomainList) -> Result<t::DomainList, Error> {
 }
 
 pub fn event_to(e: &t::Event) -> v1::Event {
+    let (state, reason, resource_state) = match e.state {
+        t::ObjectState::Domain(s) => (state_to(s.state), reasons().to(s.reason), 0),
+        t::ObjectState::Resource(r) => (0, 0, resource_states().to(r)),
+        _ => (0, 0, 0),
+    };
     v1::Event {
         revision: e.revision,
         uuid: uuid_text(&e.uuid),
         name: e.name.clone(),
         kind: kinds().to(e.kind),
         detail: details().to(e.detail),
-        state: state_to(e.state),
-        reason: reasons().to(e.reason),
+        state,
+        reason,
+        object: objects().to(e.object),
+        pool: e.pool.clone().unwrap_or_default(),
+        resource_state,
     }
 }
 
 pub fn event_from(e: v1::Event) -> Result<t::Event, Error> {
     let kind = kinds().from(e.kind).ok_or_else(|| bad("event kind", &e.kind.to_string()))?;
     let detail = details().from(e.detail).ok_or_else(|| bad("event detail", &e.detail.to_string()))?;
-    let state = State::new(state_from(e.state)?, reason_from(e.reason));
-    Ok(t::Event::new(e.revision, uuid(&e.uuid)?, e.name, kind, detail, state))
+    // An older daemon sends no kind of object: its events are a domain's.
+    let object = if e.object == 0 {
+        t::ObjectKind::Domain
+    } else {
+        objects().from(e.object).ok_or_else(|| bad("object kind", &e.object.to_string()))?
+    };
+    let state = if object == t::ObjectKind::Domain {
+        t::ObjectState::Domain(State::new(state_from(e.state)?, reason_from(e.reason)))
+    } else {
+        let r = resource_states()
+            .from(e.resource_state)
+            .ok_or_else(|| bad("resource state", &e.resource_state.to_string()))?;
+        t::ObjectState::Resource(r)
+    };
+    let mut ev = t::Event::of(object, uuid(&e.uuid)?, e.name, kind, detail).with_revision(e.revision).with_state(state);
+    if !e.pool.is_empty() {
+        ev = ev.with_pool(e.pool);
+    }
+    Ok(ev)
+}
+
+fn objects() -> &'static Names<t::ObjectKind> {
+    static N: OnceLock<Names<t::ObjectKind>> = OnceLock::new();
+    N.get_or_init(|| {
+        Names::build(t::ObjectKind::ALL, t::ObjectKind::as_str, "OBJECT_KIND", |n| {
+            v1::ObjectKind::from_str_name(n).map(|v| v as i32)
+        })
+    })
+}
+
+fn resource_states() -> &'static Names<t::ResourceState> {
+    static N: OnceLock<Names<t::ResourceState>> = OnceLock::new();
+    N.get_or_init(|| {
+        Names::build(t::ResourceState::ALL, t::ResourceState::as_str, "RESOURCE_STATE", |n| {
+            v1::ResourceState::from_str_name(n).map(|v| v as i32)
+        })
+    })
 }
 
 pub fn caps_to(c: &t::Capabilities) -> v1::Capabilities {
@@ -291,6 +334,8 @@ pub fn status_to(e: &Error) -> tonic::Status {
         ErrorKind::PermissionDenied => Code::PermissionDenied,
         ErrorKind::Timeout => Code::DeadlineExceeded,
         ErrorKind::Disconnected => Code::Unavailable,
+        ErrorKind::Cancelled => Code::Aborted,
+        ErrorKind::NoSpace => Code::ResourceExhausted,
         _ => Code::Internal,
     };
     let details = match e.document_errors() {

@@ -65,14 +65,14 @@ async fn virtkit_side() -> Numbers {
         let t = Instant::now();
         let l = conn.list_domains(ListOptions::default()).await.expect("list");
         lists.push(t.elapsed());
-        assert_eq!(l.domains.len(), N);
+        assert_eq!(l.items.len(), N);
     }
     let mut stats = Vec::with_capacity(REPEAT);
     for _ in 0..REPEAT {
         let t = Instant::now();
         let l = conn.list_domains(ListOptions::default().stats(true)).await.expect("stats");
         stats.push(t.elapsed());
-        assert!(l.domains.iter().all(|d| d.stats.is_some()));
+        assert!(l.items.iter().all(|d| d.stats.is_some()));
     }
     let t = Instant::now();
     for i in 0..N {

@@ -149,7 +149,7 @@ async fn virtkit_side(size: Size, program: PathBuf) -> (Numbers, Duration) {
         let t = Instant::now();
         let l = conn.list_domains(ListOptions::default()).await.expect("list");
         each.push(t.elapsed());
-        assert_eq!(l.domains.len(), n_domains + 1);
+        assert_eq!(l.items.len(), n_domains + 1);
     }
     n.list = median(each);
     conn.list_domains(ListOptions::default().stats(true)).await.expect("stats");
@@ -158,7 +158,7 @@ async fn virtkit_side(size: Size, program: PathBuf) -> (Numbers, Duration) {
         let t = Instant::now();
         let l = conn.list_domains(ListOptions::default().stats(true)).await.expect("stats");
         each.push(t.elapsed());
-        assert_eq!(l.domains.len(), n_domains + 1);
+        assert_eq!(l.items.len(), n_domains + 1);
     }
     n.stats = median(each);
 

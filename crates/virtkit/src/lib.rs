@@ -20,7 +20,7 @@
 //! dom.start(StartOptions::default()).await?;
 //!
 //! let list = conn.list_domains(ListOptions::default()).await?;
-//! for d in &list.domains {
+//! for d in &list.items {
 //!     println!("{} {}", d.name, d.state);
 //! }
 //! # Ok(())
@@ -47,7 +47,7 @@ pub use virtkit_engine::options::{
 };
 pub use virtkit_engine::types::{
     BlockStats, Capabilities, DomainInfo, DomainList, DomainState, DomainStats, Event, EventDetail, EventKind,
-    HostInfo, NetStats, State, StateReason, Version,
+    HostInfo, JobInfo, JobKind, List, NetStats, ObjectKind, ObjectState, ResourceState, State, StateReason, Version,
 };
 pub use virtkit_engine::{Console, ConsoleIo, Error, ErrorKind};
 /// The document model: typed domain definitions, XML and JSON.
@@ -288,7 +288,7 @@ impl Connection {
     /// use virtkit::{Connection, DomainState, ListOptions};
     /// let conn = Connection::open("test:///default").await?;
     /// let running = conn.list_domains(ListOptions::default().states(vec![DomainState::Running]).stats(true)).await?;
-    /// let test = &running.domains[0];
+    /// let test = &running.items[0];
     /// assert_eq!(test.name, "test");
     /// assert!(test.stats.as_ref().unwrap().cpu_time_ns > 0);
     /// # Ok(())
@@ -463,7 +463,7 @@ impl Domain {
     pub async fn start(&self, opts: StartOptions) -> Result<()> {
         self.conn.writable()?;
         match self.backend() {
-            Backend::Local(e) => e.start(self.uuid, opts).await,
+            Backend::Local(e) => e.start(self.uuid, opts).await.map(drop),
             Backend::Remote(r) => r.start(self.uuid, opts.paused).await,
         }
     }
@@ -482,7 +482,7 @@ impl Domain {
     pub async fn power_off(&self, opts: PowerOffOptions) -> Result<()> {
         self.conn.writable()?;
         match self.backend() {
-            Backend::Local(e) => e.power_off(self.uuid, opts).await,
+            Backend::Local(e) => e.power_off(self.uuid, opts).await.map(drop),
             Backend::Remote(r) => r.power_off(self.uuid).await,
         }
     }
@@ -500,7 +500,7 @@ impl Domain {
     pub async fn reset(&self, opts: ResetOptions) -> Result<()> {
         self.conn.writable()?;
         match self.backend() {
-            Backend::Local(e) => e.reset(self.uuid, opts).await,
+            Backend::Local(e) => e.reset(self.uuid, opts).await.map(drop),
             Backend::Remote(r) => r.reset(self.uuid).await,
         }
     }
@@ -509,7 +509,7 @@ impl Domain {
     pub async fn suspend(&self, opts: SuspendOptions) -> Result<()> {
         self.conn.writable()?;
         match self.backend() {
-            Backend::Local(e) => e.suspend(self.uuid, opts).await,
+            Backend::Local(e) => e.suspend(self.uuid, opts).await.map(drop),
             Backend::Remote(r) => r.suspend(self.uuid).await,
         }
     }
@@ -518,7 +518,7 @@ impl Domain {
     pub async fn resume(&self, opts: ResumeOptions) -> Result<()> {
         self.conn.writable()?;
         match self.backend() {
-            Backend::Local(e) => e.resume(self.uuid, opts).await,
+            Backend::Local(e) => e.resume(self.uuid, opts).await.map(drop),
             Backend::Remote(r) => r.resume(self.uuid).await,
         }
     }
@@ -528,7 +528,7 @@ impl Domain {
     pub async fn undefine(&self, opts: UndefineOptions) -> Result<()> {
         self.conn.writable()?;
         match self.backend() {
-            Backend::Local(e) => e.undefine(self.uuid, opts).await,
+            Backend::Local(e) => e.undefine(self.uuid, opts).await.map(drop),
             Backend::Remote(r) => r.undefine(self.uuid).await,
         }
     }
@@ -547,7 +547,7 @@ impl Domain {
     pub async fn set_autostart(&self, enabled: bool, opts: AutostartOptions) -> Result<()> {
         self.conn.writable()?;
         match self.backend() {
-            Backend::Local(e) => e.set_autostart(self.uuid, enabled, opts).await,
+            Backend::Local(e) => e.set_autostart(self.uuid, enabled, opts).await.map(drop),
             Backend::Remote(r) => r.set_autostart(self.uuid, enabled).await,
         }
     }

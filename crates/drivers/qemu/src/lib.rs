@@ -27,8 +27,9 @@ use serde_json::{Value, json};
 use tokio::net::UnixStream;
 use uuid::Uuid;
 use virtkit_engine::options::{ShutdownMode, StartOptions};
+use virtkit_engine::seams::Resources;
 use virtkit_engine::types::{BlockStats, Capabilities, DomainState, DomainStats, HostInfo, State, StateReason};
-use virtkit_engine::{Console, DomainRef, Driver, DriverEvents, Error, ErrorKind, Result, Started};
+use virtkit_engine::{Console, DomainDriver, DomainRef, DriverEvents, Error, ErrorKind, Result, Started};
 use virtkit_host::{ProcessId, Spawn};
 use virtkit_model::domain::devices::{BalloonModel, CharSource};
 use virtkit_model::domain::{CrashAction, Domain, DomainType, LifecycleAction};
@@ -295,7 +296,7 @@ fn write_log(path: &Path, line: &str) {
 }
 
 #[async_trait]
-impl Driver for QemuDriver {
+impl DomainDriver for QemuDriver {
     fn name(&self) -> &'static str {
         "qemu"
     }
@@ -346,7 +347,7 @@ impl Driver for QemuDriver {
         Ok(())
     }
 
-    async fn start(&self, dom: &DomainRef, def: Arc<Domain>, opts: &StartOptions) -> Result<Started> {
+    async fn start(&self, dom: &DomainRef, def: Arc<Domain>, _res: Resources, opts: &StartOptions) -> Result<Started> {
         let st = &self.state;
         let emulator = emulator_for(&def)?;
         check_files(&def)?;

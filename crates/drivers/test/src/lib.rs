@@ -10,10 +10,11 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use async_trait::async_trait;
 use uuid::Uuid;
 use virtkit_engine::options::{ShutdownMode, StartOptions};
+use virtkit_engine::seams::Resources;
 use virtkit_engine::types::{
     BlockStats, Capabilities, DomainState, DomainStats, HostInfo, NetStats, State, StateReason,
 };
-use virtkit_engine::{DomainRef, Driver, DriverEvents, Error, ErrorKind, Result, Started};
+use virtkit_engine::{DomainDriver, DomainRef, DriverEvents, Error, ErrorKind, Result, Started};
 use virtkit_model::MacAddress;
 use virtkit_model::domain::Domain;
 
@@ -72,7 +73,7 @@ impl TestDriver {
 }
 
 #[async_trait]
-impl Driver for TestDriver {
+impl DomainDriver for TestDriver {
     fn name(&self) -> &'static str {
         "test"
     }
@@ -111,7 +112,7 @@ impl Driver for TestDriver {
         Ok(())
     }
 
-    async fn start(&self, dom: &DomainRef, def: Arc<Domain>, opts: &StartOptions) -> Result<Started> {
+    async fn start(&self, dom: &DomainRef, def: Arc<Domain>, _res: Resources, opts: &StartOptions) -> Result<Started> {
         let state = if opts.paused {
             State::new(DomainState::Paused, StateReason::User)
         } else {
