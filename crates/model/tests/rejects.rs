@@ -587,3 +587,144 @@ fn audio_ids_are_unique_and_sound_cards_name_one() {
         ]
     );
 }
+
+// ---- devices: graphics, character devices, USB ----
+
+#[test]
+fn graphics_rules_are_checked() {
+    let xml = with_devices(
+        "    <graphics type='spice' listen='127.0.0.1' passwdValidTo='2011-13-31T16:11:22'>\n      <listen type='address' address='::1'/>\n      <channel name='main' mode='secure'/>\n      <channel name='main' mode='any'/>\n    </graphics>\n    <graphics type='vnc' socket='/run/vnc.sock' powerControl='yes' connected='fail'/>\n    <graphics type='dbus' address='unix:path=/tmp/d' p2p='no'/>\n",
+    );
+    assert_eq!(
+        all_errors(&xml),
+        [
+            (
+                21,
+                "/domain/devices/graphics[1]/@listen".into(),
+                "'127.0.0.1' differs from the first <listen>'s address '::1'".into()
+            ),
+            (
+                21,
+                "/domain/devices/graphics[1]/@passwdValidTo".into(),
+                "'2011-13-31T16:11:22' is not a date and time like 2011-05-31T16:11:22".into()
+            ),
+            (24, "/domain/devices/graphics[1]/channel[2]/@name".into(), "channel 'main' is given twice".into()),
+            (
+                26,
+                "/domain/devices/graphics[2]/@powerControl".into(),
+                "not allowed with a socket: VNC listens on one or the other".into()
+            ),
+            (
+                26,
+                "/domain/devices/graphics[2]/@connected".into(),
+                "VNC keeps connected clients: 'keep' is the only choice".into()
+            ),
+            (
+                27,
+                "/domain/devices/graphics[3]/@p2p".into(),
+                "a D-Bus display is on a bus address or peer to peer, not both".into()
+            ),
+        ]
+    );
+    assert_refused(
+        &with_devices("    <graphics type='spice'><streaming mode='fast'/></graphics>\n"),
+        21,
+        39,
+        "/domain/devices/graphics/streaming/@mode",
+        "'fast' is not one of filter, all, off",
+    );
+}
+
+#[test]
+fn character_device_sources_are_checked() {
+    let xml = with_devices(
+        "    <serial type='unix'>\n      <source mode='bind' path='/tmp/s.sock'>\n        <reconnect enabled='yes'/>\n      </source>\n    </serial>\n    <serial type='null'>\n      <source>\n        <seclabel model='dac' relabel='no'/>\n      </source>\n    </serial>\n    <console type='file'>\n      <source path='/tmp/c.log'>\n        <seclabel model='selinux' relabel='no'>\n          <label>x</label>\n        </seclabel>\n      </source>\n    </console>\n",
+    );
+    assert_eq!(
+        all_errors(&xml),
+        [
+            (
+                23,
+                "/domain/devices/serial[1]/source/reconnect".into(),
+                "only a socket in mode 'connect' reconnects".into()
+            ),
+            (
+                23,
+                "/domain/devices/serial[1]/source/reconnect/@timeout".into(),
+                "reconnecting needs a timeout of 1 second or more".into()
+            ),
+            (28, "/domain/devices/serial[2]/source/seclabel".into(), "a null source has no host file to label".into()),
+            (34, "/domain/devices/console/source/seclabel/label".into(), "a label is only for relabelling".into()),
+        ]
+    );
+    assert_refused(
+        &with_devices("    <serial type='udpp'/>\n"),
+        21,
+        13,
+        "/domain/devices/serial/@type",
+        "'udpp' is not one of null, vc, pty, dev, file, pipe, stdio, udp, tcp, unix, spicevmc, spiceport, nmdm, qemu-vdagent, dbus",
+    );
+}
+
+#[test]
+fn usb_companions_need_their_master() {
+    let xml = with_devices(
+        "    <controller type='usb' index='0' model='ich9-ehci1'/>\n    <controller type='usb' index='0' model='ich9-uhci1'><master startport='0'/></controller>\n    <controller type='usb' index='1' model='ich9-uhci2'><master startport='2'/></controller>\n    <controller type='usb' index='0' model='qemu-xhci'><master startport='4'/></controller>\n    <controller type='scsi' index='0'><pcihole64>1024</pcihole64></controller>\n",
+    );
+    assert_eq!(
+        all_errors(&xml),
+        [
+            (
+                23,
+                "/domain/devices/controller[3]/master".into(),
+                "no USB controller with index 1 for this companion to serve".into()
+            ),
+            (
+                24,
+                "/domain/devices/controller[4]/master".into(),
+                "a USB companion controller is ich9-uhci1, ich9-uhci2 or ich9-uhci3".into()
+            ),
+            (
+                25,
+                "/domain/devices/controller[5]/pcihole64".into(),
+                "only pci-root and pcie-root controllers have a 64-bit hole".into()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn usb_redirection_smartcards_inputs_and_video_are_checked() {
+    let xml = with_devices(
+        "    <input type='passthrough' bus='usb'/>\n    <input type='mouse' bus='ps2'><source dev='/dev/input/event0'/></input>\n    <video><model type='vga' primary='yes'><acceleration accel3d='yes'/></model></video>\n    <video><model type='virtio' primary='yes'/></video>\n    <redirfilter><usbdev vendor='0x123456' version='1.100' allow='yes'/></redirfilter>\n    <smartcard mode='host-certificates'><certificate>a</certificate></smartcard>\n",
+    );
+    assert_eq!(
+        all_errors(&xml),
+        [
+            (21, "/domain/devices/input[1]".into(), "a passthrough input needs a <source> device".into()),
+            (21, "/domain/devices/input[1]/@bus".into(), "a passthrough input is on the virtio bus".into()),
+            (
+                22,
+                "/domain/devices/input[2]/source".into(),
+                "only passthrough and evdev inputs have a host device".into()
+            ),
+            (
+                23,
+                "/domain/devices/video[1]/model/acceleration/@accel3d".into(),
+                "only virtio and vbox video accelerate 3D".into()
+            ),
+            (24, "/domain/devices/video[2]/model/@primary".into(), "one video device is primary".into()),
+            (
+                25,
+                "/domain/devices/redirfilter/usbdev/@vendor".into(),
+                "'0x123456' is not a USB vendor (up to 4 hex digits, or -1)".into()
+            ),
+            (
+                25,
+                "/domain/devices/redirfilter/usbdev/@version".into(),
+                "'1.100' is not a USB release (like 1.10, or -1)".into()
+            ),
+            (26, "/domain/devices/smartcard".into(), "host-certificates takes three certificates, not 1".into()),
+        ]
+    );
+}

@@ -46,8 +46,7 @@ use virtkit_model::domain::devices::{
     DriveAddress, Filesystem, FsDriver, FsDriverType, FsWrPolicy, Graphics, GraphicsListen, Input, InputBus, InputType,
     Interface, InterfaceSource, InterfaceTarget, IsaAddress, LinkState, Memballoon, NicModel, PCI_MODEL_NAMES, Panic,
     PanicModel, PciAddress, Rng, RngBackend, RngRate, Serial, SerialTargetModel, SerialTargetType, SharePolicy,
-    SourceMode, TcpProtocol, UsbAddress, Video, VideoType, VirtioModel, VirtioSerialAddress, Vnc, Watchdog,
-    WatchdogAction, WatchdogModel,
+    UsbAddress, Video, VideoType, VirtioModel, VirtioSerialAddress, Vnc, Watchdog, WatchdogAction, WatchdogModel,
 };
 use virtkit_model::domain::{
     Apic, Arch, BootDevice, BootMenu, Catchup, Clock, ClockAdjustment, ClockBasis, ClockOffset, Cpu, CpuCheck,
@@ -613,14 +612,15 @@ fn devices() -> BoxedStrategy<Devices> {
             vec(rng(), 0..=2),
             vec(panic(), 0..=2),
         ),
-        gen_devices::more_devices(),
+        (gen_devices::more_devices(), gen_devices::usb_devices()),
     )
-        .prop_map(|(a, b, c, more)| {
+        .prop_map(|(a, b, c, (more, usb))| {
             let mut d = Devices::default();
             (d.emulator, d.disks, d.controllers, d.filesystems, d.interfaces) = a;
             (d.serials, d.consoles, d.channels, d.inputs) = b;
             (d.graphics, d.videos, d.watchdog, d.memballoon, d.rngs, d.panics) = c;
             (d.audios, d.sounds) = more;
+            gen_devices::add_usb_devices(&mut d, usb);
             d
         })
         .boxed()
@@ -794,10 +794,10 @@ fn controller() -> BoxedStrategy<Controller> {
                 opt_of(PCI_MODEL_NAMES),
                 opt(target.clone()),
                 opt(driver.clone()),
-                alias_address(),
+                (alias_address(), gen_devices::controller_extras_strategy()),
             )
         })
-        .prop_map(|(t, index, model, (ports, vectors), model_name, target, driver, (alias, address))| {
+        .prop_map(|(t, index, model, (ports, vectors), model_name, target, driver, ((alias, address), extras))| {
             let mut c = Controller::new(t, 0);
             c.index = index;
             c.model = model.map(str::to_owned);
@@ -814,6 +814,7 @@ fn controller() -> BoxedStrategy<Controller> {
             c.driver = driver;
             c.alias = alias;
             c.address = address;
+            gen_devices::controller_extras(&mut c, extras);
             c
         })
         .boxed()
@@ -898,18 +899,6 @@ fn interface() -> BoxedStrategy<Interface> {
         .boxed()
 }
 
-fn char_source() -> BoxedStrategy<CharSource> {
-    prop_oneof![
-        opt(abs_path()).prop_map(|path| CharSource::Pty { path }),
-        (abs_path(), opt_bool()).prop_map(|(path, append)| CharSource::File { path, append }),
-        (opt(abs_path()), opt_of(SourceMode::ALL)).prop_map(|(path, mode)| CharSource::Unix { path, mode }),
-        (opt(text_nonempty(12)), text_nonempty(8), opt_of(SourceMode::ALL), opt_of(TcpProtocol::ALL))
-            .prop_map(|(host, service, mode, protocol)| CharSource::Tcp { host, service, mode, protocol }),
-        Just(CharSource::Null),
-    ]
-    .boxed()
-}
-
 fn char_log() -> BoxedStrategy<Option<CharLog>> {
     opt((abs_path(), opt_bool()).prop_map(|(file, append)| {
         let mut l = CharLog::new(file);
@@ -920,15 +909,16 @@ fn char_log() -> BoxedStrategy<Option<CharLog>> {
 
 fn serial() -> BoxedStrategy<Serial> {
     (
-        char_source(),
+        gen_devices::char_host(),
         char_log(),
         opt_of(SerialTargetType::ALL),
         opt(any::<u32>()),
         opt_of(SerialTargetModel::ALL),
         alias_address(),
     )
-        .prop_map(|(source, log, target_type, target_port, target_model, (alias, address))| {
+        .prop_map(|((source, seclabels), log, target_type, target_port, target_model, (alias, address))| {
             let mut s = Serial::new(source);
+            s.seclabels = seclabels;
             s.log = log;
             s.target_type = target_type;
             s.target_port = target_port;
@@ -941,9 +931,10 @@ fn serial() -> BoxedStrategy<Serial> {
 }
 
 fn console() -> BoxedStrategy<Console> {
-    (char_source(), char_log(), opt_of(ConsoleTargetType::ALL), opt(any::<u32>()), alias_address())
-        .prop_map(|(source, log, target_type, target_port, (alias, address))| {
+    (gen_devices::char_host(), char_log(), opt_of(ConsoleTargetType::ALL), opt(any::<u32>()), alias_address())
+        .prop_map(|((source, seclabels), log, target_type, target_port, (alias, address))| {
             let mut c = Console::new(source);
+            c.seclabels = seclabels;
             c.log = log;
             c.target_type = target_type;
             c.target_port = target_port;
@@ -956,10 +947,11 @@ fn console() -> BoxedStrategy<Console> {
 
 fn channel() -> BoxedStrategy<Channel> {
     let name = prop_oneof![Just(virtkit_model::domain::devices::GUEST_AGENT_CHANNEL.to_owned()), text(16)];
-    (char_source(), char_log(), opt(name), opt_of(ChannelTargetState::ALL), alias_address())
-        .prop_map(|(source, log, name, state, (alias, address))| {
+    (gen_devices::char_host(), char_log(), opt(name), opt_of(ChannelTargetState::ALL), alias_address())
+        .prop_map(|((source, seclabels), log, name, state, (alias, address))| {
             let mut c = Channel::unix("");
             c.source = source;
+            c.seclabels = seclabels;
             c.log = log;
             c.target.name = name;
             c.target.state = state;
@@ -971,16 +963,7 @@ fn channel() -> BoxedStrategy<Channel> {
 }
 
 fn input() -> BoxedStrategy<Input> {
-    (one_of(InputType::ALL), opt_of(InputBus::ALL), opt_of(VirtioModel::ALL), alias_address())
-        .prop_map(|(input_type, bus, model, (alias, address))| {
-            let mut i = Input::new(input_type, InputBus::Usb);
-            i.bus = bus;
-            i.model = model;
-            i.alias = alias;
-            i.address = address;
-            i
-        })
-        .boxed()
+    gen_devices::input()
 }
 
 /// An address to listen on (libvirt's `addrIPorName`): an IPv4 address, an
@@ -1026,43 +1009,14 @@ fn ipv6_written() -> BoxedStrategy<String> {
 }
 
 fn graphics() -> BoxedStrategy<Graphics> {
-    let listen = prop_oneof![
-        opt(listen_address()).prop_map(|address| GraphicsListen::Address { address }),
-        (text(12), opt(listen_address())).prop_map(|(network, address)| GraphicsListen::Network { network, address }),
-        opt(abs_path()).prop_map(|socket| GraphicsListen::Socket { socket }),
-        Just(GraphicsListen::None),
-    ];
-    (
-        (opt(-1i32..=65535), opt_bool(), opt(-1i32..=65535), opt(listen_address()), opt_of(SharePolicy::ALL)),
-        (opt(abs_path()), opt(text(12)), opt(text(12)), vec(listen, 0..=3), any::<bool>()),
-    )
-        .prop_map(|((port, autoport, websocket, listen, share_policy), (socket, passwd, keymap, listens, unix))| {
-            let mut v = Vnc::default();
-            v.port = port;
-            v.autoport = autoport;
-            v.websocket = websocket;
-            v.listen = listen;
-            v.share_policy = share_policy;
-            v.socket = socket;
-            v.passwd = passwd;
-            v.keymap = keymap;
-            v.listens = listens;
-            // VNC listens on a socket or on TCP: a socket excludes the TCP settings.
-            if unix {
-                (v.port, v.autoport, v.websocket, v.listen, v.share_policy) = (None, None, None, None, None);
-            } else {
-                v.socket = None;
-            }
-            Graphics::Vnc(v)
-        })
-        .boxed()
+    gen_devices::graphics()
 }
 
 fn video() -> BoxedStrategy<Video> {
     let model = (one_of(VideoType::ALL), opt(any::<u32>()), opt(any::<u32>()), opt(any::<u32>()))
         .prop_flat_map(|m| (Just(m), opt(any::<u32>()), opt(any::<u32>()), opt_bool()));
-    (opt(model), alias_address())
-        .prop_map(|(model, (alias, address))| {
+    (opt(model), alias_address(), gen_devices::video_extras_strategy())
+        .prop_map(|(model, (alias, address), extras)| {
             let mut v = Video::default();
             if let Some(((model_type, ram, vram, vram64), vgamem, heads, primary)) = model {
                 v = Video::new(model_type);
@@ -1079,6 +1033,7 @@ fn video() -> BoxedStrategy<Video> {
             }
             v.alias = alias;
             v.address = address;
+            gen_devices::video_extras(&mut v, extras);
             v
         })
         .boxed()
@@ -1097,9 +1052,17 @@ fn watchdog() -> BoxedStrategy<Watchdog> {
 }
 
 fn memballoon() -> BoxedStrategy<Memballoon> {
-    (one_of(BalloonModel::ALL), opt_bool(), opt_bool(), opt(1u32..=u32::MAX), alias_address())
-        .prop_map(|(model, autodeflate, free_page_reporting, stats_period, (alias, address))| {
+    (
+        one_of(BalloonModel::ALL),
+        opt_bool(),
+        opt_bool(),
+        opt(1u32..=u32::MAX),
+        opt(gen_devices::virtio_options()),
+        alias_address(),
+    )
+        .prop_map(|(model, autodeflate, free_page_reporting, stats_period, driver, (alias, address))| {
             let mut b = Memballoon::new(model);
+            b.driver = driver;
             b.autodeflate = autodeflate;
             b.free_page_reporting = free_page_reporting;
             b.stats_period = stats_period;
@@ -1111,11 +1074,12 @@ fn memballoon() -> BoxedStrategy<Memballoon> {
 }
 
 fn rng() -> BoxedStrategy<Rng> {
-    let backend = prop_oneof![opt(abs_path()).prop_map(|path| RngBackend::Random { path }), Just(RngBackend::Builtin)];
+    let backend = gen_devices::rng_backend();
     let rate = (1u32..=u32::MAX, opt(1u32..=u32::MAX)).prop_map(|(bytes, period)| RngRate::new(bytes, period));
-    (one_of(VirtioModel::ALL), backend, opt(rate), alias_address())
-        .prop_map(|(model, backend, rate, (alias, address))| {
+    (one_of(VirtioModel::ALL), backend, opt(rate), opt(gen_devices::virtio_options()), alias_address())
+        .prop_map(|(model, backend, rate, driver, (alias, address))| {
             let mut r = Rng::urandom();
+            r.driver = driver;
             r.model = model;
             r.backend = backend;
             r.rate = rate;
@@ -1171,7 +1135,6 @@ fn make_consistent(d: &mut Domain) {
     devs.rngs.iter_mut().for_each(|x| alias(&mut x.alias));
     devs.panics.iter_mut().for_each(|x| alias(&mut x.alias));
     gen_devices::aliases(devs).for_each(alias);
-    gen_devices::make_consistent(devs);
 
     // Disk targets: unique once `ioemu:` is taken off.
     let mut targets = HashSet::new();
@@ -1195,7 +1158,7 @@ fn make_consistent(d: &mut Domain) {
     }
 
     let mut indexes: HashMap<ControllerType, HashSet<u32>> = HashMap::new();
-    for c in &mut devs.controllers {
+    for c in devs.controllers.iter_mut().filter(|c| c.master_startport.is_none()) {
         if let Some(i) = c.index {
             let used = indexes.entry(c.controller_type).or_default();
             if !used.insert(i) {
@@ -1206,11 +1169,14 @@ fn make_consistent(d: &mut Domain) {
         }
     }
 
+    gen_devices::make_consistent(devs);
+
     let boots = devs
         .disks
         .iter_mut()
         .map(|x| &mut x.boot)
         .chain(devs.interfaces.iter_mut().map(|x| &mut x.boot))
+        .chain(devs.redirdevs.iter_mut().map(|x| &mut x.boot))
         .filter(|b| b.is_some());
     if d.os.boot.is_empty() {
         let mut orders = HashSet::new();

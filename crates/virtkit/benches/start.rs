@@ -136,6 +136,8 @@ fn main() {
         run_dir: bare_dir.clone(),
         devices: Default::default(),
         audio_drivers: Default::default(),
+        displays: Default::default(),
+        spice_port: None,
     };
     let args = argv::build(&def, &ctx).expect("argv");
     let emulator = PathBuf::from("/usr/bin/qemu-system-x86_64");

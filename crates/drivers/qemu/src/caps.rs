@@ -45,6 +45,8 @@ pub struct QemuCaps {
     pub devices: BTreeSet<String>,
     /// Audio drivers (`-audiodev help`: the ones whose modules are installed).
     pub audio_drivers: BTreeSet<String>,
+    /// Display types (`-display help`, likewise).
+    pub displays: BTreeSet<String>,
     pub kvm: Kvm,
     /// What the cache entry is valid for.
     key: String,
@@ -80,7 +82,7 @@ pub enum CapsError {
 
 /// Bumped when the probe learns something new, so older cache entries are
 /// probed again.
-const PROBE_VERSION: u32 = 2;
+const PROBE_VERSION: u32 = 3;
 
 /// The cache key: binary identity, /dev/kvm presence and the kernel.
 fn cache_key(binary: &Path) -> Option<String> {
@@ -188,16 +190,18 @@ async fn probe(binary: &Path, key: String, scratch: &Path) -> Result<QemuCaps, C
     let _ = qmp.execute_closing("quit").await;
     let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
     let kvm = probe_kvm(binary, scratch).await;
-    let audio_drivers = probe_audio(binary).await?;
-    Ok(QemuCaps { binary: binary.to_owned(), version, machines, devices, audio_drivers, kvm, key })
+    let audio_drivers = probe_help(binary, "-audiodev", "Available audio drivers").await?;
+    let displays = probe_help(binary, "-display", "Available display backend types").await?;
+    Ok(QemuCaps { binary: binary.to_owned(), version, machines, devices, audio_drivers, displays, kvm, key })
 }
 
-/// The audio drivers QEMU lists: those built in and those whose module is
-/// installed (Debian's qemu-system-gui has pa, sdl and jack).
-async fn probe_audio(binary: &Path) -> Result<BTreeSet<String>, CapsError> {
+/// The names QEMU lists for `OPTION help` under `heading`: those built in
+/// and those whose module is installed (Debian's qemu-system-gui has the pa,
+/// sdl and jack audio drivers and the sdl and gtk displays).
+async fn probe_help(binary: &Path, option: &str, heading: &str) -> Result<BTreeSet<String>, CapsError> {
     let name = binary.display().to_string();
     let out = tokio::process::Command::new(binary)
-        .args(["-audiodev", "help"])
+        .args([option, "help"])
         .env("LC_ALL", "C")
         .env("PATH", "/usr/bin:/bin")
         .stdin(std::process::Stdio::null())
@@ -205,15 +209,15 @@ async fn probe_audio(binary: &Path) -> Result<BTreeSet<String>, CapsError> {
         .output();
     let out = tokio::time::timeout(Duration::from_secs(30), out)
         .await
-        .map_err(|_| CapsError::Probe(name.clone(), "-audiodev help did not finish".into()))?
+        .map_err(|_| CapsError::Probe(name.clone(), format!("{option} help did not finish")))?
         .map_err(|e| CapsError::Spawn(name.clone(), e.to_string()))?;
-    Ok(audio_drivers(&String::from_utf8_lossy(&out.stdout)))
+    Ok(help_names(&String::from_utf8_lossy(&out.stdout), heading))
 }
 
-/// The driver names in `-audiodev help`'s output.
-fn audio_drivers(help: &str) -> BTreeSet<String> {
+/// The names listed under `heading` in a `help` output.
+fn help_names(help: &str, heading: &str) -> BTreeSet<String> {
     help.lines()
-        .skip_while(|l| !l.starts_with("Available audio drivers"))
+        .skip_while(|l| !l.starts_with(heading))
         .skip(1)
         .map(str::trim)
         .filter(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
@@ -345,9 +349,12 @@ mod tests {
     #[test]
     fn audio_drivers_are_read_from_the_help() {
         let help = "Available audio drivers:\nnone\nalsa\nspice\nwav\n";
-        let got: Vec<String> = audio_drivers(help).into_iter().collect();
+        let got: Vec<String> = help_names(help, "Available audio drivers").into_iter().collect();
         assert_eq!(got, ["alsa", "none", "spice", "wav"]);
-        assert!(audio_drivers("qemu: unknown option\n").is_empty());
+        assert!(help_names("qemu: unknown option\n", "Available audio drivers").is_empty());
+        let help = "Available display backend types:\nnone\negl-headless\ndbus\n";
+        let got: Vec<String> = help_names(help, "Available display backend types").into_iter().collect();
+        assert_eq!(got, ["dbus", "egl-headless", "none"]);
     }
 
     #[test]

@@ -11,8 +11,10 @@ pub mod agent;
 pub mod argv;
 pub mod caps;
 mod defaults;
+mod graphics;
 mod host;
 pub mod qmp;
+mod setup;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -593,6 +595,8 @@ impl QemuDriver {
             run_dir: run_dir.to_owned(),
             devices: caps.devices.clone(),
             audio_drivers: caps.audio_drivers.clone(),
+            displays: caps.displays.clone(),
+            spice_port: graphics::pick_spice_port(def).map_err(|e| driver_err(format!("a SPICE port: {e}")))?,
         };
         let args = argv::build(def, &ctx).map_err(|e| err(ErrorKind::Unsupported, e.to_string()))?;
         virtkit_host::fs::create_dir(log.parent().unwrap_or(&st.root), 0o700).map_err(driver_err)?;
@@ -659,11 +663,7 @@ impl QemuDriver {
                     Some((c["label"].as_str()?.to_owned(), f.to_owned()))
                 })
                 .collect();
-            if let Some(virtkit_model::domain::devices::Graphics::Vnc(v)) = def.devices.graphics.first()
-                && let Some(p) = &v.passwd
-            {
-                qmp.execute("set_password", Some(json!({ "protocol": "vnc", "password": p }))).await?;
-            }
+            setup::configure(&qmp, def).await?;
             // currentMemory below memory: the balloon takes the rest.
             let balloon = def.devices.memballoon.as_ref().is_some_and(|b| b.model != BalloonModel::None);
             if let Some(current) = def.current_memory.filter(|c| balloon && c.as_bytes() < def.memory.as_bytes()) {
@@ -682,7 +682,9 @@ impl QemuDriver {
                 return Err(fail(e.to_string()));
             }
         };
-        let live = Arc::new(live_definition(def, run_dir, &ptys));
+        let mut live = live_definition(def, run_dir, &ptys);
+        graphics::show_port(&mut live, ctx.spice_port);
+        let live = Arc::new(live);
         let vm = Arc::new(Vm {
             uuid: dom.uuid,
             name: dom.name.clone(),

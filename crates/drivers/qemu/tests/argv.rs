@@ -18,6 +18,8 @@ fn context(def: &Domain) -> Context {
         run_dir: PathBuf::from(format!("/var/lib/virtkit/run/{}", def.uuid)),
         devices: Default::default(),
         audio_drivers: Default::default(),
+        displays: Default::default(),
+        spice_port: Some(5901),
     }
 }
 
@@ -89,7 +91,7 @@ fn golden_argv() {
 /// libvirt documents virtkit refuses on purpose, with what the refusal names.
 const REFUSED: &[(&str, &str)] = &[
     // A POWER (spapr) controller: no x86 QEMU has it.
-    ("disk-scsi", "'ibmvscsi' is not supported"),
+    ("disk-scsi", "'ibmvscsi' has no x86 QEMU device"),
 ];
 
 /// libvirt's own test documents that come with libvirt's argv: virtkit

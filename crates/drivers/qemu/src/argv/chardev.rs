@@ -3,19 +3,58 @@
 use std::path::Path;
 
 use serde_json::{Map, Value, json};
-use virtkit_model::domain::devices::{Address, CharSource, SourceMode, TcpProtocol};
+use virtkit_model::domain::devices::{
+    Address, CharLog, CharSource, DeviceSeclabel, Reconnect, SourceMode, SpiceMouseMode, TcpProtocol,
+};
 
 use super::{ArgvError, Builder, channel_socket, esc, serial_socket, unsupported};
 
+/// A character device's host side, as the device has it.
+pub(super) struct CharHost<'a> {
+    pub(super) source: &'a CharSource,
+    pub(super) seclabels: &'a [DeviceSeclabel],
+    pub(super) log: Option<&'a CharLog>,
+    /// Where the device is in the document, for refusals.
+    pub(super) path: &'a str,
+    /// The socket virtkit places when a unix source has no path.
+    pub(super) default_socket: &'a Path,
+    /// What a SPICE VM channel carries (vdagent, smartcard, usbredir).
+    pub(super) spicevmc: &'a str,
+}
+
 /// `-chardev` for a character device's host side.
-pub(super) fn chardev(
-    id: &str,
-    src: &CharSource,
-    log: Option<&virtkit_model::domain::devices::CharLog>,
-    default_socket: &Path,
-) -> String {
-    let mut s = match src {
+pub(super) fn chardev(b: &Builder<'_>, id: &str, h: &CharHost<'_>) -> Result<String, ArgvError> {
+    let at = |a: &str| format!("{}/source/@{a}", h.path);
+    let needs = |display: &str, what: &str| -> Result<(), ArgvError> {
+        if b.def.devices.graphics.iter().any(|g| g.type_name() == display) {
+            Ok(())
+        } else {
+            Err(unsupported(format!("{}/@type", h.path), format!("{what} needs <graphics type='{display}'>")))
+        }
+    };
+    for l in h.seclabels {
+        if l.label.is_some() {
+            return Err(unsupported(
+                format!("{}/source/seclabel/label", h.path),
+                "virtkit has no security driver to give a device a label: relabel='no' is what it does",
+            ));
+        }
+    }
+    let server = |mode: &Option<SourceMode>| {
+        if *mode == Some(SourceMode::Connect) { "server=off" } else { "server=on,wait=off" }
+    };
+    let reconnect = |s: &mut String, r: &Option<Reconnect>| {
+        if let Some(Reconnect { enabled: true, timeout: Some(t), .. }) = r {
+            s.push_str(&format!(",reconnect={t}"));
+        }
+    };
+    let mut s = match h.source {
+        CharSource::Null => format!("null,id={id}"),
+        CharSource::Vc => format!("vc,id={id}"),
         CharSource::Pty { .. } => format!("pty,id={id}"),
+        CharSource::Stdio => format!("stdio,id={id},signal=off"),
+        CharSource::Dev { path } => format!("tty,id={id},path={}", esc(path)),
+        CharSource::Pipe { path } => format!("pipe,id={id},path={}", esc(path)),
         CharSource::File { path, append } => {
             let mut s = format!("file,id={id},path={}", esc(path));
             if *append == Some(true) {
@@ -23,33 +62,85 @@ pub(super) fn chardev(
             }
             s
         }
-        CharSource::Unix { path, mode } => {
-            let p = path.clone().unwrap_or_else(|| default_socket.display().to_string());
-            let server = if *mode == Some(SourceMode::Connect) { "server=off" } else { "server=on,wait=off" };
-            format!("socket,id={id},path={},{server}", esc(&p))
+        CharSource::Unix { path, mode, reconnect: r } => {
+            let p = path.clone().unwrap_or_else(|| h.default_socket.display().to_string());
+            let mut s = format!("socket,id={id},path={},{}", esc(&p), server(mode));
+            reconnect(&mut s, r);
+            s
         }
-        CharSource::Tcp { host, service, mode, protocol } => {
-            let server = if *mode == Some(SourceMode::Connect) { "server=off" } else { "server=on,wait=off" };
+        CharSource::Tcp { host, service, mode, protocol, tls, reconnect: r } => {
+            if *tls == Some(true) || matches!(protocol, Some(TcpProtocol::Tls | TcpProtocol::Telnets)) {
+                return Err(unsupported(
+                    at("tls"),
+                    "TLS for character devices needs the host's certificates, which virtkit does not set up yet",
+                ));
+            }
             let mut s = format!(
-                "socket,id={id},host={},port={},{server}",
+                "socket,id={id},host={},port={},{}",
                 esc(host.as_deref().unwrap_or("127.0.0.1")),
-                esc(service)
+                esc(service),
+                server(mode)
             );
             if *protocol == Some(TcpProtocol::Telnet) {
                 s.push_str(",telnet=on");
             }
+            reconnect(&mut s, r);
             s
         }
-        CharSource::Null => format!("null,id={id}"),
-        _ => format!("null,id={id}"),
+        CharSource::Udp { host, service, bind_host, bind_service } => {
+            let mut s =
+                format!("udp,id={id},host={},port={}", esc(host.as_deref().unwrap_or("127.0.0.1")), esc(service));
+            if let Some(h) = bind_host {
+                s.push_str(&format!(",localaddr={}", esc(h)));
+            }
+            if let Some(p) = bind_service {
+                s.push_str(&format!(",localport={}", esc(p)));
+            }
+            s
+        }
+        CharSource::Spicevmc => {
+            needs("spice", "a SPICE VM channel")?;
+            format!("spicevmc,id={id},name={}", h.spicevmc)
+        }
+        CharSource::Spiceport { channel } => {
+            needs("spice", "a SPICE port")?;
+            format!("spiceport,id={id},name={}", esc(channel))
+        }
+        CharSource::QemuVdagent { copypaste, mouse_mode } => {
+            let mut s = format!("qemu-vdagent,id={id},name=vdagent");
+            if let Some(c) = copypaste {
+                s.push_str(&format!(",clipboard={}", if *c { "on" } else { "off" }));
+            }
+            if let Some(m) = mouse_mode {
+                s.push_str(&format!(",mouse={}", if *m == SpiceMouseMode::Client { "on" } else { "off" }));
+            }
+            s
+        }
+        CharSource::Dbus { channel } => {
+            needs("dbus", "a D-Bus channel")?;
+            let mut s = format!("dbus,id={id}");
+            if let Some(c) = channel {
+                s.push_str(&format!(",name={}", esc(c)));
+            }
+            s
+        }
+        CharSource::Nmdm { .. } => {
+            return Err(unsupported(
+                format!("{}/@type", h.path),
+                "nmdm is FreeBSD's null modem; QEMU on Linux has none",
+            ));
+        }
+        other => {
+            return Err(unsupported(format!("{}/@type", h.path), format!("'{}' is not supported", other.type_name())));
+        }
     };
-    if let Some(l) = log {
+    if let Some(l) = h.log {
         s.push_str(&format!(",logfile={}", esc(&l.file)));
         if l.append == Some(true) {
             s.push_str(",logappend=on");
         }
     }
-    s
+    Ok(s)
 }
 
 pub(super) fn chardev_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
@@ -63,7 +154,16 @@ pub(super) fn chardev_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
             "/domain/devices/serial".into()
         };
         let id = format!("charserial{i}");
-        b.opt("-chardev", chardev(&id, &s.source, s.log.as_ref(), &serial_socket(&run, "serial", i)));
+        let sock = serial_socket(&run, "serial", i);
+        let host = CharHost {
+            source: &s.source,
+            seclabels: &s.seclabels,
+            log: s.log.as_ref(),
+            path: &path,
+            default_socket: &sock,
+            spicevmc: "vdagent",
+        };
+        b.opt("-chardev", chardev(b, &id, &host)?);
         let port = s.target_port.unwrap_or(u32::try_from(i).unwrap_or(0));
         let mut dev = Map::new();
         let driver = match s.target_type {
@@ -118,7 +218,16 @@ pub(super) fn chardev_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
                 let port = c.target_port.unwrap_or(0);
                 if serials.is_empty() && i == 0 {
                     let id = "charserial0".to_owned();
-                    b.opt("-chardev", chardev(&id, &c.source, c.log.as_ref(), &serial_socket(&run, "console", i)));
+                    let sock = serial_socket(&run, "console", i);
+                    let host = CharHost {
+                        source: &c.source,
+                        seclabels: &c.seclabels,
+                        log: c.log.as_ref(),
+                        path: &path,
+                        default_socket: &sock,
+                        spicevmc: "vdagent",
+                    };
+                    b.opt("-chardev", chardev(b, &id, &host)?);
                     b.device(json!({ "driver": "isa-serial", "chardev": id, "id": "serial0", "index": port }));
                 } else if !serials
                     .iter()
@@ -130,7 +239,16 @@ pub(super) fn chardev_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
             }
             Some(ConsoleTargetType::Virtio) => {
                 let id = format!("charconsole{i}");
-                b.opt("-chardev", chardev(&id, &c.source, c.log.as_ref(), &serial_socket(&run, "console", i)));
+                let sock = serial_socket(&run, "console", i);
+                let host = CharHost {
+                    source: &c.source,
+                    seclabels: &c.seclabels,
+                    log: c.log.as_ref(),
+                    path: &path,
+                    default_socket: &sock,
+                    spicevmc: "vdagent",
+                };
+                b.opt("-chardev", chardev(b, &id, &host)?);
                 b.device(json!({ "driver": "virtconsole", "chardev": id, "id": format!("console{i}") }));
             }
             Some(t) => {
@@ -145,7 +263,16 @@ pub(super) fn chardev_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
     for (i, c) in channels.iter().enumerate() {
         let id = format!("charchannel{i}");
         let sock = channel_socket(&run, i, c.target.name.as_deref());
-        b.opt("-chardev", chardev(&id, &c.source, c.log.as_ref(), &sock));
+        let path = super::idx_path("channel", i, channels.len());
+        let host = CharHost {
+            source: &c.source,
+            seclabels: &c.seclabels,
+            log: c.log.as_ref(),
+            path: &path,
+            default_socket: &sock,
+            spicevmc: "vdagent",
+        };
+        b.opt("-chardev", chardev(b, &id, &host)?);
         let mut props = Map::new();
         props.insert("driver".into(), json!("virtserialport"));
         let (bus, port) = match &c.address {

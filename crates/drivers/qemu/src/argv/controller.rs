@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 use virtkit_model::domain::Domain;
-use virtkit_model::domain::devices::{ControllerType, DiskBus, InputBus};
+use virtkit_model::domain::devices::{Controller, ControllerType, DiskBus, InputBus, SoundModel};
 
 use super::{ArgvError, Builder, unsupported};
 
@@ -21,110 +21,184 @@ pub(super) fn controller_id(kind: ControllerType, index: u32) -> String {
         ControllerType::VirtioSerial => format!("virtio-serial{index}"),
         ControllerType::Pci => format!("pci.{index}"),
         ControllerType::Ide => "ide".into(),
+        ControllerType::Ccid => format!("ccid{index}"),
         _ => format!("ctrl{index}"),
     }
 }
 
 pub(super) fn needs_usb(def: &Domain) -> bool {
-    def.devices.disks.iter().any(|d| d.target.bus == Some(DiskBus::Usb))
-        || def.devices.inputs.iter().any(|i| i.bus == Some(InputBus::Usb))
+    let d = &def.devices;
+    d.disks.iter().any(|d| d.target.bus == Some(DiskBus::Usb))
+        || d.inputs.iter().any(|i| i.bus == Some(InputBus::Usb))
+        || d.sounds.iter().any(|s| s.model == SoundModel::Usb)
+        || !d.redirdevs.is_empty()
+        || !d.hubs.is_empty()
+        || !d.smartcards.is_empty()
+}
+
+/// The QEMU device for a controller, or `None` for one the machine has
+/// built in.
+fn controller_driver(b: &Builder<'_>, c: &Controller, path: &str) -> Result<Option<&'static str>, ArgvError> {
+    let index = c.index.unwrap_or(0);
+    let model = c.model.as_deref();
+    let bad_model = |what: &str| {
+        unsupported(
+            format!("{path}/@model"),
+            format!("{what} controller model '{}' has no x86 QEMU device", model.unwrap_or("")),
+        )
+    };
+    Ok(Some(match (c.controller_type, model) {
+        (ControllerType::Usb, Some("none")) => return Ok(None),
+        (ControllerType::Usb, Some("piix3-uhci")) => "piix3-usb-uhci",
+        (ControllerType::Usb, Some("piix4-uhci")) => "piix4-usb-uhci",
+        (ControllerType::Usb, Some("ehci")) => "usb-ehci",
+        (ControllerType::Usb, Some("ich9-ehci1")) => "ich9-usb-ehci1",
+        (ControllerType::Usb, Some("ich9-uhci1")) => "ich9-usb-uhci1",
+        (ControllerType::Usb, Some("ich9-uhci2")) => "ich9-usb-uhci2",
+        (ControllerType::Usb, Some("ich9-uhci3")) => "ich9-usb-uhci3",
+        (ControllerType::Usb, Some("vt82c686b-uhci")) => "vt82c686b-usb-uhci",
+        (ControllerType::Usb, Some("nec-xhci")) => "nec-usb-xhci",
+        (ControllerType::Usb, Some("qemu-xhci")) => "qemu-xhci",
+        (ControllerType::Usb, Some("pci-ohci")) => "pci-ohci",
+        (ControllerType::Usb, None) => {
+            if b.q35 {
+                "qemu-xhci"
+            } else {
+                "piix3-usb-uhci"
+            }
+        }
+        (ControllerType::Usb, Some(_)) => return Err(bad_model("usb")),
+        (ControllerType::Scsi, None | Some("virtio-scsi" | "auto")) => "virtio-scsi-pci",
+        (ControllerType::Scsi, Some("virtio-non-transitional")) => "virtio-scsi-pci-non-transitional",
+        (ControllerType::Scsi, Some("virtio-transitional")) => "virtio-scsi-pci-transitional",
+        (ControllerType::Scsi, Some("lsilogic")) => "lsi",
+        (ControllerType::Scsi, Some("lsisas1068")) => "mptsas1068",
+        (ControllerType::Scsi, Some("lsisas1078")) => "megasas",
+        (ControllerType::Scsi, Some("vmpvscsi")) => "pvscsi",
+        (ControllerType::Scsi, Some("am53c974")) => "am53c974",
+        (ControllerType::Scsi, Some("dc390")) => "dc390",
+        (ControllerType::Scsi, Some(_)) => return Err(bad_model("scsi")),
+        (ControllerType::VirtioSerial, Some("virtio-transitional")) => "virtio-serial-pci-transitional",
+        (ControllerType::VirtioSerial, Some("virtio-non-transitional")) => "virtio-serial-pci-non-transitional",
+        (ControllerType::VirtioSerial, _) => "virtio-serial-pci",
+        (ControllerType::Sata, _) if b.q35 && index == 0 => return Ok(None), // built into q35 as "ide"
+        (ControllerType::Sata, _) => "ich9-ahci",
+        (ControllerType::Ide, m) => {
+            let own = if b.q35 { None } else { Some("piix3") };
+            if index != 0 || b.q35 {
+                return Err(unsupported(path, "only the pc machine's own IDE controller is supported"));
+            }
+            if m.is_some() && m != own {
+                return Err(bad_model("ide: the pc machine's is piix3; this"));
+            }
+            return Ok(None);
+        }
+        (ControllerType::Fdc, _) if index == 0 && !b.q35 => return Ok(None), // built into the pc machine
+        (ControllerType::Fdc, _) => {
+            return Err(unsupported(path, "only the pc machine's own floppy controller is supported"));
+        }
+        (ControllerType::Pci, Some("pci-root" | "pcie-root")) => return Ok(None),
+        (ControllerType::Pci, Some("pcie-root-port")) => "pcie-root-port",
+        (ControllerType::Pci, Some("pci-bridge")) => "pci-bridge",
+        (ControllerType::Pci, Some("dmi-to-pci-bridge")) => "i82801b11-bridge",
+        (ControllerType::Pci, Some("pcie-to-pci-bridge")) => "pcie-pci-bridge",
+        (ControllerType::Pci, Some("pcie-switch-upstream-port")) => "x3130-upstream",
+        (ControllerType::Pci, Some("pcie-switch-downstream-port")) => "xio3130-downstream",
+        (ControllerType::Pci, Some("pci-expander-bus")) => "pxb",
+        (ControllerType::Pci, Some("pcie-expander-bus")) => "pxb-pcie",
+        (ControllerType::Pci, _) => return Err(bad_model("pci")),
+        (ControllerType::Ccid, _) => "usb-ccid",
+        (ControllerType::Isa, _) => return Ok(None),
+        (t, _) => return Err(unsupported(path, format!("{t} controllers are not supported"))),
+    }))
 }
 
 pub(super) fn controller_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
     let ctrls = &b.def.devices.controllers;
     let n = ctrls.len();
     for (i, c) in ctrls.iter().enumerate() {
-        let path =
-            if n > 1 { format!("/domain/devices/controller[{}]", i + 1) } else { "/domain/devices/controller".into() };
+        let path = super::idx_path("controller", i, n);
         let index = c.index.unwrap_or(0);
-        let id = controller_id(c.controller_type, index);
-        let model = c.model.as_deref();
-        let driver = match (c.controller_type, model) {
-            (ControllerType::Usb, Some("none")) => continue,
-            (ControllerType::Usb, Some("piix3-uhci")) => "piix3-usb-uhci",
-            (ControllerType::Usb, Some("piix4-uhci")) => "piix4-usb-uhci",
-            (ControllerType::Usb, Some("ehci")) => "usb-ehci",
-            (ControllerType::Usb, Some("ich9-ehci1")) => "ich9-usb-ehci1",
-            (ControllerType::Usb, Some("nec-xhci")) => "nec-usb-xhci",
-            (ControllerType::Usb, Some("qemu-xhci")) => "qemu-xhci",
-            (ControllerType::Usb, Some("pci-ohci")) => "pci-ohci",
-            (ControllerType::Usb, None) => {
-                if b.q35 {
-                    "qemu-xhci"
-                } else {
-                    "piix3-usb-uhci"
-                }
+        if let Some(hole) = c.pcihole64 {
+            let host = if b.q35 { "q35-pcihost" } else { "i440FX-pcihost" };
+            b.opt("-global", format!("{host}.pci-hole64-size={}K", hole.as_bytes() / 1024));
+        }
+        let Some(default_driver) = controller_driver(b, c, &path)? else {
+            // A built-in controller cannot be tuned.
+            if c.driver.is_some() {
+                return Err(unsupported(format!("{path}/driver"), "the machine's built-in controller has no options"));
             }
-            (ControllerType::Usb, Some(m)) => {
-                return Err(unsupported(
-                    format!("{path}/@model"),
-                    format!("usb controller model '{m}' is not supported"),
-                ));
-            }
-            (ControllerType::Scsi, None | Some("virtio-scsi" | "auto")) => "virtio-scsi-pci",
-            (ControllerType::Scsi, Some("lsilogic")) => "lsi",
-            (ControllerType::Scsi, Some("lsisas1068")) => "mptsas1068",
-            (ControllerType::Scsi, Some("lsisas1078")) => "megasas",
-            (ControllerType::Scsi, Some("vmpvscsi")) => "pvscsi",
-            (ControllerType::Scsi, Some(m)) => {
-                return Err(unsupported(
-                    format!("{path}/@model"),
-                    format!("scsi controller model '{m}' is not supported"),
-                ));
-            }
-            (ControllerType::VirtioSerial, _) => "virtio-serial-pci",
-            (ControllerType::Sata, _) => {
-                if b.q35 && index == 0 {
-                    continue; // built into q35 as "ide"
-                }
-                "ich9-ahci"
-            }
-            (ControllerType::Ide, _) => {
-                if index == 0 {
-                    continue; // built into the pc and q35 machines
-                }
-                return Err(unsupported(&path, "only the machine's own IDE controller is supported"));
-            }
-            (ControllerType::Pci, Some("pci-root" | "pcie-root")) => continue,
-            (ControllerType::Pci, Some("pcie-root-port")) => "pcie-root-port",
-            (ControllerType::Pci, Some("pci-bridge")) => "pci-bridge",
-            (ControllerType::Pci, m) => {
-                return Err(unsupported(
-                    format!("{path}/@model"),
-                    format!("pci controller model '{}' is not supported", m.unwrap_or("")),
-                ));
-            }
-            (ControllerType::Isa, _) => continue,
-            (t, _) => return Err(unsupported(&path, format!("{t} controllers are not supported"))),
+            continue;
         };
+        // `<model name>` names the QEMU device that implements the model.
+        let driver = c.model_name.as_deref().unwrap_or(default_driver);
         if !b.ctx.has(driver) {
             return Err(unsupported(&path, format!("this QEMU has no {driver} device")));
         }
         let mut props = Map::new();
         props.insert("driver".into(), json!(driver));
-        props.insert("id".into(), json!(id));
-        if let Some(p) = c.ports.filter(|_| c.controller_type == ControllerType::Usb && driver.contains("xhci")) {
-            props.insert("p2".into(), json!(p));
-            props.insert("p3".into(), json!(p));
+        if let Some(start) = c.master_startport {
+            // A companion is part of its master's bus: it has no id of its own.
+            props.insert("masterbus".into(), json!(format!("{}.0", usb_id(index))));
+            props.insert("firstport".into(), json!(start));
+        } else {
+            props.insert("id".into(), json!(controller_id(c.controller_type, index)));
         }
-        if let Some(p) = c.ports.filter(|_| c.controller_type == ControllerType::VirtioSerial) {
-            props.insert("max_ports".into(), json!(p));
+        match c.ports {
+            Some(p) if c.controller_type == ControllerType::Usb && driver.contains("xhci") => {
+                props.insert("p2".into(), json!(p));
+                props.insert("p3".into(), json!(p));
+            }
+            Some(p) if c.controller_type == ControllerType::VirtioSerial => {
+                props.insert("max_ports".into(), json!(p));
+            }
+            Some(_) => {
+                return Err(unsupported(
+                    format!("{path}/@ports"),
+                    format!("QEMU's {driver} has a fixed number of ports"),
+                ));
+            }
+            None => {}
         }
         if let Some(v) = c.vectors {
             props.insert("vectors".into(), json!(v));
         }
         if let Some(t) = &c.target {
-            if let Some(ch) = t.chassis {
-                props.insert("chassis".into(), json!(ch));
+            let mut set = |k: &str, v: Option<Value>| {
+                if let Some(v) = v {
+                    props.insert(k.into(), v);
+                }
+            };
+            set("chassis", t.chassis.map(Value::from));
+            set("port", t.port.map(Value::from));
+            set("chassis_nr", t.chassis_nr.map(Value::from));
+            set("bus_nr", t.bus_nr.map(Value::from));
+            if t.node.is_some() {
+                return Err(unsupported(
+                    format!("{path}/target/node"),
+                    "an expander bus on a guest NUMA node needs guest NUMA cells, which the QEMU driver does not set up yet",
+                ));
             }
-            if let Some(p) = t.port {
-                props.insert("port".into(), json!(p));
+            if let Some(h) = t.hotplug {
+                if driver != "pcie-root-port" {
+                    return Err(unsupported(
+                        format!("{path}/target/@hotplug"),
+                        "only a pcie-root-port turns hotplug off",
+                    ));
+                }
+                props.insert("hotplug".into(), json!(h));
             }
-            if let Some(nr) = t.chassis_nr {
-                props.insert("chassis_nr".into(), json!(nr));
+            if t.index.is_some() {
+                return Err(unsupported(
+                    format!("{path}/target/@index"),
+                    "a target index is for POWER's PCI host bridges",
+                ));
             }
         }
-        if driver == "pcie-root-port" || driver == "pci-bridge" {
+        if matches!(
+            driver,
+            "pcie-root-port" | "pci-bridge" | "pcie-pci-bridge" | "i82801b11-bridge" | "pxb" | "pxb-pcie"
+        ) {
             props.entry("bus").or_insert(json!(if b.q35 { "pcie.0" } else { "pci.0" }));
             if driver == "pcie-root-port" && !props.contains_key("chassis") {
                 props.insert("chassis".into(), json!(index));
@@ -134,26 +208,38 @@ pub(super) fn controller_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
             }
         }
         if let Some(d) = &c.driver {
-            if let Some(q) = d.queues {
-                props.insert("num_queues".into(), json!(q));
+            let mut set = |k: &str, v: Option<Value>| {
+                if let Some(v) = v {
+                    props.insert(k.into(), v);
+                }
+            };
+            set("num_queues", d.queues.map(Value::from));
+            set("cmd_per_lun", d.cmd_per_lun.map(Value::from));
+            set("max_sectors", d.max_sectors.map(Value::from));
+            set("ioeventfd", d.ioeventfd.map(Value::from));
+            if let Some(t) = d.iothread {
+                props.insert("iothread".into(), json!(format!("iothread{t}")));
             }
-            if let Some(x) = d.cmd_per_lun {
-                props.insert("cmd_per_lun".into(), json!(x));
-            }
-            if let Some(x) = d.max_sectors {
-                props.insert("max_sectors".into(), json!(x));
-            }
-            if let Some(x) = d.ioeventfd {
-                props.insert("ioeventfd".into(), json!(x));
-            }
+            b.virtio_options(&mut props, &d.virtio, &format!("{path}/driver"))?;
         }
-        b.pci_addr(&mut props, c.address.as_ref(), &path)?;
+        if driver == "usb-ccid" {
+            b.usb_addr(&mut props, c.address.as_ref(), &path)?;
+        } else {
+            b.pci_addr(&mut props, c.address.as_ref(), &path)?;
+        }
         b.device(Value::Object(props));
     }
     let has = |t: ControllerType| ctrls.iter().any(|c| c.controller_type == t);
     if needs_usb(b.def) && !has(ControllerType::Usb) {
         let driver = if b.q35 { "qemu-xhci" } else { "piix3-usb-uhci" };
         b.device(json!({ "driver": driver, "id": "usb" }));
+    }
+    if !b.def.devices.smartcards.is_empty() && !has(ControllerType::Ccid) {
+        let mut props = Map::new();
+        props.insert("driver".into(), json!("usb-ccid"));
+        props.insert("id".into(), json!("ccid0"));
+        b.usb_addr(&mut props, None, "/domain/devices/smartcard")?;
+        b.device(Value::Object(props));
     }
     if !b.def.devices.channels.is_empty() && !has(ControllerType::VirtioSerial) {
         b.device(json!({ "driver": "virtio-serial-pci", "id": "virtio-serial0" }));

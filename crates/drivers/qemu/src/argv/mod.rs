@@ -10,13 +10,14 @@ mod machine;
 mod misc;
 mod net;
 mod sound;
+mod usb;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 use virtkit_model::domain::Domain;
-use virtkit_model::domain::devices::Address;
+use virtkit_model::domain::devices::{Address, VirtioOptions};
 
 /// Why a definition cannot become a command line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,6 +50,11 @@ pub struct Context {
     pub devices: BTreeSet<String>,
     /// QEMU audio drivers available (empty: assume all).
     pub audio_drivers: BTreeSet<String>,
+    /// QEMU display types available (empty: assume all).
+    pub displays: BTreeSet<String>,
+    /// The free TCP port chosen at start for a SPICE display on an
+    /// automatic port.
+    pub spice_port: Option<u16>,
 }
 
 impl Context {
@@ -84,6 +90,12 @@ pub fn environment(def: &Domain) -> Vec<(String, String)> {
         env.push(("TZ".to_owned(), tz.clone()));
     }
     env.extend(sound::audio_env(def));
+    for g in &def.devices.graphics {
+        if let virtkit_model::domain::devices::Graphics::Sdl(s) = g {
+            env.extend(s.display.iter().map(|d| ("DISPLAY".to_owned(), d.clone())));
+            env.extend(s.xauth.iter().map(|x| ("XAUTHORITY".to_owned(), x.clone())));
+        }
+    }
     env
 }
 
@@ -106,6 +118,34 @@ pub(super) struct Builder<'a> {
     pub(super) ctx: &'a Context,
     pub(super) args: Vec<String>,
     pub(super) q35: bool,
+    /// USB ports taken: the ones addresses name, and the ones given out.
+    usb_ports: HashSet<(u32, String)>,
+    /// The definition has a PCI expander bus.
+    expander: bool,
+}
+
+/// Every `(bus, port)` a USB address in the definition names.
+fn named_usb_ports(def: &Domain) -> HashSet<(u32, String)> {
+    fn walk(v: &Value, out: &mut HashSet<(u32, String)>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(a) = m.get("address")
+                    && a["type"] == "usb"
+                    && let (Some(bus), Some(port)) = (a["bus"].as_u64(), a["port"].as_str())
+                {
+                    out.insert((u32::try_from(bus).unwrap_or(u32::MAX), port.to_owned()));
+                }
+                m.values().for_each(|v| walk(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = HashSet::new();
+    if let Ok(v) = serde_json::to_value(&def.devices) {
+        walk(&v, &mut out);
+    }
+    out
 }
 
 impl Builder<'_> {
@@ -125,14 +165,20 @@ impl Builder<'_> {
     /// `bus` (and `port`) for a device on USB: controller `bus` of the
     /// address, the first one when there is none.
     pub(super) fn usb_addr(
-        &self,
+        &mut self,
         props: &mut Map<String, Value>,
         address: Option<&Address>,
         path: &str,
     ) -> Result<(), ArgvError> {
         match address {
             None => {
+                // The first port of the first controller that nothing names
+                // or has taken (as libvirt assigns one).
+                let port = (1u32..).map(|n| n.to_string()).find(|p| !self.usb_ports.contains(&(0, p.clone())));
+                let port = port.unwrap_or_default();
+                self.usb_ports.insert((0, port.clone()));
                 props.insert("bus".into(), json!("usb.0"));
+                props.insert("port".into(), json!(port));
                 Ok(())
             }
             Some(Address::Usb(a)) => {
@@ -148,6 +194,35 @@ impl Builder<'_> {
         }
     }
 
+    /// The virtio options of a device's `<driver>`.
+    pub(super) fn virtio_options(
+        &self,
+        props: &mut Map<String, Value>,
+        o: &VirtioOptions,
+        path: &str,
+    ) -> Result<(), ArgvError> {
+        for (k, v) in
+            [("iommu_platform", o.iommu), ("ats", o.ats), ("packed", o.packed), ("page-per-vq", o.page_per_vq)]
+        {
+            if let Some(v) = v {
+                props.insert(k.into(), json!(v));
+            }
+        }
+        // DMA through an IOMMU is a virtio 1.0 feature: the device drops
+        // its legacy interface (a transitional device cannot have it).
+        if o.iommu == Some(true) {
+            let driver = props.get("driver").and_then(Value::as_str).unwrap_or("");
+            if driver.ends_with("-transitional") && !driver.ends_with("-non-transitional") {
+                return Err(unsupported(
+                    format!("{path}/@iommu"),
+                    "a transitional virtio device has its legacy interface, which knows no IOMMU",
+                ));
+            }
+            props.insert("disable-legacy".into(), json!("on"));
+        }
+        Ok(())
+    }
+
     /// `bus`/`addr` for a PCI address given in the definition.
     pub(super) fn pci_addr(
         &self,
@@ -156,6 +231,12 @@ impl Builder<'_> {
         path: &str,
     ) -> Result<(), ArgvError> {
         match address {
+            // QEMU would put a device on the newest bus, which behind an
+            // expander bus takes only bridges: the root bus, then.
+            None if self.expander => {
+                props.insert("bus".into(), json!(if self.q35 { "pcie.0" } else { "pci.0" }));
+                Ok(())
+            }
             None => Ok(()),
             Some(Address::Pci(a)) => {
                 if a.domain.unwrap_or(0) != 0 {
@@ -184,7 +265,13 @@ impl Builder<'_> {
 /// The arguments for `def` (the emulator binary is not included).
 pub fn build(def: &Domain, ctx: &Context) -> Result<Vec<String>, ArgvError> {
     let machine = def.os.machine.clone().unwrap_or_else(|| "pc".into());
-    let mut b = Builder { def, ctx, args: Vec::new(), q35: is_q35(&machine) };
+    let usb_ports = named_usb_ports(def);
+    let expander = def
+        .devices
+        .controllers
+        .iter()
+        .any(|c| matches!(c.model.as_deref(), Some("pci-expander-bus" | "pcie-expander-bus")));
+    let mut b = Builder { def, ctx, args: Vec::new(), q35: is_q35(&machine), usb_ports, expander };
     b.opt("-name", format!("guest={},debug-threads=on", esc(&def.name)));
     b.push("-S");
     machine::machine_args(&mut b, &machine)?;
@@ -215,6 +302,7 @@ pub fn build(def: &Domain, ctx: &Context) -> Result<Vec<String>, ArgvError> {
     graphics::graphics_args(&mut b)?;
     sound::sound_args(&mut b)?;
     graphics::video_args(&mut b)?;
+    usb::usb_args(&mut b)?;
     misc::misc_device_args(&mut b)?;
     b.opt("-msg", "timestamp=on");
     Ok(b.args)

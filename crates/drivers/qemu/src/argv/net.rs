@@ -7,7 +7,8 @@ use super::{ArgvError, Builder, json_arg, unsupported};
 
 pub(super) fn nic_driver(model: Option<NicModel>) -> &'static str {
     match model {
-        Some(NicModel::Virtio | NicModel::VirtioNonTransitional) => "virtio-net-pci",
+        Some(NicModel::Virtio) => "virtio-net-pci",
+        Some(NicModel::VirtioNonTransitional) => "virtio-net-pci-non-transitional",
         Some(NicModel::VirtioTransitional) => "virtio-net-pci-transitional",
         Some(NicModel::E1000) => "e1000",
         Some(NicModel::E1000e) => "e1000e",

@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Address, read_address, read_alias, write_address, write_alias};
+use super::{Address, VirtioOptions, read_address, read_alias, write_address, write_alias};
+use crate::domain::{read_size, write_size};
+use crate::values::ByteSize;
 use crate::values::{parse_auto_u32, xml_enum};
 use crate::xml::reader::{El, Result};
 use crate::xml::writer::XmlWriter;
@@ -108,8 +110,13 @@ pub struct Controller {
     /// PCI: the QEMU device name (`<model name=…>`), one of [`PCI_MODEL_NAMES`].
     pub model_name: Option<String>,
     pub target: Option<ControllerTarget>,
+    /// pci-root and pcie-root: the size of the 64-bit PCI hole.
+    pub pcihole64: Option<ByteSize>,
     pub driver: Option<ControllerDriver>,
     pub alias: Option<String>,
+    /// A USB companion controller: the first port it serves of its master
+    /// (the EHCI controller with the same index).
+    pub master_startport: Option<u32>,
     pub address: Option<Address>,
 }
 
@@ -125,6 +132,8 @@ pub struct ControllerTarget {
     pub bus_nr: Option<u32>,
     pub index: Option<u32>,
     pub hotplug: Option<bool>,
+    /// pci-expander-bus and pcie-expander-bus: the guest NUMA node.
+    pub node: Option<u32>,
 }
 
 /// `<driver>` of a controller: queue tuning.
@@ -138,6 +147,8 @@ pub struct ControllerDriver {
     pub max_sectors: Option<u32>,
     pub ioeventfd: Option<bool>,
     pub iothread: Option<u32>,
+    #[serde(default, skip_serializing_if = "VirtioOptions::is_empty")]
+    pub virtio: VirtioOptions,
 }
 
 impl Controller {
@@ -150,10 +161,19 @@ impl Controller {
             vectors: None,
             model_name: None,
             target: None,
+            pcihole64: None,
             driver: None,
             alias: None,
+            master_startport: None,
             address: None,
         }
+    }
+
+    /// A USB companion of master controller `index`, from port `startport`.
+    pub fn usb_companion(index: u32, model: impl Into<String>, startport: u32) -> Self {
+        let mut c = Controller::new(ControllerType::Usb, index).with_model(model);
+        c.master_startport = Some(startport);
+        c
     }
 
     pub fn with_model(mut self, model: impl Into<String>) -> Self {
@@ -177,8 +197,10 @@ impl Controller {
                     bus_nr: t.attr_with("busNr", parse_auto_u32)?,
                     index: t.attr_with("index", parse_auto_u32)?,
                     hotplug: t.on_off("hotplug")?,
+                    node: t.child_value("node")?,
                 })
             })?,
+            pcihole64: el.child("pcihole64", |e| read_size(e, "KiB"))?,
             driver: el.child("driver", |d| {
                 Ok(ControllerDriver {
                     queues: d.attr("queues")?,
@@ -186,9 +208,11 @@ impl Controller {
                     max_sectors: d.attr("max_sectors")?,
                     ioeventfd: d.on_off("ioeventfd")?,
                     iothread: d.attr("iothread")?,
+                    virtio: VirtioOptions::read(d)?,
                 })
             })?,
             alias: read_alias(el)?,
+            master_startport: el.child("master", |m| m.req_attr("startport"))?,
             address: read_address(el)?,
         })
     }
@@ -215,6 +239,12 @@ impl Controller {
             w.attr_opt("busNr", t.bus_nr.as_ref());
             w.attr_opt("index", t.index.as_ref());
             w.on_off("hotplug", t.hotplug);
+            w.opt_text_element("node", t.node.as_ref());
+            w.end();
+        }
+        if let Some(h) = self.pcihole64 {
+            w.start("pcihole64");
+            write_size(w, h);
             w.end();
         }
         if let Some(d) = &self.driver {
@@ -224,9 +254,15 @@ impl Controller {
             w.attr_opt("max_sectors", d.max_sectors.as_ref());
             w.on_off("ioeventfd", d.ioeventfd);
             w.attr_opt("iothread", d.iothread.as_ref());
+            d.virtio.write(w);
             w.end();
         }
         write_alias(w, self.alias.as_ref());
+        if let Some(p) = self.master_startport {
+            w.start("master");
+            w.attr_val("startport", &p);
+            w.end();
+        }
         write_address(w, self.address.as_ref());
         w.end();
     }

@@ -1,9 +1,13 @@
-//! The smaller devices: input, graphics (VNC), video, memory balloon, RNG,
+//! The smaller devices: input, video, memory balloon, RNG,
 //! watchdog, panic notifier, and container filesystems.
 
 use serde::{Deserialize, Serialize};
 
-use super::{Address, DiskFormat, read_address, read_alias, write_address, write_alias};
+use super::seclabel::DeviceSeclabel;
+use super::{
+    Address, CharSource, DiskFormat, VirtioOptions, read_address, read_alias, read_virtio_driver, write_address,
+    write_alias, write_virtio_driver,
+};
 use crate::values::xml_enum;
 use crate::xml::reader::{El, Result};
 use crate::xml::writer::XmlWriter;
@@ -24,8 +28,38 @@ xml_enum! {
         Mouse = "mouse",
         Keyboard = "keyboard",
         Tablet = "tablet",
+        /// A host input device passed to a virtio input device.
+        Passthrough = "passthrough",
+        /// A host input device QEMU reads and feeds to the guest's keyboard and mouse.
+        Evdev = "evdev",
     }
-    unsupported = ["passthrough", "evdev"];
+}
+
+xml_enum! {
+    /// The key pair that switches an evdev device between host and guest.
+    pub enum GrabToggle {
+        CtrlCtrl = "ctrl-ctrl",
+        AltAlt = "alt-alt",
+        ShiftShift = "shift-shift",
+        MetaMeta = "meta-meta",
+        Scrolllock = "scrolllock",
+        CtrlScrolllock = "ctrl-scrolllock",
+    }
+}
+
+/// `<source>` of a passthrough or evdev input: the host's event device.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct InputSource {
+    /// `/dev/input/eventN` (`evdev=` for passthrough, `dev=` for evdev).
+    pub dev: String,
+    /// evdev: grab every device (`all`), not just this one.
+    pub grab_all: Option<bool>,
+    pub grab_toggle: Option<GrabToggle>,
+    /// evdev: repeat keys.
+    pub repeat: Option<bool>,
 }
 
 xml_enum! {
@@ -47,20 +81,40 @@ pub struct Input {
     pub input_type: InputType,
     pub bus: Option<InputBus>,
     pub model: Option<VirtioModel>,
+    /// passthrough and evdev: the host device.
+    pub source: Option<InputSource>,
+    pub driver: Option<VirtioOptions>,
     pub alias: Option<String>,
     pub address: Option<Address>,
 }
 
 impl Input {
     pub fn new(input_type: InputType, bus: InputBus) -> Self {
-        Input { input_type, bus: Some(bus), model: None, alias: None, address: None }
+        Input { input_type, bus: Some(bus), model: None, source: None, driver: None, alias: None, address: None }
     }
 
     pub(crate) fn read(el: &El<'_, '_>) -> Result<Input> {
+        let input_type: InputType = el.req_attr("type")?;
         Ok(Input {
-            input_type: el.req_attr("type")?,
+            input_type,
             bus: el.attr("bus")?,
             model: el.attr("model")?,
+            source: el.child("source", |s| {
+                let dev_attr = if input_type == InputType::Passthrough { "evdev" } else { "dev" };
+                Ok(InputSource {
+                    dev: s.req_attr(dev_attr)?,
+                    grab_all: s.attr_with("grab", |v| {
+                        if v == "all" {
+                            Ok(true)
+                        } else {
+                            Err(format!("'{}' is not one of all", crate::xml::truncate(v)))
+                        }
+                    })?,
+                    grab_toggle: s.attr("grabToggle")?,
+                    repeat: s.on_off("repeat")?,
+                })
+            })?,
+            driver: read_virtio_driver(el)?,
             alias: read_alias(el)?,
             address: read_address(el)?,
         })
@@ -71,157 +125,19 @@ impl Input {
         w.attr("type", self.input_type.as_str());
         w.attr_opt("bus", self.bus.as_ref());
         w.attr_opt("model", self.model.as_ref());
-        write_alias(w, self.alias.as_ref());
-        write_address(w, self.address.as_ref());
-        w.end();
-    }
-}
-
-// ---- graphics ----
-
-xml_enum! {
-    pub enum SharePolicy {
-        AllowExclusive = "allow-exclusive",
-        ForceShared = "force-shared",
-        Ignore = "ignore",
-    }
-}
-
-/// A `<graphics>` device. VNC is the one virtkit supports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum Graphics {
-    Vnc(Vnc),
-}
-
-/// A VNC server for the guest's display.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct Vnc {
-    /// TCP port; -1 (with autoport) picks one.
-    pub port: Option<i32>,
-    pub autoport: Option<bool>,
-    pub websocket: Option<i32>,
-    /// Address to listen on (the legacy attribute; see `listens`).
-    pub listen: Option<String>,
-    /// A unix socket instead of TCP.
-    pub socket: Option<String>,
-    pub passwd: Option<String>,
-    pub keymap: Option<String>,
-    pub share_policy: Option<SharePolicy>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub listens: Vec<GraphicsListen>,
-}
-
-/// A `<listen>` of a graphics device.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-#[non_exhaustive]
-pub enum GraphicsListen {
-    Address { address: Option<String> },
-    Network { network: String, address: Option<String> },
-    Socket { socket: Option<String> },
-    None,
-}
-
-impl Graphics {
-    /// The `type=` word.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Graphics::Vnc(_) => "vnc",
-        }
-    }
-
-    /// VNC on an automatically chosen port of `listen`.
-    pub fn vnc(listen: impl Into<String>) -> Self {
-        let listen = listen.into();
-        Graphics::Vnc(Vnc {
-            port: Some(-1),
-            autoport: Some(true),
-            listens: vec![GraphicsListen::Address { address: Some(listen) }],
-            ..Default::default()
-        })
-    }
-
-    pub(crate) fn read(el: &El<'_, '_>) -> Result<Graphics> {
-        let kind = el.raw_attr("type").ok_or_else(|| el.missing_attr("type"))?;
-        if kind != "vnc" {
-            let known = ["sdl", "spice", "rdp", "desktop", "egl-headless", "dbus"];
-            let msg = if known.contains(&kind) {
-                format!("graphics type '{kind}' is not supported; supported: vnc")
-            } else {
-                format!("'{}' is not one of vnc", crate::xml::truncate(kind))
-            };
-            return Err(el.attr_error("type", crate::ErrorKind::InvalidValue(msg)));
-        }
-        Ok(Graphics::Vnc(Vnc {
-            port: el.attr("port")?,
-            autoport: el.yes_no("autoport")?,
-            websocket: el.attr("websocket")?,
-            listen: el.attr("listen")?,
-            socket: el.attr("socket")?,
-            passwd: el.attr("passwd")?,
-            keymap: el.attr("keymap")?,
-            share_policy: el.attr("sharePolicy")?,
-            listens: el.children("listen", |l| {
-                let kind = l.raw_attr("type").ok_or_else(|| l.missing_attr("type"))?;
-                Ok(match kind {
-                    "address" => GraphicsListen::Address { address: l.attr("address")? },
-                    "network" => {
-                        GraphicsListen::Network { network: l.req_attr("network")?, address: l.attr("address")? }
-                    }
-                    "socket" => GraphicsListen::Socket { socket: l.attr("socket")? },
-                    "none" => GraphicsListen::None,
-                    other => {
-                        return Err(l.attr_error(
-                            "type",
-                            crate::ErrorKind::InvalidValue(format!(
-                                "'{}' is not one of address, network, socket, none",
-                                crate::xml::truncate(other)
-                            )),
-                        ));
-                    }
-                })
-            })?,
-        }))
-    }
-
-    pub(crate) fn write(&self, w: &mut XmlWriter) {
-        let Graphics::Vnc(v) = self;
-        w.start("graphics");
-        w.attr("type", "vnc");
-        w.attr_opt("port", v.port.as_ref());
-        w.yes_no("autoport", v.autoport);
-        w.attr_opt("websocket", v.websocket.as_ref());
-        w.attr_opt("listen", v.listen.as_ref());
-        w.attr_opt("sharePolicy", v.share_policy.as_ref());
-        w.attr_opt("socket", v.socket.as_ref());
-        w.attr_opt("passwd", v.passwd.as_ref());
-        w.attr_opt("keymap", v.keymap.as_ref());
-        for l in &v.listens {
-            w.start("listen");
-            match l {
-                GraphicsListen::Address { address } => {
-                    w.attr("type", "address");
-                    w.attr_opt("address", address.as_ref());
-                }
-                GraphicsListen::Network { network, address } => {
-                    w.attr("type", "network");
-                    w.attr("network", network);
-                    w.attr_opt("address", address.as_ref());
-                }
-                GraphicsListen::Socket { socket } => {
-                    w.attr("type", "socket");
-                    w.attr_opt("socket", socket.as_ref());
-                }
-                GraphicsListen::None => w.attr("type", "none"),
+        if let Some(src) = &self.source {
+            w.start("source");
+            w.attr(if self.input_type == InputType::Passthrough { "evdev" } else { "dev" }, &src.dev);
+            if src.grab_all == Some(true) {
+                w.attr("grab", "all");
             }
+            w.attr_opt("grabToggle", src.grab_toggle.as_ref());
+            w.on_off("repeat", src.repeat);
             w.end();
         }
+        write_virtio_driver(w, self.driver.as_ref());
+        write_alias(w, self.alias.as_ref());
+        write_address(w, self.address.as_ref());
         w.end();
     }
 }
@@ -244,12 +160,54 @@ xml_enum! {
     }
 }
 
+xml_enum! {
+    /// Who emulates a video card: QEMU, or a vhost-user GPU process.
+    pub enum VideoDriverName {
+        Qemu = "qemu",
+        Vhostuser = "vhostuser",
+    }
+}
+
+xml_enum! {
+    /// bhyve's VGA configuration.
+    pub enum VgaConf {
+        Io = "io",
+        On = "on",
+        Off = "off",
+    }
+}
+
+/// `<driver>` of a video device.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct VideoDriver {
+    pub name: Option<VideoDriverName>,
+    pub vgaconf: Option<VgaConf>,
+    #[serde(default, skip_serializing_if = "VirtioOptions::is_empty")]
+    pub virtio: VirtioOptions,
+}
+
+/// `<acceleration>` of a video model.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct VideoAcceleration {
+    pub accel3d: Option<bool>,
+    pub accel2d: Option<bool>,
+    /// The DRM render node a vhost-user GPU renders on.
+    pub rendernode: Option<String>,
+}
+
 /// A `<video>` device.
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Video {
+    pub driver: Option<VideoDriver>,
     pub model: Option<VideoModel>,
     pub alias: Option<String>,
     pub address: Option<Address>,
@@ -269,6 +227,9 @@ pub struct VideoModel {
     pub vgamem: Option<u32>,
     pub heads: Option<u32>,
     pub primary: Option<bool>,
+    pub acceleration: Option<VideoAcceleration>,
+    /// The initial resolution (`<resolution x y>`).
+    pub resolution: Option<(u32, u32)>,
 }
 
 impl Video {
@@ -282,7 +243,10 @@ impl Video {
                 vgamem: None,
                 heads: None,
                 primary: None,
+                acceleration: None,
+                resolution: None,
             }),
+            driver: None,
             alias: None,
             address: None,
         }
@@ -290,6 +254,9 @@ impl Video {
 
     pub(crate) fn read(el: &El<'_, '_>) -> Result<Video> {
         Ok(Video {
+            driver: el.child("driver", |d| {
+                Ok(VideoDriver { name: d.attr("name")?, vgaconf: d.attr("vgaconf")?, virtio: VirtioOptions::read(d)? })
+            })?,
             model: el.child("model", |m| {
                 Ok(VideoModel {
                     model_type: m.req_attr("type")?,
@@ -299,6 +266,14 @@ impl Video {
                     vgamem: m.attr("vgamem")?,
                     heads: m.attr("heads")?,
                     primary: m.yes_no("primary")?,
+                    acceleration: m.child("acceleration", |a| {
+                        Ok(VideoAcceleration {
+                            accel3d: a.yes_no("accel3d")?,
+                            accel2d: a.yes_no("accel2d")?,
+                            rendernode: a.attr("rendernode")?,
+                        })
+                    })?,
+                    resolution: m.child("resolution", |r| Ok((r.req_attr("x")?, r.req_attr("y")?)))?,
                 })
             })?,
             alias: read_alias(el)?,
@@ -308,6 +283,13 @@ impl Video {
 
     pub(crate) fn write(&self, w: &mut XmlWriter) {
         w.start("video");
+        if let Some(d) = &self.driver {
+            w.start("driver");
+            w.attr_opt("name", d.name.as_ref());
+            d.virtio.write(w);
+            w.attr_opt("vgaconf", d.vgaconf.as_ref());
+            w.end();
+        }
         if let Some(m) = &self.model {
             w.start("model");
             w.attr("type", m.model_type.as_str());
@@ -317,6 +299,19 @@ impl Video {
             w.attr_opt("vgamem", m.vgamem.as_ref());
             w.attr_opt("heads", m.heads.as_ref());
             w.yes_no("primary", m.primary);
+            if let Some(a) = &m.acceleration {
+                w.start("acceleration");
+                w.yes_no("accel3d", a.accel3d);
+                w.yes_no("accel2d", a.accel2d);
+                w.attr_opt("rendernode", a.rendernode.as_ref());
+                w.end();
+            }
+            if let Some((x, y)) = m.resolution {
+                w.start("resolution");
+                w.attr_val("x", &x);
+                w.attr_val("y", &y);
+                w.end();
+            }
             w.end();
         }
         write_alias(w, self.alias.as_ref());
@@ -348,6 +343,7 @@ pub struct Memballoon {
     pub free_page_reporting: Option<bool>,
     /// Seconds between guest memory statistics updates.
     pub stats_period: Option<u32>,
+    pub driver: Option<VirtioOptions>,
     pub alias: Option<String>,
     pub address: Option<Address>,
 }
@@ -359,6 +355,7 @@ impl Memballoon {
             autodeflate: None,
             free_page_reporting: None,
             stats_period: None,
+            driver: None,
             alias: None,
             address: None,
         }
@@ -370,6 +367,7 @@ impl Memballoon {
             autodeflate: el.on_off("autodeflate")?,
             free_page_reporting: el.on_off("freePageReporting")?,
             stats_period: el.child("stats", |s| s.req_attr("period"))?,
+            driver: read_virtio_driver(el)?,
             alias: read_alias(el)?,
             address: read_address(el)?,
         })
@@ -387,6 +385,7 @@ impl Memballoon {
             w.attr_val("period", p);
             w.end();
         }
+        write_virtio_driver(w, self.driver.as_ref());
         w.end();
     }
 }
@@ -406,6 +405,12 @@ pub enum RngBackend {
     Random { path: Option<String> },
     /// QEMU's own generator.
     Builtin,
+    /// An entropy gathering daemon reached over a character device.
+    Egd {
+        source: CharSource,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        seclabels: Vec<DeviceSeclabel>,
+    },
 }
 
 /// `<rate>`: at most `bytes` per `period` milliseconds.
@@ -433,6 +438,7 @@ pub struct Rng {
     pub model: RngModel,
     pub backend: RngBackend,
     pub rate: Option<RngRate>,
+    pub driver: Option<VirtioOptions>,
     pub alias: Option<String>,
     pub address: Option<Address>,
 }
@@ -444,6 +450,7 @@ impl Rng {
             model: VirtioModel::Virtio,
             backend: RngBackend::Random { path: Some("/dev/urandom".into()) },
             rate: None,
+            driver: None,
             alias: None,
             address: None,
         }
@@ -461,18 +468,14 @@ impl Rng {
                     }
                     "builtin" => RngBackend::Builtin,
                     "egd" => {
-                        return Err(b.attr_error(
-                            "model",
-                            crate::ErrorKind::InvalidValue(
-                                "rng backend 'egd' is not supported; supported: random, builtin".into(),
-                            ),
-                        ));
+                        let (source, seclabels) = CharSource::read(b)?;
+                        RngBackend::Egd { source, seclabels }
                     }
                     other => {
                         return Err(b.attr_error(
                             "model",
                             crate::ErrorKind::InvalidValue(format!(
-                                "'{}' is not one of random, builtin",
+                                "'{}' is not one of random, egd, builtin",
                                 crate::xml::truncate(other)
                             )),
                         ));
@@ -480,6 +483,7 @@ impl Rng {
                 })
             })?,
             rate: el.child("rate", |r| Ok(RngRate { bytes: r.req_attr("bytes")?, period: r.attr("period")? }))?,
+            driver: read_virtio_driver(el)?,
             alias: read_alias(el)?,
             address: read_address(el)?,
         })
@@ -503,8 +507,14 @@ impl Rng {
                 }
             }
             RngBackend::Builtin => w.attr("model", "builtin"),
+            RngBackend::Egd { source, seclabels } => {
+                w.attr("model", "egd");
+                source.write_type(w);
+                source.write_source(w, seclabels);
+            }
         }
         w.end();
+        write_virtio_driver(w, self.driver.as_ref());
         write_alias(w, self.alias.as_ref());
         write_address(w, self.address.as_ref());
         w.end();

@@ -4,30 +4,40 @@
 mod chardev;
 mod controller;
 mod disk;
+mod graphics;
 mod interface;
 mod misc;
+mod seclabel;
 mod sound;
+mod usb;
 
 use serde::{Deserialize, Serialize};
 
 pub use chardev::{
     Channel, ChannelTarget, ChannelTargetState, CharLog, CharSource, Console, ConsoleTargetType, GUEST_AGENT_CHANNEL,
-    Serial, SerialTargetModel, SerialTargetType, SourceMode, TcpProtocol,
+    Reconnect, Serial, SerialTargetModel, SerialTargetType, SourceMode, TcpProtocol,
 };
 pub use controller::{Controller, ControllerDriver, ControllerTarget, ControllerType, PCI_MODEL_NAMES};
 pub use disk::{
     Disk, DiskBus, DiskCache, DiskDevice, DiskDiscard, DiskDriver, DiskDriverName, DiskFormat, DiskIo, DiskTarget,
     DiskType,
 };
+pub use graphics::{
+    DbusDisplay, Desktop, EglHeadless, Graphics, GraphicsConnected, GraphicsGl, GraphicsListen, Rdp, Sdl, SharePolicy,
+    Spice, SpiceChannel, SpiceChannelMode, SpiceChannelName, SpiceImageCompression, SpiceMouseMode, SpiceStreamingMode,
+    SpiceWanCompression, Vnc,
+};
 pub use interface::{Interface, InterfaceSource, InterfaceTarget, LinkState, NicModel};
 pub use misc::{
-    AccessMode, BalloonModel, Filesystem, FsDriver, FsDriverType, FsWrPolicy, Graphics, GraphicsListen, Input,
-    InputBus, InputType, Memballoon, Panic, PanicModel, Rng, RngBackend, RngModel, RngRate, SharePolicy, Video,
-    VideoModel, VideoType, VirtioModel, Vnc, Watchdog, WatchdogAction, WatchdogModel,
+    AccessMode, BalloonModel, Filesystem, FsDriver, FsDriverType, FsWrPolicy, GrabToggle, Input, InputBus, InputSource,
+    InputType, Memballoon, Panic, PanicModel, Rng, RngBackend, RngModel, RngRate, VgaConf, Video, VideoAcceleration,
+    VideoDriver, VideoDriverName, VideoModel, VideoType, VirtioModel, Watchdog, WatchdogAction, WatchdogModel,
 };
+pub use seclabel::DeviceSeclabel;
 pub use sound::{
     Audio, AudioFormat, AudioSettings, AudioStream, AudioType, CodecType, SdlAudioDriver, Sound, SoundModel,
 };
+pub use usb::{Hub, RedirFilter, Redirdev, Smartcard, SmartcardMode, UsbFilterRule};
 
 use crate::error::Error;
 use crate::values::parse_auto_u32;
@@ -139,6 +149,7 @@ devices! {
     controllers: Vec<Controller> = "controller",
     filesystems: Vec<Filesystem> = "filesystem",
     interfaces: Vec<Interface> = "interface",
+    smartcards: Vec<Smartcard> = "smartcard",
     serials: Vec<Serial> = "serial",
     consoles: Vec<Console> = "console",
     channels: Vec<Channel> = "channel",
@@ -147,6 +158,9 @@ devices! {
     sounds: Vec<Sound> = "sound",
     audios: Vec<Audio> = "audio",
     videos: Vec<Video> = "video",
+    redirdevs: Vec<Redirdev> = "redirdev",
+    redirfilter: Option<RedirFilter> = "redirfilter",
+    hubs: Vec<Hub> = "hub",
     watchdog: Option<Watchdog> = "watchdog",
     memballoon: Option<Memballoon> = "memballoon",
     rngs: Vec<Rng> = "rng",
@@ -380,6 +394,58 @@ impl Address {
                 w.attr_opt("slot", a.slot.as_ref());
             }
         }
+        w.end();
+    }
+}
+
+/// The options every virtio device's `<driver>` may have.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct VirtioOptions {
+    /// DMA through the guest's IOMMU.
+    pub iommu: Option<bool>,
+    /// PCIe Address Translation Services.
+    pub ats: Option<bool>,
+    /// Packed virtqueues.
+    pub packed: Option<bool>,
+    /// A page per virtqueue notification area.
+    pub page_per_vq: Option<bool>,
+}
+
+impl VirtioOptions {
+    pub fn is_empty(&self) -> bool {
+        *self == VirtioOptions::default()
+    }
+
+    pub(crate) fn read(el: &El<'_, '_>) -> Result<VirtioOptions> {
+        Ok(VirtioOptions {
+            iommu: el.on_off("iommu")?,
+            ats: el.on_off("ats")?,
+            packed: el.on_off("packed")?,
+            page_per_vq: el.on_off("page_per_vq")?,
+        })
+    }
+
+    /// The attributes; call inside the `<driver>` start tag.
+    pub(crate) fn write(&self, w: &mut XmlWriter) {
+        w.on_off("iommu", self.iommu);
+        w.on_off("ats", self.ats);
+        w.on_off("packed", self.packed);
+        w.on_off("page_per_vq", self.page_per_vq);
+    }
+}
+
+/// A `<driver>` that has only the virtio options.
+pub(crate) fn read_virtio_driver(el: &El<'_, '_>) -> Result<Option<VirtioOptions>> {
+    el.child("driver", VirtioOptions::read)
+}
+
+pub(crate) fn write_virtio_driver(w: &mut XmlWriter, d: Option<&VirtioOptions>) {
+    if let Some(d) = d {
+        w.start("driver");
+        d.write(w);
         w.end();
     }
 }

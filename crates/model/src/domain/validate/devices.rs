@@ -1,14 +1,18 @@
 //! Checks of `<devices>`: each device's own rules, and what spans devices
 //! (unique aliases, targets, names and boot orders).
 
-use std::collections::HashMap;
+mod graphics;
+mod sound;
+mod usb;
+
+use std::collections::{HashMap, HashSet};
 use std::ops::{Deref, DerefMut};
 
-use super::{V, idx, is_address_or_name, is_word};
+use super::{V, idx, is_word};
 use crate::domain::Domain;
 use crate::domain::devices::{
-    AudioType, CharSource, ControllerType, DeviceBoot, Devices, DiskDevice, GraphicsListen, InterfaceSource,
-    PCI_MODEL_NAMES, RngBackend, SoundModel,
+    CharLog, CharSource, ControllerType, DeviceBoot, DeviceSeclabel, Devices, DiskDevice, InputBus, InputType,
+    InterfaceSource, PCI_MODEL_NAMES, Reconnect, RngBackend, SourceMode, VideoDriverName, VideoType,
 };
 use crate::xml::truncate;
 
@@ -16,16 +20,18 @@ impl Domain {
     pub(super) fn check_devices(&self, v: &mut V) {
         let d = &self.devices;
         v.opt_abs("/domain/devices/emulator", d.emulator.as_deref());
-        let mut c = Checks { v, aliases: HashMap::new(), boot_orders: HashMap::new() };
+        let audio_ids = d.audios.iter().map(|a| a.id).collect();
+        let mut c = Checks { v, aliases: HashMap::new(), boot_orders: HashMap::new(), audio_ids };
         disks(&mut c, d);
         controllers(&mut c, d);
         filesystems(&mut c, d);
         interfaces(&mut c, d);
         chardevs(&mut c, d);
         inputs(&mut c, d);
-        graphics(&mut c, d);
-        sound(&mut c, d);
+        graphics::graphics(&mut c, d);
+        sound::sound(&mut c, d);
         videos(&mut c, d);
+        usb::usb(&mut c, d);
         misc(&mut c, d);
         if !self.os.boot.is_empty()
             && let Some(first) = c.boot_orders.values().min().cloned()
@@ -40,6 +46,8 @@ struct Checks<'a> {
     v: &'a mut V,
     aliases: HashMap<String, String>,
     boot_orders: HashMap<u32, String>,
+    /// The ids of the `<audio>` backends, which other devices refer to.
+    audio_ids: HashSet<u8>,
 }
 
 impl Deref for Checks<'_> {
@@ -66,6 +74,116 @@ impl Checks<'_> {
             self.invalid(format!("{path}/alias/@name"), msg);
         } else {
             self.aliases.insert(a.clone(), path.to_owned());
+        }
+    }
+
+    /// The host side of a character device.
+    fn char_source(&mut self, p: &str, s: &CharSource, labels: &[DeviceSeclabel], log: Option<&CharLog>) {
+        let at = |a: &str| format!("{p}/source/@{a}");
+        match s {
+            CharSource::File { path, .. } | CharSource::Dev { path } | CharSource::Pipe { path } => {
+                self.abs(&at("path"), path);
+            }
+            CharSource::Unix { path, mode, reconnect } => {
+                self.opt_abs(&at("path"), path.as_deref());
+                self.reconnect(p, *mode, reconnect.as_ref());
+            }
+            CharSource::Pty { path } => self.opt_abs(&at("path"), path.as_deref()),
+            CharSource::Tcp { service, host, mode, reconnect, .. } => {
+                self.service(p, "", host.as_deref(), Some(service));
+                self.reconnect(p, *mode, reconnect.as_ref());
+            }
+            CharSource::Udp { host, service, bind_host, bind_service } => {
+                let bind = bind_host.is_some() || bind_service.is_some();
+                self.service(p, if bind { "[2]" } else { "" }, host.as_deref(), Some(service));
+                self.service(p, "[1]", bind_host.as_deref(), bind_service.as_ref());
+            }
+            CharSource::Spiceport { channel } if !is_word(channel, "_.-") => {
+                self.value(at("channel"), format!("'{}' is not a SPICE port name", truncate(channel)));
+            }
+            CharSource::Dbus { channel: Some(c) } if !is_word(c, "_.-") => {
+                self.value(at("channel"), format!("'{}' is not a D-Bus channel name", truncate(c)));
+            }
+            CharSource::Nmdm { master, slave } => {
+                self.abs(&at("master"), master);
+                self.abs(&at("slave"), slave);
+            }
+            _ => {}
+        }
+        if !labels.is_empty() && s.path().is_none() {
+            self.invalid(
+                format!("{p}/source/seclabel"),
+                format!("a {} source has no host file to label", s.type_name()),
+            );
+        }
+        self.seclabels(&format!("{p}/source"), labels);
+        if let Some(l) = log {
+            self.abs(&format!("{p}/log/@file"), &l.file);
+        }
+    }
+
+    /// A host and service (port) of a socket.
+    fn service(&mut self, p: &str, which: &str, host: Option<&str>, service: Option<&String>) {
+        if service.is_some_and(|s| s.is_empty()) {
+            self.value(format!("{p}/source{which}/@service"), "a service (port) is needed");
+        }
+        if host.is_some_and(str::is_empty) {
+            self.value(format!("{p}/source{which}/@host"), "the host must not be empty");
+        }
+    }
+
+    /// `<reconnect>`: for client sockets, with a timeout when enabled.
+    fn reconnect(&mut self, p: &str, mode: Option<SourceMode>, r: Option<&Reconnect>) {
+        let Some(r) = r else { return };
+        if mode != Some(SourceMode::Connect) {
+            self.invalid(format!("{p}/source/reconnect"), "only a socket in mode 'connect' reconnects");
+        }
+        match (r.enabled, r.timeout) {
+            (true, None | Some(0)) => {
+                self.value(format!("{p}/source/reconnect/@timeout"), "reconnecting needs a timeout of 1 second or more")
+            }
+            (false, Some(_)) => {
+                self.invalid(format!("{p}/source/reconnect/@timeout"), "a timeout is only for enabled reconnection")
+            }
+            _ => {}
+        }
+    }
+
+    /// Per-device security labels: one per model, and a label only with relabelling.
+    fn seclabels(&mut self, p: &str, labels: &[DeviceSeclabel]) {
+        let n = labels.len();
+        let mut models = HashSet::new();
+        for (i, l) in labels.iter().enumerate() {
+            let lp = format!("{p}/{}", idx("seclabel", i, n));
+            if !models.insert(l.model.clone()) {
+                self.invalid(&lp, "one seclabel per security model");
+            }
+            if let Some(m) = &l.model
+                && !is_word(m, "_-")
+            {
+                self.value(format!("{lp}/@model"), format!("'{}' is not a security model name", truncate(m)));
+            }
+            match (l.relabel, l.labelskip, &l.label) {
+                (Some(false), _, Some(_)) => self.invalid(format!("{lp}/label"), "a label is only for relabelling"),
+                (Some(false), Some(true), _) => {
+                    self.invalid(format!("{lp}/@labelskip"), "labelskip goes without relabel='no'")
+                }
+                (Some(true), _, None) => self.invalid(&lp, "relabel='yes' needs a <label>"),
+                (None, None, None) => self.invalid(&lp, "a device seclabel needs relabel='no', labelskip or a <label>"),
+                _ => {}
+            }
+            if l.label.as_deref().is_some_and(str::is_empty) {
+                self.value(format!("{lp}/label"), "a label must not be empty");
+            }
+        }
+    }
+
+    /// A reference to an `<audio>` backend by id.
+    fn audio_ref(&mut self, path: &str, id: Option<u8>) {
+        if let Some(id) = id
+            && !self.audio_ids.contains(&id)
+        {
+            self.invalid(format!("{path}/audio/@id"), format!("there is no audio backend with id {id}"));
         }
     }
 
@@ -151,7 +269,37 @@ fn controllers(k: &mut Checks<'_>, d: &Devices) {
             }
             _ => {}
         }
-        if let Some(index) = c.index {
+        let companion = c.master_startport.is_some();
+        if companion {
+            if c.controller_type != ControllerType::Usb {
+                k.invalid(format!("{p}/master"), "only USB controllers have a master");
+            } else if !c.model.as_deref().is_some_and(|m| m.starts_with("ich9-uhci")) {
+                k.invalid(format!("{p}/master"), "a USB companion controller is ich9-uhci1, ich9-uhci2 or ich9-uhci3");
+            }
+            let master = d.controllers.iter().any(|m| {
+                m.controller_type == ControllerType::Usb && m.master_startport.is_none() && m.index == c.index
+            });
+            if !master {
+                k.invalid(
+                    format!("{p}/master"),
+                    format!("no USB controller with index {} for this companion to serve", c.index.unwrap_or(0)),
+                );
+            }
+        }
+        if let Some(h) = c.pcihole64 {
+            if !matches!(c.model.as_deref(), Some("pci-root" | "pcie-root")) {
+                k.invalid(format!("{p}/pcihole64"), "only pci-root and pcie-root controllers have a 64-bit hole");
+            }
+            if h.as_bytes() % 1024 != 0 {
+                k.value(format!("{p}/pcihole64"), "the 64-bit hole is whole KiB");
+            }
+        }
+        if c.target.as_ref().is_some_and(|t| t.node.is_some())
+            && !matches!(c.model.as_deref(), Some("pci-expander-bus" | "pcie-expander-bus"))
+        {
+            k.invalid(format!("{p}/target/node"), "only expander buses sit on a NUMA node");
+        }
+        if let Some(index) = c.index.filter(|_| !companion) {
             if let Some(first) = indexes.get(&(c.controller_type, index)) {
                 k.invalid(
                     format!("{p}/@index"),
@@ -259,36 +407,17 @@ fn interfaces(k: &mut Checks<'_>, d: &Devices) {
 }
 
 fn chardevs(k: &mut Checks<'_>, d: &Devices) {
-    let chardev = |k: &mut Checks<'_>, p: &str, s: &CharSource, log: Option<&crate::domain::devices::CharLog>| {
-        match s {
-            CharSource::File { path, .. } => k.abs(&format!("{p}/source/@path"), path),
-            CharSource::Unix { path, .. } => k.opt_abs(&format!("{p}/source/@path"), path.as_deref()),
-            CharSource::Pty { path } => k.opt_abs(&format!("{p}/source/@path"), path.as_deref()),
-            CharSource::Tcp { service, host, .. } => {
-                if service.is_empty() {
-                    k.value(format!("{p}/source/@service"), "a service (port) is needed");
-                }
-                if host.as_deref().is_some_and(str::is_empty) {
-                    k.value(format!("{p}/source/@host"), "the host must not be empty");
-                }
-            }
-            CharSource::Null => {}
-        }
-        if let Some(l) = log {
-            k.abs(&format!("{p}/log/@file"), &l.file);
-        }
-    };
     let n = d.serials.len();
     for (i, s) in d.serials.iter().enumerate() {
         let p = format!("/domain/devices/{}", idx("serial", i, n));
-        chardev(k, &p, &s.source, s.log.as_ref());
+        k.char_source(&p, &s.source, &s.seclabels, s.log.as_ref());
         k.alias(&p, s.alias.as_ref());
         k.address(&p, s.address.as_ref());
     }
     let n = d.consoles.len();
     for (i, c) in d.consoles.iter().enumerate() {
         let p = format!("/domain/devices/{}", idx("console", i, n));
-        chardev(k, &p, &c.source, c.log.as_ref());
+        k.char_source(&p, &c.source, &c.seclabels, c.log.as_ref());
         k.alias(&p, c.alias.as_ref());
         k.address(&p, c.address.as_ref());
     }
@@ -296,7 +425,7 @@ fn chardevs(k: &mut Checks<'_>, d: &Devices) {
     let mut names: HashMap<&str, String> = HashMap::new();
     for (i, c) in d.channels.iter().enumerate() {
         let p = format!("/domain/devices/{}", idx("channel", i, n));
-        chardev(k, &p, &c.source, c.log.as_ref());
+        k.char_source(&p, &c.source, &c.seclabels, c.log.as_ref());
         if let Some(name) = &c.target.name {
             if let Some(first) = names.get(name.as_str()) {
                 k.invalid(format!("{p}/target/@name"), format!("channel '{name}' is already used by {first}"));
@@ -313,52 +442,43 @@ fn inputs(k: &mut Checks<'_>, d: &Devices) {
     let n = d.inputs.len();
     for (i, input) in d.inputs.iter().enumerate() {
         let p = format!("/domain/devices/{}", idx("input", i, n));
+        let host = matches!(input.input_type, InputType::Passthrough | InputType::Evdev);
+        match (&input.source, host) {
+            (None, true) => k.invalid(&p, format!("a {} input needs a <source> device", input.input_type)),
+            (Some(_), false) => {
+                k.invalid(format!("{p}/source"), "only passthrough and evdev inputs have a host device")
+            }
+            (Some(s), true) => {
+                let attr = if input.input_type == InputType::Passthrough { "evdev" } else { "dev" };
+                k.abs(&format!("{p}/source/@{attr}"), &s.dev);
+                if input.input_type == InputType::Passthrough {
+                    for (a, set) in [
+                        ("grab", s.grab_all.is_some()),
+                        ("grabToggle", s.grab_toggle.is_some()),
+                        ("repeat", s.repeat.is_some()),
+                    ] {
+                        if set {
+                            k.invalid(format!("{p}/source/@{a}"), "only evdev inputs grab and repeat");
+                        }
+                    }
+                }
+            }
+            (None, false) => {}
+        }
+        if input.input_type == InputType::Passthrough && input.bus.is_some_and(|b| b != InputBus::Virtio) {
+            k.value(format!("{p}/@bus"), "a passthrough input is on the virtio bus");
+        }
+        if input.input_type == InputType::Evdev && input.bus.is_some() {
+            k.invalid(
+                format!("{p}/@bus"),
+                "an evdev input is on no guest bus: it feeds the guest's own keyboard and mouse",
+            );
+        }
+        if input.source.as_ref().is_some_and(|s| s.grab_all == Some(false)) {
+            k.value(format!("{p}/source/@grab"), "grab is 'all' or absent");
+        }
         k.alias(&p, input.alias.as_ref());
         k.address(&p, input.address.as_ref());
-    }
-}
-
-fn graphics(k: &mut Checks<'_>, d: &Devices) {
-    let n = d.graphics.len();
-    for (i, g) in d.graphics.iter().enumerate() {
-        let p = format!("/domain/devices/{}", idx("graphics", i, n));
-        let crate::domain::devices::Graphics::Vnc(vnc) = g;
-        for (attr, port) in [("port", vnc.port), ("websocket", vnc.websocket)] {
-            if port.is_some_and(|x| !(-1..=65535).contains(&x)) {
-                k.value(format!("{p}/@{attr}"), "a port is -1 (automatic) to 65535");
-            }
-        }
-        if let Some(sock) = &vnc.socket {
-            k.abs(&format!("{p}/@socket"), sock);
-            let tcp = [
-                ("port", vnc.port.is_some()),
-                ("autoport", vnc.autoport.is_some()),
-                ("websocket", vnc.websocket.is_some()),
-                ("listen", vnc.listen.is_some()),
-                ("sharePolicy", vnc.share_policy.is_some()),
-            ];
-            for (attr, _) in tcp.iter().filter(|(_, set)| *set) {
-                k.invalid(format!("{p}/@{attr}"), "not allowed with a socket: VNC listens on one or the other");
-            }
-        }
-        if let Some(l) = &vnc.listen
-            && !is_address_or_name(l)
-        {
-            k.value(format!("{p}/@listen"), format!("'{}' is not an IP address or host name", truncate(l)));
-        }
-        let nl = vnc.listens.len();
-        for (j, l) in vnc.listens.iter().enumerate() {
-            let lp = format!("{p}/{}", idx("listen", j, nl));
-            match l {
-                GraphicsListen::Socket { socket } => k.opt_abs(&format!("{lp}/@socket"), socket.as_deref()),
-                GraphicsListen::Address { address: Some(a) } | GraphicsListen::Network { address: Some(a), .. }
-                    if !is_address_or_name(a) =>
-                {
-                    k.value(format!("{lp}/@address"), format!("'{}' is not an IP address or host name", truncate(a)));
-                }
-                _ => {}
-            }
-        }
     }
 }
 
@@ -366,7 +486,7 @@ fn videos(k: &mut Checks<'_>, d: &Devices) {
     let n = d.videos.len();
     for (i, vid) in d.videos.iter().enumerate() {
         let p = format!("/domain/devices/{}", idx("video", i, n));
-        if let Some(m) = vid.model.as_ref().filter(|m| m.model_type != crate::domain::devices::VideoType::Qxl) {
+        if let Some(m) = vid.model.as_ref().filter(|m| m.model_type != VideoType::Qxl) {
             for (attr, set) in
                 [("ram", m.ram.is_some()), ("vram64", m.vram64.is_some()), ("vgamem", m.vgamem.is_some())]
             {
@@ -374,6 +494,36 @@ fn videos(k: &mut Checks<'_>, d: &Devices) {
                     k.invalid(format!("{p}/model/@{attr}"), "only qxl video has this size");
                 }
             }
+        }
+        let model = vid.model.as_ref().map(|m| m.model_type);
+        if let Some(a) = vid.model.as_ref().and_then(|m| m.acceleration.as_ref()) {
+            if a.accel3d.is_some() && !matches!(model, Some(VideoType::Virtio | VideoType::Vbox)) {
+                k.invalid(format!("{p}/model/acceleration/@accel3d"), "only virtio and vbox video accelerate 3D");
+            }
+            if a.accel2d.is_some() && model != Some(VideoType::Vbox) {
+                k.invalid(format!("{p}/model/acceleration/@accel2d"), "only vbox video accelerates 2D");
+            }
+            if let Some(r) = &a.rendernode {
+                k.abs(&format!("{p}/model/acceleration/@rendernode"), r);
+                if vid.driver.as_ref().and_then(|d| d.name) != Some(VideoDriverName::Vhostuser) {
+                    k.invalid(format!("{p}/model/acceleration/@rendernode"), "a render node is for a vhost-user GPU");
+                }
+            }
+        }
+        if vid.driver.as_ref().and_then(|d| d.name) == Some(VideoDriverName::Vhostuser)
+            && model != Some(VideoType::Virtio)
+        {
+            k.invalid(format!("{p}/driver/@name"), "only virtio video runs in a vhost-user process");
+        }
+        if let Some((x, y)) = vid.model.as_ref().and_then(|m| m.resolution)
+            && (x == 0 || y == 0)
+        {
+            k.value(format!("{p}/model/resolution"), "a resolution is at least 1x1");
+        }
+        if vid.model.as_ref().and_then(|m| m.primary) == Some(true)
+            && d.videos[..i].iter().any(|o| o.model.as_ref().and_then(|m| m.primary) == Some(true))
+        {
+            k.invalid(format!("{p}/model/@primary"), "one video device is primary");
         }
         k.alias(&p, vid.alias.as_ref());
         k.address(&p, vid.address.as_ref());
@@ -396,8 +546,10 @@ fn misc(k: &mut Checks<'_>, d: &Devices) {
     let n = d.rngs.len();
     for (i, r) in d.rngs.iter().enumerate() {
         let p = format!("/domain/devices/{}", idx("rng", i, n));
-        if let RngBackend::Random { path } = &r.backend {
-            k.opt_abs(&format!("{p}/backend"), path.as_deref());
+        match &r.backend {
+            RngBackend::Random { path } => k.opt_abs(&format!("{p}/backend"), path.as_deref()),
+            RngBackend::Egd { source, seclabels } => k.char_source(&format!("{p}/backend"), source, seclabels, None),
+            _ => {}
         }
         if let Some(rate) = &r.rate {
             if rate.bytes == 0 {
@@ -415,57 +567,5 @@ fn misc(k: &mut Checks<'_>, d: &Devices) {
         let p = format!("/domain/devices/{}", idx("panic", i, n));
         k.alias(&p, pa.alias.as_ref());
         k.address(&p, pa.address.as_ref());
-    }
-}
-
-fn sound(k: &mut Checks<'_>, d: &Devices) {
-    let n = d.audios.len();
-    let mut ids: HashMap<u8, String> = HashMap::new();
-    for (i, a) in d.audios.iter().enumerate() {
-        let p = format!("/domain/devices/{}", idx("audio", i, n));
-        if a.id == 0 {
-            k.value(format!("{p}/@id"), "audio ids start at 1");
-        } else if let Some(first) = ids.get(&a.id) {
-            k.invalid(format!("{p}/@id"), format!("audio id {} is already used by {first}", a.id));
-        } else {
-            ids.insert(a.id, p.clone());
-        }
-        for (el, attr) in a.misplaced_fields() {
-            let at = if el == "audio" { format!("{p}/@{attr}") } else { format!("{p}/{el}/@{attr}") };
-            k.invalid(at, format!("{} audio has no {attr}", a.audio_type));
-        }
-        if let Some(path) = &a.path {
-            k.one_line(&format!("{p}/@path"), path);
-        }
-        if a.dsp_policy.is_some_and(|x| !(-1..=10).contains(&x)) {
-            k.value(format!("{p}/@dspPolicy"), "a DSP policy is -1 to 10");
-        }
-        for (el, s) in [("input", &a.input), ("output", &a.output)] {
-            let Some(s) = s else { continue };
-            if let Some(dev) = &s.dev {
-                let ok = match a.audio_type {
-                    AudioType::Oss => is_word(dev, "_.-\\:/"),
-                    _ => !dev.is_empty() && !dev.contains(['\n', '\r']),
-                };
-                if !ok {
-                    k.value(format!("{p}/{el}/@dev"), format!("'{}' is not a device name", truncate(dev)));
-                }
-            }
-        }
-    }
-    let n = d.sounds.len();
-    for (i, s) in d.sounds.iter().enumerate() {
-        let p = format!("/domain/devices/{}", idx("sound", i, n));
-        let hda = matches!(s.model, SoundModel::Ich6 | SoundModel::Ich7 | SoundModel::Ich9);
-        if !s.codecs.is_empty() && !hda {
-            k.invalid(format!("{p}/codec"), "only ich6, ich7 and ich9 sound cards have codecs");
-        }
-        if let Some(id) = s.audio
-            && !ids.contains_key(&id)
-        {
-            k.invalid(format!("{p}/audio/@id"), format!("there is no audio backend with id {id}"));
-        }
-        k.alias(&p, s.alias.as_ref());
-        k.address(&p, s.address.as_ref());
     }
 }
