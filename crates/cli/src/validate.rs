@@ -1,5 +1,5 @@
 //! `virtkit validate FILE...`: strict checking of documents of every kind
-//! virtkit reads (domain, network, test node).
+//! virtkit reads (domain, network, storage pool, storage volume, test node).
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -9,8 +9,8 @@ use virtkit::model::Document;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Documents to check, of any kind: `<domain>`, `<network>`, `<node>`
-    /// (`-` reads standard input).
+    /// Documents to check, of any kind: `<domain>`, `<network>`, `<pool>`,
+    /// `<volume>`, `<node>` (`-` reads standard input).
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     /// Write each document's canonical XML to standard output.

@@ -190,3 +190,48 @@ fn usage_errors_exit_two() {
     virtkit().args(["validate", "--print", "--json", "x.xml"]).assert().code(2);
     virtkit().arg("frobnicate").assert().code(2);
 }
+
+const POOL: &str = "<pool type='dir'>
+  <name>images</name>
+  <target>
+    <path>/var/lib/images</path>
+    <permissions>
+      <mode>0711</mode>
+    </permissions>
+  </target>
+</pool>
+";
+
+const VOLUME: &str = "<volume>
+  <name>web.qcow2</name>
+  <capacity unit='GiB'>20</capacity>
+  <target>
+    <format type='qcow2'/>
+  </target>
+</volume>
+";
+
+#[test]
+fn pools_and_volumes_validate_print_and_encode() {
+    check_kind("pool.xml", POOL, "<pool type='dir'>\n  <name>images</name>\n", "\"mode\": 457");
+    check_kind("vol.xml", VOLUME, "<volume>\n  <name>web.qcow2</name>\n", "\"capacity\": 21474836480");
+}
+
+#[test]
+fn pool_and_volume_problems_are_one_line_each_with_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = write(&dir, "pool.xml", &POOL.replace("<target>", "<source><host name='nas'/></source>\n  <target>"));
+    let vol = write(&dir, "vol.xml", &VOLUME.replace("web.qcow2", "../web.qcow2").replace("qcow2'", "qcow3'"));
+    let out = virtkit().arg("validate").arg(&pool).arg(&vol).assert().code(1).stdout("").get_output().stderr.clone();
+    let (p, v) = (pool.display(), vol.display());
+    assert_eq!(
+        String::from_utf8(out).unwrap().lines().collect::<Vec<_>>(),
+        [
+            format!("{p}:3:11: /pool/source/host: a dir pool's source takes vendor, product, not <host>"),
+            format!(
+                "{v}:5:13: /volume/target/format/@type: 'qcow3' is not one of {}",
+                virtkit::model::storage::VolumeFormat::ALL.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        ]
+    );
+}

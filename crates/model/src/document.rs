@@ -10,6 +10,7 @@ use crate::domain::validate::V;
 use crate::domain::{Domain, sorted};
 use crate::error::{Error, ErrorKind, Errors, TextPos};
 use crate::network::Network;
+use crate::storage::{Pool, Volume};
 use crate::xml::reader::{self, El, located};
 use crate::xml::writer::XmlWriter;
 
@@ -20,6 +21,10 @@ pub enum Document {
     Domain(Box<Domain>),
     /// A virtual network (`<network>`).
     Network(Box<Network>),
+    /// A storage pool (`<pool>`).
+    Pool(Box<Pool>),
+    /// A storage volume (`<volume>`).
+    Volume(Box<Volume>),
     /// The test driver's simulated host (`<node>`).
     TestNode(Box<crate::node::TestNode>),
 }
@@ -32,8 +37,10 @@ impl Document {
         match (root.tag_name().namespace(), root.tag_name().name()) {
             (None, "domain") => Domain::from_xml(text).map(|d| Document::Domain(Box::new(d))),
             (None, "network") => read_root(&doc, root).map(|n| Document::Network(Box::new(n))),
+            (None, "pool") => read_root(&doc, root).map(|p| Document::Pool(Box::new(p))),
+            (None, "volume") => read_root(&doc, root).map(|v| Document::Volume(Box::new(v))),
             (None, "node") => crate::node::TestNode::from_xml(text).map(|n| Document::TestNode(Box::new(n))),
-            _ => Err(kind_error(root, &["domain", "network", "node"]).into()),
+            _ => Err(kind_error(root, &["domain", "network", "pool", "volume", "node"]).into()),
         }
     }
 
@@ -42,6 +49,8 @@ impl Document {
         match self {
             Document::Domain(d) => d.to_xml(),
             Document::Network(n) => n.to_xml(),
+            Document::Pool(p) => p.to_xml(),
+            Document::Volume(v) => v.to_xml(),
             Document::TestNode(n) => n.to_xml(),
         }
     }
@@ -51,15 +60,19 @@ impl Document {
         match self {
             Document::Domain(d) => d.to_json(),
             Document::Network(n) => n.to_json(),
+            Document::Pool(p) => p.to_json(),
+            Document::Volume(v) => v.to_json(),
             Document::TestNode(n) => to_json(n.as_ref()),
         }
     }
 
-    /// The root element's name: `domain`, `network`, `node`.
+    /// The root element's name: `domain`, `network`, `pool`, `volume`, `node`.
     pub fn kind(&self) -> &'static str {
         match self {
             Document::Domain(_) => "domain",
             Document::Network(_) => Network::ROOT,
+            Document::Pool(_) => Pool::ROOT,
+            Document::Volume(_) => Volume::ROOT,
             Document::TestNode(_) => "node",
         }
     }
@@ -168,8 +181,6 @@ pub(crate) fn json_error(e: serde_json::Error) -> Errors {
 
 /// Documents libvirt has that virtkit reads only in later versions.
 const LATER: &[(&str, &str)] = &[
-    ("pool", "storage pool"),
-    ("volume", "storage volume"),
     ("domainsnapshot", "snapshot"),
     ("domaincheckpoint", "checkpoint"),
     ("domainbackup", "backup"),

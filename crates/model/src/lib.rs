@@ -1,6 +1,6 @@
-//! virtkit's document model: libvirt-compatible domain and network
-//! definitions as typed Rust values, with a strict XML reader, a canonical
-//! XML writer and a JSON encoding. It does no I/O.
+//! virtkit's document model: libvirt-compatible domain, network, storage
+//! pool and storage volume definitions as typed Rust values, with a strict
+//! XML reader, a canonical XML writer and a JSON encoding. It does no I/O.
 //!
 //! ```
 //! use virtkit_model::domain::Domain;
@@ -25,6 +25,7 @@ pub mod error;
 pub mod metadata;
 pub mod network;
 pub mod node;
+pub mod storage;
 pub mod values;
 mod xml;
 

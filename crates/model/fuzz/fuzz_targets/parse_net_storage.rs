@@ -7,6 +7,7 @@
 use libfuzzer_sys::fuzz_target;
 use virtkit_model::Document;
 use virtkit_model::network::Network;
+use virtkit_model::storage::{Pool, Volume};
 
 fuzz_target!(|data: &[u8]| {
     let Some(doc) = std::str::from_utf8(data).ok().and_then(|t| Document::from_xml(t).ok()) else {
@@ -15,6 +16,8 @@ fuzz_target!(|data: &[u8]| {
     let json = doc.to_json();
     let back = match &doc {
         Document::Network(_) => Network::from_json(&json).map(|n| Document::Network(Box::new(n))),
+        Document::Pool(_) => Pool::from_json(&json).map(|p| Document::Pool(Box::new(p))),
+        Document::Volume(_) => Volume::from_json(&json).map(|v| Document::Volume(Box::new(v))),
         _ => return,
     };
     match back {
