@@ -70,7 +70,7 @@ fn a_lifecycle_in_one_invocation() {
     let a = f.domain("a");
     let out = ok(&format!(
         "define {a}; list --all; start a; domstate a --reason; suspend a; domstate a --reason; resume a; \
-         domstate a --reason; shutdown a; domstate a --reason; undefine a; list --all; events --from 2 --timeout 0.2"
+         domstate a --reason; shutdown a; domstate a --reason; undefine a; list --all; events --from 4 --timeout 0.2"
     ));
     let want = [
         format!("Domain 'a' defined from {a}"),
@@ -90,26 +90,28 @@ fn a_lifecycle_in_one_invocation() {
         " Id   Name   State".into(),
         "----------------------".into(),
         " 1    test   running".into(),
-        "event 3: domain 'a' defined (added); now shut off (unknown)".into(),
-        "event 4: domain 'a' started (booted); now running (booted)".into(),
-        "event 5: domain 'a' suspended (paused); now paused (user)".into(),
-        "event 6: domain 'a' resumed (unpaused); now running (unpaused)".into(),
-        "event 7: domain 'a' shutdown (finished); now shut off (shutdown)".into(),
-        "event 8: domain 'a' stopped (shutdown); now shut off (shutdown)".into(),
-        "event 9: domain 'a' undefined (removed); now shut off (shutdown)".into(),
+        "event 5: domain 'a' defined (added); now shut off (unknown)".into(),
+        "event 6: domain 'a' started (booted); now running (booted)".into(),
+        "event 7: domain 'a' suspended (paused); now paused (user)".into(),
+        "event 8: domain 'a' resumed (unpaused); now running (unpaused)".into(),
+        "event 9: domain 'a' shutdown (finished); now shut off (shutdown)".into(),
+        "event 10: domain 'a' stopped (shutdown); now shut off (shutdown)".into(),
+        "event 11: domain 'a' undefined (removed); now shut off (shutdown)".into(),
     ];
     assert_eq!(out.lines().collect::<Vec<_>>(), want);
 }
 
 #[test]
 fn events_as_json_lines_with_count() {
-    let out = ok("suspend test; resume test; events --from 0 --count 3 --json");
+    let out = ok("suspend test; resume test; events --from 0 --count 5 --json");
     let evs: Vec<serde_json::Value> = out.lines().skip(2).map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(evs.len(), 3);
-    assert_eq!(evs[0]["revision"], 1);
-    assert_eq!(evs[0]["kind"], "defined");
-    assert_eq!(evs[2]["kind"], "suspended");
-    assert_eq!(evs[2]["state"], "paused");
+    assert_eq!(evs.len(), 5);
+    // The host's network comes first, then its domain.
+    assert_eq!((evs[0]["revision"].as_u64(), evs[0]["object"].as_str()), (Some(1), Some("network")));
+    assert_eq!((evs[1]["kind"].as_str(), evs[1]["state"].as_str()), (Some("started"), Some("active")));
+    assert_eq!((evs[2]["object"].as_str(), evs[2]["kind"].as_str()), (Some("domain"), Some("defined")));
+    assert_eq!(evs[4]["kind"], "suspended");
+    assert_eq!(evs[4]["state"], "paused");
 }
 
 #[test]

@@ -12,6 +12,7 @@ use crate::engine::Inner;
 use crate::error::{Error, ErrorKind, Result};
 use crate::kind::{Kind, Record, Table};
 use crate::lifecycle::{Activated, Lifecycle};
+use crate::network_driver::PortRef;
 use crate::options::{CreateOptions, ShutdownOptions, StartOptions};
 use crate::registry::Registry;
 use crate::seams::Resources;
@@ -159,10 +160,13 @@ impl Inner {
     /// beside the error that caused it.
     async fn boot(&self, dom: &DomainRef, def: Arc<Domain>, opts: &StartOptions, unhide: bool) -> Result<DomainInfo> {
         let driver = self.domain_driver(&def)?.clone();
-        let resources = self.acquire(dom, &def).await?;
+        let (ports, named) = self.open_ports(dom, &def).await?;
+        let def = named.map(Arc::new).unwrap_or(def);
+        let held = self.ports_of(&def);
+        let resources = Resources { ports, ..Default::default() };
         let s: Started = match driver.start(dom, def, resources, opts).await {
             Ok(s) => s,
-            Err(e) => return Err(self.release_after(dom, e).await),
+            Err(e) => return Err(self.release_after(&held, e).await),
         };
         let id = {
             let mut reg = self.lock();
@@ -180,7 +184,7 @@ impl Inner {
                     Ok(()) => e,
                     Err(c) => e.with_cleanup(c),
                 };
-                return Err(self.release_after(dom, e).await);
+                return Err(self.release_after(&held, e).await);
             }
         }
         let mut reg = self.lock();
@@ -202,15 +206,13 @@ impl Inner {
         Ok(DomainKind::info(&reg, reg.domains.get(&dom.uuid)?))
     }
 
-    /// What the network and storage drivers provide for the domain's start.
-    async fn acquire(&self, _dom: &DomainRef, _def: &Domain) -> Result<Resources> {
-        Ok(Resources::default())
-    }
-
-    /// Releases what [`Inner::acquire`] obtained, after `e`; returns `e`
-    /// with any failure to release beside it.
-    async fn release_after(&self, _dom: &DomainRef, e: Error) -> Error {
-        e
+    /// Gives back what a failed start obtained, after `e`; returns `e`
+    /// with any failure to give it back beside it.
+    async fn release_after(&self, ports: &[PortRef], e: Error) -> Error {
+        match self.close_ports(ports).await {
+            Ok(()) => e,
+            Err(c) => e.with_cleanup(c),
+        }
     }
 
     /// Checks the domain is in one of `states`, or says why not.
@@ -348,6 +350,7 @@ impl Inner {
     /// A domain stopped: it is shut off now (or gone, if transient). The
     /// info it has after, or `None` if it was not active.
     pub(crate) fn driver_stopped(&self, uuid: Uuid, state: State) -> Option<DomainInfo> {
+        let live;
         let info = {
             let mut reg = self.lock();
             let r = reg.domains.get_mut(&uuid).ok()?;
@@ -357,7 +360,7 @@ impl Inner {
             let reason = r.extra.stopping.take().unwrap_or(state.reason);
             r.state = State::new(DomainState::Shutoff, reason);
             r.extra.id = None;
-            r.live = None;
+            live = r.live.take();
             r.data = serde_json::Value::Null;
             let transient = r.config.is_none();
             if reason == StateReason::Shutdown {
@@ -379,6 +382,16 @@ impl Inner {
             info
         };
         self.forget_run::<DomainKind>(&uuid);
+        // Its ports go back to the network driver, in the background: this
+        // is called from drivers' event handlers, which must not wait.
+        if let (Some(live), Some(me)) = (live, self.me.upgrade()) {
+            let ports = self.ports_of(&live);
+            if !ports.is_empty() {
+                tokio::spawn(async move {
+                    let _ = me.close_ports(&ports).await;
+                });
+            }
+        }
         Some(info)
     }
 

@@ -20,6 +20,7 @@ use crate::domain::DomainKind;
 use crate::driver::{Console, DomainDriver, DomainRef, DriverEvents};
 use crate::error::{Error, ErrorKind, Result};
 use crate::kind::Kind;
+use crate::network_driver::NetworkDriver;
 use crate::options::{
     AutostartOptions, CreateOptions, DefineOptions, InfoOptions, ListOptions, PowerOffOptions, RebootOptions,
     ResetOptions, ResumeOptions, ShutdownOptions, StartOptions, SuspendOptions, UndefineOptions, WatchOptions,
@@ -57,11 +58,20 @@ pub struct Drivers {
     /// Domain drivers, each for the domain types its capabilities name; the
     /// first one speaks for the host (capabilities, host facts).
     pub domains: Vec<Arc<dyn DomainDriver>>,
+    /// The host's networking, if it manages networks.
+    pub network: Option<Arc<dyn NetworkDriver>>,
 }
 
 impl Drivers {
     pub fn new(domain: Arc<dyn DomainDriver>) -> Self {
-        Drivers { domains: vec![domain] }
+        Drivers { domains: vec![domain], network: None }
+    }
+
+    /// The host's network driver.
+    #[must_use]
+    pub fn with_network_driver(mut self, d: Arc<dyn NetworkDriver>) -> Self {
+        self.network = Some(d);
+        self
     }
 
     /// Another domain driver, for the types it names.
@@ -85,6 +95,8 @@ impl std::fmt::Debug for Engine {
 }
 
 pub(crate) struct Inner {
+    /// This engine, for work it starts in the background.
+    pub(crate) me: std::sync::Weak<Inner>,
     pub(crate) drivers: Drivers,
     /// The domain types each domain driver runs, by its index.
     pub(crate) domain_types: Vec<Vec<String>>,
@@ -124,7 +136,9 @@ impl Engine {
         store.migrate_v1(&mut problems);
         let engine = Engine::build(drivers, config, Some(store));
         if let Some(store) = &engine.inner.store {
+            engine.inner.load_networks(store, &mut problems).await;
             engine.inner.load_domains(store, &mut problems).await;
+            engine.inner.recount_ports();
         }
         for p in &problems {
             tracing::error!("{p}");
@@ -142,7 +156,8 @@ impl Engine {
     fn build(drivers: Drivers, config: EngineConfig, store: Option<Store>) -> Engine {
         let (revision_tx, _) = watch::channel(0);
         let domain_types = drivers.domains.iter().map(|d| d.capabilities().domain_types).collect();
-        let inner = Arc::new(Inner {
+        let inner = Arc::new_cyclic(|me| Inner {
+            me: me.clone(),
             domain_types,
             store,
             problems: Mutex::new(Vec::new()),
@@ -262,16 +277,7 @@ impl Engine {
     /// Asks the job an object is busy with to stop (a long one: an
     /// upload, a clone …); it is undone. `false` when it has none.
     pub fn cancel_job(&self, kind: ObjectKind, uuid: Uuid) -> Result<bool> {
-        let (slot, what) = {
-            let reg = self.inner.lock();
-            match kind {
-                ObjectKind::Domain => {
-                    let r = reg.domains.get(&uuid)?;
-                    (r.job.clone(), r.what())
-                }
-                _ => return Err(Error::not_found_of(kind, &uuid.to_string())),
-            }
-        };
+        let (slot, what) = self.inner.job_slot(kind, &uuid)?;
         slot.cancel(&what)
     }
 

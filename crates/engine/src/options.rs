@@ -127,10 +127,12 @@ pub struct ListOptions {
     pub active: Option<bool>,
     /// Only persistent (`Some(true)`) or only transient (`Some(false)`).
     pub persistent: Option<bool>,
+    /// Only those that start with the host (`Some(true)`) or not.
+    pub autostart: Option<bool>,
     /// Include statistics of each active domain.
     pub stats: bool,
 }
-setters!(ListOptions { states: Vec<DomainState>, active: bool, persistent: bool, stats: bool });
+setters!(ListOptions { states: Vec<DomainState>, active: bool, persistent: bool, autostart: bool, stats: bool });
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -151,6 +153,21 @@ setters!(XmlOptions { inactive: bool });
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct StatsOptions {}
+
+/// Options for stopping an object at once (a domain's power-off, a
+/// network's or pool's destroy).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StopOptions {}
+
+/// Options for reading a network's DHCP leases.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LeaseOptions {
+    /// Only the leases of this MAC address.
+    pub mac: Option<virtkit_model::MacAddress>,
+}
+setters!(LeaseOptions { mac: virtkit_model::MacAddress });
 
 /// Options for watching events.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,6 +13,7 @@ use crate::domain::DomainKind;
 use crate::engine::Inner;
 use crate::error::{Error, ErrorKind, Result};
 use crate::kind::{Kind, Table};
+use crate::network::NetworkKind;
 use crate::types::{Event, EventDetail, EventKind, ObjectKind};
 
 pub(crate) struct Registry {
@@ -22,6 +23,7 @@ pub(crate) struct Registry {
     /// The next running domain's id.
     pub(crate) next_id: u32,
     pub(crate) domains: Table<DomainKind>,
+    pub(crate) networks: Table<NetworkKind>,
 }
 
 impl Registry {
@@ -32,6 +34,7 @@ impl Registry {
             history_cap: history.max(1),
             next_id: 1,
             domains: Table::default(),
+            networks: Table::default(),
         }
     }
 

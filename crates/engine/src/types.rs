@@ -248,6 +248,72 @@ impl DomainInfo {
     }
 }
 
+/// One network as a list or lookup shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct NetworkInfo {
+    pub uuid: Uuid,
+    pub name: String,
+    pub state: ResourceState,
+    /// Has a stored definition (survives being stopped).
+    pub persistent: bool,
+    pub autostart: bool,
+    /// Bumped by every change to the stored definition.
+    pub generation: u64,
+    /// The host bridge guests connect to, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<String>,
+    /// Domains' interfaces connected to it now.
+    pub ports: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobInfo>,
+}
+
+impl NetworkInfo {
+    /// An inactive network with nothing else known (set the fields after).
+    pub fn new(uuid: Uuid, name: impl Into<String>) -> Self {
+        NetworkInfo {
+            uuid,
+            name: name.into(),
+            state: ResourceState::Inactive,
+            persistent: false,
+            autostart: false,
+            generation: 0,
+            bridge: None,
+            ports: 0,
+            job: None,
+        }
+    }
+}
+
+/// Every network a list asked for.
+pub type NetworkList = List<NetworkInfo>;
+
+/// A DHCP lease a network handed out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Lease {
+    /// The network's bridge (virsh's "interface").
+    pub iface: String,
+    pub mac: virtkit_model::MacAddress,
+    pub ip: std::net::IpAddr,
+    pub prefix: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// The DHCP client id (DHCPv6: the DUID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// When it ends, seconds since the Unix epoch (`None`: never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry: Option<u64>,
+}
+
+impl Lease {
+    pub fn new(iface: impl Into<String>, mac: virtkit_model::MacAddress, ip: std::net::IpAddr, prefix: u8) -> Self {
+        Lease { iface: iface.into(), mac, ip, prefix, hostname: None, client_id: None, expiry: None }
+    }
+}
+
 /// Statistics of one domain. Counters are cumulative since it started.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -4,6 +4,10 @@
 //! deterministically: each read of a running domain advances its virtual
 //! clock by one 10 ms tick.
 
+mod network;
+
+pub use network::{TestNetworkDriver, default_network};
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
@@ -234,10 +238,20 @@ pub fn default_domain() -> Domain {
         .with_device(Memballoon::new(BalloonModel::Virtio))
 }
 
+/// A simulated host with these domain host facts: every driver in memory.
+fn host_engine(host: TestHost) -> virtkit_engine::Engine {
+    let drivers = virtkit_engine::Drivers::new(Arc::new(TestDriver::new(host)))
+        .with_network_driver(Arc::new(TestNetworkDriver::default()));
+    virtkit_engine::Engine::with_drivers(drivers, Default::default())
+}
+
 /// A test engine as `test:///default` has it: a 16-CPU, 8 GiB host running
-/// the domain `test`.
+/// the NAT network `default` and the domain `test` on it.
 pub async fn default_engine() -> Result<virtkit_engine::Engine> {
-    let engine = virtkit_engine::Engine::new(Arc::new(TestDriver::default()), Default::default());
+    let engine = host_engine(TestHost::default());
+    let net =
+        engine.define_object(virtkit_engine::Def::Network(Box::new(default_network())), Default::default()).await?;
+    engine.start_object(virtkit_engine::types::ObjectKind::Network, net.uuid(), Default::default()).await?;
     let info = engine.define(default_domain(), Default::default()).await?;
     engine.start(info.uuid, StartOptions::default()).await?;
     Ok(engine)
@@ -261,7 +275,7 @@ pub async fn node_engine(node: virtkit_model::node::TestNode) -> Result<virtkit_
     if let Some(m) = node.memory {
         host.memory = m.as_bytes();
     }
-    let engine = virtkit_engine::Engine::new(Arc::new(TestDriver::new(host)), Default::default());
+    let engine = host_engine(host);
     for d in node.domains {
         let info = engine.define(d, Default::default()).await?;
         engine.start(info.uuid, StartOptions::default()).await?;
