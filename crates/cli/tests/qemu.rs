@@ -522,3 +522,174 @@ async fn one_engine_owns_a_root() {
     let text = String::from_utf8_lossy(&out);
     assert!(text.contains(&format!("is in use by pid {}", std::process::id())), "{text}");
 }
+
+/// The swtpm processes serving this lab's guests (their control socket is
+/// in the lab's runtime directories).
+fn swtpms_of(lab: &Lab) -> Vec<i32> {
+    let root = lab.path("run").display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let zombie = state.rsplit(')').next().is_some_and(|s| s.trim_start().starts_with('Z'));
+            cmd.starts_with("/usr/bin/swtpm socket") && cmd.contains(&root) && !zombie
+        })
+        .collect()
+}
+
+/// The guest prints what it found; `what` is a shell script of `say` lines.
+fn guest_report(script: &str) -> String {
+    base64(&format!("say() {{ echo \"$*\" > /dev/ttyS0; }}\n{script}\nsay VIRTKIT-REPORT-DONE\n"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emulated_tpm_runs_with_the_guest_and_keeps_its_state() {
+    let lab = Lab::new();
+    let script = guest_report("[ -e /sys/firmware/acpi/tables/TPM2 ] && say VIRTKIT-TPM2-TABLE");
+    let spec = Spec {
+        cmdline: format!("virtkit.run={script}"),
+        devices: "<tpm model='tpm-crb'><backend type='emulator' version='2.0'><active_pcr_banks><sha256/></active_pcr_banks></backend></tpm>".into(),
+        ..Spec::default()
+    };
+    let conn = lab.open().await;
+    let dom = conn.define_xml(&lab.xml("g", &spec), Default::default()).await.unwrap();
+    let uuid = dom.uuid();
+    dom.start(StartOptions::default()).await.unwrap();
+    lab.wait_marker("g", "VIRTKIT-REPORT-DONE", 1);
+    assert_eq!(lab.marker_count("g", "VIRTKIT-TPM2-TABLE"), 1, "the guest sees no TPM 2.0");
+    assert_eq!(swtpms_of(&lab).len(), 1, "one swtpm runs for the guest");
+    let state = lab.path(&format!("swtpm/{uuid}/tpm2/tpm2-00.permall"));
+    assert!(state.is_file(), "no TPM state at {}", state.display());
+    let made = std::fs::metadata(&state).unwrap().modified().unwrap();
+
+    // Another engine takes the guest over and stops it: swtpm goes with QEMU.
+    drop(dom);
+    drop(conn);
+    let conn = lab.open().await;
+    let dom = conn.lookup_domain("g").await.unwrap();
+    assert_eq!(dom.state().await.unwrap().state, DomainState::Running);
+    dom.power_off(PowerOffOptions::default()).await.unwrap();
+    lab.assert_no_qemu();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !swtpms_of(&lab).is_empty() {
+        assert!(Instant::now() < deadline, "swtpm left behind: {:?}", swtpms_of(&lab));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(lab.run_dirs().is_empty(), "runtime files left: {:?}", lab.run_dirs());
+
+    // The state stays, and the next boot uses it rather than making another.
+    std::fs::remove_file(lab.console("g")).unwrap();
+    dom.start(StartOptions::default()).await.unwrap();
+    lab.wait_marker("g", "VIRTKIT-REPORT-DONE", 1);
+    assert_eq!(lab.marker_count("g", "VIRTKIT-TPM2-TABLE"), 1, "the guest sees no TPM 2.0 the second time");
+    let setup_log = std::fs::read_to_string(lab.path("log/g-swtpm.log")).unwrap();
+    assert_eq!(setup_log.matches("Successfully authored TPM state").count(), 1, "{setup_log}");
+    assert!(std::fs::metadata(&state).unwrap().modified().unwrap() >= made);
+    dom.power_off(PowerOffOptions::default()).await.unwrap();
+    lab.assert_no_qemu();
+}
+
+/// SPICE's link handshake: the server answers a client's link message
+/// with a link header of its own.
+fn spice_answers(port: u16) -> bool {
+    use std::io::Read;
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut msg = Vec::new();
+    msg.extend_from_slice(b"REDQ");
+    for v in [2u32, 2, 18] {
+        msg.extend_from_slice(&v.to_le_bytes());
+    }
+    // connection id, channel type (main), channel id, no capabilities.
+    msg.extend_from_slice(&0u32.to_le_bytes());
+    msg.extend_from_slice(&[1, 0]);
+    for v in [0u32, 0, 18] {
+        msg.extend_from_slice(&v.to_le_bytes());
+    }
+    s.write_all(&msg).unwrap();
+    let mut magic = [0u8; 4];
+    s.read_exact(&mut magic).is_ok() && &magic == b"REDQ"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spice_sound_and_usb_redirection_run() {
+    let lab = Lab::new();
+    let script =
+        guest_report("for d in /sys/bus/pci/devices/*; do say \"VIRTKIT-PCI $(cat $d/vendor):$(cat $d/device)\"; done");
+    let spec = Spec {
+        cmdline: format!("virtkit.run={script}"),
+        devices: "<controller type='usb' index='0' model='qemu-xhci'/>
+    <channel type='spicevmc'><target type='virtio' name='com.redhat.spice.0'/></channel>
+    <graphics type='spice' autoport='yes'><listen type='address' address='127.0.0.1'/><image compression='off'/></graphics>
+    <sound model='ich9'/>
+    <video><model type='qxl'/></video>
+    <redirdev bus='usb' type='spicevmc'/>
+    <redirdev bus='usb' type='spicevmc'/>"
+            .into(),
+        ..Spec::default()
+    };
+    let conn = lab.open().await;
+    let dom = conn.define_xml(&lab.xml("g", &spec), Default::default()).await.unwrap();
+    // The sound card got a backend: SPICE's.
+    let stored = dom.xml(XmlOptions::default()).await.unwrap();
+    assert!(stored.contains("<audio id='1' type='spice'/>"), "{stored}");
+    dom.start(StartOptions::default()).await.unwrap();
+    lab.wait_marker("g", "VIRTKIT-REPORT-DONE", 1);
+    let console = std::fs::read_to_string(lab.console("g")).unwrap();
+    assert!(console.contains("VIRTKIT-PCI 0x8086:0x293e"), "the guest has no ICH9 HD audio:\n{console}");
+    assert!(console.contains("VIRTKIT-PCI 0x1b36:0x0100"), "the guest has no QXL card:\n{console}");
+    assert!(console.contains("VIRTKIT-PCI 0x1b36:0x000d"), "the guest has no XHCI controller:\n{console}");
+
+    // The live definition names the port QEMU's SPICE server listens on.
+    let live = dom.xml(XmlOptions::default()).await.unwrap();
+    let d = virtkit::model::domain::Domain::from_xml(&live).unwrap();
+    let Some(virtkit::model::domain::devices::Graphics::Spice(s)) = d.devices.graphics.first() else {
+        panic!("no SPICE in the live definition:\n{live}")
+    };
+    let port = u16::try_from(s.port.unwrap()).unwrap();
+    assert!(spice_answers(port), "no SPICE server on port {port}");
+    // Both redirection channels and the sound card are in the QEMU that runs.
+    let log = lab.log("g");
+    for dev in ["\"usb-redir\"", "\"ich9-intel-hda\"", "\"hda-duplex\"", "spicevmc,id=charredir1,name=usbredir"] {
+        assert!(log.contains(dev), "{dev} not in the command line:\n{log}");
+    }
+    dom.power_off(PowerOffOptions::default()).await.unwrap();
+    lab.assert_no_qemu();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_this_host_lacks_are_refused_at_start() {
+    let lab = Lab::new();
+    let conn = lab.open().await;
+    let cases = [
+        (
+            "nohost",
+            "<tpm><backend type='passthrough'><device path='/dev/virtkit-no-tpm'/></backend></tpm>",
+            "TPM /dev/virtkit-no-tpm does not exist on this host",
+        ),
+        (
+            "spicetls",
+            "<graphics type='spice' port='5999' tlsPort='5998' autoport='no'/>",
+            "SPICE over TLS needs the host's SPICE certificates",
+        ),
+        (
+            "evdev",
+            "<input type='evdev'><source dev='/dev/input/virtkit-none'/></input>",
+            "evdev input device /dev/input/virtkit-none does not exist on this host",
+        ),
+    ];
+    for (name, devices, why) in cases {
+        let spec = Spec { devices: devices.into(), ..Spec::default() };
+        let dom = conn.define_xml(&lab.xml(name, &spec), Default::default()).await.unwrap();
+        let e = dom.start(StartOptions::default()).await.unwrap_err();
+        assert!(e.to_string().contains(why), "{name}: {e}");
+        assert_eq!(dom.state().await.unwrap().state, DomainState::Shutoff, "{name}");
+    }
+    lab.assert_no_qemu();
+    assert!(swtpms_of(&lab).is_empty());
+    assert!(lab.run_dirs().is_empty(), "runtime files left: {:?}", lab.run_dirs());
+}

@@ -82,7 +82,7 @@ const UNSUPPORTED: &[(&str, Option<&str>)] = &[
     ("smartcard-host.xml", None),
     ("sound-device.xml", Some("<sound>")),
     ("tap-vhost.xml", Some("<driver>")),
-    ("tpm-emulator.xml", Some("<tpm>")),
+    ("tpm-emulator.xml", None),
     ("usb-redir.xml", None),
 ];
 

@@ -728,3 +728,34 @@ fn usb_redirection_smartcards_inputs_and_video_are_checked() {
         ]
     );
 }
+
+#[test]
+fn one_tpm_and_pcr_banks_only_for_tpm2() {
+    let xml = with_devices(
+        "    <tpm model='tpm-tis'><backend type='emulator' version='1.2'><active_pcr_banks><sha1/></active_pcr_banks></backend></tpm>\n    <tpm model='tpm-crb'><backend type='passthrough'><device path='/dev/tpm0'/></backend></tpm>\n",
+    );
+    assert_eq!(
+        all_errors(&xml),
+        [
+            (
+                21,
+                "/domain/devices/tpm[1]/backend/active_pcr_banks".into(),
+                "only a TPM 2.0 has PCR banks to activate".into()
+            ),
+            (
+                22,
+                "/domain/devices/tpm[2]".into(),
+                "a domain has one TPM (and at most one spapr-tpm-proxy beside it)".into()
+            ),
+        ]
+    );
+    assert_refused(
+        &with_devices(
+            "    <tpm><backend type='emulator'><active_pcr_banks><sha257/></active_pcr_banks></backend></tpm>\n",
+        ),
+        21,
+        53,
+        "/domain/devices/tpm/backend/active_pcr_banks/sha257",
+        "unknown element <sha257> in <active_pcr_banks> (did you mean <sha256>?)",
+    );
+}

@@ -619,7 +619,7 @@ fn devices() -> BoxedStrategy<Devices> {
             (d.emulator, d.disks, d.controllers, d.filesystems, d.interfaces) = a;
             (d.serials, d.consoles, d.channels, d.inputs) = b;
             (d.graphics, d.videos, d.watchdog, d.memballoon, d.rngs, d.panics) = c;
-            (d.audios, d.sounds) = more;
+            (d.audios, d.sounds, d.tpms) = more;
             gen_devices::add_usb_devices(&mut d, usb);
             d
         })

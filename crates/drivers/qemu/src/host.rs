@@ -6,7 +6,7 @@ use std::path::Path;
 
 use virtkit_engine::{Error, ErrorKind, Result};
 use virtkit_model::domain::Domain;
-use virtkit_model::domain::devices::{AudioType, CharSource, Graphics, SmartcardMode};
+use virtkit_model::domain::devices::{AudioType, CharSource, Graphics, SmartcardMode, TpmBackend};
 
 fn refuse(msg: String) -> Error {
     Error::new(ErrorKind::Unsupported, msg)
@@ -48,6 +48,13 @@ fn check_host_files(def: &Domain) -> Result<()> {
     for i in &d.inputs {
         if let Some(s) = &i.source {
             need.push((format!("{} input device", i.input_type), s.dev.clone()));
+        }
+    }
+    for t in &d.tpms {
+        match &t.backend {
+            TpmBackend::Passthrough { device } => need.push(("TPM".into(), device.clone())),
+            TpmBackend::External { path } => need.push(("external TPM's socket".into(), path.clone())),
+            _ => {}
         }
     }
     for (what, p) in need {

@@ -15,6 +15,7 @@ mod graphics;
 mod host;
 pub mod qmp;
 mod setup;
+mod swtpm;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -78,6 +79,8 @@ struct Vm {
     pid: ProcessId,
     run_dir: PathBuf,
     log: PathBuf,
+    /// The software TPMs this guest's QEMU uses.
+    swtpms: Vec<ProcessId>,
     flags: Mutex<Flags>,
 }
 
@@ -106,6 +109,9 @@ struct RunData {
     monitor: PathBuf,
     run_dir: PathBuf,
     emulator: PathBuf,
+    /// The software TPMs' pids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    swtpm: Vec<String>,
 }
 
 fn err(kind: ErrorKind, msg: impl Into<String>) -> Error {
@@ -447,6 +453,8 @@ impl DomainDriver for QemuDriver {
         let log = self.state.root.join("log").join(format!("{}.log", dom.name));
         if !pid.is_alive() {
             write_log(&log, "qemu is gone (it exited while no virtkit was watching)");
+            let tpms: Vec<ProcessId> = data.swtpm.iter().filter_map(|t| ProcessId::from_token(t)).collect();
+            swtpm::stop(&tpms).await;
             let _ = std::fs::remove_dir_all(&data.run_dir);
             return Err(driver_err("its QEMU process is gone"));
         }
@@ -460,6 +468,7 @@ impl DomainDriver for QemuDriver {
             pid,
             run_dir: data.run_dir.clone(),
             log,
+            swtpms: data.swtpm.iter().filter_map(|t| ProcessId::from_token(t)).collect(),
             flags: Mutex::new(Flags::default()),
         });
         let status = vm.qmp.execute("query-status", None).await.map_err(driver_err)?;
@@ -600,6 +609,33 @@ impl QemuDriver {
         };
         let args = argv::build(def, &ctx).map_err(|e| err(ErrorKind::Unsupported, e.to_string()))?;
         virtkit_host::fs::create_dir(log.parent().unwrap_or(&st.root), 0o700).map_err(driver_err)?;
+        let tpm_log = st.root.join("log").join(format!("{}-swtpm.log", dom.name));
+        let swtpms = swtpm::start(def, &st.root, run_dir, &tpm_log).await?;
+        let started = self.run_qemu(dom, def, opts, emulator, &ctx, &args, listener, run_dir, log, &swtpms).await;
+        if started.is_err() {
+            swtpm::stop(&swtpms).await;
+        }
+        started
+    }
+
+    /// Runs QEMU with `args` and sets it up; the software TPMs it uses are
+    /// already running.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_qemu(
+        &self,
+        dom: &DomainRef,
+        def: &Arc<Domain>,
+        opts: &StartOptions,
+        emulator: &Path,
+        ctx: &argv::Context,
+        args: &[String],
+        listener: std::os::unix::net::UnixListener,
+        run_dir: &Path,
+        log: &Path,
+        swtpms: &[ProcessId],
+    ) -> Result<Started> {
+        let st = &self.state;
+        let monitor_path = run_dir.join("monitor.sock");
         write_log(log, &format!("starting: {} {}", emulator.display(), args.join(" ")));
         let log_file = std::fs::OpenOptions::new()
             .create(true)
@@ -607,7 +643,7 @@ impl QemuDriver {
             .open(log)
             .map_err(|e| driver_err(format!("cannot open {}: {e}", log.display())))?;
         let mut spawn = Spawn::new(emulator)
-            .args(&args)
+            .args(args)
             .env("LC_ALL", "C")
             .env("PATH", "/usr/bin:/bin")
             .env("HOME", run_dir)
@@ -693,6 +729,7 @@ impl QemuDriver {
             pid,
             run_dir: run_dir.to_owned(),
             log: log.to_owned(),
+            swtpms: swtpms.to_vec(),
             // The `cont` above has its RESUME event still to come.
             flags: Mutex::new(Flags { own_resumes: u32::from(!opts.paused), ..Flags::default() }),
         });
@@ -715,6 +752,7 @@ impl QemuDriver {
             monitor: monitor_path,
             run_dir: run_dir.to_owned(),
             emulator: emulator.to_owned(),
+            swtpm: swtpms.iter().map(ProcessId::to_token).collect(),
         };
         Ok(Started::new(live, state).with_data(serde_json::to_value(&data).map_err(driver_err)?))
     }
@@ -774,6 +812,7 @@ async fn stop_vm(st: &Shared, vm: &Vm) -> Result<()> {
     if !vm.pid.wait_gone(QUIT_GRACE).await {
         vm.pid.terminate(Duration::from_secs(1)).await.map_err(driver_err)?;
     }
+    swtpm::stop(&vm.swtpms).await;
     forget(st, vm);
     Ok(())
 }
@@ -930,6 +969,7 @@ async fn monitor(st: Arc<Shared>, vm: Arc<Vm>, mut events: tokio::sync::mpsc::Un
     }
     let _ = vm.pid.wait_gone(Duration::from_secs(2)).await;
     write_log(&vm.log, "qemu went away without being asked: the domain crashed");
+    swtpm::stop(&vm.swtpms).await;
     forget(&st, &vm);
     st.report_stopped(vm.uuid, StateReason::Crashed);
 }

@@ -8,11 +8,11 @@ use virtkit_model::ByteSize;
 use virtkit_model::domain::devices::{
     Audio, AudioFormat, AudioSettings, AudioStream, AudioType, CharSource, CodecType, Controller, ControllerType,
     DbusDisplay, Desktop, DeviceSeclabel, Devices, EglHeadless, GrabToggle, Graphics, GraphicsConnected, GraphicsGl,
-    GraphicsListen, Hub, Input, InputBus, InputSource, InputType, Rdp, Reconnect, RedirFilter, Redirdev, RngBackend,
-    Sdl, SdlAudioDriver, SharePolicy, Smartcard, SmartcardMode, Sound, SoundModel, SourceMode, Spice, SpiceChannel,
-    SpiceChannelMode, SpiceChannelName, SpiceImageCompression, SpiceMouseMode, SpiceStreamingMode, SpiceWanCompression,
-    TcpProtocol, UsbFilterRule, Video, VideoAcceleration, VideoDriver, VideoDriverName, VideoType, VirtioModel,
-    VirtioOptions, Vnc,
+    GraphicsListen, Hub, Input, InputBus, InputSource, InputType, PcrBanks, Rdp, Reconnect, RedirFilter, Redirdev,
+    RngBackend, Sdl, SdlAudioDriver, SharePolicy, Smartcard, SmartcardMode, Sound, SoundModel, SourceMode, Spice,
+    SpiceChannel, SpiceChannelMode, SpiceChannelName, SpiceImageCompression, SpiceMouseMode, SpiceStreamingMode,
+    SpiceWanCompression, TcpProtocol, Tpm, TpmBackend, TpmModel, TpmVersion, UsbFilterRule, Video, VideoAcceleration,
+    VideoDriver, VideoDriverName, VideoType, VirtioModel, VirtioOptions, Vnc,
 };
 
 use super::{abs_dir, abs_path, alias_address, listen_address, one_line, one_of, opt, opt_bool, opt_of, re};
@@ -105,8 +105,8 @@ pub(super) fn sound() -> BoxedStrategy<Sound> {
 }
 
 /// The new device kinds, added to `d`.
-pub(super) fn more_devices() -> BoxedStrategy<(Vec<Audio>, Vec<Sound>)> {
-    (vec(audio(), 0..=3), vec(sound(), 0..=2)).boxed()
+pub(super) fn more_devices() -> BoxedStrategy<(Vec<Audio>, Vec<Sound>, Vec<Tpm>)> {
+    (vec(audio(), 0..=3), vec(sound(), 0..=2), tpms()).boxed()
 }
 
 /// Unique audio ids, and each reference to a backend one that exists
@@ -170,6 +170,7 @@ pub(super) fn aliases(d: &mut Devices) -> impl Iterator<Item = &mut Option<Strin
         .map(|s| &mut s.alias)
         .chain(d.redirdevs.iter_mut().map(|r| &mut r.alias))
         .chain(d.hubs.iter_mut().map(|h| &mut h.alias))
+        .chain(d.tpms.iter_mut().map(|t| &mut t.alias))
 }
 
 // ---- character devices ----
@@ -606,4 +607,41 @@ pub(super) type UsbDevices = (Vec<Redirdev>, Option<RedirFilter>, Vec<Hub>, Vec<
 pub(super) fn add_usb_devices(d: &mut Devices, (redirdevs, filter, hubs, smartcards, companions): UsbDevices) {
     (d.redirdevs, d.redirfilter, d.hubs, d.smartcards) = (redirdevs, filter, hubs, smartcards);
     d.controllers.extend(companions.into_iter().flatten());
+}
+
+// ---- TPM ----
+
+/// At most one TPM (validate: "a domain has one TPM"), PCR banks only for
+/// a TPM 2.0.
+pub(super) fn tpms() -> BoxedStrategy<Vec<Tpm>> {
+    let banks = (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(a, b, c, d)| {
+        let mut p = PcrBanks::default();
+        (p.sha1, p.sha256, p.sha384, p.sha512) = (a, b, c, d);
+        p
+    });
+    let backend = prop_oneof![
+        one_line(1..=16).prop_map(|device| TpmBackend::Passthrough { device }),
+        one_line(1..=16).prop_map(|path| TpmBackend::External { path }),
+        (opt_of(TpmVersion::ALL), opt_bool(), opt(any::<u128>()), opt(banks)).prop_map(
+            |(version, p, secret, banks)| {
+                TpmBackend::Emulator {
+                    version,
+                    persistent_state: p,
+                    encryption_secret: secret.map(uuid::Uuid::from_u128),
+                    active_pcr_banks: banks.filter(|_| version != Some(TpmVersion::V1_2)),
+                }
+            }
+        ),
+    ];
+    opt((opt_of(TpmModel::ALL), backend, alias_address()))
+        .prop_map(|t| {
+            t.into_iter()
+                .map(|(model, backend, (alias, address))| {
+                    let mut t = Tpm::new(TpmModel::TpmTis, backend);
+                    (t.model, t.alias, t.address) = (model, alias, address);
+                    t
+                })
+                .collect()
+        })
+        .boxed()
 }

@@ -10,6 +10,7 @@ mod machine;
 mod misc;
 mod net;
 mod sound;
+mod tpm;
 mod usb;
 
 use std::collections::{BTreeSet, HashSet};
@@ -70,6 +71,11 @@ pub fn channel_socket(run_dir: &Path, index: usize, name: Option<&str>) -> PathB
     } else {
         run_dir.join(format!("channel{index}.sock"))
     }
+}
+
+/// The control socket of emulated TPM `index` (its swtpm listens there).
+pub fn tpm_socket(run_dir: &Path, index: usize) -> PathBuf {
+    run_dir.join(format!("tpm{index}.sock"))
 }
 
 /// The unix socket a serial port or console without a path gets.
@@ -298,6 +304,7 @@ pub fn build(def: &Domain, ctx: &Context) -> Result<Vec<String>, ArgvError> {
     net::net_args(&mut b)?;
     chardev::chardev_args(&mut b)?;
     misc::input_args(&mut b)?;
+    tpm::tpm_args(&mut b)?;
     sound::audio_args(&mut b)?;
     graphics::graphics_args(&mut b)?;
     sound::sound_args(&mut b)?;

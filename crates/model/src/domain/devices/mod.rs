@@ -9,6 +9,7 @@ mod interface;
 mod misc;
 mod seclabel;
 mod sound;
+mod tpm;
 mod usb;
 
 use serde::{Deserialize, Serialize};
@@ -37,6 +38,7 @@ pub use seclabel::DeviceSeclabel;
 pub use sound::{
     Audio, AudioFormat, AudioSettings, AudioStream, AudioType, CodecType, SdlAudioDriver, Sound, SoundModel,
 };
+pub use tpm::{PcrBanks, Tpm, TpmBackend, TpmModel, TpmVersion};
 pub use usb::{Hub, RedirFilter, Redirdev, Smartcard, SmartcardMode, UsbFilterRule};
 
 use crate::error::Error;
@@ -154,6 +156,7 @@ devices! {
     consoles: Vec<Console> = "console",
     channels: Vec<Channel> = "channel",
     inputs: Vec<Input> = "input",
+    tpms: Vec<Tpm> = "tpm",
     graphics: Vec<Graphics> = "graphics",
     sounds: Vec<Sound> = "sound",
     audios: Vec<Audio> = "audio",

@@ -12,7 +12,8 @@ use super::{V, idx, is_word};
 use crate::domain::Domain;
 use crate::domain::devices::{
     CharLog, CharSource, ControllerType, DeviceBoot, DeviceSeclabel, Devices, DiskDevice, InputBus, InputType,
-    InterfaceSource, PCI_MODEL_NAMES, Reconnect, RngBackend, SourceMode, VideoDriverName, VideoType,
+    InterfaceSource, PCI_MODEL_NAMES, Reconnect, RngBackend, SourceMode, TpmBackend, TpmModel, TpmVersion,
+    VideoDriverName, VideoType,
 };
 use crate::xml::truncate;
 
@@ -28,6 +29,7 @@ impl Domain {
         interfaces(&mut c, d);
         chardevs(&mut c, d);
         inputs(&mut c, d);
+        tpms(&mut c, d);
         graphics::graphics(&mut c, d);
         sound::sound(&mut c, d);
         videos(&mut c, d);
@@ -567,5 +569,27 @@ fn misc(k: &mut Checks<'_>, d: &Devices) {
         let p = format!("/domain/devices/{}", idx("panic", i, n));
         k.alias(&p, pa.alias.as_ref());
         k.address(&p, pa.address.as_ref());
+    }
+}
+
+fn tpms(k: &mut Checks<'_>, d: &Devices) {
+    let n = d.tpms.len();
+    for (i, t) in d.tpms.iter().enumerate() {
+        let p = format!("/domain/devices/{}", idx("tpm", i, n));
+        let proxy = |t: &crate::domain::devices::Tpm| t.model == Some(TpmModel::SpaprTpmProxy);
+        if !proxy(t) && d.tpms[..i].iter().any(|o| !proxy(o)) {
+            k.invalid(&p, "a domain has one TPM (and at most one spapr-tpm-proxy beside it)");
+        }
+        match &t.backend {
+            TpmBackend::Passthrough { device } => k.one_line(&format!("{p}/backend/device/@path"), device),
+            TpmBackend::External { path } => k.one_line(&format!("{p}/backend/source/@path"), path),
+            TpmBackend::Emulator { version, active_pcr_banks, .. } => {
+                if active_pcr_banks.is_some() && *version == Some(TpmVersion::V1_2) {
+                    k.invalid(format!("{p}/backend/active_pcr_banks"), "only a TPM 2.0 has PCR banks to activate");
+                }
+            }
+        }
+        k.alias(&p, t.alias.as_ref());
+        k.address(&p, t.address.as_ref());
     }
 }
