@@ -10,10 +10,10 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use common::grpc::{channel as raw, req};
 use common::{Daemon, run, virtkit_bin};
-use hyper_util::rt::TokioIo;
 use tonic::Code;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use virtkit_proto::v1;
 use virtkit_proto::v1::virtkit_client::VirtkitClient;
 
@@ -110,24 +110,6 @@ fn events_stream_live_from_the_daemon() {
     assert_eq!(revs, [rev + 1, rev + 2, rev + 3]);
 }
 
-/// A gRPC client straight on a socket, without the client library's own checks.
-async fn raw(sock: &Path) -> Channel {
-    let path = sock.to_owned();
-    Endpoint::from_static("http://virtkitd")
-        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-            let p = path.clone();
-            async move { Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(p).await?)) }
-        }))
-        .await
-        .unwrap()
-}
-
-fn req<T>(msg: T, uri: &str) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(msg);
-    r.metadata_mut().insert(virtkit_proto::URI_METADATA, uri.parse().unwrap());
-    r
-}
-
 #[tokio::test]
 async fn read_only_socket_refuses_every_change_and_changes_nothing() {
     let d = Daemon::start(&[]);
@@ -211,47 +193,8 @@ async fn a_call_names_a_driver_the_daemon_serves() {
     assert!(s.message().contains("not a UUID"), "{}", s.message());
 }
 
-/// Bytes as they are, for messages no well-behaved client would send.
-#[derive(Debug, Clone, Copy, Default)]
-struct Raw;
-
-impl tonic::codec::Codec for Raw {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = Raw;
-    type Decoder = Raw;
-    fn encoder(&mut self) -> Raw {
-        Raw
-    }
-    fn decoder(&mut self) -> Raw {
-        Raw
-    }
-}
-
-impl tonic::codec::Encoder for Raw {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn encode(&mut self, item: Vec<u8>, dst: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        bytes::BufMut::put_slice(dst, &item);
-        Ok(())
-    }
-}
-
-impl tonic::codec::Decoder for Raw {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
-        use bytes::Buf;
-        let v = src.copy_to_bytes(src.remaining()).to_vec();
-        Ok(Some(v))
-    }
-}
-
 async fn raw_call(ch: Channel, method: &'static str, body: Vec<u8>) -> Result<Vec<u8>, tonic::Status> {
-    let mut g = tonic::client::Grpc::new(ch);
-    g.ready().await.unwrap();
-    let path = tonic::codegen::http::uri::PathAndQuery::from_static(method);
-    g.unary(req(body, "test:///default"), path, Raw).await.map(tonic::Response::into_inner)
+    common::grpc::raw_call(ch, method, body, "test:///default").await
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 //! and a new daemon finds them again.
 
 mod config;
+mod cpu;
 mod listen;
 mod service;
 mod tls;
@@ -82,7 +83,7 @@ async fn run(s: Settings) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let base = revision_base(&s.state_dir)?;
     tracing::info!(base, "revisions start");
-    let service = service::Service::new(targets, stop_rx, base);
+    let service = service::Service::new(targets, stop_rx, base, cpu::Cpu::new(s.threads));
     let (tx, rx) = mpsc::channel(64);
     let clients = Arc::new(Semaphore::new(s.max_clients));
     let accepted = Accepted { tx, clients: clients.clone() };

@@ -14,6 +14,7 @@ use virtkit_proto::convert;
 use virtkit_proto::v1;
 use virtkit_proto::v1::virtkit_server::Virtkit;
 
+use crate::cpu::Cpu;
 use crate::listen::Peer;
 
 /// The daemon's drivers, by the URI clients name them with.
@@ -27,6 +28,8 @@ pub(crate) struct Service {
     /// events after a restart is told to list again (revision-gone)
     /// instead of being handed a counter that started over.
     base: u64,
+    /// Where documents are read and written.
+    cpu: Cpu,
 }
 
 fn status(e: Error) -> Status {
@@ -41,8 +44,21 @@ enum Access {
 }
 
 impl Service {
-    pub(crate) fn new(targets: HashMap<String, Connection>, stopping: watch::Receiver<bool>, base: u64) -> Service {
-        Service { targets, stopping, base }
+    pub(crate) fn new(
+        targets: HashMap<String, Connection>,
+        stopping: watch::Receiver<bool>,
+        base: u64,
+        cpu: Cpu,
+    ) -> Service {
+        Service { targets, stopping, base, cpu }
+    }
+
+    /// Reads a domain document off the async workers.
+    async fn document(&self, xml: String) -> Result<virtkit::model::domain::Domain, Status> {
+        self.cpu
+            .run(move || virtkit::model::domain::Domain::from_xml(&xml))
+            .await?
+            .map_err(|e| status(Error::invalid_document(e)))
     }
 
     /// The connection for a call, once the caller may make it.
@@ -130,20 +146,21 @@ impl Virtkit for Service {
 
     async fn define_domain(&self, req: Request<v1::DefineDomainRequest>) -> Result<Response<v1::DomainInfo>, Status> {
         let conn = self.conn(&req, "define-domain", Access::Write)?;
-        let msg = req.get_ref();
+        let msg = req.into_inner();
         let mut opts = virtkit::DefineOptions::default();
         if let Some(g) = msg.expected_generation {
             opts = opts.expected_generation(g);
         }
-        let d = conn.define_xml(&msg.xml, opts).await.map_err(status)?;
+        let def = self.document(msg.xml).await?;
+        let d = conn.define(def, opts).await.map_err(status)?;
         info_of(&d).await
     }
 
     async fn create_domain(&self, req: Request<v1::CreateDomainRequest>) -> Result<Response<v1::DomainInfo>, Status> {
         let conn = self.conn(&req, "create-domain", Access::Write)?;
-        let msg = req.get_ref();
-        let d =
-            conn.create_xml(&msg.xml, virtkit::CreateOptions::default().paused(msg.paused)).await.map_err(status)?;
+        let msg = req.into_inner();
+        let def = self.document(msg.xml).await?;
+        let d = conn.create(def, virtkit::CreateOptions::default().paused(msg.paused)).await.map_err(status)?;
         info_of(&d).await
     }
 
@@ -189,7 +206,9 @@ impl Virtkit for Service {
         req: Request<v1::GetDomainXmlRequest>,
     ) -> Result<Response<v1::GetDomainXmlReply>, Status> {
         let d = self.domain(&req, "get-domain-xml", Access::Read, &req.get_ref().uuid).await?;
-        let xml = d.xml(virtkit::XmlOptions::default().inactive(req.get_ref().inactive)).await.map_err(status)?;
+        let def =
+            d.definition(virtkit::XmlOptions::default().inactive(req.get_ref().inactive)).await.map_err(status)?;
+        let xml = self.cpu.run(move || def.to_xml()).await?;
         Ok(Response::new(v1::GetDomainXmlReply { xml }))
     }
 

@@ -30,16 +30,17 @@ pub enum Document {
 }
 
 impl Document {
-    /// Reads any document, choosing the model by its root element.
+    /// Reads any document, choosing the model by its root element (the
+    /// text is parsed once).
     pub fn from_xml(text: &str) -> Result<Document, Errors> {
         let doc = reader::parse_text(text)?;
         let root = doc.root_element();
         match (root.tag_name().namespace(), root.tag_name().name()) {
-            (None, "domain") => Domain::from_xml(text).map(|d| Document::Domain(Box::new(d))),
+            (None, "domain") => Domain::from_parsed(&doc).map(|d| Document::Domain(Box::new(d))),
             (None, "network") => read_root(&doc, root).map(|n| Document::Network(Box::new(n))),
             (None, "pool") => read_root(&doc, root).map(|p| Document::Pool(Box::new(p))),
             (None, "volume") => read_root(&doc, root).map(|v| Document::Volume(Box::new(v))),
-            (None, "node") => crate::node::TestNode::from_xml(text).map(|n| Document::TestNode(Box::new(n))),
+            (None, "node") => crate::node::TestNode::from_parsed(&doc).map(|n| Document::TestNode(Box::new(n))),
             _ => Err(kind_error(root, &["domain", "network", "pool", "volume", "node"]).into()),
         }
     }

@@ -221,13 +221,17 @@ impl std::error::Error for Errors {}
 
 /// The closest of `candidates` to `name`, if close enough to be a likely typo.
 pub(crate) fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let max = match name.chars().count() {
+    let len = name.chars().count();
+    let max = match len {
         0..=2 => 0,
         3..=5 => 1,
         _ => 2,
     };
     candidates
         .into_iter()
+        // The distance is at least the difference in length: a name far
+        // longer than every candidate is never compared (nor allocated for).
+        .filter(|c| c.chars().count().abs_diff(len) <= max)
         .map(|c| (edit_distance(name, c), c))
         .filter(|(d, _)| *d <= max)
         .min_by_key(|(d, _)| *d)

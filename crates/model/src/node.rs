@@ -50,7 +50,11 @@ pub struct NodeCpu {
 
 impl TestNode {
     pub fn from_xml(text: &str) -> std::result::Result<TestNode, Errors> {
-        let doc = reader::parse_text(text)?;
+        TestNode::from_parsed(&reader::parse_text(text)?)
+    }
+
+    /// Reads a parsed document whose root should be `<node>`.
+    pub(crate) fn from_parsed(doc: &roxmltree::Document<'_>) -> std::result::Result<TestNode, Errors> {
         let root = doc.root_element();
         crate::document::expect_root(root, "node")?;
         let mut errors = Vec::new();
@@ -67,7 +71,7 @@ impl TestNode {
                 })
             })?;
             let memory = el.child("memory", |m| read_size(m, "KiB"))?;
-            let domains = el.children("domain", |d| Ok(read_node_domain(&doc, d, &mut errors)))?;
+            let domains = el.children("domain", |d| Ok(read_node_domain(doc, d, &mut errors)))?;
             Ok(TestNode { cpu, memory, domains: domains.into_iter().flatten().collect() })
         });
         match parsed {

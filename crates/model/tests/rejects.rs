@@ -473,8 +473,12 @@ fn deep_nesting_is_refused_without_a_crash() {
     let xml = with("<vcpu>2</vcpu>", &format!("<vcpu>2</vcpu><metadata><a:m xmlns:a='urn:a'>{deep}</a:m></metadata>"));
     let errs = Domain::from_xml(&xml).unwrap_err();
     assert!(matches!(errs.first().kind, ErrorKind::Limit(_)), "{}", errs);
-    // Elsewhere, the first unknown level is refused.
+    // Elsewhere too, before anything is parsed.
     let xml = with("<vcpu>2</vcpu>", &format!("<vcpu>2</vcpu>{deep}"));
+    let (line, _, path, msg) = first_error(&xml);
+    assert_eq!((line, path.as_str(), msg.as_str()), (5, "", "elements are nested more than 256 deep"));
+    // Within the depth limit, the first unknown level is refused.
+    let xml = with("<vcpu>2</vcpu>", &format!("<vcpu>2</vcpu>{}{}", "<x>".repeat(200), "</x>".repeat(200)));
     assert_eq!(first_error(&xml).2, "/domain/x");
 }
 
@@ -483,6 +487,35 @@ fn many_attributes_are_refused() {
     let attrs: String = (0..100).map(|i| format!(" a{i}='1'")).collect();
     let xml = with("<vcpu>2</vcpu>", &format!("<vcpu{attrs}>2</vcpu>"));
     assert!(matches!(Domain::from_xml(&xml).unwrap_err().first().kind, ErrorKind::Limit(_)));
+}
+
+/// Limits hold before any work that grows faster than the document: a
+/// parser that compares every attribute of an element with every other
+/// takes half a minute over 100,000 of them.
+#[test]
+fn limits_are_checked_before_parsing() {
+    let many = |n: usize, f: &dyn Fn(usize) -> String| (0..n).map(f).collect::<String>();
+    let cases = [
+        ("100,000 attributes", format!("<vcpu{}>2</vcpu>", many(100_000, &|i| format!(" a{i}='1'"))), "attributes"),
+        (
+            "100,000 namespaces",
+            format!("<metadata>{}</metadata>", many(100_000, &|i| format!("<p{i}:m xmlns:p{i}='urn:{i}'/>"))),
+            "namespaces",
+        ),
+        ("a 1 MiB name", format!("<{}/>", "n".repeat(1 << 20)), "name is longer"),
+    ];
+    for (what, part, says) in cases {
+        let xml = with("<vcpu>2</vcpu>", &part);
+        for parse in [|x: &str| Domain::from_xml(x).map(drop), |x: &str| Document::from_xml(x).map(drop)] {
+            let t = std::time::Instant::now();
+            let errs = parse(&xml).unwrap_err();
+            let took = t.elapsed();
+            let e = errs.first();
+            assert!(matches!(e.kind, ErrorKind::Limit(_)) && e.to_string().contains(says), "{what}: {e}");
+            assert_eq!(e.pos.map(|p| p.line), Some(5), "{what}");
+            assert!(took < std::time::Duration::from_millis(100), "{what}: refused in {took:?}");
+        }
+    }
 }
 
 #[test]

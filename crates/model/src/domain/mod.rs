@@ -239,11 +239,15 @@ impl Domain {
     /// Reads a domain document, strictly: anything outside virtkit's model
     /// is an error, and every error found is returned with its location.
     pub fn from_xml(text: &str) -> std::result::Result<Domain, Errors> {
-        let doc = reader::parse_text(text)?;
+        Domain::from_parsed(&reader::parse_text(text)?)
+    }
+
+    /// Reads a parsed document whose root should be `<domain>`.
+    pub(crate) fn from_parsed(doc: &roxmltree::Document<'_>) -> std::result::Result<Domain, Errors> {
         let root = doc.root_element();
         crate::document::expect_root(root, "domain")?;
         let mut errors = Vec::new();
-        let domain = Domain::read_at(&doc, root, &mut errors);
+        let domain = Domain::read_at(doc, root, &mut errors);
         match domain {
             Some(d) if errors.is_empty() => Ok(d),
             _ => Err(sorted(errors)),

@@ -12,6 +12,7 @@ use std::rc::Rc;
 
 use roxmltree::{Node, NodeType};
 
+use super::prescan::MAX_ATTRIBUTES;
 use super::known::{Entry, Vocabulary, has_attr, qualified_attr};
 use super::{XmlValue, parse_on_off, parse_yes_no};
 use crate::error::{Error, ErrorKind, Hint, TextPos, closest};
@@ -22,11 +23,10 @@ pub(crate) type Result<T> = std::result::Result<T, Error>;
 pub const MAX_DOCUMENT_BYTES: usize = 10 * 1024 * 1024;
 /// Nodes in a document, at most.
 pub const MAX_NODES: u32 = 500_000;
-/// Attributes on one element, at most.
-const MAX_ATTRIBUTES: usize = 64;
 
-/// Parses text into a roxmltree document with virtkit's safety limits.
-/// DTDs (and so entity declarations) are refused.
+/// Parses text into a roxmltree document with virtkit's safety limits,
+/// each checked before any work that grows faster than the text
+/// ([`super::prescan`]). DTDs (and so entity declarations) are refused.
 pub(crate) fn parse_text(text: &str) -> Result<roxmltree::Document<'_>> {
     if text.len() > MAX_DOCUMENT_BYTES {
         return Err(Error::new(
@@ -39,6 +39,7 @@ pub(crate) fn parse_text(text: &str) -> Result<roxmltree::Document<'_>> {
         )
         .at(TextPos { line: 1, column: 1 }));
     }
+    super::prescan::check(text)?;
     let opts = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: MAX_NODES, ..Default::default() };
     roxmltree::Document::parse_with_options(text, opts).map_err(|e| {
         let pos = e.pos();

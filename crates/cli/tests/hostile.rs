@@ -1,0 +1,9 @@
+//! Hostile and careless clients of virtkitd: every hole an outside test
+//! found (fuzzing, hostile clients, faults) kept as a test, and input no
+//! well-behaved client sends, on every entry point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+#[path = "hostile/parse.rs"]
+mod parse;
