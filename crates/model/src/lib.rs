@@ -37,5 +37,5 @@ pub use values::{ByteSize, CpuSet, MacAddress, UnknownWord};
 pub mod limits {
     pub use crate::metadata::MAX_DEPTH as MAX_METADATA_DEPTH;
     pub use crate::xml::prescan::{MAX_ATTRIBUTES, MAX_DEPTH, MAX_NAME_BYTES, MAX_NAMESPACES};
-    pub use crate::xml::reader::{MAX_DOCUMENT_BYTES, MAX_NODES};
+    pub use crate::xml::reader::{MAX_DOCUMENT_BYTES, MAX_ERRORS, MAX_NODES};
 }

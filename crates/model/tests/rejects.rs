@@ -518,6 +518,22 @@ fn limits_are_checked_before_parsing() {
     }
 }
 
+/// Every problem is reported, up to a hundred: placing each one walks the
+/// document, so 20,000 mistakes took two minutes to report one by one.
+#[test]
+fn a_document_of_mistakes_is_refused_in_linear_time() {
+    let xml = with("<vcpu>2</vcpu>", &"<x/>".repeat(20_000));
+    let t = std::time::Instant::now();
+    let errs = Domain::from_xml(&xml).unwrap_err();
+    let took = t.elapsed();
+    let all: Vec<_> = errs.iter().collect();
+    assert_eq!(all.len(), virtkit_model::limits::MAX_ERRORS + 1, "{errs}");
+    assert_eq!(all[0].path, "/domain/x[1]");
+    assert_eq!(all[99].path, "/domain/x[100]");
+    assert_eq!(all[100].kind.to_string(), "reading stopped after 100 problems");
+    assert!(took < std::time::Duration::from_secs(2), "refused in {took:?}");
+}
+
 #[test]
 fn other_documents_are_refused_by_kind() {
     let e = Document::from_xml("<secret><uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid></secret>").unwrap_err();

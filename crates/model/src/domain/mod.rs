@@ -275,7 +275,8 @@ impl Domain {
         if let Err(errs) = domain.validate_parsed() {
             // Validation names places from `/domain`; this element may sit deeper.
             let base = reader::node_path(node);
-            errors.extend(errs.into_iter().map(|mut e| {
+            // Placing each problem walks the document: a few are enough.
+            errors.extend(errs.into_iter().take(reader::MAX_ERRORS).map(|mut e| {
                 if let Some(rest) = e.path.strip_prefix("/domain") {
                     e.path = format!("{base}{rest}");
                 }

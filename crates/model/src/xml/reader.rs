@@ -12,8 +12,8 @@ use std::rc::Rc;
 
 use roxmltree::{Node, NodeType};
 
-use super::prescan::MAX_ATTRIBUTES;
 use super::known::{Entry, Vocabulary, has_attr, qualified_attr};
+use super::prescan::MAX_ATTRIBUTES;
 use super::{XmlValue, parse_on_off, parse_yes_no};
 use crate::error::{Error, ErrorKind, Hint, TextPos, closest};
 
@@ -23,6 +23,11 @@ pub(crate) type Result<T> = std::result::Result<T, Error>;
 pub const MAX_DOCUMENT_BYTES: usize = 10 * 1024 * 1024;
 /// Nodes in a document, at most.
 pub const MAX_NODES: u32 = 500_000;
+/// Problems recorded in one read, at most: placing each costs a walk of
+/// the document (its line and column, its path's sibling index), so a
+/// document of 100,000 mistakes would take minutes to report. Past this,
+/// reading stops and a last problem says so.
+pub const MAX_ERRORS: usize = 100;
 
 /// Parses text into a roxmltree document with virtkit's safety limits,
 /// each checked before any work that grows faster than the text
@@ -98,11 +103,21 @@ pub(crate) fn read_all<'a, 'i, T>(
         errors: RefCell::new(Vec::new()),
         vocabulary: Vocabulary::for_root(node.tag_name().name()).filter(|_| node.tag_name().namespace().is_none()),
         root: node.id(),
+        stopped: Cell::new(false),
     });
     let v = read_in(&sink, node, f);
     let mut errors = sink.errors.take();
     errors.sort_by_key(|e| e.pos.map(|p| (p.line, p.column)));
     errors.dedup();
+    if sink.stopped.get()
+        && let Some(last) = errors.last()
+    {
+        let stop = Error::new("", ErrorKind::Limit(format!("reading stopped after {MAX_ERRORS} problems")));
+        errors.push(match last.pos {
+            Some(p) => stop.at(p),
+            None => stop,
+        });
+    }
     match v {
         Ok(v) if errors.is_empty() => Ok(v),
         // A failure is always recorded before it is passed on as `Reported`.
@@ -117,9 +132,21 @@ struct Sink {
     vocabulary: Option<&'static Vocabulary>,
     /// The element the read began at (the vocabulary's root).
     root: roxmltree::NodeId,
+    /// Reading stopped at [`MAX_ERRORS`] problems.
+    stopped: Cell<bool>,
 }
 
 impl Sink {
+    /// Whether another problem may be placed and recorded; when not,
+    /// reading stops (and the read says so).
+    fn room(&self) -> bool {
+        let room = self.errors.borrow().len() < MAX_ERRORS;
+        if !room {
+            self.stopped.set(true);
+        }
+        room
+    }
+
     /// Records `e`, unless it only says that its problem was recorded.
     fn push(&self, e: Error) {
         if !is_reported(&e) {
@@ -142,6 +169,9 @@ pub(crate) fn is_reported(e: &Error) -> bool {
 /// Reads one element within a read: whatever fails is recorded, and the
 /// caller gets [`reported`].
 fn read_in<'a, 'i, T>(sink: &Rc<Sink>, node: Node<'a, 'i>, f: impl FnOnce(&El<'a, 'i>) -> Result<T>) -> Result<T> {
+    if !sink.room() {
+        return Err(reported());
+    }
     let el = El::new(node, Rc::clone(sink));
     if node.attributes().len() > MAX_ATTRIBUTES {
         sink.push(el.error(ErrorKind::Limit(format!("element has more than {MAX_ATTRIBUTES} attributes"))));
@@ -532,6 +562,9 @@ impl<'a, 'i> El<'a, 'i> {
             if failed && known != Some(false) {
                 continue;
             }
+            if !self.sink.room() {
+                return;
+            }
             let name = match a.namespace().and_then(|ns| self.node.lookup_prefix(ns)) {
                 Some(p) => format!("{p}:{}", a.name()),
                 None => a.name().to_owned(),
@@ -548,10 +581,13 @@ impl<'a, 'i> El<'a, 'i> {
         }
         let mut text_done = failed || self.text_read.get();
         for c in self.node.children() {
+            if self.sink.stopped.get() {
+                return;
+            }
             match c.node_type() {
                 NodeType::Element if self.any_children.get() => {}
                 NodeType::Element => self.finish_child(c, &ctx, failed),
-                NodeType::Text if !text_done && c.text().is_some_and(|t| !is_xml_space(t)) => {
+                NodeType::Text if !text_done && c.text().is_some_and(|t| !is_xml_space(t)) && self.sink.room() => {
                     text_done = true;
                     self.sink.push(located(c, None, ErrorKind::UnexpectedText { element: self.name().into() }));
                 }
@@ -568,6 +604,9 @@ impl<'a, 'i> El<'a, 'i> {
             Some(ns) => self.asked_ns_children.borrow().iter().any(|(n, l)| *n == ns && *l == name),
         };
         if asked || self.typo_children.borrow().contains(&c.id()) {
+            return;
+        }
+        if !self.sink.room() {
             return;
         }
         let ctx = ctx();
@@ -598,7 +637,7 @@ fn check_unread(sink: &Sink, v: &'static Vocabulary, node: Node<'_, '_>, at: &'s
     let mut todo = vec![(node, at)];
     while let Some((n, at)) = todo.pop() {
         for a in n.attributes() {
-            if !has_attr(at, &qualified_attr(&a)) {
+            if !has_attr(at, &qualified_attr(&a)) && sink.room() {
                 let kind = ErrorKind::UnknownAttribute {
                     name: a.name().into(),
                     element: n.tag_name().name().into(),
@@ -610,6 +649,7 @@ fn check_unread(sink: &Sink, v: &'static Vocabulary, node: Node<'_, '_>, at: &'s
         for c in n.children().filter(|c| c.is_element()) {
             match v.has_child(at, c) {
                 Some(cat) => todo.push((c, cat)),
+                None if !sink.room() => return,
                 None => {
                     let name = qualified_name(c);
                     let hint = hint_for(&name, &[], at.3);
@@ -688,9 +728,11 @@ pub(crate) fn node_path(node: Node<'_, '_>) -> String {
 fn segment(n: Node<'_, '_>) -> String {
     let same = |x: &Node<'_, '_>| x.is_element() && x.tag_name() == n.tag_name();
     let before = n.prev_siblings().skip(1).filter(same).count();
-    let after = n.next_siblings().skip(1).filter(same).count();
+    // Whether a later one exists, not how many: the path of the first of
+    // 100,000 is found at once.
+    let repeated = before > 0 || n.next_siblings().skip(1).any(|x| same(&x));
     let name = qualified_name(n);
-    if before + after == 0 { name } else { format!("{name}[{}]", before + 1) }
+    if repeated { format!("{name}[{}]", before + 1) } else { name }
 }
 
 /// Finds the position of `path` (as built by [`node_path`] plus an optional
