@@ -27,6 +27,7 @@
 
 mod common;
 mod gen_devices;
+mod gen_top;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -125,9 +126,10 @@ fn domain() -> BoxedStrategy<Domain> {
                     opt((opt_bool(), opt_bool()).prop_map(|(m, d)| Pm::new(m, d))),
                 ),
                 devices(),
+                gen_top::top(),
             )
         })
-        .prop_map(|(ids, memory, (vcpu, cpu), os, rest, devices)| {
+        .prop_map(|(ids, memory, (vcpu, cpu), os, rest, devices, top)| {
             let (dt, name, uuid, title, description, metadata) = ids;
             let (memory, dump_core, current, max) = memory;
             let (features, clock, on_poweroff, on_reboot, on_crash, pm) = rest;
@@ -148,7 +150,9 @@ fn domain() -> BoxedStrategy<Domain> {
             d.on_crash = on_crash;
             d.pm = pm;
             d.devices = devices;
+            top.apply(&mut d);
             make_consistent(&mut d);
+            gen_top::make_consistent(&mut d);
             d
         })
         .boxed()

@@ -138,6 +138,7 @@ fn main() {
         audio_drivers: Default::default(),
         displays: Default::default(),
         spice_port: None,
+        host: Default::default(),
     };
     let args = argv::build(&def, &ctx).expect("argv");
     let emulator = PathBuf::from("/usr/bin/qemu-system-x86_64");

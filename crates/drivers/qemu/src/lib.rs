@@ -12,7 +12,9 @@ pub mod argv;
 pub mod caps;
 mod defaults;
 mod graphics;
+mod firmware;
 mod host;
+mod hostmem;
 pub mod qmp;
 mod setup;
 mod swtpm;
@@ -358,7 +360,6 @@ impl DomainDriver for QemuDriver {
     async fn start(&self, dom: &DomainRef, def: Arc<Domain>, _res: Resources, opts: &StartOptions) -> Result<Started> {
         let st = &self.state;
         let emulator = emulator_for(&def)?;
-        check_files(&def)?;
         host::check(&def)?;
         let caps = st.caps(&emulator).await?;
         let accel = match def.domain_type {
@@ -386,6 +387,17 @@ impl DomainDriver for QemuDriver {
                 ),
             ));
         }
+        // The firmware chosen and the variable store made: the live definition.
+        let machine = def.os.machine.as_deref().unwrap_or("pc");
+        let canonical = caps.machine(machine).map(|m| m.name.clone()).unwrap_or_default();
+        let def = Arc::new(firmware::resolve(
+            &st.root,
+            &def,
+            &[machine, canonical.as_str()],
+            Path::new(firmware::DESCRIPTORS),
+        )?);
+        check_files(&def)?;
+        hostmem::check(&def, &hostmem::facts())?;
         let run_dir = st.root.join("run").join(dom.uuid.to_string());
         let _ = std::fs::remove_dir_all(&run_dir);
         virtkit_host::fs::create_dir(&run_dir, 0o700).map_err(driver_err)?;
@@ -606,6 +618,7 @@ impl QemuDriver {
             audio_drivers: caps.audio_drivers.clone(),
             displays: caps.displays.clone(),
             spice_port: graphics::pick_spice_port(def).map_err(|e| driver_err(format!("a SPICE port: {e}")))?,
+            host: hostmem::facts(),
         };
         let args = argv::build(def, &ctx).map_err(|e| err(ErrorKind::Unsupported, e.to_string()))?;
         virtkit_host::fs::create_dir(log.parent().unwrap_or(&st.root), 0o700).map_err(driver_err)?;

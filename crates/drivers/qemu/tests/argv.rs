@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use virtkit_driver_qemu::argv::{self, Accel, Context};
+use virtkit_driver_qemu::argv::{self, Accel, Context, HostFacts};
 use virtkit_model::domain::{Domain, DomainType};
 
 fn context(def: &Domain) -> Context {
@@ -20,6 +20,12 @@ fn context(def: &Domain) -> Context {
         audio_drivers: Default::default(),
         displays: Default::default(),
         spice_port: Some(5901),
+        // A host with 2 MiB and 1 GiB huge pages and four NUMA nodes.
+        host: HostFacts {
+            hugepages: vec![(2 << 20, PathBuf::from("/dev/hugepages")), (1 << 30, PathBuf::from("/dev/hugepages1G"))],
+            default_hugepage: Some(2 << 20),
+            numa_nodes: vec![0, 1, 2, 3],
+        },
     }
 }
 

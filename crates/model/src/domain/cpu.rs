@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::numa::Numa;
 use crate::values::{CpuSet, xml_enum};
 use crate::xml::reader::{El, Result};
 use crate::xml::writer::XmlWriter;
@@ -109,8 +110,48 @@ pub struct Cpu {
     pub model: Option<CpuModel>,
     pub vendor: Option<String>,
     pub topology: Option<CpuTopology>,
+    pub cache: Option<CpuCache>,
+    pub maxphysaddr: Option<MaxPhysAddr>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub features: Vec<CpuFeature>,
+    /// Guest NUMA cells.
+    pub numa: Option<Numa>,
+}
+
+xml_enum! {
+    pub enum CpuCacheMode {
+        Emulate = "emulate",
+        Passthrough = "passthrough",
+        Disable = "disable",
+    }
+}
+
+xml_enum! {
+    pub enum MaxPhysAddrMode {
+        Emulate = "emulate",
+        Passthrough = "passthrough",
+    }
+}
+
+/// `<cache level mode>` in `<cpu>`: the CPU caches the guest sees.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CpuCache {
+    /// 1 to 3.
+    pub level: Option<u8>,
+    pub mode: CpuCacheMode,
+}
+
+/// `<maxphysaddr mode bits>`: the guest's physical address width.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct MaxPhysAddr {
+    pub mode: MaxPhysAddrMode,
+    pub bits: Option<u32>,
 }
 
 /// `<model>` inside `<cpu>`.
@@ -192,12 +233,16 @@ impl Cpu {
                     threads: t.req_attr("threads")?,
                 })
             })?,
+            cache: el.child("cache", |c| Ok(CpuCache { level: c.attr("level")?, mode: c.req_attr("mode")? }))?,
+            maxphysaddr: el
+                .child("maxphysaddr", |m| Ok(MaxPhysAddr { mode: m.req_attr("mode")?, bits: m.attr("bits")? }))?,
             features: el.children("feature", |f| {
                 Ok(CpuFeature {
                     policy: f.attr("policy")?.unwrap_or(CpuFeaturePolicy::Require),
                     name: f.req_attr("name")?,
                 })
             })?,
+            numa: el.child("numa", Numa::read)?,
         })
     }
 
@@ -225,11 +270,26 @@ impl Cpu {
             w.attr_val("threads", &t.threads);
             w.end();
         }
+        if let Some(c) = &self.cache {
+            w.start("cache");
+            w.attr_opt("level", c.level.as_ref());
+            w.attr("mode", c.mode.as_str());
+            w.end();
+        }
+        if let Some(m) = &self.maxphysaddr {
+            w.start("maxphysaddr");
+            w.attr("mode", m.mode.as_str());
+            w.attr_opt("bits", m.bits.as_ref());
+            w.end();
+        }
         for f in &self.features {
             w.start("feature");
             w.attr("policy", f.policy.as_str());
             w.attr("name", &f.name);
             w.end();
+        }
+        if let Some(n) = &self.numa {
+            n.write(w);
         }
         w.end();
     }

@@ -9,7 +9,15 @@ mod clock;
 mod cpu;
 pub mod devices;
 mod features;
+mod idmap;
+mod memory;
+mod namespaces;
+mod numa;
 mod os;
+mod perf;
+mod security;
+mod sysinfo;
+mod tune;
 pub(crate) mod validate;
 
 use serde::{Deserialize, Serialize};
@@ -19,12 +27,36 @@ pub use clock::{
     Catchup, Clock, ClockAdjustment, ClockBasis, ClockOffset, TickPolicy, Timer, TimerMode, TimerName, TimerTrack,
 };
 pub use cpu::{
-    Cpu, CpuCheck, CpuFeature, CpuFeaturePolicy, CpuMatch, CpuMode, CpuModel, CpuModelFallback, CpuTopology, Vcpu,
-    VcpuPlacement,
+    Cpu, CpuCache, CpuCacheMode, CpuCheck, CpuFeature, CpuFeaturePolicy, CpuMatch, CpuMode, CpuModel, CpuModelFallback,
+    CpuTopology, MaxPhysAddr, MaxPhysAddrMode, Vcpu, VcpuPlacement,
 };
 pub use devices::Devices;
-pub use features::{Apic, CrashAction, Features, LifecycleAction, Pm, Smm};
-pub use os::{Arch, BootDevice, BootMenu, InitEnv, Loader, LoaderType, Nvram, Os, OsType};
+pub use features::{
+    Apic, CrashAction, DirtyRing, FeatureState, Features, Gic, GicVersion, Hpt, HptResizing, HyperV, HypervMode,
+    HypervVendorId, IbsMitigation, IoapicDriver, KvmFeatures, LifecycleAction, LockFailureAction, MsrsUnknown, Pm, Smm,
+    SpectreMitigation, Spinlocks, Stimer, Tcg,
+};
+pub use idmap::{IdRange, Idmap};
+pub use memory::{Allocation, AllocationMode, HugePage, MemoryBacking, MemorySourceType, Memtune};
+pub use namespaces::{
+    DeprecationBehavior, PropertyType, QEMU_NS, QemuCapabilities, QemuCommandline, QemuDeviceOverride, QemuEnv,
+    QemuNamespace, QemuProperty,
+};
+pub use numa::{
+    AccessType, CacheAssociativity, CachePolicy, MemAccess, MemNode, Numa, NumaBandwidth, NumaCache, NumaCell,
+    NumaDistance, NumaInterconnects, NumaLatency, NumaMemory, NumaMode, NumaPlacement, Numatune,
+};
+pub use os::{
+    AcpiTableType, Arch, Bios, BootDevice, BootMenu, Firmware, FirmwareFeature, FirmwareFeatureName, InitEnv, Loader,
+    LoaderType, Nvram, Os, OsType, SmbiosMode,
+};
+pub use perf::{PerfEvent, PerfEventName};
+pub use security::{Cipher, DeviceSecLabel, HexU32, KeyWrapCipher, LaunchSecurity, SecLabel, SecLabelType, Sev};
+pub use sysinfo::{BaseBoardEntry, BiosEntry, ChassisEntry, Entry, FwCfgEntry, Smbios, Sysinfo, SystemEntry};
+pub use tune::{
+    BlkioDevice, Blkiotune, CacheMonitor, CacheTune, CacheTuneCache, CacheType, Cputune, IoThread, IoThreadPin,
+    IoThreads, MemoryTune, MemoryTuneNode, Resource, Sched, Scheduler, ThreadPool, ThreadSched, VcpuPin, VcpuState,
+};
 
 use crate::document::json_error;
 use crate::error::{Error, Errors};
@@ -71,6 +103,8 @@ pub struct Domain {
     /// Generated when a document has none.
     #[serde(default = "Uuid::new_v4")]
     pub uuid: Uuid,
+    /// The VM generation id (`<genid>`); [`GenId::Auto`] asks for a new one.
+    pub genid: Option<GenId>,
     pub title: Option<String>,
     pub description: Option<String>,
     /// Applications' own elements, kept verbatim.
@@ -82,17 +116,67 @@ pub struct Domain {
     /// Whether guest memory goes into core dumps (`<memory dumpCore=…>`).
     pub memory_dump_core: Option<bool>,
     pub current_memory: Option<ByteSize>,
+    pub blkiotune: Option<Blkiotune>,
+    pub memtune: Option<Memtune>,
+    pub memory_backing: Option<MemoryBacking>,
     pub vcpu: Option<Vcpu>,
+    /// Per-vCPU hotplug state (`<vcpus>`).
+    pub vcpus: Option<Vec<VcpuState>>,
+    #[serde(default, skip_serializing_if = "IoThreads::is_empty")]
+    pub iothreads: IoThreads,
+    pub cputune: Option<Cputune>,
+    pub numatune: Option<Numatune>,
+    pub resource: Option<Resource>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sysinfo: Vec<Sysinfo>,
     pub os: Os,
+    pub idmap: Option<Idmap>,
     pub features: Option<Features>,
     pub cpu: Option<Cpu>,
     pub clock: Option<Clock>,
     pub on_poweroff: Option<LifecycleAction>,
     pub on_reboot: Option<LifecycleAction>,
     pub on_crash: Option<CrashAction>,
+    pub on_lockfailure: Option<LockFailureAction>,
     pub pm: Option<Pm>,
+    pub perf: Option<Vec<PerfEvent>>,
     #[serde(default, skip_serializing_if = "Devices::is_empty")]
     pub devices: Devices,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seclabels: Vec<SecLabel>,
+    pub keywrap: Option<Vec<KeyWrapCipher>>,
+    pub launch_security: Option<LaunchSecurity>,
+    /// libvirt's QEMU namespace (`qemu:commandline`, …).
+    #[serde(default, skip_serializing_if = "QemuNamespace::is_empty")]
+    pub qemu: QemuNamespace,
+}
+
+/// `<genid>`: the VM generation id, or empty for a fresh one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GenId {
+    /// Generated when the domain is defined.
+    Auto,
+    Id(Uuid),
+}
+
+impl Serialize for GenId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            GenId::Auto => s.serialize_str("auto"),
+            GenId::Id(u) => s.collect_str(&u.hyphenated()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for GenId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        if s == "auto" {
+            return Ok(GenId::Auto);
+        }
+        Uuid::parse_xml(&s).map(GenId::Id).map_err(serde::de::Error::custom)
+    }
 }
 
 /// The most memory a domain may be given while it runs (`<maxMemory>`).
@@ -123,6 +207,7 @@ impl Domain {
             domain_type,
             name: name.into(),
             uuid: Uuid::new_v4(),
+            genid: None,
             title: None,
             description: None,
             metadata: Vec::new(),
@@ -130,16 +215,32 @@ impl Domain {
             memory,
             memory_dump_core: None,
             current_memory: None,
+            blkiotune: None,
+            memtune: None,
+            memory_backing: None,
             vcpu: None,
+            vcpus: None,
+            iothreads: IoThreads::default(),
+            cputune: None,
+            numatune: None,
+            resource: None,
+            sysinfo: Vec::new(),
             os: Os::new(os_type),
+            idmap: None,
             features: None,
             cpu: None,
             clock: None,
             on_poweroff: None,
             on_reboot: None,
             on_crash: None,
+            on_lockfailure: None,
             pm: None,
+            perf: None,
             devices: Devices::default(),
+            seclabels: Vec::new(),
+            keywrap: None,
+            launch_security: None,
+            qemu: QemuNamespace::default(),
         }
     }
 
@@ -215,6 +316,56 @@ impl Domain {
 
     pub fn with_on_crash(mut self, action: CrashAction) -> Self {
         self.on_crash = Some(action);
+        self
+    }
+
+    pub fn with_memory_backing(mut self, backing: MemoryBacking) -> Self {
+        self.memory_backing = Some(backing);
+        self
+    }
+
+    pub fn with_memtune(mut self, memtune: Memtune) -> Self {
+        self.memtune = Some(memtune);
+        self
+    }
+
+    pub fn with_blkiotune(mut self, blkiotune: Blkiotune) -> Self {
+        self.blkiotune = Some(blkiotune);
+        self
+    }
+
+    pub fn with_iothreads(mut self, iothreads: IoThreads) -> Self {
+        self.iothreads = iothreads;
+        self
+    }
+
+    pub fn with_cputune(mut self, cputune: Cputune) -> Self {
+        self.cputune = Some(cputune);
+        self
+    }
+
+    pub fn with_numatune(mut self, numatune: Numatune) -> Self {
+        self.numatune = Some(numatune);
+        self
+    }
+
+    pub fn with_sysinfo(mut self, sysinfo: Sysinfo) -> Self {
+        self.sysinfo.push(sysinfo);
+        self
+    }
+
+    pub fn with_seclabel(mut self, label: SecLabel) -> Self {
+        self.seclabels.push(label);
+        self
+    }
+
+    pub fn with_launch_security(mut self, ls: LaunchSecurity) -> Self {
+        self.launch_security = Some(ls);
+        self
+    }
+
+    pub fn with_qemu_commandline(mut self, cmdline: QemuCommandline) -> Self {
+        self.qemu.commandline = Some(cmdline);
         self
     }
 
@@ -294,6 +445,18 @@ impl Domain {
         let domain_type = el.req_attr("type")?;
         let name = keep(el.req_child("name", |e| Ok(e.text())), errors);
         let uuid = keep(el.child_value::<Uuid>("uuid"), errors).flatten();
+        let genid = keep(
+            el.child("genid", |g| {
+                let t = g.text();
+                if t.trim().is_empty() {
+                    Ok(GenId::Auto)
+                } else {
+                    Uuid::parse_xml(&t).map(GenId::Id).map_err(|m| g.invalid(m))
+                }
+            }),
+            errors,
+        )
+        .flatten();
         let title = keep(el.child_text("title"), errors).flatten();
         let description = keep(el.child_text("description"), errors).flatten();
         let metadata = keep(el.child("metadata", read_metadata), errors).flatten();
@@ -302,23 +465,54 @@ impl Domain {
             errors,
         )
         .flatten();
-        let memory = keep(el.req_child("memory", |e| Ok((read_size(e, "KiB")?, e.on_off("dumpCore")?))), errors);
+        let memory = keep(el.child("memory", |e| Ok((read_size(e, "KiB")?, e.on_off("dumpCore")?))), errors).flatten();
         let current_memory = keep(el.child("currentMemory", |e| read_size(e, "KiB")), errors).flatten();
+        let blkiotune = keep(el.child("blkiotune", Blkiotune::read), errors).flatten();
+        let memtune = keep(el.child("memtune", Memtune::read), errors).flatten();
+        let memory_backing = keep(el.child("memoryBacking", MemoryBacking::read), errors).flatten();
         let vcpu = keep(el.child("vcpu", Vcpu::read), errors).flatten();
+        let vcpus = keep(el.child("vcpus", VcpuState::read_all), errors).flatten();
+        let iothreads = IoThreads {
+            count: keep(el.child_value("iothreads"), errors).flatten(),
+            ids: keep(el.child("iothreadids", IoThreads::read_ids), errors).flatten().unwrap_or_default(),
+            default: keep(el.child("defaultiothread", IoThreads::read_default), errors).flatten(),
+        };
+        let cputune = keep(el.child("cputune", Cputune::read), errors).flatten();
+        let numatune = keep(el.child("numatune", Numatune::read), errors).flatten();
+        let resource = keep(el.child("resource", Resource::read), errors).flatten();
+        let sysinfo = keep(el.children("sysinfo", Sysinfo::read), errors).unwrap_or_default();
         let os = keep(el.req_child("os", Os::read), errors);
+        let idmap = keep(el.child("idmap", Idmap::read), errors).flatten();
         let features = keep(el.child("features", Features::read), errors).flatten();
         let cpu = keep(el.child("cpu", Cpu::read), errors).flatten();
         let clock = keep(el.child("clock", Clock::read), errors).flatten();
         let on_poweroff = keep(el.child_value("on_poweroff"), errors).flatten();
         let on_reboot = keep(el.child_value("on_reboot"), errors).flatten();
         let on_crash = keep(el.child_value("on_crash"), errors).flatten();
+        let on_lockfailure = keep(el.child_value("on_lockfailure"), errors).flatten();
         let pm = keep(el.child("pm", Pm::read), errors).flatten();
+        let perf = keep(el.child("perf", perf::read_perf), errors).flatten();
         let devices = keep(el.child("devices", |e| Ok(Devices::read(e, errors))), errors).flatten().unwrap_or_default();
-        let (memory, memory_dump_core) = memory.unwrap_or_default();
+        let seclabels = keep(el.children("seclabel", SecLabel::read), errors).unwrap_or_default();
+        let keywrap = keep(el.child("keywrap", security::read_keywrap), errors).flatten();
+        let launch_security = keep(el.child("launchSecurity", LaunchSecurity::read), errors).flatten();
+        let qemu = keep(QemuNamespace::read(el), errors).unwrap_or_default();
+        // Without <memory>, libvirt takes the NUMA cells' total.
+        let numa_total = cpu.as_ref().and_then(|c| c.numa.as_ref()).map(Numa::total_memory);
+        let (memory, memory_dump_core) = match (memory, numa_total) {
+            (Some(m), _) => m,
+            (None, Some(total)) => (total, None),
+            (None, None) if el.has_child("memory") => (ByteSize::default(), None),
+            (None, None) => {
+                errors.push(el.error(ErrorKind::MissingElement { name: "memory".into(), parent: "domain".into() }));
+                (ByteSize::default(), None)
+            }
+        };
         Ok(Domain {
             domain_type,
             name: name.unwrap_or_default(),
             uuid: uuid.unwrap_or_else(Uuid::new_v4),
+            genid,
             title,
             description,
             metadata: metadata.unwrap_or_default(),
@@ -326,16 +520,32 @@ impl Domain {
             memory,
             memory_dump_core,
             current_memory,
+            blkiotune,
+            memtune,
+            memory_backing,
             vcpu,
+            vcpus,
+            iothreads,
+            cputune,
+            numatune,
+            resource,
+            sysinfo,
             os: os.unwrap_or_else(|| Os::new(OsType::Hvm)),
+            idmap,
             features,
             cpu,
             clock,
             on_poweroff,
             on_reboot,
             on_crash,
+            on_lockfailure,
             pm,
+            perf,
             devices,
+            seclabels,
+            keywrap,
+            launch_security,
+            qemu,
         })
     }
 
@@ -349,8 +559,16 @@ impl Domain {
     pub(crate) fn write(&self, w: &mut XmlWriter) {
         w.start("domain");
         w.attr("type", self.domain_type.as_str());
+        if !self.qemu.is_empty() {
+            w.attr("xmlns:qemu", QEMU_NS);
+        }
         w.text_element("name", &self.name);
         w.text_element("uuid", &self.uuid.to_xml());
+        match self.genid {
+            Some(GenId::Id(g)) => w.text_element("genid", &g.to_xml()),
+            Some(GenId::Auto) => w.flag("genid", true),
+            None => {}
+        }
         w.opt_text_element("title", self.title.as_ref());
         w.opt_text_element("description", self.description.as_ref());
         write_metadata(w, &self.metadata);
@@ -369,10 +587,38 @@ impl Domain {
             write_size(w, m);
             w.end();
         }
+        if let Some(b) = &self.blkiotune {
+            b.write(w);
+        }
+        if let Some(m) = &self.memtune {
+            m.write(w);
+        }
+        if let Some(m) = &self.memory_backing {
+            m.write(w);
+        }
         if let Some(v) = &self.vcpu {
             v.write(w);
         }
+        if let Some(v) = &self.vcpus {
+            VcpuState::write_all(w, v);
+        }
+        self.iothreads.write(w);
+        if let Some(c) = &self.cputune {
+            c.write(w);
+        }
+        if let Some(n) = &self.numatune {
+            n.write(w);
+        }
+        if let Some(r) = &self.resource {
+            r.write(w);
+        }
+        for s in &self.sysinfo {
+            s.write(w);
+        }
         self.os.write(w);
+        if let Some(i) = &self.idmap {
+            i.write(w);
+        }
         if let Some(f) = &self.features {
             f.write(w);
         }
@@ -385,12 +631,26 @@ impl Domain {
         w.opt_text_element("on_poweroff", self.on_poweroff.as_ref());
         w.opt_text_element("on_reboot", self.on_reboot.as_ref());
         w.opt_text_element("on_crash", self.on_crash.as_ref());
+        w.opt_text_element("on_lockfailure", self.on_lockfailure.as_ref());
         if let Some(p) = &self.pm {
             p.write(w);
+        }
+        if let Some(p) = &self.perf {
+            perf::write_perf(w, p);
         }
         if !self.devices.is_empty() {
             self.devices.write(w);
         }
+        for s in &self.seclabels {
+            s.write(w);
+        }
+        if let Some(k) = &self.keywrap {
+            security::write_keywrap(w, k);
+        }
+        if let Some(l) = &self.launch_security {
+            l.write(w);
+        }
+        self.qemu.write(w);
         w.end();
     }
 

@@ -69,6 +69,66 @@ xml_enum! {
 }
 
 xml_enum! {
+    /// `<os firmware=…>`: firmware chosen automatically from the host's
+    /// firmware descriptions.
+    pub enum Firmware {
+        Bios = "bios",
+        Efi = "efi",
+    }
+}
+
+xml_enum! {
+    /// Firmware features asked for with `firmware=` (`<firmware><feature>`).
+    pub enum FirmwareFeatureName {
+        EnrolledKeys = "enrolled-keys",
+        SecureBoot = "secure-boot",
+    }
+}
+
+xml_enum! {
+    /// `<smbios mode=…>`: where the SMBIOS tables come from.
+    pub enum SmbiosMode {
+        Emulate = "emulate",
+        Host = "host",
+        Sysinfo = "sysinfo",
+    }
+}
+
+/// `<feature enabled name>` in `<os><firmware>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct FirmwareFeature {
+    pub name: FirmwareFeatureName,
+    pub enabled: bool,
+}
+
+impl FirmwareFeature {
+    pub fn new(name: FirmwareFeatureName, enabled: bool) -> Self {
+        FirmwareFeature { name, enabled }
+    }
+}
+
+/// `<bios useserial rebootTimeout>`.
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Bios {
+    /// The BIOS prints to the serial port.
+    pub useserial: Option<bool>,
+    /// Milliseconds before a failed boot is retried; -1 never.
+    pub reboot_timeout: Option<i16>,
+}
+
+xml_enum! {
+    /// The kind of an added ACPI table (only SLIC in libvirt 9.0).
+    pub enum AcpiTableType {
+        Slic = "slic",
+    }
+}
+
+xml_enum! {
     pub enum LoaderType {
         Rom = "rom",
         Pflash = "pflash",
@@ -83,6 +143,11 @@ xml_enum! {
 pub struct Os {
     #[serde(rename = "type")]
     pub os_type: OsType,
+    /// Firmware picked automatically.
+    pub firmware: Option<Firmware>,
+    /// What the automatically picked firmware must (not) have.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub firmware_features: Vec<FirmwareFeature>,
     pub arch: Option<Arch>,
     /// QEMU machine type (`pc`, `q35`, `pc-i440fx-8.2`, …).
     pub machine: Option<String>,
@@ -91,6 +156,8 @@ pub struct Os {
     /// Direct kernel boot: the kernel image on the host.
     pub kernel: Option<String>,
     pub initrd: Option<String>,
+    /// The root device for a paravirtual kernel.
+    pub root: Option<String>,
     pub cmdline: Option<String>,
     /// A device tree blob (ARM and other non-x86 guests).
     pub dtb: Option<String>,
@@ -98,6 +165,11 @@ pub struct Os {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub boot: Vec<BootDevice>,
     pub bootmenu: Option<BootMenu>,
+    pub smbios: Option<SmbiosMode>,
+    pub bios: Option<Bios>,
+    /// ACPI tables added (`<acpi><table type='slic'>`): their files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acpi_tables: Vec<String>,
     /// Containers: the program to run as the container's init.
     pub init: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -180,16 +252,22 @@ impl Os {
     pub fn new(os_type: OsType) -> Self {
         Os {
             os_type,
+            firmware: None,
+            firmware_features: Vec::new(),
             arch: None,
             machine: None,
             loader: None,
             nvram: None,
             kernel: None,
             initrd: None,
+            root: None,
             cmdline: None,
             dtb: None,
             boot: Vec::new(),
             bootmenu: None,
+            smbios: None,
+            bios: None,
+            acpi_tables: Vec::new(),
             init: None,
             initargs: Vec::new(),
             initenv: Vec::new(),
@@ -233,6 +311,17 @@ impl Os {
         })?;
         Ok(Os {
             os_type,
+            firmware: el.attr("firmware")?,
+            firmware_features: el
+                .child("firmware", |f| {
+                    f.one_or_more("feature", |x| {
+                        Ok(FirmwareFeature {
+                            enabled: x.yes_no("enabled")?.ok_or_else(|| x.missing_attr("enabled"))?,
+                            name: x.req_attr("name")?,
+                        })
+                    })
+                })?
+                .unwrap_or_default(),
             arch,
             machine,
             loader: el.child("loader", |l| {
@@ -251,6 +340,7 @@ impl Os {
             })?,
             kernel: el.child_text("kernel")?,
             initrd: el.child_text("initrd")?,
+            root: el.child_text("root")?,
             cmdline: el.child_text("cmdline")?,
             dtb: el.child_text("dtb")?,
             boot: el.children("boot", |b| b.req_attr("dev"))?,
@@ -260,6 +350,18 @@ impl Os {
                     timeout: b.attr("timeout")?,
                 })
             })?,
+            smbios: el.child("smbios", |m| m.req_attr("mode"))?,
+            bios: el.child("bios", |b| {
+                Ok(Bios { useserial: b.yes_no("useserial")?, reboot_timeout: b.attr("rebootTimeout")? })
+            })?,
+            acpi_tables: el
+                .child("acpi", |a| {
+                    a.children("table", |t| {
+                        t.req_attr::<AcpiTableType>("type")?;
+                        Ok(t.text())
+                    })
+                })?
+                .unwrap_or_default(),
             init: el.child_text("init")?,
             initargs: el.children("initarg", |a| Ok(a.text()))?,
             initenv: el.children("initenv", |e| Ok(InitEnv { name: e.req_attr("name")?, value: e.text() }))?,
@@ -269,11 +371,33 @@ impl Os {
 
     pub(crate) fn write(&self, w: &mut XmlWriter) {
         w.start("os");
+        w.attr_opt("firmware", self.firmware.as_ref());
         w.start("type");
         w.attr_opt("arch", self.arch.as_ref());
         w.attr_opt("machine", self.machine.as_ref());
         w.text(self.os_type.as_str());
         w.end();
+        if !self.firmware_features.is_empty() {
+            w.start("firmware");
+            for f in &self.firmware_features {
+                w.start("feature");
+                w.yes_no("enabled", Some(f.enabled));
+                w.attr("name", f.name.as_str());
+                w.end();
+            }
+            w.end();
+        }
+        w.opt_text_element("init", self.init.as_ref());
+        for a in &self.initargs {
+            w.text_element("initarg", a);
+        }
+        for e in &self.initenv {
+            w.start("initenv");
+            w.attr("name", &e.name);
+            w.text(&e.value);
+            w.end();
+        }
+        w.opt_text_element("initdir", self.initdir.as_ref());
         if let Some(l) = &self.loader {
             w.start("loader");
             w.yes_no("readonly", l.readonly);
@@ -297,17 +421,17 @@ impl Os {
         w.opt_text_element("initrd", self.initrd.as_ref());
         w.opt_text_element("cmdline", self.cmdline.as_ref());
         w.opt_text_element("dtb", self.dtb.as_ref());
-        w.opt_text_element("init", self.init.as_ref());
-        for a in &self.initargs {
-            w.text_element("initarg", a);
-        }
-        for e in &self.initenv {
-            w.start("initenv");
-            w.attr("name", &e.name);
-            w.text(&e.value);
+        w.opt_text_element("root", self.root.as_ref());
+        if !self.acpi_tables.is_empty() {
+            w.start("acpi");
+            for t in &self.acpi_tables {
+                w.start("table");
+                w.attr("type", AcpiTableType::Slic.as_str());
+                w.text(t);
+                w.end();
+            }
             w.end();
         }
-        w.opt_text_element("initdir", self.initdir.as_ref());
         for b in &self.boot {
             w.start("boot");
             w.attr("dev", b.as_str());
@@ -317,6 +441,17 @@ impl Os {
             w.start("bootmenu");
             w.yes_no("enable", Some(m.enable));
             w.attr_opt("timeout", m.timeout.as_ref());
+            w.end();
+        }
+        if let Some(b) = &self.bios {
+            w.start("bios");
+            w.yes_no("useserial", b.useserial);
+            w.attr_opt("rebootTimeout", b.reboot_timeout.as_ref());
+            w.end();
+        }
+        if let Some(m) = self.smbios {
+            w.start("smbios");
+            w.attr("mode", m.as_str());
             w.end();
         }
         w.end();

@@ -10,6 +10,8 @@ use super::{ClockAdjustment, ClockOffset, Domain, DomainType, OsType, TickPolicy
 use crate::error::{Error, ErrorKind, Errors};
 use crate::xml::truncate;
 
+mod top;
+
 /// Longest domain name accepted.
 pub const MAX_NAME_LEN: usize = 255;
 
@@ -46,6 +48,7 @@ impl Domain {
             m.check(&format!("/domain/metadata/{}", idx(&m.name, i, self.metadata.len())), 1, &mut v.out);
         }
         self.check_resources(v);
+        self.check_top(v);
         self.check_os(v);
         self.check_clock(v);
         self.check_devices(v);
@@ -68,7 +71,6 @@ impl Domain {
         {
             v.invalid("/domain/maxMemory", format!("maximum memory {} is less than memory {}", max.size, self.memory));
         }
-        let vcpus = self.vcpu.as_ref().map_or(1, |c| c.count);
         if let Some(c) = &self.vcpu {
             if c.count == 0 {
                 v.value("/domain/vcpu", "there must be at least one vCPU");
@@ -92,12 +94,6 @@ impl Domain {
                     if n == Some(0) {
                         v.value(format!("/domain/cpu/topology/@{name}"), "must be at least 1");
                     }
-                }
-                if t.total() != u64::from(vcpus) {
-                    v.invalid(
-                        "/domain/cpu/topology",
-                        format!("topology gives {} vCPUs but the domain has {vcpus}", t.total()),
-                    );
                 }
             }
             if let Some(id) = cpu.model.as_ref().and_then(|m| m.vendor_id.as_ref())

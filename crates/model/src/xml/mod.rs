@@ -50,6 +50,7 @@ macro_rules! xml_int {
 xml_int!(
     u8 => "an unsigned integer",
     u16 => "an unsigned integer",
+    i16 => "an integer",
     u32 => "an unsigned integer",
     u64 => "an unsigned integer",
     i32 => "an integer",

@@ -469,6 +469,22 @@ impl<'a, 'i> El<'a, 'i> {
         Ok(self.named_children(name).filter_map(|n| read_in(&self.sink, n, &mut f).ok()).collect())
     }
 
+    /// Every child element `name`, of which there must be one at least.
+    pub(crate) fn one_or_more<T>(&self, name: &'static str, f: impl FnMut(&El<'a, 'i>) -> Result<T>) -> Result<Vec<T>> {
+        let v = self.children(name, f)?;
+        if v.is_empty() && !self.has_child(name) {
+            return Err(self.error(ErrorKind::MissingElement { name: name.into(), parent: self.name().into() }));
+        }
+        Ok(v)
+    }
+
+    /// Whether child element `name` is there (read or not).
+    pub(crate) fn has_child(&self, name: &str) -> bool {
+        self.node
+            .children()
+            .any(|c| c.is_element() && c.tag_name().namespace().is_none() && c.tag_name().name() == name)
+    }
+
     /// Every child element `name`; errors are collected and reading goes on.
     /// (What fails is recorded in the read itself: `errors` gets nothing.)
     pub(crate) fn children_collect<T>(

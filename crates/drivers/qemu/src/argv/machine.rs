@@ -3,7 +3,8 @@
 
 use virtkit_model::domain::devices::WatchdogAction;
 use virtkit_model::domain::{
-    BootDevice, ClockOffset, CpuFeaturePolicy, CpuMode, LifecycleAction, LoaderType, TickPolicy, TimerName,
+    BootDevice, ClockOffset, CpuFeaturePolicy, CpuMode, LifecycleAction, LoaderType, TickPolicy, TimerMode, TimerName,
+    TimerTrack,
 };
 
 use super::{Accel, ArgvError, Builder, esc, unsupported};
@@ -27,8 +28,10 @@ pub(super) fn machine_args(b: &mut Builder<'_>, machine: &str) -> Result<(), Arg
         m.push("hpet=off".into());
     }
     m.extend(super::sound::machine_props(b.def)?);
+    m.extend(super::memory::machine_props(b));
+    m.extend(super::top::machine_props(b)?);
     b.opt("-machine", m.join(","));
-    b.opt("-accel", if b.ctx.accel == Accel::Kvm { "kvm" } else { "tcg" });
+    b.opt("-accel", super::top::accel_arg(b)?);
     if let Some(tseg) = f.and_then(|f| f.smm.as_ref()).and_then(|s| s.tseg) {
         b.opt("-global", format!("mch.extended-tseg-mbytes={}", tseg.as_bytes() >> 20));
     }
@@ -36,8 +39,14 @@ pub(super) fn machine_args(b: &mut Builder<'_>, machine: &str) -> Result<(), Arg
 }
 
 pub(super) fn cpu_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
-    let Some(cpu) = &b.def.cpu else { return Ok(()) };
+    let mut extra = Vec::new();
+    if let Some(eoi) = b.def.features.as_ref().and_then(|f| f.apic.as_ref()).and_then(|a| a.eoi) {
+        extra.push(format!("kvm-pv-eoi={}", if eoi { "on" } else { "off" }));
+    }
+    extra.extend(super::top::cpu_props(b)?);
     let kvm = b.ctx.accel == Accel::Kvm;
+    let none = Default::default();
+    let cpu = b.def.cpu.as_ref().unwrap_or(&none);
     let base = match cpu.mode {
         Some(CpuMode::HostPassthrough) if kvm => "host".to_owned(),
         Some(CpuMode::HostPassthrough) => {
@@ -50,7 +59,7 @@ pub(super) fn cpu_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
         Some(CpuMode::Maximum) => "max".to_owned(),
         Some(CpuMode::Custom) | None => match cpu.model.as_ref().and_then(|m| m.name.as_ref()) {
             Some(n) => esc(n),
-            None if cpu.features.is_empty() => return Ok(()),
+            None if cpu.features.is_empty() && extra.is_empty() => return Ok(()),
             None => "qemu64".to_owned(),
         },
         Some(_) => return Err(unsupported("/domain/cpu/@mode", "this CPU mode is not supported")),
@@ -63,25 +72,27 @@ pub(super) fn cpu_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
             CpuFeaturePolicy::Optional | _ => {}
         }
     }
-    if let Some(eoi) = b.def.features.as_ref().and_then(|f| f.apic.as_ref()).and_then(|a| a.eoi) {
-        parts.push(format!("kvm-pv-eoi={}", if eoi { "on" } else { "off" }));
-    }
+    parts.extend(extra);
     b.opt("-cpu", parts.join(","));
     Ok(())
 }
 
-pub(super) fn memory_args(b: &mut Builder<'_>) {
-    // Whole MiB, rounded up, as libvirt does for x86.
-    let mib = |kib: u64| kib.div_ceil(1024) * 1024;
-    let kib = mib(b.def.memory.as_kib_ceil());
-    match &b.def.max_memory {
-        Some(max) => b.opt("-m", format!("size={kib}k,slots={},maxmem={}k", max.slots, mib(max.size.as_kib_ceil()))),
-        None => b.opt("-m", format!("size={kib}k")),
-    }
+pub(super) fn smp_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
     let vcpus = b.def.vcpu.as_ref().map_or(1, |v| v.count);
-    let current = b.def.vcpu.as_ref().and_then(|v| v.current).unwrap_or(vcpus);
+    let current = super::top::online_vcpus(b.def)?;
     let (sockets, dies, cores, threads) = match b.def.cpu.as_ref().and_then(|c| c.topology.as_ref()) {
-        Some(t) => (t.sockets, t.dies, t.cores, t.threads),
+        Some(t) => {
+            if t.total() != u64::from(vcpus) {
+                return Err(unsupported(
+                    "/domain/cpu/topology",
+                    format!(
+                        "the topology gives {} vCPUs but the domain has {vcpus}; QEMU needs them to match",
+                        t.total()
+                    ),
+                ));
+            }
+            (t.sockets, t.dies, t.cores, t.threads)
+        }
         None => (u32::from(vcpus), None, 1, 1),
     };
     let mut smp = format!("{current},sockets={sockets}");
@@ -93,6 +104,7 @@ pub(super) fn memory_args(b: &mut Builder<'_>) {
         smp.push_str(&format!(",maxcpus={vcpus}"));
     }
     b.opt("-smp", smp);
+    Ok(())
 }
 
 pub(super) fn clock_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
@@ -119,13 +131,51 @@ pub(super) fn clock_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
         return Err(unsupported("/domain/clock/@adjustment", "clock adjustments are not supported yet"));
     }
     let mut globals = Vec::new();
-    for t in &clock.timers {
-        match (t.name, t.tickpolicy) {
-            (TimerName::Rtc, Some(TickPolicy::Catchup)) => rtc.push_str(",driftfix=slew"),
-            (TimerName::Pit, Some(TickPolicy::Delay)) if b.ctx.accel == Accel::Kvm => {
-                globals.push("kvm-pit.lost_tick_policy=delay".to_owned());
+    let n = clock.timers.len();
+    for (i, t) in clock.timers.iter().enumerate() {
+        let p = if n > 1 { format!("/domain/clock/timer[{}]", i + 1) } else { "/domain/clock/timer".to_owned() };
+        let refuse = |what: &str| Err(unsupported(p.clone(), what.to_owned()));
+        if t.catchup.is_some() {
+            return refuse("catchup thresholds are not QEMU's to set");
+        }
+        match t.name {
+            TimerName::Rtc => {
+                if t.present == Some(false) {
+                    return refuse("an x86 machine always has its RTC");
+                }
+                match t.tickpolicy {
+                    Some(TickPolicy::Catchup) => rtc.push_str(",driftfix=slew"),
+                    None | Some(TickPolicy::Delay) => {}
+                    Some(_) => return refuse("QEMU's RTC catches up or delays; it cannot merge or discard ticks"),
+                }
+                match t.track {
+                    Some(TimerTrack::Guest) => rtc.push_str(",clock=vm"),
+                    Some(TimerTrack::Wall) => rtc.push_str(",clock=host"),
+                    Some(TimerTrack::Realtime) => rtc.push_str(",clock=rt"),
+                    None => {}
+                    Some(_) => return refuse("this RTC track is not QEMU's"),
+                }
             }
-            _ => {}
+            TimerName::Pit => match t.tickpolicy {
+                Some(TickPolicy::Delay) if b.ctx.accel == Accel::Kvm => {
+                    globals.push("kvm-pit.lost_tick_policy=delay".to_owned());
+                }
+                // Delaying lost ticks is what TCG's PIT does.
+                None | Some(TickPolicy::Delay) => {}
+                Some(TickPolicy::Discard) if b.ctx.accel == Accel::Kvm => {
+                    globals.push("kvm-pit.lost_tick_policy=discard".to_owned());
+                }
+                Some(_) => return refuse("this PIT tick policy needs KVM's in-kernel PIT"),
+            },
+            TimerName::Hpet if t.tickpolicy.is_some() => return refuse("the HPET has no tick policy in QEMU"),
+            // hpet present is a machine property; kvmclock and hypervclock
+            // are CPU properties (cpu_props).
+            TimerName::Hpet | TimerName::Kvmclock | TimerName::Hypervclock => {}
+            TimerName::Tsc if t.mode.is_some_and(|m| m != TimerMode::Auto) => {
+                return refuse("QEMU chooses how the TSC is emulated");
+            }
+            TimerName::Tsc => {}
+            _ => return refuse("this timer is not an x86 QEMU's"),
         }
     }
     b.opt("-rtc", rtc);
@@ -219,6 +269,9 @@ pub(super) fn boot_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
         if let Some(t) = m.timeout {
             boot.push(format!("splash-time={t}"));
         }
+    }
+    if let Some(t) = os.bios.as_ref().and_then(|b| b.reboot_timeout) {
+        boot.push(format!("reboot-timeout={t}"));
     }
     boot.push("strict=on".into());
     b.opt("-boot", boot.join(","));

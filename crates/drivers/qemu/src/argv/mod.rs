@@ -7,11 +7,13 @@ mod controller;
 mod disk;
 mod graphics;
 mod machine;
+mod memory;
 mod misc;
 mod net;
 mod sound;
 mod tpm;
 mod usb;
+mod top;
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -33,10 +35,22 @@ pub(super) fn unsupported(path: impl Into<String>, message: impl Into<String>) -
 }
 
 /// The accelerator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Accel {
     Kvm,
+    #[default]
     Tcg,
+}
+
+/// What the host has that a command line depends on, probed at start.
+#[derive(Debug, Clone, Default)]
+pub struct HostFacts {
+    /// hugetlbfs mounts: their page size in bytes, and where.
+    pub hugepages: Vec<(u64, PathBuf)>,
+    /// The host's default huge page size, in bytes.
+    pub default_hugepage: Option<u64>,
+    /// The host's NUMA nodes (empty: not known, every node taken as there).
+    pub numa_nodes: Vec<u32>,
 }
 
 /// What the argv needs beyond the definition: decided at start.
@@ -56,6 +70,7 @@ pub struct Context {
     /// The free TCP port chosen at start for a SPICE display on an
     /// automatic port.
     pub spice_port: Option<u16>,
+    pub host: HostFacts,
 }
 
 impl Context {
@@ -102,6 +117,7 @@ pub fn environment(def: &Domain) -> Vec<(String, String)> {
             env.extend(s.xauth.iter().map(|x| ("XAUTHORITY".to_owned(), x.clone())));
         }
     }
+    env.extend(top::qemu_env(def));
     env
 }
 
@@ -281,8 +297,12 @@ pub fn build(def: &Domain, ctx: &Context) -> Result<Vec<String>, ArgvError> {
     b.opt("-name", format!("guest={},debug-threads=on", esc(&def.name)));
     b.push("-S");
     machine::machine_args(&mut b, &machine)?;
+    top::refusals(def, ctx)?;
     machine::cpu_args(&mut b)?;
-    machine::memory_args(&mut b);
+    memory::size_args(&mut b)?;
+    machine::smp_args(&mut b)?;
+    memory::backend_args(&mut b)?;
+    top::numa_independent_args(&mut b)?;
     b.opt("-uuid", def.uuid.hyphenated().to_string());
     b.push("-no-user-config");
     b.push("-nodefaults");
@@ -311,6 +331,7 @@ pub fn build(def: &Domain, ctx: &Context) -> Result<Vec<String>, ArgvError> {
     graphics::video_args(&mut b)?;
     usb::usb_args(&mut b)?;
     misc::misc_device_args(&mut b)?;
+    top::late_args(&mut b)?;
     b.opt("-msg", "timestamp=on");
     Ok(b.args)
 }
