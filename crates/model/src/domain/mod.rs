@@ -59,7 +59,7 @@ pub use tune::{
 };
 
 use crate::document::json_error;
-use crate::error::{Error, Errors};
+use crate::error::{Error, ErrorKind, Errors};
 use crate::metadata::{XmlElement, read_metadata, write_metadata};
 use crate::values::{ByteSize, xml_enum};
 use crate::xml::XmlValue;

@@ -130,11 +130,12 @@ impl QemuNamespace {
         Ok(QemuNamespace {
             commandline: el.child_ns(ns, "commandline", |c| {
                 Ok(QemuCommandline {
-                    args: c.children_ns(ns, "arg", |a| a.req_attr("value")),
-                    env: c
-                        .children_ns(ns, "env", |e| Ok(QemuEnv { name: e.req_attr("name")?, value: e.attr("value")? })),
+                    args: c.children_ns(ns, "arg", |a| a.req_attr("value"))?,
+                    env: c.children_ns(ns, "env", |e| {
+                        Ok(QemuEnv { name: e.req_attr("name")?, value: e.attr("value")? })
+                    })?,
                 })
-            }),
+            })?,
             capabilities: el.child_ns(ns, "capabilities", |c| {
                 Ok(QemuCapabilities {
                     add: c.children_ns(ns, "add", |a| a.req_attr("capability"))?,

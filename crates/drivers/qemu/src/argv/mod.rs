@@ -11,9 +11,9 @@ mod memory;
 mod misc;
 mod net;
 mod sound;
+mod top;
 mod tpm;
 mod usb;
-mod top;
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
