@@ -88,6 +88,16 @@ pub enum Command {
         #[arg(long)]
         inactive: bool,
     },
+    /// Print the configuration a definition would start with, in the
+    /// driver's own form (`qemu-argv`: QEMU's command line), without
+    /// starting it.
+    #[command(name = "domxml-to-native")]
+    DomxmlToNative {
+        /// The form: qemu-argv.
+        format: String,
+        /// A domain document (`-` for standard input).
+        file: std::path::PathBuf,
+    },
     /// Print facts about a domain.
     Dominfo {
         domain: String,
@@ -373,6 +383,17 @@ impl Session {
             Command::Dumpxml { domain, inactive } => {
                 let d = self.domain(&domain).await?;
                 print!("{}", d.xml(XmlOptions::default().inactive(inactive)).await?);
+                Ok(())
+            }
+            Command::DomxmlToNative { format, file } => {
+                let shown = file.display().to_string();
+                let xml = crate::validate::read(&file).map_err(|e| Failure::Message(format!("{shown}: {e}")))?;
+                let conn = self.conn().await?;
+                let native = conn
+                    .domain_xml_to_native(&format, &xml, Default::default())
+                    .await
+                    .map_err(|e| Failure::Api(e, Some(shown.clone())))?;
+                print!("{native}");
                 Ok(())
             }
             Command::Dominfo { domain, json } => {

@@ -212,6 +212,16 @@ impl Virtkit for Service {
         Ok(Response::new(v1::GetDomainXmlReply { xml }))
     }
 
+    async fn domain_xml_to_native(
+        &self,
+        req: Request<v1::DomainXmlToNativeRequest>,
+    ) -> Result<Response<v1::DomainXmlToNativeReply>, Status> {
+        let conn = self.conn(&req, "domain-xml-to-native", Access::Read)?;
+        let msg = req.into_inner();
+        let native = conn.domain_xml_to_native(&msg.format, &msg.xml, Default::default()).await.map_err(status)?;
+        Ok(Response::new(v1::DomainXmlToNativeReply { native }))
+    }
+
     async fn get_domain_stats(
         &self,
         req: Request<v1::GetDomainStatsRequest>,

@@ -91,6 +91,17 @@ pub trait DomainDriver: Send + Sync + 'static {
     /// definition is stored or started.
     fn prepare(&self, def: &mut Domain) -> Result<()>;
 
+    /// The configuration `def` (prepared) would start with, in the
+    /// hypervisor's own form `format` (libvirt's names: `qemu-argv`),
+    /// without starting anything or changing the host.
+    async fn native_config(&self, def: &Domain, format: &str) -> Result<String> {
+        let _ = def;
+        Err(crate::Error::new(
+            crate::ErrorKind::Unsupported,
+            format!("the {} driver has no native configuration format '{format}'", self.name()),
+        ))
+    }
+
     /// Starts a domain (running, or paused when asked), with the network
     /// ports and volumes the engine obtained for it. When it fails, nothing
     /// of the domain may be left running (the engine releases `resources`).

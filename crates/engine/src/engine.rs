@@ -22,9 +22,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::kind::Kind;
 use crate::network_driver::NetworkDriver;
 use crate::options::{
-    AutostartOptions, CreateOptions, DefineOptions, InfoOptions, ListOptions, PowerOffOptions, RebootOptions,
-    ResetOptions, ResumeOptions, ShutdownOptions, StartOptions, SuspendOptions, UndefineOptions, WatchOptions,
-    XmlOptions,
+    AutostartOptions, CreateOptions, DefineOptions, InfoOptions, ListOptions, NativeOptions, PowerOffOptions,
+    RebootOptions, ResetOptions, ResumeOptions, ShutdownOptions, StartOptions, SuspendOptions, UndefineOptions,
+    WatchOptions, XmlOptions,
 };
 use crate::registry::{Registry, Watcher};
 use crate::store::Store;
@@ -186,6 +186,15 @@ impl Engine {
             Some(d) => d.host_info(),
             None => HostInfo::new("", std::env::consts::ARCH, 0, 0),
         }
+    }
+
+    /// The configuration `def` would start with, in the driver's own form
+    /// (`qemu-argv` for QEMU): nothing is started or stored.
+    pub async fn to_native(&self, def: Domain, format: &str, _opts: NativeOptions) -> Result<String> {
+        let mut def = def;
+        let driver = self.inner.domain_driver(&def)?.clone();
+        driver.prepare(&mut def)?;
+        driver.native_config(&def, format).await
     }
 
     /// The latest revision.

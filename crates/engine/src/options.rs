@@ -52,6 +52,12 @@ pub struct CreateOptions {
 }
 setters!(CreateOptions { paused: bool });
 
+/// Options for `domain_xml_to_native` (the configuration a definition
+/// would start with, in the hypervisor's own form).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct NativeOptions {}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct StartOptions {

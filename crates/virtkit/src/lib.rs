@@ -41,9 +41,9 @@ use virtkit_model::domain::Domain as DomainDef;
 pub use daemon::daemon_socket;
 pub use uri::Uri;
 pub use virtkit_engine::options::{
-    AutostartOptions, CreateOptions, DefineOptions, InfoOptions, ListOptions, PowerOffOptions, RebootOptions,
-    ResetOptions, ResumeOptions, ShutdownMode, ShutdownOptions, StartOptions, StatsOptions, SuspendOptions,
-    UndefineOptions, WatchOptions, XmlOptions,
+    AutostartOptions, CreateOptions, DefineOptions, InfoOptions, ListOptions, NativeOptions, PowerOffOptions,
+    RebootOptions, ResetOptions, ResumeOptions, ShutdownMode, ShutdownOptions, StartOptions, StatsOptions,
+    SuspendOptions, UndefineOptions, WatchOptions, XmlOptions,
 };
 pub use virtkit_engine::types::{
     BlockStats, Capabilities, DomainInfo, DomainList, DomainState, DomainStats, Event, EventDetail, EventKind,
@@ -220,6 +220,20 @@ impl Connection {
         match self.backend() {
             Backend::Local(e) => Ok(e.host_info()),
             Backend::Remote(r) => r.host_info().await,
+        }
+    }
+
+    /// The configuration the definition `xml` would start with, in the
+    /// driver's own form (virsh's `domxml-to-native`): for QEMU,
+    /// `qemu-argv`, its environment, emulator and arguments, one per line.
+    /// Nothing is started, stored or changed on the host.
+    pub async fn domain_xml_to_native(&self, format: &str, xml: &str, opts: NativeOptions) -> Result<String> {
+        match self.backend() {
+            Backend::Local(e) => e.to_native(parse(xml)?, format, opts).await,
+            Backend::Remote(r) => {
+                parse(xml)?;
+                r.to_native(format, xml.to_owned()).await
+            }
         }
     }
 

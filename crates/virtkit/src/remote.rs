@@ -148,6 +148,11 @@ impl Remote {
         Ok(convert::host_from(r.into_inner()))
     }
 
+    pub(crate) async fn to_native(&self, format: &str, xml: String) -> Result<String> {
+        let msg = v1::DomainXmlToNativeRequest { format: format.to_owned(), xml };
+        Ok(self.c().domain_xml_to_native(self.req(msg)).await.map_err(status)?.into_inner().native)
+    }
+
     pub(crate) async fn define(&self, xml: String, opts: DefineOptions) -> Result<DomainInfo> {
         let msg = v1::DefineDomainRequest { xml, expected_generation: opts.expected_generation };
         let r = self.c().define_domain(self.req(msg)).await.map_err(status)?;

@@ -104,9 +104,9 @@ pub(crate) fn choose<'a>(def: &Domain, machines: &[&str], all: &'a [Descriptor])
 }
 
 /// The definition QEMU runs: `firmware='efi'` resolved to a loader and a
-/// variable store, and the store created from its template when it is not
-/// there yet. Definitions with their own loader keep it.
-pub(crate) fn resolve(root: &Path, def: &Domain, machines: &[&str], dir: &Path) -> Result<Domain> {
+/// variable store, and (with `make`) the store created from its template
+/// when it is not there yet. Definitions with their own loader keep it.
+pub(crate) fn resolve(root: &Path, def: &Domain, machines: &[&str], dir: &Path, make: bool) -> Result<Domain> {
     let mut live = def.clone();
     if def.os.firmware == Some(Firmware::Efi) && def.os.loader.as_ref().and_then(|l| l.path.as_ref()).is_none() {
         let all = descriptors(dir);
@@ -146,25 +146,27 @@ pub(crate) fn resolve(root: &Path, def: &Domain, machines: &[&str], dir: &Path) 
         }
     }
     if let Some(nv) = live.os.nvram.as_mut() {
-        prepare_nvram(root, def, nv)?;
+        prepare_nvram(root, def, nv, make)?;
     }
     Ok(live)
 }
 
 /// Gives `nv` its path (under the driver's root when it has none) and, if
 /// that file is not there yet, fills it from the template.
-fn prepare_nvram(root: &Path, def: &Domain, nv: &mut Nvram) -> Result<()> {
+fn prepare_nvram(root: &Path, def: &Domain, nv: &mut Nvram, make: bool) -> Result<()> {
     let path = match &nv.path {
         Some(p) => PathBuf::from(p),
         None => {
             let dir = root.join("nvram");
-            virtkit_host::fs::create_dir(&dir, 0o700).map_err(|e| Error::new(ErrorKind::Driver, e.to_string()))?;
+            if make {
+                virtkit_host::fs::create_dir(&dir, 0o700).map_err(|e| Error::new(ErrorKind::Driver, e.to_string()))?;
+            }
             let p = dir.join(format!("{}_VARS.fd", def.uuid));
             nv.path = Some(p.display().to_string());
             p
         }
     };
-    if path.exists() {
+    if path.exists() || (!make && nv.template.is_some()) {
         return Ok(());
     }
     let Some(template) = &nv.template else {
@@ -174,7 +176,9 @@ fn prepare_nvram(root: &Path, def: &Domain, nv: &mut Nvram) -> Result<()> {
         ));
     };
     let tmp = path.with_extension("fd.tmp");
-    std::fs::copy(template, &tmp).and_then(|_| std::fs::rename(&tmp, &path)).map_err(|e| {
+    let private = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600);
+    let copied = std::fs::copy(template, &tmp).and_then(|_| std::fs::set_permissions(&tmp, private));
+    copied.and_then(|()| std::fs::rename(&tmp, &path)).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         Error::new(
             ErrorKind::InvalidArgument,
@@ -245,21 +249,23 @@ mod tests {
         write(&fw, "60.json", &[], &["pc-i440fx-*"], &code.display().to_string());
         let root = dir.path().join("root");
         let def = efi("pc");
-        let live = resolve(&root, &def, &["pc", "pc-i440fx-7.2"], &fw).unwrap();
+        let live = resolve(&root, &def, &["pc", "pc-i440fx-7.2"], &fw, true).unwrap();
         let loader = live.os.loader.as_ref().unwrap();
         assert_eq!(loader.path.as_deref(), Some(code.to_str().unwrap()));
         assert_eq!(loader.loader_type, Some(LoaderType::Pflash));
         let nv = PathBuf::from(live.os.nvram.as_ref().unwrap().path.as_ref().unwrap());
         assert!(nv.starts_with(root.join("nvram")), "{}", nv.display());
         assert_eq!(std::fs::read(&nv).unwrap(), b"template");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&nv).unwrap().permissions().mode() & 0o777, 0o600);
         // The guest's own variables survive the next start.
         std::fs::write(&nv, b"guest wrote this").unwrap();
-        resolve(&root, &def, &["pc", "pc-i440fx-7.2"], &fw).unwrap();
+        resolve(&root, &def, &["pc", "pc-i440fx-7.2"], &fw, true).unwrap();
         assert_eq!(std::fs::read(&nv).unwrap(), b"guest wrote this");
         // No description fits: refused, saying why.
-        let e = resolve(&root, &efi("q35"), &["q35"], &fw).unwrap_err();
+        let e = resolve(&root, &efi("q35"), &["q35"], &fw, true).unwrap_err();
         assert!(e.to_string().contains("fits machine 'q35'"), "{e}");
-        let e = resolve(&root, &def, &["pc"], &dir.path().join("none")).unwrap_err();
+        let e = resolve(&root, &def, &["pc"], &dir.path().join("none"), true).unwrap_err();
         assert!(e.to_string().contains("install Debian's ovmf"), "{e}");
     }
 }

@@ -95,9 +95,27 @@ pub(crate) fn hugepages_needed(def: &Domain, facts: &HostFacts) -> Vec<(u64, u64
 
 /// Refuses a guest whose huge pages this host does not have free.
 pub(crate) fn check(def: &Domain, facts: &HostFacts) -> Result<()> {
+    let sizes = Path::new("/sys/kernel/mm/hugepages");
     for (size, n) in hugepages_needed(def, facts) {
         let kib = size / 1024;
-        let file = PathBuf::from(format!("/sys/kernel/mm/hugepages/hugepages-{kib}kB/free_hugepages"));
+        let dir = sizes.join(format!("hugepages-{kib}kB"));
+        if !dir.exists() {
+            let mut have: Vec<String> = std::fs::read_dir(sizes)
+                .map(|d| {
+                    d.flatten()
+                        .filter_map(|e| {
+                            e.file_name().to_str()?.strip_prefix("hugepages-").map(|s| s.replace("kB", " KiB"))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            have.sort();
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("huge pages of {kib} KiB: this host has none of that size (it has {})", have.join(", ")),
+            ));
+        }
+        let file = dir.join("free_hugepages");
         let free: u64 = std::fs::read_to_string(&file).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
         if free < n {
             return Err(Error::new(

@@ -15,6 +15,7 @@ mod firmware;
 mod graphics;
 mod host;
 mod hostmem;
+mod native;
 pub mod qmp;
 mod setup;
 mod swtpm;
@@ -235,6 +236,65 @@ fn emulator_for(def: &Domain) -> Result<PathBuf> {
     ))
 }
 
+/// What starting and `domxml-to-native` share: the emulator, its
+/// capabilities, the accelerator, and the definition QEMU runs (firmware
+/// resolved; its variable store made from the template when `make_nvram`).
+async fn prepare_run(st: &Shared, def: &Domain, make_nvram: bool) -> Result<(PathBuf, Arc<QemuCaps>, Accel, Domain)> {
+    let emulator = emulator_for(def)?;
+    let caps = st.caps(&emulator).await?;
+    let accel = match def.domain_type {
+        DomainType::Kvm if caps.kvm.usable => Accel::Kvm,
+        DomainType::Kvm => {
+            return Err(err(
+                ErrorKind::Unsupported,
+                format!(
+                    "KVM cannot run guests on this host ({}); use <domain type='qemu'> for software emulation",
+                    caps.kvm.why
+                ),
+            ));
+        }
+        _ => Accel::Tcg,
+    };
+    if let Some(m) = &def.os.machine
+        && caps.machine(m).is_none()
+    {
+        return Err(err(
+            ErrorKind::InvalidArgument,
+            format!("machine type '{m}' is not one {} knows: {}", emulator.display(), caps.machine_names().join(", ")),
+        ));
+    }
+    let machine = def.os.machine.as_deref().unwrap_or("pc");
+    let canonical = caps.machine(machine).map(|m| m.name.clone()).unwrap_or_default();
+    let machines = [machine, canonical.as_str()];
+    let live = firmware::resolve(&st.root, def, &machines, Path::new(firmware::DESCRIPTORS), make_nvram)?;
+    Ok((emulator, caps, accel, live))
+}
+
+/// QEMU's environment for `def`.
+fn launch_env(def: &Domain, run_dir: &Path) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("LC_ALL".to_owned(), "C".to_owned()),
+        ("PATH".to_owned(), "/usr/bin:/bin".to_owned()),
+        ("HOME".to_owned(), run_dir.display().to_string()),
+    ];
+    env.extend(argv::environment(def));
+    env
+}
+
+/// The argv context for `def` on this host.
+fn argv_context(def: &Domain, caps: &QemuCaps, accel: Accel, run_dir: &Path) -> Result<argv::Context> {
+    Ok(argv::Context {
+        accel,
+        monitor_fd: 3,
+        run_dir: run_dir.to_owned(),
+        devices: caps.devices.clone(),
+        audio_drivers: caps.audio_drivers.clone(),
+        displays: caps.displays.clone(),
+        spice_port: graphics::pick_spice_port(def).map_err(|e| driver_err(format!("a SPICE port: {e}")))?,
+        host: hostmem::facts(),
+    })
+}
+
 /// Files the definition needs that are not there: refused before QEMU runs.
 fn check_files(def: &Domain) -> Result<()> {
     let missing = |what: &str, p: &str| err(ErrorKind::InvalidArgument, format!("{what} {p} does not exist"));
@@ -346,6 +406,20 @@ impl DomainDriver for QemuDriver {
         let _ = self.state.events.set(events);
     }
 
+    async fn native_config(&self, def: &Domain, format: &str) -> Result<String> {
+        if format != "qemu-argv" {
+            return Err(err(
+                ErrorKind::Unsupported,
+                format!("the QEMU driver's native form is qemu-argv, not '{format}'"),
+            ));
+        }
+        let (emulator, caps, accel, live) = prepare_run(&self.state, def, false).await?;
+        let run_dir = self.state.root.join("run").join(def.uuid.to_string());
+        let ctx = argv_context(&live, &caps, accel, &run_dir)?;
+        let args = argv::build(&live, &ctx).map_err(|e| err(ErrorKind::Unsupported, e.to_string()))?;
+        Ok(native::command_line(&launch_env(&live, &run_dir), &emulator, &args))
+    }
+
     fn prepare(&self, def: &mut Domain) -> Result<()> {
         if !matches!(def.domain_type, DomainType::Qemu | DomainType::Kvm) {
             return Err(err(
@@ -359,43 +433,9 @@ impl DomainDriver for QemuDriver {
 
     async fn start(&self, dom: &DomainRef, def: Arc<Domain>, _res: Resources, opts: &StartOptions) -> Result<Started> {
         let st = &self.state;
-        let emulator = emulator_for(&def)?;
         host::check(&def)?;
-        let caps = st.caps(&emulator).await?;
-        let accel = match def.domain_type {
-            DomainType::Kvm if caps.kvm.usable => Accel::Kvm,
-            DomainType::Kvm => {
-                return Err(err(
-                    ErrorKind::Unsupported,
-                    format!(
-                        "KVM cannot run guests on this host ({}); use <domain type='qemu'> for software emulation",
-                        caps.kvm.why
-                    ),
-                ));
-            }
-            _ => Accel::Tcg,
-        };
-        if let Some(m) = &def.os.machine
-            && caps.machine(m).is_none()
-        {
-            return Err(err(
-                ErrorKind::InvalidArgument,
-                format!(
-                    "machine type '{m}' is not one {} knows: {}",
-                    emulator.display(),
-                    caps.machine_names().join(", ")
-                ),
-            ));
-        }
-        // The firmware chosen and the variable store made: the live definition.
-        let machine = def.os.machine.as_deref().unwrap_or("pc");
-        let canonical = caps.machine(machine).map(|m| m.name.clone()).unwrap_or_default();
-        let def = Arc::new(firmware::resolve(
-            &st.root,
-            &def,
-            &[machine, canonical.as_str()],
-            Path::new(firmware::DESCRIPTORS),
-        )?);
+        let (emulator, caps, accel, live) = prepare_run(st, &def, true).await?;
+        let def = Arc::new(live);
         check_files(&def)?;
         hostmem::check(&def, &hostmem::facts())?;
         let run_dir = st.root.join("run").join(dom.uuid.to_string());
@@ -610,16 +650,7 @@ impl QemuDriver {
         }
         let listener =
             std::os::unix::net::UnixListener::bind(&monitor_path).map_err(|e| driver_err(format!("monitor: {e}")))?;
-        let ctx = argv::Context {
-            accel,
-            monitor_fd: 3,
-            run_dir: run_dir.to_owned(),
-            devices: caps.devices.clone(),
-            audio_drivers: caps.audio_drivers.clone(),
-            displays: caps.displays.clone(),
-            spice_port: graphics::pick_spice_port(def).map_err(|e| driver_err(format!("a SPICE port: {e}")))?,
-            host: hostmem::facts(),
-        };
+        let ctx = argv_context(def, caps, accel, run_dir)?;
         let args = argv::build(def, &ctx).map_err(|e| err(ErrorKind::Unsupported, e.to_string()))?;
         virtkit_host::fs::create_dir(log.parent().unwrap_or(&st.root), 0o700).map_err(driver_err)?;
         let tpm_log = st.root.join("log").join(format!("{}-swtpm.log", dom.name));
@@ -655,15 +686,8 @@ impl QemuDriver {
             .append(true)
             .open(log)
             .map_err(|e| driver_err(format!("cannot open {}: {e}", log.display())))?;
-        let mut spawn = Spawn::new(emulator)
-            .args(args)
-            .env("LC_ALL", "C")
-            .env("PATH", "/usr/bin:/bin")
-            .env("HOME", run_dir)
-            .fd(OwnedFd::from(listener), 3)
-            .log(log_file)
-            .cwd(run_dir);
-        for (k, v) in argv::environment(def) {
+        let mut spawn = Spawn::new(emulator).args(args).fd(OwnedFd::from(listener), 3).log(log_file).cwd(run_dir);
+        for (k, v) in launch_env(def, run_dir) {
             spawn = spawn.env(k, v);
         }
         let mut child = spawn.spawn().map_err(driver_err)?;
