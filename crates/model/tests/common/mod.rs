@@ -11,6 +11,7 @@ use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
 use proptest::sample::select;
+use virtkit_model::network::{Bridge, ForwardInterface, ForwardMode, Network};
 
 /// `../shared/conformance`, or `$VIRTKIT_CONFORMANCE`.
 pub fn conformance_dir() -> PathBuf {
@@ -23,6 +24,37 @@ pub fn conformance_dir() -> PathBuf {
         dir.display()
     );
     dir
+}
+
+/// What libvirt's network formatter adds to a document it read, or leaves
+/// out of it.
+pub fn libvirt_fills_in_network(_file: &str, n: &mut Network) {
+    // `ipv6='no'` is the default, not written.
+    if n.ipv6 == Some(false) {
+        n.ipv6 = None;
+    }
+    if let Some(f) = &mut n.forward {
+        // `<forward>` without a mode is nat.
+        f.mode = Some(f.mode());
+        // `<forward dev>` is also the first `<interface>` (written so by
+        // newer libvirt only).
+        if let Some(dev) = &f.dev
+            && f.pf.is_none()
+            && f.interfaces.first().is_none_or(|i| i.dev != *dev)
+        {
+            f.interfaces.insert(0, ForwardInterface::new(dev.clone()));
+        }
+        // hostdev networks say whether they are managed.
+        if f.mode() == ForwardMode::Hostdev {
+            f.managed.get_or_insert(false);
+        }
+    }
+    // Bridges the host makes show their STP setting and delay.
+    if n.mode().is_none_or(ForwardMode::host_bridge) {
+        let b = n.bridge.get_or_insert_with(Bridge::default);
+        b.stp.get_or_insert(true);
+        b.delay.get_or_insert(0);
+    }
 }
 
 /// Validates `xml` against `schemas/SCHEMA.rng` with xmllint.
