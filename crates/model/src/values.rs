@@ -12,6 +12,8 @@ use crate::xml::{XmlValue, truncate};
 /// Defines an enum over a closed set of XML words. It parses with a message
 /// that lists what is allowed (and, for values libvirt knows but virtkit
 /// does not support, says so), and serialises as the word in XML and JSON.
+/// Other spellings it reads too (`aliases = ["add" => AddLast];`) are
+/// written as the word of the value they stand for.
 macro_rules! xml_enum {
     (
         $(#[$meta:meta])*
@@ -19,6 +21,7 @@ macro_rules! xml_enum {
             $($(#[$vmeta:meta])* $variant:ident = $word:literal),+ $(,)?
         }
         $(unsupported = [$($unsup:literal),* $(,)?];)?
+        $(aliases = [$($alias:literal => $avariant:ident),* $(,)?];)?
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -44,6 +47,7 @@ macro_rules! xml_enum {
             fn from_str(s: &str) -> ::std::result::Result<Self, Self::Err> {
                 match s {
                     $($word => ::std::result::Result::Ok($name::$variant),)+
+                    $($($alias => ::std::result::Result::Ok($name::$avariant),)*)?
                     _ => ::std::result::Result::Err($crate::values::UnknownWord::new(
                         s,
                         &[$($word),+],

@@ -76,28 +76,9 @@ impl Dns {
             forward_plain_names: el.yes_no("forwardPlainNames")?,
             forwarders: el
                 .children("forwarder", |f| Ok(DnsForwarder { addr: f.attr("addr")?, domain: f.attr("domain")? }))?,
-            txt_records: el
-                .children("txt", |t| Ok(DnsTxt { name: t.req_attr("name")?, value: t.req_attr("value")? }))?,
-            srv_records: el.children("srv", |s| {
-                Ok(DnsSrv {
-                    service: s.req_attr("service")?,
-                    protocol: s.req_attr("protocol")?,
-                    domain: s.attr("domain")?,
-                    target: s.attr("target")?,
-                    port: s.attr("port")?,
-                    priority: s.attr("priority")?,
-                    weight: s.attr("weight")?,
-                })
-            })?,
-            hosts: el.children("host", |h| {
-                let ip = h.req_attr("ip")?;
-                let hostnames = h.children("hostname", |n| Ok(n.text()))?;
-                if hostnames.is_empty() {
-                    // Absent: reported as missing, or as the typo it most likely is.
-                    h.req_child("hostname", |_| Ok(()))?;
-                }
-                Ok(DnsHost { ip, hostnames })
-            })?,
+            txt_records: el.children("txt", DnsTxt::read)?,
+            srv_records: el.children("srv", DnsSrv::read)?,
+            hosts: el.children("host", DnsHost::read)?,
         })
     }
 
@@ -176,6 +157,30 @@ impl DnsTxt {
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
         DnsTxt { name: name.into(), value: value.into() }
     }
+
+    pub(crate) fn read(el: &El<'_, '_>) -> Result<DnsTxt> {
+        DnsTxtPattern::read(el)?.into_txt(el)
+    }
+}
+
+/// A `<txt>` as written, its value optional: what names the record a
+/// `net-update delete` removes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DnsTxtPattern {
+    pub(crate) name: String,
+    pub(crate) value: Option<String>,
+}
+
+impl DnsTxtPattern {
+    pub(crate) fn read(el: &El<'_, '_>) -> Result<DnsTxtPattern> {
+        Ok(DnsTxtPattern { name: el.req_attr("name")?, value: el.attr("value")? })
+    }
+
+    /// The record `el` (read as this) is: an error there when it has no value.
+    pub(crate) fn into_txt(self, el: &El<'_, '_>) -> Result<DnsTxt> {
+        let value = self.value.ok_or_else(|| el.missing_attr("value"))?;
+        Ok(DnsTxt { name: self.name, value })
+    }
 }
 
 /// An SRV record: `_service._protocol.domain`.
@@ -213,6 +218,53 @@ impl DnsSrv {
         self.port = Some(port);
         self
     }
+
+    pub(crate) fn read(el: &El<'_, '_>) -> Result<DnsSrv> {
+        DnsSrvPattern::read(el)?.into_srv(el)
+    }
+}
+
+/// An `<srv>` as written, every field optional: what names the records a
+/// `net-update delete` removes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DnsSrvPattern {
+    pub(crate) service: Option<String>,
+    pub(crate) protocol: Option<SrvProtocol>,
+    pub(crate) domain: Option<String>,
+    pub(crate) target: Option<String>,
+    pub(crate) port: Option<u16>,
+    pub(crate) priority: Option<u16>,
+    pub(crate) weight: Option<u16>,
+}
+
+impl DnsSrvPattern {
+    pub(crate) fn read(el: &El<'_, '_>) -> Result<DnsSrvPattern> {
+        Ok(DnsSrvPattern {
+            service: el.attr("service")?,
+            protocol: el.attr("protocol")?,
+            domain: el.attr("domain")?,
+            target: el.attr("target")?,
+            port: el.attr("port")?,
+            priority: el.attr("priority")?,
+            weight: el.attr("weight")?,
+        })
+    }
+
+    /// The record `el` (read as this) is: an error there when it has no
+    /// service or protocol.
+    pub(crate) fn into_srv(self, el: &El<'_, '_>) -> Result<DnsSrv> {
+        let service = self.service.ok_or_else(|| el.missing_attr("service"))?;
+        let protocol = self.protocol.ok_or_else(|| el.missing_attr("protocol"))?;
+        Ok(DnsSrv {
+            service,
+            protocol,
+            domain: self.domain,
+            target: self.target,
+            port: self.port,
+            priority: self.priority,
+            weight: self.weight,
+        })
+    }
 }
 
 /// Names for an address (a hosts-file line).
@@ -228,5 +280,34 @@ pub struct DnsHost {
 impl DnsHost {
     pub fn new<S: Into<String>>(ip: IpAddr, hostnames: impl IntoIterator<Item = S>) -> Self {
         DnsHost { ip, hostnames: hostnames.into_iter().map(Into::into).collect() }
+    }
+
+    pub(crate) fn read(el: &El<'_, '_>) -> Result<DnsHost> {
+        DnsHostPattern::read(el)?.into_host(el)
+    }
+}
+
+/// A `<host>` as written, its address and names optional: what names the
+/// record a `net-update delete` removes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DnsHostPattern {
+    pub(crate) ip: Option<IpAddr>,
+    pub(crate) hostnames: Vec<String>,
+}
+
+impl DnsHostPattern {
+    pub(crate) fn read(el: &El<'_, '_>) -> Result<DnsHostPattern> {
+        Ok(DnsHostPattern { ip: el.attr("ip")?, hostnames: el.children("hostname", |n| Ok(n.text()))? })
+    }
+
+    /// The record `el` (read as this) is: an error there when it has no
+    /// address or no name.
+    pub(crate) fn into_host(self, el: &El<'_, '_>) -> Result<DnsHost> {
+        let ip = self.ip.ok_or_else(|| el.missing_attr("ip"))?;
+        if self.hostnames.is_empty() {
+            // Absent: reported as missing, or as the typo it most likely is.
+            el.req_child("hostname", |_| Ok(()))?;
+        }
+        Ok(DnsHost { ip, hostnames: self.hostnames })
     }
 }

@@ -135,9 +135,7 @@ impl Forward {
             driver: el.child("driver", |d| d.req_attr("name"))?,
             nat: el.child("nat", Nat::read)?,
             pf: el.child("pf", |p| p.req_attr("dev"))?,
-            interfaces: el.children("interface", |i| {
-                Ok(ForwardInterface { dev: i.req_attr("dev")?, connections: i.attr("connections")? })
-            })?,
+            interfaces: el.children("interface", ForwardInterface::read)?,
             addresses: el.children("address", |a| {
                 let kind = a.raw_attr("type").ok_or_else(|| a.missing_attr("type"))?;
                 if kind != "pci" {
@@ -198,6 +196,10 @@ pub struct ForwardInterface {
 impl ForwardInterface {
     pub fn new(dev: impl Into<String>) -> Self {
         ForwardInterface { dev: dev.into(), connections: None }
+    }
+
+    pub(crate) fn read(el: &El<'_, '_>) -> Result<ForwardInterface> {
+        Ok(ForwardInterface { dev: el.req_attr("dev")?, connections: el.attr("connections")? })
     }
 }
 

@@ -291,18 +291,8 @@ pub struct Dhcp {
 impl Dhcp {
     fn read(el: &El<'_, '_>) -> Result<Dhcp> {
         Ok(Dhcp {
-            ranges: el.children("range", |r| {
-                Ok(DhcpRange { start: r.req_attr("start")?, end: r.req_attr("end")?, lease: read_lease(r)? })
-            })?,
-            hosts: el.children("host", |h| {
-                Ok(DhcpHost {
-                    mac: h.attr("mac")?,
-                    id: h.attr("id")?,
-                    name: h.attr("name")?,
-                    ip: h.req_attr("ip")?,
-                    lease: read_lease(h)?,
-                })
-            })?,
+            ranges: el.children("range", DhcpRange::read)?,
+            hosts: el.children("host", DhcpHost::read)?,
             bootp: el.child("bootp", |b| Ok(Bootp { file: b.req_attr("file")?, server: b.attr("server")? }))?,
             options: el.children("option", |o| {
                 Ok(DhcpOption { number: o.req_attr("number")?, value: o.req_attr("value")? })
@@ -391,6 +381,10 @@ impl DhcpRange {
     pub fn lies_in(&self, subnet: &Subnet) -> bool {
         subnet.contains_range(self.start, self.end)
     }
+
+    pub(crate) fn read(el: &El<'_, '_>) -> Result<DhcpRange> {
+        Ok(DhcpRange { start: el.req_attr("start")?, end: el.req_attr("end")?, lease: read_lease(el)? })
+    }
 }
 
 /// A host with a fixed address: known by its MAC (IPv4), its DHCP unique
@@ -432,6 +426,39 @@ impl DhcpHost {
     pub fn with_lease(mut self, lease: Lease) -> Self {
         self.lease = Some(lease);
         self
+    }
+
+    pub(crate) fn read(el: &El<'_, '_>) -> Result<DhcpHost> {
+        DhcpHostPattern::read(el)?.into_host(el)
+    }
+}
+
+/// A `<host>` as written, its address optional: what names the hosts a
+/// `net-update delete` removes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DhcpHostPattern {
+    pub(crate) mac: Option<MacAddress>,
+    pub(crate) id: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) ip: Option<IpAddr>,
+    pub(crate) lease: Option<Lease>,
+}
+
+impl DhcpHostPattern {
+    pub(crate) fn read(el: &El<'_, '_>) -> Result<DhcpHostPattern> {
+        Ok(DhcpHostPattern {
+            mac: el.attr("mac")?,
+            id: el.attr("id")?,
+            name: el.attr("name")?,
+            ip: el.attr("ip")?,
+            lease: read_lease(el)?,
+        })
+    }
+
+    /// The host `el` (read as this) is: an error there when it has no address.
+    pub(crate) fn into_host(self, el: &El<'_, '_>) -> Result<DhcpHost> {
+        let ip = self.ip.ok_or_else(|| el.missing_attr("ip"))?;
+        Ok(DhcpHost { mac: self.mac, id: self.id, name: self.name, ip, lease: self.lease })
     }
 }
 

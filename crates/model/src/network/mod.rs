@@ -5,7 +5,8 @@
 //! [`Forward`] (how traffic leaves), [`NetworkIp`] and [`Route`] (addresses,
 //! DHCP, TFTP, static routes), [`Dns`], and the per-port settings shared
 //! with guests' interfaces ([`Bandwidth`], [`Vlan`], [`VirtualPort`],
-//! [`PortGroup`]). The checks across fields live in `validate.rs`.
+//! [`PortGroup`]). The checks across fields live in `validate.rs`;
+//! [`Network::apply_update`] (in `update.rs`) is `virsh net-update`.
 //!
 //! ```
 //! use virtkit_model::network::{Forward, ForwardMode, Network, NetworkIp};
@@ -32,6 +33,7 @@ mod dns;
 mod forward;
 mod ip;
 mod port;
+mod update;
 mod validate;
 
 use serde::{Deserialize, Serialize};
@@ -46,6 +48,9 @@ pub use ip::{
 };
 pub use port::{
     Bandwidth, BandwidthRate, NativeMode, PortGroup, VirtualPort, VirtualPortParameters, VirtualPortType, Vlan, VlanTag,
+};
+pub use update::{
+    DnsmasqAction, NetworkUpdate, NetworkUpdateCommand, NetworkUpdateError, NetworkUpdateSection, NetworkUpdated,
 };
 
 use crate::document::{self, Model};

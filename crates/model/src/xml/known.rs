@@ -28,7 +28,8 @@ impl Vocabulary {
         [&DOMAIN, &NETWORK, &STORAGE_POOL, &STORAGE_VOLUME].into_iter().find(|v| v.root == name)
     }
 
-    fn find(&self, parent: &str, name: &str) -> Option<&'static Entry> {
+    /// The context of element `name` as a child of `parent` (`""` for the root).
+    pub(crate) fn find(&self, parent: &str, name: &str) -> Option<&'static Entry> {
         let i = self.elements.binary_search_by(|e| (e.0, e.1).cmp(&(parent, name))).ok()?;
         self.elements.get(i)
     }
@@ -46,14 +47,26 @@ impl Vocabulary {
     /// The context of `node`, read as part of the document rooted at `root`
     /// (`node` itself or an ancestor); `None` where the schema has no such
     /// place.
+    #[cfg(test)]
     pub(crate) fn context(&self, root: Node<'_, '_>, node: Node<'_, '_>) -> Option<&'static Entry> {
+        self.context_from(self.find("", &qualified(root))?, root, node)
+    }
+
+    /// The context of `node`, read as part of `root` (itself or an
+    /// ancestor), whose own context is `at`.
+    pub(crate) fn context_from(
+        &self,
+        at: &'static Entry,
+        root: Node<'_, '_>,
+        node: Node<'_, '_>,
+    ) -> Option<&'static Entry> {
         let mut chain: Vec<Node<'_, '_>> = Vec::new();
         let mut cur = node;
         while cur != root {
             chain.push(cur);
             cur = cur.parent_element()?;
         }
-        let mut entry = self.find("", &qualified(root))?;
+        let mut entry = at;
         for n in chain.iter().rev() {
             entry = self.step(entry, &qualified(*n))?;
         }

@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use roxmltree::{Node, NodeType};
 
-use super::known::{Entry, Vocabulary, has_attr, qualified_attr};
+use super::known::{Entry, Vocabulary, has_attr, qualified, qualified_attr};
 use super::prescan::MAX_ATTRIBUTES;
 use super::{XmlValue, parse_on_off, parse_yes_no};
 use crate::error::{Error, ErrorKind, Hint, TextPos, closest};
@@ -99,12 +99,31 @@ pub(crate) fn read_all<'a, 'i, T>(
     node: Node<'a, 'i>,
     f: impl FnOnce(&El<'a, 'i>) -> Result<T>,
 ) -> std::result::Result<T, Vec<Error>> {
-    let sink = Rc::new(Sink {
-        errors: RefCell::new(Vec::new()),
-        vocabulary: Vocabulary::for_root(node.tag_name().name()).filter(|_| node.tag_name().namespace().is_none()),
-        root: node.id(),
-        stopped: Cell::new(false),
-    });
+    let vocabulary = Vocabulary::for_root(node.tag_name().name()).filter(|_| node.tag_name().namespace().is_none());
+    read_in_context(node, vocabulary.and_then(|v| Some((v, v.find("", &qualified(node))?))), f)
+}
+
+/// Reads `node`, one element of a `kind` document (`network`) given alone,
+/// as the child of a `parent` element (`dhcp`) it is there: as [`read_all`]
+/// reads a document, libvirt's vocabulary of that place telling unsupported
+/// names from unknown ones, every path and position relative to `node`.
+pub(crate) fn read_fragment<'a, 'i, T>(
+    node: Node<'a, 'i>,
+    kind: &str,
+    parent: &str,
+    f: impl FnOnce(&El<'a, 'i>) -> Result<T>,
+) -> std::result::Result<T, Vec<Error>> {
+    let vocabulary = Vocabulary::for_root(kind).filter(|_| node.tag_name().namespace().is_none());
+    read_in_context(node, vocabulary.and_then(|v| Some((v, v.find(parent, &qualified(node))?))), f)
+}
+
+fn read_in_context<'a, 'i, T>(
+    node: Node<'a, 'i>,
+    vocabulary: Option<Ctx>,
+    f: impl FnOnce(&El<'a, 'i>) -> Result<T>,
+) -> std::result::Result<T, Vec<Error>> {
+    let sink =
+        Rc::new(Sink { errors: RefCell::new(Vec::new()), vocabulary, root: node.id(), stopped: Cell::new(false) });
     let v = read_in(&sink, node, f);
     let mut errors = sink.errors.take();
     errors.sort_by_key(|e| e.pos.map(|p| (p.line, p.column)));
@@ -129,8 +148,9 @@ pub(crate) fn read_all<'a, 'i, T>(
 /// Every problem of one read, and what tells unsupported from unknown.
 struct Sink {
     errors: RefCell<Vec<Error>>,
-    vocabulary: Option<&'static Vocabulary>,
-    /// The element the read began at (the vocabulary's root).
+    /// The vocabulary, and the context in it of the element the read began at.
+    vocabulary: Option<Ctx>,
+    /// The element the read began at.
     root: roxmltree::NodeId,
     /// Reading stopped at [`MAX_ERRORS`] problems.
     stopped: Cell<bool>,
@@ -555,9 +575,9 @@ impl<'a, 'i> El<'a, 'i> {
 
     /// The schema's context for this element, if the read has a vocabulary.
     fn context(&self) -> Option<Ctx> {
-        let v = self.sink.vocabulary?;
+        let (v, at) = self.sink.vocabulary?;
         let root = self.node.document().get_node(self.sink.root)?;
-        Some((v, v.context(root, self.node)?))
+        Some((v, v.context_from(at, root, self.node)?))
     }
 
     /// Records whatever was not asked for. After the reader `failed`, only
