@@ -130,6 +130,33 @@ fn read_root<T: Model>(doc: &roxmltree::Document<'_>, root: Node<'_, '_>) -> Res
     }
 }
 
+/// Reads an element of kind `T` that sits inside another document (a
+/// `<network>` inside the test driver's `<node>`): problems go to `errors`,
+/// each placed under the element's own path.
+pub(crate) fn read_nested<T: Model>(
+    doc: &roxmltree::Document<'_>,
+    node: Node<'_, '_>,
+    errors: &mut Vec<Error>,
+) -> Option<T> {
+    match read_root::<T>(doc, node) {
+        Ok(value) => Some(value),
+        Err(errs) => {
+            let base = reader::node_path(node);
+            let root = format!("/{}", T::ROOT);
+            errors.extend(errs.into_iter().take(reader::MAX_ERRORS).map(|mut e| {
+                if let Some(rest) = e.path.strip_prefix(&root) {
+                    e.path = format!("{base}{rest}");
+                }
+                if e.pos.is_none() {
+                    e.pos = reader::resolve(doc, &e.path).or_else(|| reader::resolve(doc, &base));
+                }
+                e
+            }));
+            None
+        }
+    }
+}
+
 /// Checks a model however it was made; every problem is returned.
 pub(crate) fn validate<T: Model>(value: &T) -> Result<(), Errors> {
     let mut out = Vec::new();

@@ -1,5 +1,6 @@
 //! The test driver's `<node>` document (libvirt's test-driver format, its
-//! host and domains parts): a simulated host and the domains it runs.
+//! host, domains and networks parts): a simulated host, the domains it runs
+//! and the virtual networks it has, each inline.
 //!
 //! ```
 //! use virtkit_model::node::TestNode;
@@ -17,10 +18,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Domain, read_size, sorted};
 use crate::error::{ErrorKind, Errors};
+use crate::network::Network;
 use crate::values::ByteSize;
 use crate::xml::reader::{self, El, located};
 
-/// A simulated host with its domains.
+/// A simulated host with its domains and networks.
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,6 +32,9 @@ pub struct TestNode {
     pub memory: Option<ByteSize>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub domains: Vec<Domain>,
+    /// Networks, each defined and started with the host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<Network>,
 }
 
 /// The host's CPUs.
@@ -72,7 +77,14 @@ impl TestNode {
             })?;
             let memory = el.child("memory", |m| read_size(m, "KiB"))?;
             let domains = el.children("domain", |d| Ok(read_node_domain(doc, d, &mut errors)))?;
-            Ok(TestNode { cpu, memory, domains: domains.into_iter().flatten().collect() })
+            let networks = el
+                .children("network", |n| Ok(crate::document::read_nested::<Network>(doc, n.delegate(), &mut errors)))?;
+            Ok(TestNode {
+                cpu,
+                memory,
+                domains: domains.into_iter().flatten().collect(),
+                networks: networks.into_iter().flatten().collect(),
+            })
         });
         match parsed {
             Ok(n) if errors.is_empty() => Ok(n),
@@ -124,7 +136,38 @@ impl TestNode {
         for d in &self.domains {
             d.write(&mut w);
         }
+        for n in &self.networks {
+            crate::document::Model::write(n, &mut w);
+        }
         w.end();
         w.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_are_read_and_written_inline() {
+        let text = "<node><network><name>default</name><forward mode='nat'/>\
+                    <ip address='192.168.122.1' netmask='255.255.255.0'/></network></node>";
+        let node = TestNode::from_xml(text).unwrap();
+        assert_eq!(node.networks.len(), 1);
+        assert_eq!(node.networks[0].name, "default");
+        let again = TestNode::from_xml(&node.to_xml()).unwrap();
+        assert_eq!(again, node);
+    }
+
+    #[test]
+    fn a_bad_network_is_placed_under_node() {
+        let text = "<node>\n<network><name>n</name><bogus/></network>\n\
+                    <network><name>m</name><ip address='10.0.0.1' prefix='99'/></network>\n</node>";
+        let errs = TestNode::from_xml(text).unwrap_err();
+        let all: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert!(all[0].contains("/node/network[1]/bogus"), "{all:?}");
+        assert!(all[1].contains("/node/network[2]"), "{all:?}");
+        assert!(errs.iter().all(|e| e.pos.is_some()), "{all:?}");
     }
 }

@@ -45,8 +45,14 @@ struct Numbers {
 
 async fn virtkit_side() -> Numbers {
     let dir = tempfile::tempdir().expect("temp dir");
-    let node = dir.path().join("empty-node.xml");
-    std::fs::write(&node, "<node/>").expect("write node");
+    // A host with only the network the domains' interfaces name.
+    let node = dir.path().join("node.xml");
+    std::fs::write(
+        &node,
+        "<node><network><name>default</name><forward mode='nat'/><bridge name='virbr0'/>\
+         <ip address='192.168.122.1' netmask='255.255.255.0'/></network></node>",
+    )
+    .expect("write node");
     let conn = Connection::open(&format!("test://{}", node.display())).await.expect("open");
     let docs: Vec<String> = (0..N).map(domain_xml).collect();
 

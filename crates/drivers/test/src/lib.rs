@@ -257,8 +257,9 @@ pub async fn default_engine() -> Result<virtkit_engine::Engine> {
     Ok(engine)
 }
 
-/// A test engine from a `<node>` document: its host, and every domain in
-/// it defined and running (as libvirt's test driver loads such files).
+/// A test engine from a `<node>` document: its host, every network in it
+/// defined and active, then every domain defined and running (as libvirt's
+/// test driver loads such files).
 pub async fn node_engine(node: virtkit_model::node::TestNode) -> Result<virtkit_engine::Engine> {
     let mut host = TestHost::default();
     if let Some(cpu) = &node.cpu {
@@ -276,6 +277,10 @@ pub async fn node_engine(node: virtkit_model::node::TestNode) -> Result<virtkit_
         host.memory = m.as_bytes();
     }
     let engine = host_engine(host);
+    for n in node.networks {
+        let net = engine.define_object(virtkit_engine::Def::Network(Box::new(n)), Default::default()).await?;
+        engine.start_object(virtkit_engine::types::ObjectKind::Network, net.uuid(), Default::default()).await?;
+    }
     for d in node.domains {
         let info = engine.define(d, Default::default()).await?;
         engine.start(info.uuid, StartOptions::default()).await?;
