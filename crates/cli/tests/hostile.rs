@@ -7,3 +7,5 @@ mod common;
 
 #[path = "hostile/parse.rs"]
 mod parse;
+#[path = "hostile/races.rs"]
+mod races;

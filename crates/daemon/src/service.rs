@@ -96,9 +96,11 @@ impl Service {
     }
 }
 
-async fn info_of(d: &Domain) -> Result<Response<v1::DomainInfo>, Status> {
-    let i = d.info(Default::default()).await.map_err(status)?;
-    Ok(Response::new(convert::info_to(i)))
+/// The answer of the call that gave `d`: the state its own change made (or
+/// a lookup found), taken with it; never looked up again, when another
+/// client may have changed or removed the domain since.
+fn info_of(d: &Domain) -> Result<Response<v1::DomainInfo>, Status> {
+    Ok(Response::new(convert::info_to(d.info_when_made().clone())))
 }
 
 /// Resolves once the daemon starts stopping: streams end then.
@@ -153,7 +155,7 @@ impl Virtkit for Service {
         }
         let def = self.document(msg.xml).await?;
         let d = conn.define(def, opts).await.map_err(status)?;
-        info_of(&d).await
+        info_of(&d)
     }
 
     async fn create_domain(&self, req: Request<v1::CreateDomainRequest>) -> Result<Response<v1::DomainInfo>, Status> {
@@ -161,7 +163,7 @@ impl Virtkit for Service {
         let msg = req.into_inner();
         let def = self.document(msg.xml).await?;
         let d = conn.create(def, virtkit::CreateOptions::default().paused(msg.paused)).await.map_err(status)?;
-        info_of(&d).await
+        info_of(&d)
     }
 
     async fn undefine_domain(
@@ -176,7 +178,7 @@ impl Virtkit for Service {
     async fn lookup_domain(&self, req: Request<v1::LookupDomainRequest>) -> Result<Response<v1::DomainInfo>, Status> {
         let conn = self.conn(&req, "lookup-domain", Access::Read)?;
         let d = conn.lookup_domain(&req.get_ref().key).await.map_err(status)?;
-        info_of(&d).await
+        info_of(&d)
     }
 
     async fn list_domains(&self, req: Request<v1::ListDomainsRequest>) -> Result<Response<v1::DomainList>, Status> {

@@ -69,7 +69,7 @@ impl Inner {
         loop {
             // A new object is reserved (hidden) under the registry lock, so
             // its name is taken while its file is written outside the lock.
-            let (slot, new) = {
+            let (slot, reserved) = {
                 let mut reg = self.lock();
                 K::table(&reg).check_identity(uuid, Uuid::nil(), &name)?;
                 K::check_against(&reg, &def)?;
@@ -93,25 +93,32 @@ impl Inner {
             let guard = match slot.begin(JobKind::Define, self.config.job_wait, &what).await {
                 Ok(g) => g,
                 Err(e) => {
-                    if new {
+                    if reserved {
                         self.drop_reservation::<K>(&uuid);
                     }
                     return Err(e);
                 }
             };
             // Still the same object? An undefine may have removed it while
-            // this define waited: then it is defined anew.
-            let (generation, autostart) = {
+            // this define waited: then it is defined anew. Whether this
+            // define makes the object is decided now, holding its job: it
+            // does if it is still a reservation (this define's, or that of
+            // another define this one overtook to the job).
+            let (new, generation, autostart) = {
                 let reg = self.lock();
                 match K::table(&reg).get_any(&uuid) {
                     Some(r) if Arc::ptr_eq(&r.job, &slot) => {
-                        if let Some(g) = opts.expected_generation.filter(|g| !new && *g != r.generation) {
-                            return Err(Error::new(
-                                ErrorKind::Conflict,
-                                format!("{what} is at generation {}, not {g}", r.generation),
-                            ));
+                        let made = r.hidden;
+                        // (A reservation is at generation 0.)
+                        if let Some(g) = opts.expected_generation.filter(|g| *g != r.generation) {
+                            let msg = if made {
+                                format!("{what} does not exist (expected generation {g})")
+                            } else {
+                                format!("{what} is at generation {}, not {g}", r.generation)
+                            };
+                            return Err(Error::new(ErrorKind::Conflict, msg));
                         }
-                        (r.generation + 1, r.autostart)
+                        (made, r.generation + 1, r.autostart)
                     }
                     _ => {
                         drop(guard);

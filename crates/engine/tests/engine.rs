@@ -729,3 +729,28 @@ async fn a_query_sees_the_job_an_object_is_busy_with() {
     start.await.unwrap().unwrap();
     assert!(e.info(u, Default::default()).await.unwrap().job.is_none());
 }
+
+/// Two defines of one new domain: whichever takes the domain's job first
+/// makes it (added, generation 1), even when it is not the one that
+/// reserved the name; the other replaces it (updated, generation 2). Each
+/// answers with its own change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_define_that_makes_a_domain_says_added_whichever_reserved_it() {
+    let (e, _) = engine(0);
+    let mut w = e.watch(Default::default()).unwrap();
+    for i in 0..2000 {
+        let d = dom(&format!("pair{i}"));
+        let (e1, e2, d2) = (e.clone(), e.clone(), d.clone());
+        let a = tokio::spawn(async move { e1.define(d, Default::default()).await });
+        let b = tokio::spawn(async move { e2.define(d2, Default::default()).await });
+        let mut gens = [a.await.unwrap().unwrap().generation, b.await.unwrap().unwrap().generation];
+        gens.sort_unstable();
+        assert_eq!(gens, [1, 2], "pair {i}");
+        let first = w.next().await.unwrap();
+        let second = w.next().await.unwrap();
+        assert_eq!((first.kind, first.detail), (EventKind::Defined, EventDetail::Added), "pair {i}");
+        assert_eq!((second.kind, second.detail), (EventKind::Defined, EventDetail::Updated), "pair {i}");
+        e.undefine(first.uuid, Default::default()).await.unwrap();
+        assert_eq!(w.next().await.unwrap().kind, EventKind::Undefined);
+    }
+}

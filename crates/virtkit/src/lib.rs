@@ -265,7 +265,7 @@ impl Connection {
             Backend::Local(e) => e.define(def, opts).await?,
             Backend::Remote(r) => r.define(def.to_xml(), opts).await?,
         };
-        Ok(self.handle(info.uuid, info.name))
+        Ok(self.handle(info))
     }
 
     /// Starts a transient domain from XML: it is not stored, and is gone
@@ -280,7 +280,7 @@ impl Connection {
             Backend::Local(e) => e.create(def, opts).await?,
             Backend::Remote(r) => r.create(def.to_xml(), opts).await?,
         };
-        Ok(self.handle(info.uuid, info.name))
+        Ok(self.handle(info))
     }
 
     /// Finds a domain by name or UUID.
@@ -289,7 +289,7 @@ impl Connection {
             Backend::Local(e) => e.lookup(name_or_uuid)?,
             Backend::Remote(r) => r.lookup(name_or_uuid).await?,
         };
-        Ok(self.handle(info.uuid, info.name))
+        Ok(self.handle(info))
     }
 
     /// One consistent snapshot of the domains the options select, sorted by
@@ -341,8 +341,8 @@ impl Connection {
         Ok(EventStream { source })
     }
 
-    fn handle(&self, uuid: Uuid, name: String) -> Domain {
-        Domain { conn: self.clone(), uuid, name }
+    fn handle(&self, info: DomainInfo) -> Domain {
+        Domain { conn: self.clone(), uuid: info.uuid, name: info.name.clone(), made: Arc::new(info) }
     }
 }
 
@@ -410,6 +410,8 @@ pub struct Domain {
     conn: Connection,
     uuid: Uuid,
     name: String,
+    /// What the call that gave this handle answered.
+    made: Arc<DomainInfo>,
 }
 
 impl std::fmt::Debug for Domain {
@@ -429,6 +431,15 @@ impl Domain {
 
     pub fn connection(&self) -> &Connection {
         &self.conn
+    }
+
+    /// The domain as the call that gave this handle answered: for
+    /// [`Connection::define`] and [`Connection::create`], the state their
+    /// own change made (its generation, taken with the change, never
+    /// another client's); for a lookup, what it found. [`Domain::info`]
+    /// asks again.
+    pub fn info_when_made(&self) -> &DomainInfo {
+        &self.made
     }
 
     fn backend(&self) -> &Backend {
