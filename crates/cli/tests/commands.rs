@@ -335,9 +335,9 @@ fn node_documents_give_a_custom_test_host() {
     );
     let out = ok_uri(&format!("test://{node}"), "list --all");
     assert!(out.contains(" 1    n1     running") && out.contains(" 2    n2     running"), "{out}");
-    let bad = f.put("bad-node.xml", "<node><network/></node>");
+    let bad = f.put("bad-node.xml", "<node><interface/></node>");
     vk().args(["-c", &format!("test://{bad}"), "list"]).assert().code(1).stderr(
-        contains("unsupported element <network> in <node>").or(contains("unknown element <network> in <node>")),
+        contains("unsupported element <interface> in <node>").or(contains("unknown element <interface> in <node>")),
     );
 }
 
