@@ -5,6 +5,8 @@
 
 mod common;
 
+#[path = "hostile/full_disk.rs"]
+mod full_disk;
 #[path = "hostile/parse.rs"]
 mod parse;
 #[path = "hostile/races.rs"]

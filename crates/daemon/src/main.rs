@@ -81,7 +81,7 @@ async fn run(s: Settings) -> anyhow::Result<()> {
     targets.insert("test:///default".to_owned(), virtkit::Connection::open("test:///default").await?);
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let base = revision_base(&s.state_dir)?;
+    let base = revision_base(&s.state_dir);
     tracing::info!(base, "revisions start");
     let service = service::Service::new(targets, stop_rx, base, cpu::Cpu::new(s.threads));
     let (tx, rx) = mpsc::channel(64);
@@ -186,7 +186,7 @@ const REVISIONS_PER_RUN: u64 = 1 << 32;
 /// daemon on this state directory could have shown (its base, recorded in
 /// `revision-base`, plus 2^32), and past the clock in microseconds, should
 /// the record be lost. It stays below 2^53, which JSON readers keep exact.
-fn revision_base(state: &std::path::Path) -> anyhow::Result<u64> {
+fn revision_base(state: &std::path::Path) -> u64 {
     let path = state.join("revision-base");
     let previous = match std::fs::read_to_string(&path) {
         Ok(text) => match text.trim().parse::<u64>() {
@@ -201,8 +201,27 @@ fn revision_base(state: &std::path::Path) -> anyhow::Result<u64> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros());
     let now = u64::try_from(now).unwrap_or(0);
     let base = previous.map_or(now, |p| p.saturating_add(REVISIONS_PER_RUN).max(now));
-    virtkit_host::fs::write_atomic(&path, format!("{base}\n").as_bytes(), 0o644)?;
-    Ok(base)
+    let text = format!("{base}\n");
+    if let Err(e) = virtkit_host::fs::write_atomic(&path, text.as_bytes(), 0o644) {
+        // A full filesystem has no room for a new file, but the old one's
+        // block takes the new number: rewrite it in place. Should that fail
+        // too (none yet), serve anyway: the next daemon counts from the
+        // clock, past every revision this one shows.
+        if let Err(e2) = rewrite_in_place(&path, text.as_bytes()) {
+            tracing::warn!("{e}; nor can it be rewritten in place: {e2}");
+        }
+    }
+    base
+}
+
+/// Overwrites the existing file `path` with `data` where it lies, which
+/// needs no new space for a few bytes.
+fn rewrite_in_place(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().write(true).open(path)?;
+    f.write_all_at(data, 0)?;
+    f.set_len(data.len() as u64)?;
+    f.sync_all()
 }
 
 /// How long running calls may take to finish once the daemon stops.
@@ -244,13 +263,13 @@ mod tests {
     #[test]
     fn each_daemon_counts_past_the_last() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let first = revision_base(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let first = revision_base(dir.path());
         assert!(first > 1_700_000_000_000_000, "{first}");
-        let second = revision_base(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let second = revision_base(dir.path());
         assert_eq!(second, first + REVISIONS_PER_RUN);
         assert!(second < 1 << 53);
         std::fs::write(dir.path().join("revision-base"), "junk").unwrap_or_else(|e| panic!("{e}"));
-        let third = revision_base(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let third = revision_base(dir.path());
         assert!(third >= first && third < second, "{third}");
     }
 }

@@ -131,7 +131,7 @@ async fn spawn_with_monitor(
 ) -> Result<(tokio::process::Child, Qmp), CapsError> {
     let name = binary.display().to_string();
     std::fs::create_dir_all(scratch).map_err(|e| CapsError::Spawn(name.clone(), e.to_string()))?;
-    let sock = scratch.join(format!("probe-{}.sock", std::process::id()));
+    let sock = scratch.join(format!("{MONITOR_PREFIX}{}.sock", std::process::id()));
     let _ = std::fs::remove_file(&sock);
     let listener =
         std::os::unix::net::UnixListener::bind(&sock).map_err(|e| CapsError::Spawn(name.clone(), e.to_string()))?;
@@ -238,11 +238,11 @@ async fn probe_kvm(binary: &Path, scratch: &Path) -> Kvm {
     if !(bin.contains("x86_64") || bin.contains("i386")) {
         return Kvm { usable: true, why: String::new() };
     }
-    let image = scratch.join(format!("kvm-probe-{}.bin", std::process::id()));
-    if let Err(e) = std::fs::write(&image, probe_image()) {
+    let image = Scratch(scratch.join(format!("{KVM_PROBE_PREFIX}{}.bin", std::process::id())));
+    if let Err(e) = std::fs::write(&image.0, probe_image()) {
         return no(format!("cannot write the probe guest: {e}"));
     }
-    let image_arg = image.display().to_string();
+    let image_arg = image.0.display().to_string();
     let started = Instant::now();
     let child = virtkit_host::Spawn::new(binary)
         .args([
@@ -261,7 +261,8 @@ async fn probe_kvm(binary: &Path, scratch: &Path) -> Kvm {
         ])
         .env("LC_ALL", "C")
         .spawn();
-    let result = match child {
+    // The image goes when `image` does, after the guest has exited.
+    match child {
         Err(e) => no(format!("cannot run the probe guest: {e}")),
         Ok(mut child) => match tokio::time::timeout(KVM_PROBE_LIMIT, child.wait()).await {
             // isa-debug-exit turns the byte 0x31 into the exit status (0x31 << 1) | 1.
@@ -278,9 +279,38 @@ async fn probe_kvm(binary: &Path, scratch: &Path) -> Kvm {
                 ))
             }
         },
-    };
-    let _ = std::fs::remove_file(&image);
-    result
+    }
+}
+
+const KVM_PROBE_PREFIX: &str = "kvm-probe-";
+const MONITOR_PREFIX: &str = "probe-";
+
+/// A probe's file, removed when it goes out of scope whatever happened
+/// (a half-written one too).
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Removes, quietly, the files probes of processes that are gone left in
+/// `scratch` (`kvm-probe-PID.bin`, `probe-PID.sock`: a probe killed half-way).
+pub fn clean_stale(scratch: &Path) {
+    let Ok(entries) = std::fs::read_dir(scratch) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let pid = name
+            .strip_prefix(KVM_PROBE_PREFIX)
+            .and_then(|n| n.strip_suffix(".bin"))
+            .or_else(|| name.strip_prefix(MONITOR_PREFIX).and_then(|n| n.strip_suffix(".sock")));
+        let Some(pid) = pid.and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// The probe guest: a multiboot image (the a.out kludge, so it is a flat

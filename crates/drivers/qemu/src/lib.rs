@@ -138,9 +138,11 @@ impl Drop for QemuDriver {
 impl QemuDriver {
     /// A driver keeping its runtime files, logs and caches under `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
+        caps::clean_stale(&root.join("run"));
         QemuDriver {
             state: Arc::new(Shared {
-                root: root.into(),
+                root,
                 vms: Mutex::new(HashMap::new()),
                 events: OnceLock::new(),
                 caps: tokio::sync::Mutex::new(HashMap::new()),
