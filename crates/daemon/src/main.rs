@@ -22,11 +22,12 @@ use crate::config::{Args, Settings};
 use crate::listen::Accepted;
 
 fn main() {
+    append_logs();
     let args = Args::parse();
     let settings = match Settings::load(args) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("virtkitd: {e:#}");
+            say(&format!("virtkitd: {e:#}"));
             std::process::exit(2);
         }
     };
@@ -36,15 +37,41 @@ fn main() {
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(settings.threads).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("virtkitd: cannot start the runtime: {e}");
+            say(&format!("virtkitd: cannot start the runtime: {e}"));
             std::process::exit(1);
         }
     };
     if let Err(e) = rt.block_on(run(settings)) {
         tracing::error!("{e:#}");
-        eprintln!("virtkitd: {e:#}");
+        say(&format!("virtkitd: {e:#}"));
         std::process::exit(1);
     }
+}
+
+/// Makes standard output and error append when they are files, so that
+/// each line lands whole at the end even when another writer (a second
+/// open of the same log) writes there too; every line goes in one write.
+fn append_logs() {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    use nix::sys::stat::SFlag;
+    use std::os::fd::AsFd;
+    let (out, err) = (std::io::stdout(), std::io::stderr());
+    for fd in [out.as_fd(), err.as_fd()] {
+        let regular = nix::sys::stat::fstat(fd)
+            .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG);
+        if !regular {
+            continue;
+        }
+        if let Ok(flags) = fcntl(fd, FcntlArg::F_GETFL) {
+            let _ = fcntl(fd, FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_APPEND));
+        }
+    }
+}
+
+/// One line to standard error, in one write.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
 }
 
 /// Percent-escapes what a URI parameter value cannot hold as is.
