@@ -7,6 +7,8 @@ mod common;
 
 #[path = "hostile/full_disk.rs"]
 mod full_disk;
+#[path = "hostile/fuzz.rs"]
+mod fuzz;
 #[path = "hostile/logs.rs"]
 mod logs;
 #[path = "hostile/parse.rs"]

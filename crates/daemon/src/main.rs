@@ -8,6 +8,7 @@ mod cpu;
 mod listen;
 mod service;
 mod tls;
+mod wire;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -149,6 +150,7 @@ async fn run(s: Settings) -> anyhow::Result<()> {
         .initial_stream_window_size(virtkit_proto::WINDOW)
         .initial_connection_window_size(virtkit_proto::WINDOW)
         .max_frame_size(virtkit_proto::FRAME)
+        .layer(wire::BadMessages)
         .add_service(
             virtkit_proto::v1::virtkit_server::VirtkitServer::new(service)
                 .max_decoding_message_size(s.max_message)

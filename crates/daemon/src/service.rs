@@ -185,7 +185,15 @@ impl Virtkit for Service {
         let conn = self.conn(&req, "list-domains", Access::Read)?;
         let msg = req.get_ref();
         let mut opts = virtkit::ListOptions::default().stats(msg.stats);
-        opts.states = msg.states.iter().map(|s| convert::state_from(*s)).collect::<Result<_, _>>().map_err(status)?;
+        // (A state the contract does not know is the caller's mistake.)
+        opts.states = msg
+            .states
+            .iter()
+            .map(|s| {
+                convert::state_from(*s)
+                    .map_err(|_| status(Error::new(ErrorKind::InvalidArgument, format!("{s} is not a domain state"))))
+            })
+            .collect::<Result<_, _>>()?;
         opts.active = msg.active;
         opts.persistent = msg.persistent;
         let list = conn.list_domains(opts).await.map_err(status)?;

@@ -17,8 +17,21 @@ fn bad(what: &str, value: &str) -> Error {
 }
 
 pub fn uuid(s: &str) -> Result<Uuid, Error> {
-    Uuid::parse_str(s).map_err(|_| Error::new(ErrorKind::InvalidArgument, format!("'{s}' is not a UUID")))
+    Uuid::parse_str(s).map_err(|_| Error::new(ErrorKind::InvalidArgument, format!("'{}' is not a UUID", cut(s, 64))))
 }
+
+/// At most `max` characters of `s` (then an ellipsis): what a message
+/// quotes of input that may be any length.
+fn cut(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => std::borrow::Cow::Owned(format!("{}…", &s[..i])),
+        None => std::borrow::Cow::Borrowed(s),
+    }
+}
+
+/// The longest message a status carries: it travels in an HTTP/2 header,
+/// and a peer refuses (resets the stream) a header past its limit.
+const MAX_STATUS_MESSAGE: usize = 2048;
 
 /// An engine enum and its wire enum, matched by name: the word
 /// `shutting-down` of `DomainState` is `DOMAIN_STATE_SHUTTING_DOWN`.
@@ -355,7 +368,7 @@ pub fn status_to(e: &Error) -> tonic::Status {
         }
         None => Default::default(),
     };
-    let mut status = tonic::Status::with_details(code, e.message(), details);
+    let mut status = tonic::Status::with_details(code, cut(e.message(), MAX_STATUS_MESSAGE), details);
     if let Ok(v) = e.kind().as_str().parse() {
         status.metadata_mut().insert(crate::ERROR_KIND_METADATA, v);
     }
