@@ -27,6 +27,7 @@ use crate::options::{
     WatchOptions, XmlOptions,
 };
 use crate::registry::{Registry, Watcher};
+use crate::storage_driver::StorageDriver;
 use crate::store::Store;
 use crate::types::{Capabilities, DomainInfo, DomainList, DomainStats, EventDetail, EventKind, HostInfo, ObjectKind};
 
@@ -60,17 +61,26 @@ pub struct Drivers {
     pub domains: Vec<Arc<dyn DomainDriver>>,
     /// The host's networking, if it manages networks.
     pub network: Option<Arc<dyn NetworkDriver>>,
+    /// The host's storage, if it manages pools.
+    pub storage: Option<Arc<dyn StorageDriver>>,
 }
 
 impl Drivers {
     pub fn new(domain: Arc<dyn DomainDriver>) -> Self {
-        Drivers { domains: vec![domain], network: None }
+        Drivers { domains: vec![domain], network: None, storage: None }
     }
 
     /// The host's network driver.
     #[must_use]
     pub fn with_network_driver(mut self, d: Arc<dyn NetworkDriver>) -> Self {
         self.network = Some(d);
+        self
+    }
+
+    /// The host's storage driver.
+    #[must_use]
+    pub fn with_storage_driver(mut self, d: Arc<dyn StorageDriver>) -> Self {
+        self.storage = Some(d);
         self
     }
 
@@ -137,6 +147,7 @@ impl Engine {
         let engine = Engine::build(drivers, config, Some(store));
         if let Some(store) = &engine.inner.store {
             engine.inner.load_networks(store, &mut problems).await;
+            engine.inner.load_pools(store, &mut problems).await;
             engine.inner.load_domains(store, &mut problems).await;
             engine.inner.recount_ports();
         }

@@ -17,8 +17,12 @@ mod objects;
 pub mod options;
 mod registry;
 pub mod seams;
+mod storage;
+mod storage_api;
+pub mod storage_driver;
 mod store;
 pub mod types;
+mod volume;
 
 pub use driver::{Console, ConsoleIo, DomainDriver, DomainRef, DriverEvents, Started};
 pub use engine::{Drivers, Engine, EngineConfig};

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 use virtkit_model::domain::Domain;
 use virtkit_model::network::Network;
+use virtkit_model::storage::{Pool, Volume};
 
 use crate::domain::DomainKind;
 use crate::engine::{Engine, Inner};
@@ -18,7 +19,9 @@ use crate::options::{
     AutostartOptions, CreateOptions, DefineOptions, InfoOptions, LeaseOptions, ListOptions, StartOptions, StopOptions,
     UndefineOptions, XmlOptions,
 };
-use crate::types::{DomainInfo, Lease, List, NetworkInfo, ObjectKind};
+use crate::storage::PoolKind;
+use crate::types::{DomainInfo, Lease, List, NetworkInfo, ObjectKind, PoolInfo, VolumeInfo};
+use crate::volume::VolumeKind;
 
 /// A document of any kind the engine keeps.
 #[derive(Debug, Clone)]
@@ -26,6 +29,9 @@ use crate::types::{DomainInfo, Lease, List, NetworkInfo, ObjectKind};
 pub enum Def {
     Domain(Box<Domain>),
     Network(Box<Network>),
+    Pool(Box<Pool>),
+    /// A volume, made in a pool (`create_volume`), never defined alone.
+    Volume(Box<Volume>),
 }
 
 impl Def {
@@ -33,6 +39,8 @@ impl Def {
         match self {
             Def::Domain(_) => ObjectKind::Domain,
             Def::Network(_) => ObjectKind::Network,
+            Def::Pool(_) => ObjectKind::Pool,
+            Def::Volume(_) => ObjectKind::Volume,
         }
     }
 
@@ -42,7 +50,8 @@ impl Def {
         match kind {
             ObjectKind::Domain => Domain::from_xml(text).map(|d| Def::Domain(Box::new(d))).map_err(bad),
             ObjectKind::Network => Network::from_xml(text).map(|n| Def::Network(Box::new(n))).map_err(bad),
-            k => Err(Error::new(ErrorKind::Unsupported, format!("{} documents cannot be defined", k.noun()))),
+            ObjectKind::Pool => Pool::from_xml(text).map(|p| Def::Pool(Box::new(p))).map_err(bad),
+            ObjectKind::Volume => Volume::from_xml(text).map(|v| Def::Volume(Box::new(v))).map_err(bad),
         }
     }
 
@@ -50,6 +59,8 @@ impl Def {
         match self {
             Def::Domain(d) => d.to_xml(),
             Def::Network(n) => n.to_xml(),
+            Def::Pool(p) => p.to_xml(),
+            Def::Volume(v) => v.to_xml(),
         }
     }
 }
@@ -60,6 +71,8 @@ impl Def {
 pub enum Info {
     Domain(DomainInfo),
     Network(NetworkInfo),
+    Pool(PoolInfo),
+    Volume(VolumeInfo),
 }
 
 impl Info {
@@ -67,6 +80,8 @@ impl Info {
         match self {
             Info::Domain(_) => ObjectKind::Domain,
             Info::Network(_) => ObjectKind::Network,
+            Info::Pool(_) => ObjectKind::Pool,
+            Info::Volume(_) => ObjectKind::Volume,
         }
     }
 
@@ -74,6 +89,8 @@ impl Info {
         match self {
             Info::Domain(i) => i.uuid,
             Info::Network(i) => i.uuid,
+            Info::Pool(i) => i.uuid,
+            Info::Volume(i) => i.uuid,
         }
     }
 
@@ -81,6 +98,8 @@ impl Info {
         match self {
             Info::Domain(i) => &i.name,
             Info::Network(i) => &i.name,
+            Info::Pool(i) => &i.name,
+            Info::Volume(i) => &i.name,
         }
     }
 }
@@ -97,8 +116,19 @@ impl From<NetworkInfo> for Info {
     }
 }
 
-/// Runs `$body` with `$K` the typed kind of `$kind`, for the kinds with a
-/// lifecycle; other kinds are refused.
+impl From<PoolInfo> for Info {
+    fn from(i: PoolInfo) -> Self {
+        Info::Pool(i)
+    }
+}
+
+impl From<VolumeInfo> for Info {
+    fn from(i: VolumeInfo) -> Self {
+        Info::Volume(i)
+    }
+}
+
+/// Runs `$body` with `$K` the typed kind of `$kind`.
 macro_rules! by_kind {
     ($kind:expr, $K:ident => $body:expr) => {
         match $kind {
@@ -110,15 +140,36 @@ macro_rules! by_kind {
                 type $K = NetworkKind;
                 $body
             }
-            k => Err(Error::new(ErrorKind::Unsupported, format!("{} objects are not supported yet", k.noun()))),
+            ObjectKind::Pool => {
+                type $K = PoolKind;
+                $body
+            }
+            ObjectKind::Volume => {
+                type $K = VolumeKind;
+                $body
+            }
         }
     };
+}
+
+/// Volumes are made and deleted in their pool; they have no stored
+/// definition of their own to define, undefine or autostart.
+fn not_for_volumes(kind: ObjectKind, verb: &str) -> Result<()> {
+    if kind == ObjectKind::Volume { Err(volumes_cannot(verb)) } else { Ok(()) }
+}
+
+fn volumes_cannot(verb: &str) -> Error {
+    Error::new(
+        ErrorKind::InvalidArgument,
+        format!("storage volumes cannot be {verb}: they are created and deleted in their pool"),
+    )
 }
 
 /// The filter of a list, checked against the kind it lists.
 fn keep<K: Kind>(opts: &ListOptions) -> impl Fn(&Record<K>) -> bool + '_ {
     move |r| {
-        opts.active.is_none_or(|a| a == r.active())
+        opts.pool.is_none_or(|p| p == r.parent)
+            && opts.active.is_none_or(|a| a == r.active())
             && opts.persistent.is_none_or(|p| p == r.config.is_some())
             && opts.autostart.is_none_or(|a| a == r.autostart)
     }
@@ -133,6 +184,10 @@ impl Engine {
             Def::Network(n) => {
                 self.run(move |i| async move { i.define::<NetworkKind>(*n, opts).await }).await.map(Info::from)
             }
+            Def::Pool(p) => {
+                self.run(move |i| async move { i.define::<PoolKind>(*p, opts).await }).await.map(Info::from)
+            }
+            Def::Volume(_) => Err(volumes_cannot("defined")),
         }
     }
 
@@ -141,10 +196,16 @@ impl Engine {
         match def {
             Def::Domain(d) => self.create(*d, opts).await.map(Info::from),
             Def::Network(n) => self.run(move |i| async move { i.create_network(*n).await }).await.map(Info::from),
+            Def::Pool(p) => self.run(move |i| async move { i.create_pool(*p).await }).await.map(Info::from),
+            Def::Volume(_) => Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "storage volumes are created in a pool (create_volume), not started",
+            )),
         }
     }
 
     pub async fn undefine_object(&self, kind: ObjectKind, uuid: Uuid, opts: UndefineOptions) -> Result<Info> {
+        not_for_volumes(kind, "undefined")?;
         by_kind!(kind, K => self.run(move |i| async move { i.undefine::<K>(uuid, opts).await }).await.map(Info::from))
     }
 
@@ -152,6 +213,7 @@ impl Engine {
         match kind {
             ObjectKind::Domain => self.start(uuid, opts).await.map(Info::from),
             ObjectKind::Network => self.run(move |i| async move { i.start_network(uuid).await }).await.map(Info::from),
+            ObjectKind::Pool => self.run(move |i| async move { i.start_pool(uuid).await }).await.map(Info::from),
             k => Err(Error::new(ErrorKind::Unsupported, format!("{} objects cannot be started", k.noun()))),
         }
     }
@@ -161,6 +223,7 @@ impl Engine {
         match kind {
             ObjectKind::Domain => self.power_off(uuid, Default::default()).await.map(Info::from),
             ObjectKind::Network => self.run(move |i| async move { i.stop_network(uuid).await }).await.map(Info::from),
+            ObjectKind::Pool => self.run(move |i| async move { i.stop_pool(uuid).await }).await.map(Info::from),
             k => Err(Error::new(ErrorKind::Unsupported, format!("{} objects cannot be stopped", k.noun()))),
         }
     }
@@ -172,11 +235,15 @@ impl Engine {
         enabled: bool,
         _opts: AutostartOptions,
     ) -> Result<Info> {
+        not_for_volumes(kind, "set to autostart")?;
         by_kind!(kind, K => self.run(move |i| async move { i.set_autostart::<K>(uuid, enabled).await }).await.map(Info::from))
     }
 
-    /// Finds an object by UUID or name.
+    /// Finds an object by UUID or name (a volume: by UUID, key or path).
     pub fn lookup_object(&self, kind: ObjectKind, key: &str) -> Result<Info> {
+        if kind == ObjectKind::Volume {
+            return self.inner.find_volume(key).map(Info::from);
+        }
         by_kind!(kind, K => self.inner.lookup::<K>(Uuid::nil(), key).map(Info::from))
     }
 
@@ -192,6 +259,9 @@ impl Engine {
     pub async fn list_objects(&self, kind: ObjectKind, opts: ListOptions) -> Result<List<Info>> {
         if kind != ObjectKind::Domain && (!opts.states.is_empty() || opts.stats) {
             return Err(Error::new(ErrorKind::InvalidArgument, "states and stats select domains only"));
+        }
+        if kind != ObjectKind::Volume && opts.pool.is_some() {
+            return Err(Error::new(ErrorKind::InvalidArgument, "pool selects volumes only"));
         }
         if kind == ObjectKind::Domain {
             let l = self.list(opts).await?;
@@ -217,7 +287,14 @@ impl Engine {
                 let n: Arc<Network> = self.inner.definition::<NetworkKind>(&uuid, opts.inactive)?;
                 Ok(Def::Network(Box::new((*n).clone())))
             }
-            k => Err(Error::new(ErrorKind::Unsupported, format!("{} objects are not supported yet", k.noun()))),
+            ObjectKind::Pool => {
+                let p: Arc<Pool> = self.inner.definition::<PoolKind>(&uuid, opts.inactive)?;
+                Ok(Def::Pool(Box::new((*p).clone())))
+            }
+            ObjectKind::Volume => {
+                let v: Arc<Volume> = self.inner.definition::<VolumeKind>(&uuid, opts.inactive)?;
+                Ok(Def::Volume(Box::new((*v).clone())))
+            }
         }
     }
 
@@ -233,7 +310,8 @@ impl Inner {
     pub(crate) fn job_slot(&self, kind: ObjectKind, uuid: &Uuid) -> Result<(Arc<crate::jobs::JobSlot>, String)> {
         let reg = self.lock();
         by_kind!(kind, K => {
-            let r = K::table(&reg).get(uuid)?;
+            // A volume being made is not listed yet; its job can be cancelled.
+            let r = K::table(&reg).get_any(uuid).ok_or_else(|| Error::not_found_of(kind, &uuid.to_string()))?;
             Ok((r.job.clone(), r.what()))
         })
     }

@@ -137,8 +137,17 @@ pub struct ListOptions {
     pub autostart: Option<bool>,
     /// Include statistics of each active domain.
     pub stats: bool,
+    /// Volumes: only those of this pool (none: of every active pool).
+    pub pool: Option<uuid::Uuid>,
 }
-setters!(ListOptions { states: Vec<DomainState>, active: bool, persistent: bool, autostart: bool, stats: bool });
+setters!(ListOptions {
+    states: Vec<DomainState>,
+    active: bool,
+    persistent: bool,
+    autostart: bool,
+    stats: bool,
+    pool: uuid::Uuid,
+});
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -174,6 +183,65 @@ pub struct LeaseOptions {
     pub mac: Option<virtkit_model::MacAddress>,
 }
 setters!(LeaseOptions { mac: virtkit_model::MacAddress });
+
+/// Options for building a pool's storage (`pool-build`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct BuildOptions {
+    /// Write over whatever is there.
+    pub overwrite: bool,
+    /// Refuse if something is there.
+    pub no_overwrite: bool,
+}
+setters!(BuildOptions { overwrite: bool, no_overwrite: bool });
+
+/// Options for deleting a pool's storage, or a volume.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DeleteOptions {}
+
+/// Options for refreshing a pool.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RefreshOptions {}
+
+/// Options for making a volume (`vol-create`, `vol-create-from`,
+/// `vol-clone`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct VolumeCreateOptions {
+    /// Copy this volume's content (of any active pool).
+    pub from: Option<uuid::Uuid>,
+}
+setters!(VolumeCreateOptions { from: uuid::Uuid });
+
+/// Options for resizing a volume (`vol-resize`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ResizeOptions {
+    /// The size is added to the current capacity.
+    pub delta: bool,
+    /// Allow a smaller capacity (data past it is lost).
+    pub shrink: bool,
+    /// Allocate the new space now.
+    pub allocate: bool,
+}
+setters!(ResizeOptions { delta: bool, shrink: bool, allocate: bool });
+
+/// Options for wiping a volume.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct WipeOptions {}
+
+/// Options for uploading to or downloading from a volume: a byte range
+/// (`length` 0: to the end).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TransferOptions {
+    pub offset: u64,
+    pub length: u64,
+}
+setters!(TransferOptions { offset: u64, length: u64 });
 
 /// Options for watching events.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,7 +14,9 @@ use crate::engine::Inner;
 use crate::error::{Error, ErrorKind, Result};
 use crate::kind::{Kind, Table};
 use crate::network::NetworkKind;
+use crate::storage::PoolKind;
 use crate::types::{Event, EventDetail, EventKind, ObjectKind};
+use crate::volume::VolumeKind;
 
 pub(crate) struct Registry {
     pub(crate) revision: u64,
@@ -24,6 +26,9 @@ pub(crate) struct Registry {
     pub(crate) next_id: u32,
     pub(crate) domains: Table<DomainKind>,
     pub(crate) networks: Table<NetworkKind>,
+    pub(crate) pools: Table<PoolKind>,
+    /// Volumes of active pools, each under its pool.
+    pub(crate) volumes: Table<VolumeKind>,
 }
 
 impl Registry {
@@ -35,6 +40,8 @@ impl Registry {
             next_id: 1,
             domains: Table::default(),
             networks: Table::default(),
+            pools: Table::default(),
+            volumes: Table::default(),
         }
     }
 

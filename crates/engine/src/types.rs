@@ -289,6 +289,100 @@ impl NetworkInfo {
 /// Every network a list asked for.
 pub type NetworkList = List<NetworkInfo>;
 
+/// One storage pool as a list or lookup shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PoolInfo {
+    pub uuid: Uuid,
+    pub name: String,
+    /// `dir`, `fs`, `iscsi-direct` …
+    pub pool_type: String,
+    pub state: ResourceState,
+    pub persistent: bool,
+    pub autostart: bool,
+    pub generation: u64,
+    /// Bytes in all, used and free (0 while inactive).
+    pub capacity: u64,
+    pub allocation: u64,
+    pub available: u64,
+    /// Volumes in it (0 while inactive).
+    pub volumes: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobInfo>,
+}
+
+impl PoolInfo {
+    /// An inactive pool with nothing else known (set the fields after).
+    pub fn new(uuid: Uuid, name: impl Into<String>, pool_type: impl Into<String>) -> Self {
+        PoolInfo {
+            uuid,
+            name: name.into(),
+            pool_type: pool_type.into(),
+            state: ResourceState::Inactive,
+            persistent: false,
+            autostart: false,
+            generation: 0,
+            capacity: 0,
+            allocation: 0,
+            available: 0,
+            volumes: 0,
+            job: None,
+        }
+    }
+}
+
+/// One storage volume as a list or lookup shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct VolumeInfo {
+    /// The engine's name for it (volumes have no UUID of their own).
+    pub uuid: Uuid,
+    pub name: String,
+    /// Its pool's name and UUID.
+    pub pool: String,
+    pub pool_uuid: Uuid,
+    /// Unique on the host (a file volume's path).
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// `file`, `block`, `network` … as libvirt names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_type: Option<String>,
+    /// `raw`, `qcow2` …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// Bytes the guest sees, and bytes used on the host.
+    pub capacity: u64,
+    pub allocation: u64,
+    /// Active once made whole.
+    pub state: ResourceState,
+    /// Bumped by every change to it (resize, upload, wipe).
+    pub generation: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobInfo>,
+}
+
+impl VolumeInfo {
+    /// A volume with nothing but its names known (set the fields after).
+    pub fn new(uuid: Uuid, name: impl Into<String>, pool: impl Into<String>, pool_uuid: Uuid) -> Self {
+        VolumeInfo {
+            uuid,
+            name: name.into(),
+            pool: pool.into(),
+            pool_uuid,
+            key: String::new(),
+            path: None,
+            volume_type: None,
+            format: None,
+            capacity: 0,
+            allocation: 0,
+            state: ResourceState::Active,
+            generation: 0,
+            job: None,
+        }
+    }
+}
+
 /// A DHCP lease a network handed out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]

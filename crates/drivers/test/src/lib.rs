@@ -5,8 +5,10 @@
 //! clock by one 10 ms tick.
 
 mod network;
+mod storage;
 
 pub use network::{TestNetworkDriver, default_network};
+pub use storage::{TestStorageDriver, default_pool};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -241,17 +243,21 @@ pub fn default_domain() -> Domain {
 /// A simulated host with these domain host facts: every driver in memory.
 fn host_engine(host: TestHost) -> virtkit_engine::Engine {
     let drivers = virtkit_engine::Drivers::new(Arc::new(TestDriver::new(host)))
-        .with_network_driver(Arc::new(TestNetworkDriver::default()));
+        .with_network_driver(Arc::new(TestNetworkDriver::default()))
+        .with_storage_driver(Arc::new(TestStorageDriver::default()));
     virtkit_engine::Engine::with_drivers(drivers, Default::default())
 }
 
 /// A test engine as `test:///default` has it: a 16-CPU, 8 GiB host running
-/// the NAT network `default` and the domain `test` on it.
+/// the NAT network `default`, the directory pool `default-pool` and the
+/// domain `test` on that network.
 pub async fn default_engine() -> Result<virtkit_engine::Engine> {
     let engine = host_engine(TestHost::default());
     let net =
         engine.define_object(virtkit_engine::Def::Network(Box::new(default_network())), Default::default()).await?;
     engine.start_object(virtkit_engine::types::ObjectKind::Network, net.uuid(), Default::default()).await?;
+    let pool = engine.define_object(virtkit_engine::Def::Pool(Box::new(default_pool())), Default::default()).await?;
+    engine.start_object(virtkit_engine::types::ObjectKind::Pool, pool.uuid(), Default::default()).await?;
     let info = engine.define(default_domain(), Default::default()).await?;
     engine.start(info.uuid, StartOptions::default()).await?;
     Ok(engine)

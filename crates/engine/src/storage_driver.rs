@@ -1,0 +1,215 @@
+//! The seam between the engine and a host's storage: a storage driver has
+//! one backend per pool type (a directory, a filesystem on a device, an
+//! iSCSI target …) and a backend makes pools and their volumes real. The
+//! engine owns the records, names, states, persistence, jobs and events of
+//! pools and volumes; it calls a backend one job at a time per object. A
+//! driver never parses XML.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+use virtkit_model::storage::{Pool, PoolType, Volume};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::jobs::JobCtl;
+use crate::kind::ObjRef;
+
+/// What a backend sees of a pool's space and volumes, as they are now.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct PoolScan {
+    /// Bytes in all.
+    pub capacity: u64,
+    /// Bytes used.
+    pub allocation: u64,
+    /// Bytes free for new volumes.
+    pub available: u64,
+    /// Every volume found, each with its name, key, path and sizes.
+    pub volumes: Vec<Volume>,
+}
+
+impl PoolScan {
+    pub fn new(capacity: u64, allocation: u64, available: u64, volumes: Vec<Volume>) -> Self {
+        PoolScan { capacity, allocation, available, volumes }
+    }
+}
+
+/// A pool as its backend started it: the live definition (with what was
+/// decided at start), the backend's runtime data (stored by the engine and
+/// handed back after a restart) and what is in it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PoolActive {
+    pub live: Arc<Pool>,
+    pub data: serde_json::Value,
+    pub scan: PoolScan,
+}
+
+impl PoolActive {
+    pub fn new(live: Arc<Pool>, scan: PoolScan) -> Self {
+        PoolActive { live, data: serde_json::Value::Null, scan }
+    }
+
+    #[must_use]
+    pub fn with_data(mut self, data: serde_json::Value) -> Self {
+        self.data = data;
+        self
+    }
+}
+
+/// An active pool, as the backend gets it back.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct ActivePool<'a> {
+    pub pool: &'a ObjRef,
+    pub live: &'a Pool,
+    pub data: &'a serde_json::Value,
+}
+
+/// How a pool is built (`pool-build`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BuildMode {
+    /// Write over whatever is there (a filesystem, a label).
+    pub overwrite: bool,
+    /// Refuse if something is there already.
+    pub no_overwrite: bool,
+}
+
+/// How a volume changes size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Resize {
+    /// The new capacity, bytes.
+    pub capacity: u64,
+    /// Allocate the new space now (not sparse).
+    pub allocate: bool,
+}
+
+/// A byte range of a volume for upload and download; `length` 0 means to
+/// the end.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Range {
+    pub offset: u64,
+    pub length: u64,
+}
+
+impl Range {
+    pub fn new(offset: u64, length: u64) -> Self {
+        Range { offset, length }
+    }
+}
+
+fn unsupported(pool_type: PoolType, what: &str) -> Error {
+    Error::new(ErrorKind::Unsupported, format!("{pool_type} pools cannot {what}"))
+}
+
+/// The storage of one pool type. Every call that writes data reports its
+/// progress on `job` and stops (with `Cancelled`) when it is cancelled.
+#[async_trait]
+pub trait PoolBackend: Send + Sync + 'static {
+    fn pool_type(&self) -> PoolType;
+
+    /// Checks a definition and fills in what the backend decides (a
+    /// default target path), before it is stored or started.
+    fn prepare(&self, def: &mut Pool) -> Result<()> {
+        let _ = def;
+        Ok(())
+    }
+
+    /// Makes the pool's underlying storage (a directory, a filesystem).
+    async fn build(&self, pool: &ObjRef, def: &Pool, mode: BuildMode) -> Result<()> {
+        let _ = (pool, def, mode);
+        Err(unsupported(self.pool_type(), "be built"))
+    }
+
+    /// Makes the pool usable and finds its volumes. On failure nothing of
+    /// it is left behind.
+    async fn start(&self, pool: &ObjRef, def: Arc<Pool>) -> Result<PoolActive>;
+
+    /// Takes a pool a previous engine started over (by default: starts it
+    /// again, which a backend whose start is idempotent can keep).
+    async fn reconnect(&self, pool: &ObjRef, live: Arc<Pool>, data: serde_json::Value) -> Result<PoolActive> {
+        let _ = data;
+        self.start(pool, live).await
+    }
+
+    /// Makes the pool unusable; its data stays.
+    async fn stop(&self, active: ActivePool<'_>) -> Result<()>;
+
+    /// Removes the pool's underlying storage (the pool is inactive).
+    async fn delete(&self, pool: &ObjRef, def: &Pool) -> Result<()> {
+        let _ = (pool, def);
+        Err(unsupported(self.pool_type(), "be deleted"))
+    }
+
+    /// Looks at the pool again: its space and every volume.
+    async fn refresh(&self, active: ActivePool<'_>) -> Result<PoolScan>;
+
+    /// Makes a volume (empty, or with `from`'s content) and returns it as
+    /// made: key, path, format and sizes filled in. On failure nothing of
+    /// it is left.
+    async fn create_volume(
+        &self,
+        active: ActivePool<'_>,
+        vol: &Volume,
+        from: Option<&Volume>,
+        job: &JobCtl,
+    ) -> Result<Volume>;
+
+    async fn delete_volume(&self, active: ActivePool<'_>, vol: &Volume) -> Result<()>;
+
+    /// Changes a volume's capacity; returns it as it is now.
+    async fn resize_volume(&self, active: ActivePool<'_>, vol: &Volume, to: Resize) -> Result<Volume> {
+        let _ = (active, vol, to);
+        Err(unsupported(self.pool_type(), "resize volumes"))
+    }
+
+    /// Writes zeros over a volume's data.
+    async fn wipe_volume(&self, active: ActivePool<'_>, vol: &Volume, job: &JobCtl) -> Result<()> {
+        let _ = (active, vol, job);
+        Err(unsupported(self.pool_type(), "wipe volumes"))
+    }
+
+    /// Writes the chunks from `data` into the volume from `range.offset`
+    /// (at most `range.length` bytes when that is set); returns the
+    /// volume as it is after.
+    async fn upload(
+        &self,
+        active: ActivePool<'_>,
+        vol: &Volume,
+        range: Range,
+        data: &mut mpsc::Receiver<Vec<u8>>,
+        job: &JobCtl,
+    ) -> Result<Volume> {
+        let _ = (active, vol, range, data, job);
+        Err(unsupported(self.pool_type(), "take uploads"))
+    }
+
+    /// Sends the volume's bytes in `range` to `out`, in chunks; returns
+    /// how many it sent.
+    async fn download(
+        &self,
+        active: ActivePool<'_>,
+        vol: &Volume,
+        range: Range,
+        out: &mpsc::Sender<Vec<u8>>,
+        job: &JobCtl,
+    ) -> Result<u64> {
+        let _ = (active, vol, range, out, job);
+        Err(unsupported(self.pool_type(), "be downloaded from"))
+    }
+}
+
+/// A host's storage: one backend per pool type it can run.
+pub trait StorageDriver: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+
+    /// The backend for pools of `pool_type`, if this host has one.
+    fn backend(&self, pool_type: PoolType) -> Option<Arc<dyn PoolBackend>>;
+
+    /// The pool types this host can run (`pool-capabilities`).
+    fn pool_types(&self) -> Vec<PoolType>;
+}
