@@ -6,6 +6,7 @@
 mod config;
 mod cpu;
 mod listen;
+mod objects;
 mod service;
 mod tls;
 mod wire;

@@ -32,13 +32,13 @@ pub(crate) struct Service {
     cpu: Cpu,
 }
 
-fn status(e: Error) -> Status {
+pub(crate) fn status(e: Error) -> Status {
     convert::status_to(&e)
 }
 
 /// Whether a call changes something (refused on read-only connections).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Access {
+pub(crate) enum Access {
     Read,
     Write,
 }
@@ -53,6 +53,15 @@ impl Service {
         Service { targets, stopping, base, cpu }
     }
 
+    pub(crate) fn cpu(&self) -> &Cpu {
+        &self.cpu
+    }
+
+    /// What this daemon adds to every revision it shows.
+    pub(crate) fn base(&self) -> u64 {
+        self.base
+    }
+
     /// Reads a domain document off the async workers.
     async fn document(&self, xml: String) -> Result<virtkit::model::domain::Domain, Status> {
         self.cpu
@@ -62,7 +71,7 @@ impl Service {
     }
 
     /// The connection for a call, once the caller may make it.
-    fn conn<T>(&self, req: &Request<T>, call: &str, access: Access) -> Result<&Connection, Status> {
+    pub(crate) fn conn<T>(&self, req: &Request<T>, call: &str, access: Access) -> Result<&Connection, Status> {
         let peer = req.extensions().get::<Peer>();
         let uri = req.metadata().get(virtkit_proto::URI_METADATA).and_then(|v| v.to_str().ok()).unwrap_or("");
         match peer {
@@ -374,9 +383,98 @@ impl Virtkit for Service {
 
     type WatchStream = EventStream;
 
+    // ---- every kind of object (crate::objects) ----
+
+    async fn define_object(&self, req: Request<v1::DefineObjectRequest>) -> Result<Response<v1::ObjectInfo>, Status> {
+        self.define_object_call(req).await
+    }
+    async fn create_object(&self, req: Request<v1::CreateObjectRequest>) -> Result<Response<v1::ObjectInfo>, Status> {
+        self.create_object_call(req).await
+    }
+    async fn undefine_object(
+        &self,
+        req: Request<v1::UndefineObjectRequest>,
+    ) -> Result<Response<v1::ObjectInfo>, Status> {
+        self.undefine_object_call(req).await
+    }
+    async fn start_object(&self, req: Request<v1::ObjectRequest>) -> Result<Response<v1::ObjectInfo>, Status> {
+        self.start_object_call(req).await
+    }
+    async fn stop_object(&self, req: Request<v1::ObjectRequest>) -> Result<Response<v1::ObjectInfo>, Status> {
+        self.stop_object_call(req).await
+    }
+    async fn set_object_autostart(
+        &self,
+        req: Request<v1::SetObjectAutostartRequest>,
+    ) -> Result<Response<v1::ObjectInfo>, Status> {
+        self.set_object_autostart_call(req).await
+    }
+    async fn lookup_object(&self, req: Request<v1::LookupObjectRequest>) -> Result<Response<v1::ObjectInfo>, Status> {
+        self.lookup_object_call(req).await
+    }
+    async fn get_object_info(&self, req: Request<v1::ObjectRequest>) -> Result<Response<v1::ObjectInfo>, Status> {
+        self.get_object_info_call(req).await
+    }
+    async fn list_objects(&self, req: Request<v1::ListObjectsRequest>) -> Result<Response<v1::ObjectList>, Status> {
+        self.list_objects_call(req).await
+    }
+    async fn get_object_xml(
+        &self,
+        req: Request<v1::GetObjectXmlRequest>,
+    ) -> Result<Response<v1::GetObjectXmlReply>, Status> {
+        self.get_object_xml_call(req).await
+    }
+    async fn cancel_job(&self, req: Request<v1::ObjectRequest>) -> Result<Response<v1::CancelJobReply>, Status> {
+        self.cancel_job_call(req).await
+    }
+    async fn build_pool(&self, req: Request<v1::BuildPoolRequest>) -> Result<Response<v1::ObjectInfo>, Status> {
+        self.build_pool_call(req).await
+    }
+    async fn delete_pool(&self, req: Request<v1::ObjectRequest>) -> Result<Response<v1::ObjectInfo>, Status> {
+        self.delete_pool_call(req).await
+    }
+    async fn refresh_pool(&self, req: Request<v1::ObjectRequest>) -> Result<Response<v1::ObjectInfo>, Status> {
+        self.refresh_pool_call(req).await
+    }
+    async fn create_volume(&self, req: Request<v1::CreateVolumeRequest>) -> Result<Response<v1::ObjectInfo>, Status> {
+        self.create_volume_call(req).await
+    }
+    async fn delete_volume(&self, req: Request<v1::ObjectRequest>) -> Result<Response<v1::ObjectInfo>, Status> {
+        self.delete_volume_call(req).await
+    }
+    async fn resize_volume(&self, req: Request<v1::ResizeVolumeRequest>) -> Result<Response<v1::ObjectInfo>, Status> {
+        self.resize_volume_call(req).await
+    }
+    async fn wipe_volume(&self, req: Request<v1::ObjectRequest>) -> Result<Response<v1::ObjectInfo>, Status> {
+        self.wipe_volume_call(req).await
+    }
+    async fn upload_volume(
+        &self,
+        req: Request<tonic::Streaming<v1::UploadChunk>>,
+    ) -> Result<Response<v1::ObjectInfo>, Status> {
+        self.upload_volume_call(req).await
+    }
+
+    type DownloadVolumeStream = crate::objects::DataStream;
+
+    async fn download_volume(
+        &self,
+        req: Request<v1::DownloadVolumeRequest>,
+    ) -> Result<Response<Self::DownloadVolumeStream>, Status> {
+        self.download_volume_call(req).await
+    }
+    async fn get_network_leases(
+        &self,
+        req: Request<v1::GetNetworkLeasesRequest>,
+    ) -> Result<Response<v1::LeaseList>, Status> {
+        self.get_network_leases_call(req).await
+    }
+
     async fn watch(&self, req: Request<v1::WatchRequest>) -> Result<Response<EventStream>, Status> {
         let conn = self.conn(&req, "watch", Access::Read)?;
-        let mut opts = virtkit::WatchOptions::default();
+        let kinds =
+            req.get_ref().kinds.iter().map(|k| virtkit_proto::objects::kind_from(*k)).collect::<Result<Vec<_>, _>>();
+        let mut opts = virtkit::WatchOptions::default().kinds(kinds.map_err(status)?);
         // Revision 0, before every other, asks for all the history kept.
         if let Some(r) = req.get_ref().from_revision {
             let Some(own) = r.checked_sub(self.base).or((r == 0).then_some(0)) else {

@@ -59,6 +59,10 @@ impl Kind for DomainKind {
 impl Lifecycle for DomainKind {
     type Info = DomainInfo;
 
+    fn without_job(i: &mut DomainInfo) {
+        i.job = None;
+    }
+
     fn info(_reg: &Registry, r: &Record<Self>) -> DomainInfo {
         let def = r.current_def();
         let mut i = DomainInfo::new(r.uuid, r.name.clone());
@@ -203,7 +207,7 @@ impl Inner {
         if s.state.state == DomainState::Paused {
             self.emit::<DomainKind>(&mut reg, &dom.uuid, EventKind::Suspended, EventDetail::Paused);
         }
-        Ok(DomainKind::info(&reg, reg.domains.get(&dom.uuid)?))
+        Ok(DomainKind::answer(&reg, reg.domains.get(&dom.uuid)?))
     }
 
     /// Gives back what a failed start obtained, after `e`; returns `e`
@@ -270,7 +274,7 @@ impl Inner {
         self.driver_of(&uuid)?.reset(&dom).await?;
         let mut reg = self.lock();
         self.emit::<DomainKind>(&mut reg, &uuid, EventKind::Changed, EventDetail::Reset);
-        Ok(DomainKind::info(&reg, reg.domains.get(&uuid)?))
+        Ok(DomainKind::answer(&reg, reg.domains.get(&uuid)?))
     }
 
     pub(crate) async fn suspend(&self, uuid: Uuid) -> Result<DomainInfo> {
@@ -355,7 +359,7 @@ impl Inner {
             let mut reg = self.lock();
             let r = reg.domains.get_mut(&uuid).ok()?;
             if !r.active() {
-                return Some(DomainKind::info(&reg, reg.domains.get_any(&uuid)?));
+                return Some(DomainKind::answer(&reg, reg.domains.get_any(&uuid)?));
             }
             let reason = r.extra.stopping.take().unwrap_or(state.reason);
             r.state = State::new(DomainState::Shutoff, reason);
@@ -375,7 +379,7 @@ impl Inner {
                 _ => EventDetail::Failed,
             };
             self.emit::<DomainKind>(&mut reg, &uuid, EventKind::Stopped, detail);
-            let info = DomainKind::info(&reg, reg.domains.get_any(&uuid)?);
+            let info = DomainKind::answer(&reg, reg.domains.get_any(&uuid)?);
             if transient {
                 reg.domains.remove(&uuid);
             }

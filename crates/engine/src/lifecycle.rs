@@ -23,6 +23,17 @@ pub(crate) trait Lifecycle: Kind {
     /// The object as queries show it.
     fn info(reg: &Registry, r: &Record<Self>) -> Self::Info;
 
+    /// Takes the job out of an info value.
+    fn without_job(info: &mut Self::Info);
+
+    /// The object as a change answers with it, under the lock the change
+    /// was made in: the job shown would be the change's own, still held.
+    fn answer(reg: &Registry, r: &Record<Self>) -> Self::Info {
+        let mut i = Self::info(reg, r);
+        Self::without_job(&mut i);
+        i
+    }
+
     /// Checks and completes a definition before it is stored or started
     /// (the model's checks, then the driver's).
     fn prepare(inner: &Inner, def: Self::Def) -> Result<Self::Def>;
@@ -142,7 +153,7 @@ impl Inner {
             let detail = if new { EventDetail::Added } else { EventDetail::Updated };
             self.emit::<K>(&mut reg, &uuid, EventKind::Defined, detail);
             let r = K::table(&reg).get(&uuid)?;
-            let info = K::info(&reg, r);
+            let info = K::answer(&reg, r);
             drop(guard);
             return Ok(info);
         }
@@ -182,7 +193,7 @@ impl Inner {
         r.autostart = false;
         let active = r.active();
         self.emit::<K>(&mut reg, &uuid, EventKind::Undefined, EventDetail::Removed);
-        let info = K::info(&reg, K::table(&reg).get(&uuid)?);
+        let info = K::answer(&reg, K::table(&reg).get(&uuid)?);
         if !active {
             K::table_mut(&mut reg).remove(&uuid);
         }
@@ -200,7 +211,7 @@ impl Inner {
                 return Err(Error::state(format!("{obj} is transient: it cannot autostart")));
             };
             if r.autostart == enabled {
-                return Ok(K::info(&reg, r));
+                return Ok(K::answer(&reg, r));
             }
             (config, r.generation)
         };
@@ -210,7 +221,7 @@ impl Inner {
         let mut reg = self.lock();
         K::table_mut(&mut reg).get_mut(&uuid)?.autostart = enabled;
         self.emit::<K>(&mut reg, &uuid, EventKind::Changed, EventDetail::Autostart);
-        Ok(K::info(&reg, K::table(&reg).get(&uuid)?))
+        Ok(K::answer(&reg, K::table(&reg).get(&uuid)?))
     }
 
     /// Finds an object by UUID or by name (under `parent`, for volumes).

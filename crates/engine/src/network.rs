@@ -83,6 +83,10 @@ fn bridge_of(n: &Network) -> Option<&str> {
 impl Lifecycle for NetworkKind {
     type Info = NetworkInfo;
 
+    fn without_job(i: &mut NetworkInfo) {
+        i.job = None;
+    }
+
     fn info(_reg: &Registry, r: &Record<Self>) -> NetworkInfo {
         let mut i = NetworkInfo::new(r.uuid, r.name.clone());
         i.state = r.state;
@@ -220,7 +224,7 @@ impl Inner {
             r.hidden = false;
         }
         self.emit::<NetworkKind>(&mut reg, &obj.uuid, EventKind::Started, EventDetail::Booted);
-        Ok(NetworkKind::info(&reg, reg.networks.get(&obj.uuid)?))
+        Ok(NetworkKind::answer(&reg, reg.networks.get(&obj.uuid)?))
     }
 
     /// Takes a network down (`net-destroy`). Domains on it keep their
@@ -245,7 +249,7 @@ impl Inner {
             let detail = if r.extra.ports > 0 { EventDetail::PortsDetached } else { EventDetail::Destroyed };
             let transient = r.config.is_none();
             self.emit::<NetworkKind>(&mut reg, &uuid, EventKind::Stopped, detail);
-            let info = NetworkKind::info(&reg, reg.networks.get(&uuid)?);
+            let info = NetworkKind::answer(&reg, reg.networks.get(&uuid)?);
             if transient {
                 reg.networks.remove(&uuid);
             }

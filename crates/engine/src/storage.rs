@@ -78,6 +78,10 @@ impl Kind for PoolKind {
 impl Lifecycle for PoolKind {
     type Info = PoolInfo;
 
+    fn without_job(i: &mut PoolInfo) {
+        i.job = None;
+    }
+
     fn info(reg: &Registry, r: &Record<Self>) -> PoolInfo {
         let pool_type = r.current_def().map_or("", |d| d.pool_type.as_str());
         let mut i = PoolInfo::new(r.uuid, r.name.clone(), pool_type);
@@ -237,7 +241,7 @@ impl Inner {
         }
         set_volumes(&mut reg, obj, started.scan);
         self.emit::<PoolKind>(&mut reg, &obj.uuid, EventKind::Started, EventDetail::Booted);
-        Ok(PoolKind::info(&reg, reg.pools.get(&obj.uuid)?))
+        Ok(PoolKind::answer(&reg, reg.pools.get(&obj.uuid)?))
     }
 
     /// Refuses while volume jobs run in the pool or domains use its volumes.
@@ -285,7 +289,7 @@ impl Inner {
             r.data = serde_json::Value::Null;
             let transient = r.config.is_none();
             self.emit::<PoolKind>(&mut reg, &uuid, EventKind::Stopped, EventDetail::Destroyed);
-            let info = PoolKind::info(&reg, reg.pools.get(&uuid)?);
+            let info = PoolKind::answer(&reg, reg.pools.get(&uuid)?);
             if transient {
                 reg.pools.remove(&uuid);
             }
@@ -315,7 +319,7 @@ impl Inner {
         self.backend(&def)?.build(&obj, &def, mode).await?;
         let mut reg = self.lock();
         self.emit::<PoolKind>(&mut reg, &uuid, EventKind::Created, EventDetail::Built);
-        Ok(PoolKind::info(&reg, reg.pools.get(&uuid)?))
+        Ok(PoolKind::answer(&reg, reg.pools.get(&uuid)?))
     }
 
     /// Removes the pool's underlying storage (`pool-delete`); the
@@ -326,7 +330,7 @@ impl Inner {
         self.backend(&def)?.delete(&obj, &def).await?;
         let mut reg = self.lock();
         self.emit::<PoolKind>(&mut reg, &uuid, EventKind::Deleted, EventDetail::Removed);
-        Ok(PoolKind::info(&reg, reg.pools.get(&uuid)?))
+        Ok(PoolKind::answer(&reg, reg.pools.get(&uuid)?))
     }
 
     /// Looks at an active pool again: its space and volumes.
@@ -348,7 +352,7 @@ impl Inner {
         let mut reg = self.lock();
         set_volumes(&mut reg, &obj, scan);
         self.emit::<PoolKind>(&mut reg, &uuid, EventKind::Changed, EventDetail::Refreshed);
-        Ok(PoolKind::info(&reg, reg.pools.get(&uuid)?))
+        Ok(PoolKind::answer(&reg, reg.pools.get(&uuid)?))
     }
 
     /// Loads every stored pool and takes over every one a previous engine

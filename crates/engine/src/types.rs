@@ -795,6 +795,14 @@ pub struct JobInfo {
     pub allows: Vec<JobKind>,
 }
 
+impl JobInfo {
+    /// A job of `kind` begun at `started_ms`, with nothing done yet (set
+    /// the other fields after).
+    pub fn new(kind: JobKind, started_ms: u64) -> Self {
+        JobInfo { kind, started_ms, done: 0, total: 0, cancellable: kind.is_long(), allows: Vec::new() }
+    }
+}
+
 /// Facts about the host a driver runs on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -82,6 +82,10 @@ impl VolumeKind {
 impl Lifecycle for VolumeKind {
     type Info = VolumeInfo;
 
+    fn without_job(i: &mut VolumeInfo) {
+        i.job = None;
+    }
+
     fn info(reg: &Registry, r: &Record<Self>) -> VolumeInfo {
         let pool = reg.pools.get_any(&r.parent).map(|p| p.name.clone()).unwrap_or_default();
         let mut i = VolumeInfo::new(r.uuid, r.name.clone(), pool, r.parent);
@@ -174,7 +178,7 @@ impl Inner {
         r.generation += 1;
         account(&mut reg, &pool, old, now);
         self.emit::<VolumeKind>(&mut reg, uuid, EventKind::Changed, detail);
-        Ok(VolumeKind::info(&reg, reg.volumes.get(uuid)?))
+        Ok(VolumeKind::answer(&reg, reg.volumes.get(uuid)?))
     }
 
     /// Makes a volume in an active pool: empty, or (`from`) a copy of
@@ -248,7 +252,7 @@ impl Inner {
         account(&mut reg, &pool, 0, now);
         let detail = if from.is_some() { EventDetail::Cloned } else { EventDetail::Added };
         self.emit::<VolumeKind>(&mut reg, &uuid, EventKind::Created, detail);
-        Ok(VolumeKind::info(&reg, reg.volumes.get(&uuid)?))
+        Ok(VolumeKind::answer(&reg, reg.volumes.get(&uuid)?))
     }
 
     /// Removes a volume and its data. One a running domain uses is kept.
@@ -270,7 +274,7 @@ impl Inner {
         let mut reg = self.lock();
         account(&mut reg, &op.pool.obj.uuid, allocation_of(&op.vol), 0);
         self.emit::<VolumeKind>(&mut reg, &uuid, EventKind::Deleted, EventDetail::Removed);
-        let info = VolumeKind::info(&reg, reg.volumes.get(&uuid)?);
+        let info = VolumeKind::answer(&reg, reg.volumes.get(&uuid)?);
         reg.volumes.remove(&uuid);
         drop(op.job);
         Ok(info)

@@ -12,7 +12,7 @@ use virtkit_engine::{Error, ErrorKind};
 use crate::v1;
 
 /// A message that does not hold what it should.
-fn bad(what: &str, value: &str) -> Error {
+pub(crate) fn bad(what: &str, value: &str) -> Error {
     Error::new(ErrorKind::Internal, format!("bad {what} from the peer: '{value}'"))
 }
 
@@ -35,7 +35,7 @@ const MAX_STATUS_MESSAGE: usize = 2048;
 
 /// An engine enum and its wire enum, matched by name: the word
 /// `shutting-down` of `DomainState` is `DOMAIN_STATE_SHUTTING_DOWN`.
-struct Names<E: 'static> {
+pub(crate) struct Names<E: 'static> {
     to: HashMap<E, i32>,
     from: HashMap<i32, E>,
 }
@@ -54,11 +54,11 @@ impl<E: Copy + Eq + Hash> Names<E> {
     }
 
     /// Every engine value has a wire value (the tests check it); 0 else.
-    fn to(&self, e: E) -> i32 {
+    pub(crate) fn to(&self, e: E) -> i32 {
         self.to.get(&e).copied().unwrap_or(0)
     }
 
-    fn from(&self, v: i32) -> Option<E> {
+    pub(crate) fn from(&self, v: i32) -> Option<E> {
         self.from.get(&v).copied()
     }
 }
@@ -184,7 +184,7 @@ pub fn stats_from(s: v1::DomainStats) -> t::DomainStats {
 }
 
 /// A UUID as the wire writes it, without the formatting machinery.
-fn uuid_text(u: &Uuid) -> String {
+pub(crate) fn uuid_text(u: &Uuid) -> String {
     let mut buf = Uuid::encode_buffer();
     u.hyphenated().encode_lower(&mut buf).to_owned()
 }
@@ -273,7 +273,7 @@ pub fn event_from(e: v1::Event) -> Result<t::Event, Error> {
     Ok(ev)
 }
 
-fn objects() -> &'static Names<t::ObjectKind> {
+pub(crate) fn objects() -> &'static Names<t::ObjectKind> {
     static N: OnceLock<Names<t::ObjectKind>> = OnceLock::new();
     N.get_or_init(|| {
         Names::build(t::ObjectKind::ALL, t::ObjectKind::as_str, "OBJECT_KIND", |n| {
@@ -282,7 +282,7 @@ fn objects() -> &'static Names<t::ObjectKind> {
     })
 }
 
-fn resource_states() -> &'static Names<t::ResourceState> {
+pub(crate) fn resource_states() -> &'static Names<t::ResourceState> {
     static N: OnceLock<Names<t::ResourceState>> = OnceLock::new();
     N.get_or_init(|| {
         Names::build(t::ResourceState::ALL, t::ResourceState::as_str, "RESOURCE_STATE", |n| {

@@ -25,3 +25,15 @@ pub const MAX_MESSAGE: usize = 16 << 20;
 pub const WINDOW: u32 = 8 << 20;
 /// The largest HTTP/2 frame either side asks for: a whole list in a few.
 pub const FRAME: u32 = 1 << 20;
+
+pub mod objects;
+
+/// At most 64 characters of a value a message quotes, so that an error
+/// never echoes a huge value back.
+pub(crate) fn cut(s: &str) -> String {
+    const MAX: usize = 64;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}

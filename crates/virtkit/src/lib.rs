@@ -28,7 +28,9 @@
 //! ```
 
 mod daemon;
+mod objects;
 mod remote;
+mod remote_objects;
 mod tls;
 mod uri;
 
@@ -39,6 +41,11 @@ use virtkit_engine::Engine;
 use virtkit_model::domain::Domain as DomainDef;
 
 pub use daemon::daemon_socket;
+pub use objects::{
+    BuildOptions, Def, DeleteOptions, Handle, Info, Lease, LeaseOptions, Network, NetworkInfo, PoolInfo,
+    RefreshOptions, ResizeOptions, StopOptions, StoragePool, StorageVolume, TransferOptions, VolumeCreateOptions,
+    VolumeInfo, WipeOptions, kinds, parse_document,
+};
 pub use uri::Uri;
 pub use virtkit_engine::options::{
     AutostartOptions, CreateOptions, DefineOptions, InfoOptions, ListOptions, NativeOptions, PowerOffOptions,
@@ -336,7 +343,7 @@ impl Connection {
     pub async fn watch(&self, opts: WatchOptions) -> Result<EventStream> {
         let source = match self.backend() {
             Backend::Local(e) => Events::Local(e.watch(opts)?),
-            Backend::Remote(r) => Events::Remote(Box::new(r.watch(opts.from_revision).await?)),
+            Backend::Remote(r) => Events::Remote(Box::new(r.watch(opts.from_revision, opts.kinds).await?)),
         };
         Ok(EventStream { source })
     }

@@ -38,7 +38,7 @@ pub(crate) struct Remote {
 }
 
 /// An error from the daemon (or from losing it).
-fn status(s: tonic::Status) -> Error {
+pub(crate) fn status(s: tonic::Status) -> Error {
     convert::status_from(&s)
 }
 
@@ -128,13 +128,13 @@ impl Remote {
         Ok(remote)
     }
 
-    fn req<T>(&self, msg: T) -> tonic::Request<T> {
+    pub(crate) fn req<T>(&self, msg: T) -> tonic::Request<T> {
         let mut r = tonic::Request::new(msg);
         r.metadata_mut().insert(virtkit_proto::URI_METADATA, self.target.clone());
         r
     }
 
-    fn c(&self) -> VirtkitClient<Channel> {
+    pub(crate) fn c(&self) -> VirtkitClient<Channel> {
         self.client.clone()
     }
 
@@ -297,14 +297,23 @@ impl Remote {
         Ok(Box::new(user))
     }
 
-    pub(crate) async fn watch(&self, from_revision: Option<u64>) -> Result<RemoteEvents> {
-        let (stream, start) = self.open_watch(from_revision).await?;
-        Ok(RemoteEvents { remote: self.clone(), stream, revision: start.or(from_revision), buffered: None })
+    pub(crate) async fn watch(
+        &self,
+        from_revision: Option<u64>,
+        kinds: Vec<crate::ObjectKind>,
+    ) -> Result<RemoteEvents> {
+        let kinds: Vec<i32> = kinds.into_iter().map(virtkit_proto::objects::kind_to).collect();
+        let (stream, start) = self.open_watch(from_revision, &kinds).await?;
+        Ok(RemoteEvents { remote: self.clone(), stream, revision: start.or(from_revision), buffered: None, kinds })
     }
 
     /// The stream, and the revision it starts after (as the daemon says).
-    async fn open_watch(&self, from_revision: Option<u64>) -> Result<(tonic::Streaming<v1::Event>, Option<u64>)> {
-        let msg = v1::WatchRequest { from_revision };
+    async fn open_watch(
+        &self,
+        from_revision: Option<u64>,
+        kinds: &[i32],
+    ) -> Result<(tonic::Streaming<v1::Event>, Option<u64>)> {
+        let msg = v1::WatchRequest { from_revision, kinds: kinds.to_vec() };
         let resp = self.c().watch(self.req(msg)).await.map_err(status)?;
         let start =
             resp.metadata().get(virtkit_proto::REVISION_METADATA).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
@@ -323,6 +332,8 @@ pub(crate) struct RemoteEvents {
     revision: Option<u64>,
     /// An event read by `try_next`'s probe, not yet delivered.
     buffered: Option<Event>,
+    /// Only these kinds (wire values; empty: every kind).
+    kinds: Vec<i32>,
 }
 
 impl RemoteEvents {
@@ -353,7 +364,7 @@ impl RemoteEvents {
         // The daemon went away: once more, from the last revision seen. A
         // daemon restarted since answers revision-gone (list again).
         let from = self.revision;
-        self.stream = self.remote.open_watch(from).await?.0;
+        self.stream = self.remote.open_watch(from, &self.kinds).await?.0;
         match self.stream.message().await {
             Ok(Some(e)) => self.deliver(e),
             Ok(None) => Err(Error::new(ErrorKind::Disconnected, "the daemon closed the event stream")),

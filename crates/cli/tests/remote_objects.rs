@@ -1,0 +1,152 @@
+//! Networks, storage pools and volumes through virtkitd: the same calls
+//! answer the same in process and over the daemon's unix socket (the
+//! generic object calls, typed handles, upload and download streams,
+//! events of every kind), and the read-only socket refuses every change.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::Daemon;
+use tokio::sync::mpsc;
+use virtkit::{Connection, ErrorKind, ListOptions, ObjectKind, OpenOptions, TransferOptions, WatchOptions};
+
+const NET: &str = "<network><name>iso</name><uuid>0b7e1a52-3c3e-4b0b-9d0c-4c1b7f3f0a01</uuid><mac address='52:54:00:0a:0b:0c'/>\
+    <ip address='10.9.0.1' prefix='24'><dhcp><range start='10.9.0.10' end='10.9.0.20'/></dhcp></ip></network>";
+const POOL: &str = "<pool type='dir'><name>images</name><uuid>0b7e1a52-3c3e-4b0b-9d0c-4c1b7f3f0a02</uuid>\
+    <target><path>/images</path></target></pool>";
+
+async fn upload(v: &virtkit::StorageVolume, offset: u64, bytes: Vec<u8>) -> virtkit::Result<virtkit::VolumeInfo> {
+    let (tx, rx) = mpsc::channel(4);
+    let feed = tokio::spawn(async move {
+        for c in bytes.chunks(70_000) {
+            if tx.send(c.to_vec()).await.is_err() {
+                break;
+            }
+        }
+    });
+    let r = v.upload(TransferOptions::default().offset(offset), rx).await;
+    feed.await.unwrap();
+    r
+}
+
+async fn download(v: &virtkit::StorageVolume, offset: u64, length: u64) -> Vec<u8> {
+    let (tx, mut rx) = mpsc::channel(4);
+    let reader = tokio::spawn(async move {
+        let mut all = Vec::new();
+        while let Some(c) = rx.recv().await {
+            all.extend(c);
+        }
+        all
+    });
+    let n = v.download(TransferOptions::default().offset(offset).length(length), tx).await.unwrap();
+    let all = reader.await.unwrap();
+    assert_eq!(n, all.len() as u64);
+    all
+}
+
+/// Every call once; what each answered, one line each (revisions aside).
+async fn transcript(conn: &Connection) -> Vec<String> {
+    let mut out = Vec::new();
+    let from = conn.list_pools(ListOptions::default()).await.unwrap().revision;
+    let mut events = conn.watch(WatchOptions::default().from_revision(from)).await.unwrap();
+    let nets = conn.list_networks(ListOptions::default()).await.unwrap();
+    out.push(format!("{:?}", nets.items));
+    let net = conn.define_network_xml(NET, Default::default()).await.unwrap();
+    out.push(format!("{:?}", net.start(Default::default()).await.unwrap()));
+    out.push(format!("{:?}", net.set_autostart(true, Default::default()).await.unwrap()));
+    out.push(net.xml(Default::default()).await.unwrap());
+    let default = conn.lookup_network("default").await.unwrap();
+    out.push(format!("{:?}", default.leases(Default::default()).await.unwrap()));
+    let pool = conn.define_pool_xml(POOL, Default::default()).await.unwrap();
+    out.push(format!("{:?}", pool.build(Default::default()).await.unwrap()));
+    out.push(format!("{:?}", pool.start(Default::default()).await.unwrap()));
+    let vol = pool
+        .create_volume_xml("<volume><name>a.img</name><capacity>1048576</capacity></volume>", Default::default())
+        .await
+        .unwrap();
+    out.push(format!("{:?}", vol.info().await.unwrap()));
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+    out.push(format!("{:?}", upload(&vol, 512, data.clone()).await.unwrap()));
+    assert_eq!(download(&vol, 512, data.len() as u64).await, data);
+    out.push(format!("{}", download(&vol, 0, 0).await.len()));
+    let err = upload(&vol, 1_048_000, vec![1; 1000]).await.unwrap_err();
+    out.push(format!("{:?} {}", err.kind(), err));
+    let copy = vol.clone_as("b.img", Default::default()).await.unwrap();
+    assert_eq!(download(&copy, 512, data.len() as u64).await, data);
+    out.push(format!("{:?}", copy.resize(4096, virtkit::ResizeOptions::default().delta(true)).await.unwrap()));
+    out.push(format!("{:?}", copy.wipe(Default::default()).await.unwrap()));
+    out.push(format!("{:?}", pool.list_volumes(ListOptions::default()).await.unwrap().items));
+    out.push(format!("{:?}", conn.find_volume("/images/b.img").await.unwrap().name()));
+    out.push(format!("{:?}", pool.lookup_volume("a.img").await.unwrap().uuid()));
+    out.push(format!("{:?}", pool.refresh(Default::default()).await.unwrap()));
+    let err = conn.undefine_object(ObjectKind::Volume, vol.uuid(), Default::default()).await.unwrap_err();
+    out.push(format!("{:?} {}", err.kind(), err));
+    out.push(format!("{:?}", vol.delete(Default::default()).await.unwrap()));
+    out.push(format!("{:?}", copy.delete(Default::default()).await.unwrap()));
+    out.push(format!("{:?}", pool.stop(Default::default()).await.unwrap()));
+    out.push(format!("{:?}", pool.delete(Default::default()).await.unwrap()));
+    out.push(format!("{:?}", pool.undefine(Default::default()).await.unwrap()));
+    out.push(format!("{:?}", net.stop(Default::default()).await.unwrap()));
+    out.push(format!("{:?}", net.undefine(Default::default()).await.unwrap()));
+    let err = conn.lookup_pool("images").await.unwrap_err();
+    out.push(format!("{:?} {}", err.kind(), err));
+    let bad = conn.define_pool_xml("<pool type='dir'><name>x</name><bogus/></pool>", Default::default()).await;
+    out.push(format!("{:?}", bad.unwrap_err().kind()));
+    // Every change above is one event, in order, with no gap.
+    let mut last = events.revision();
+    for _ in 0..19 {
+        let e = tokio::time::timeout(std::time::Duration::from_secs(5), events.next()).await.unwrap().unwrap();
+        assert_eq!(e.revision, last + 1, "a gap before {e:?}");
+        last = e.revision;
+        out.push(format!("{} {} {:?} {} {}", e.object, e.name, e.pool, e.kind, e.detail));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_over_the_daemon_answer_as_in_process() {
+    let d = Daemon::start(&[]);
+    // A private in-process host (test:///default is shared within a process).
+    let local = Connection::open("test:///default").await.unwrap();
+    let remote = Connection::open(&d.uri("test")).await.unwrap();
+    let (l, r) = (transcript(&local).await, transcript(&remote).await);
+    for (a, b) in l.iter().zip(&r) {
+        assert_eq!(a, b, "\n{}", d.log());
+    }
+    assert_eq!(l.len(), r.len());
+    assert!(l.iter().any(|x| x.contains("volume a.img Some(\"images\") changed uploaded")), "{l:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_read_only_socket_shows_objects_and_refuses_every_change() {
+    let d = Daemon::start(&[]);
+    let uri = format!("test+unix:///default?socket={}", d.sock_ro().display());
+    let ro = Connection::open_with(&uri, OpenOptions::default().read_only(true)).await.unwrap();
+    let rw = Connection::open(&d.uri("test")).await.unwrap();
+    let pool = ro.lookup_pool("default-pool").await.unwrap();
+    assert_eq!(pool.info().await.unwrap().pool_type, "dir");
+    let denied = |r: virtkit::Result<()>| assert_eq!(r.unwrap_err().kind(), ErrorKind::PermissionDenied);
+    denied(ro.define_pool_xml(POOL, Default::default()).await.map(drop));
+    denied(pool.refresh(Default::default()).await.map(drop));
+    denied(
+        pool.create_volume_xml("<volume><name>x</name><capacity>1</capacity></volume>", Default::default())
+            .await
+            .map(drop),
+    );
+    let net = ro.lookup_network("default").await.unwrap();
+    denied(net.stop(Default::default()).await.map(drop));
+    // The daemon refuses them too, not only the client library.
+    let mut raw = common::grpc::client(&d.sock_ro()).await;
+    let msg = virtkit_proto::v1::ObjectRequest {
+        kind: virtkit_proto::objects::kind_to(ObjectKind::Network),
+        uuid: net.uuid().to_string(),
+    };
+    let s = raw.stop_object(common::grpc::req(msg, "test:///default")).await.unwrap_err();
+    assert_eq!(s.code(), tonic::Code::PermissionDenied);
+    let bad = virtkit_proto::v1::ObjectRequest { kind: 0, uuid: net.uuid().to_string() };
+    let s = raw.get_object_info(common::grpc::req(bad, "test:///default")).await.unwrap_err();
+    assert_eq!((s.code(), s.message()), (tonic::Code::InvalidArgument, "kind: 0 is not a kind of object"));
+    // Nothing changed.
+    assert_eq!(rw.lookup_network("default").await.unwrap().info().await.unwrap().state, virtkit::ResourceState::Active);
+    assert_eq!(rw.list_pools(ListOptions::default()).await.unwrap().items.len(), 1);
+}

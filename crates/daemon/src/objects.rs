@@ -1,0 +1,308 @@
+//! The calls every kind of object shares, and pools', volumes' and
+//! networks' own: one handler per verb for every kind, each answering with
+//! the info its own change produced (never a second lookup).
+
+use std::pin::Pin;
+
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status, Streaming};
+use uuid::Uuid;
+use virtkit::{Connection, Def, Error, ErrorKind, ObjectKind};
+use virtkit_proto::objects as conv;
+use virtkit_proto::v1;
+
+use crate::service::{Access, Service, status};
+
+pub(crate) type DataStream = Pin<Box<dyn Stream<Item = Result<v1::DataChunk, Status>> + Send>>;
+
+type Reply<T> = Result<Response<T>, Status>;
+
+fn info(r: virtkit::Result<virtkit::Info>) -> Reply<v1::ObjectInfo> {
+    Ok(Response::new(conv::object_to(r.map_err(status)?)))
+}
+
+fn kind(v: i32) -> Result<ObjectKind, Status> {
+    conv::kind_from(v).map_err(status)
+}
+
+fn uuid(field: &str, s: &str) -> Result<Uuid, Status> {
+    conv::uuid_field(field, s).map_err(status)
+}
+
+impl Service {
+    /// Reads a document of `kind` off the async workers.
+    async fn object_document(&self, kind: ObjectKind, xml: String) -> Result<Def, Status> {
+        self.cpu().run(move || virtkit::parse_document(kind, &xml)).await?.map_err(status)
+    }
+
+    /// The connection and the object a call names.
+    fn object<T>(
+        &self,
+        req: &Request<T>,
+        call: &str,
+        access: Access,
+        k: i32,
+        u: &str,
+    ) -> Result<(&Connection, ObjectKind, Uuid), Status> {
+        let conn = self.conn(req, call, access)?;
+        Ok((conn, kind(k)?, uuid("uuid", u)?))
+    }
+
+    pub(crate) async fn define_object_call(&self, req: Request<v1::DefineObjectRequest>) -> Reply<v1::ObjectInfo> {
+        let conn = self.conn(&req, "define-object", Access::Write)?.clone();
+        let msg = req.into_inner();
+        let def = self.object_document(kind(msg.kind)?, msg.xml).await?;
+        let mut opts = virtkit::DefineOptions::default();
+        if let Some(g) = msg.expected_generation {
+            opts = opts.expected_generation(g);
+        }
+        info(conn.define_object(def, opts).await)
+    }
+
+    pub(crate) async fn create_object_call(&self, req: Request<v1::CreateObjectRequest>) -> Reply<v1::ObjectInfo> {
+        let conn = self.conn(&req, "create-object", Access::Write)?.clone();
+        let msg = req.into_inner();
+        let def = self.object_document(kind(msg.kind)?, msg.xml).await?;
+        info(conn.create_object(def, Default::default()).await)
+    }
+
+    pub(crate) async fn undefine_object_call(&self, req: Request<v1::UndefineObjectRequest>) -> Reply<v1::ObjectInfo> {
+        let m = req.get_ref();
+        let (conn, k, u) = self.object(&req, "undefine-object", Access::Write, m.kind, &m.uuid)?;
+        let mut opts = virtkit::UndefineOptions::default();
+        if let Some(g) = m.expected_generation {
+            opts = opts.expected_generation(g);
+        }
+        info(conn.undefine_object(k, u, opts).await)
+    }
+
+    pub(crate) async fn start_object_call(&self, req: Request<v1::ObjectRequest>) -> Reply<v1::ObjectInfo> {
+        let m = req.get_ref();
+        let (conn, k, u) = self.object(&req, "start-object", Access::Write, m.kind, &m.uuid)?;
+        info(conn.start_object(k, u, Default::default()).await)
+    }
+
+    pub(crate) async fn stop_object_call(&self, req: Request<v1::ObjectRequest>) -> Reply<v1::ObjectInfo> {
+        let m = req.get_ref();
+        let (conn, k, u) = self.object(&req, "stop-object", Access::Write, m.kind, &m.uuid)?;
+        info(conn.stop_object(k, u, Default::default()).await)
+    }
+
+    pub(crate) async fn set_object_autostart_call(
+        &self,
+        req: Request<v1::SetObjectAutostartRequest>,
+    ) -> Reply<v1::ObjectInfo> {
+        let m = req.get_ref();
+        let (conn, k, u) = self.object(&req, "set-object-autostart", Access::Write, m.kind, &m.uuid)?;
+        info(conn.set_object_autostart(k, u, m.enabled, Default::default()).await)
+    }
+
+    pub(crate) async fn lookup_object_call(&self, req: Request<v1::LookupObjectRequest>) -> Reply<v1::ObjectInfo> {
+        let conn = self.conn(&req, "lookup-object", Access::Read)?;
+        let m = req.get_ref();
+        let k = kind(m.kind)?;
+        match &m.pool {
+            Some(p) if k == ObjectKind::Volume => {
+                let pool = conn.lookup_pool(&uuid("pool", p)?.to_string()).await.map_err(status)?;
+                let v = pool.lookup_volume(&m.key).await.map_err(status)?;
+                info(v.info().await.map(virtkit::Info::from))
+            }
+            Some(_) => Err(status(Error::new(ErrorKind::InvalidArgument, "pool: selects volumes only"))),
+            None => info(conn.lookup_object(k, &m.key).await),
+        }
+    }
+
+    pub(crate) async fn get_object_info_call(&self, req: Request<v1::ObjectRequest>) -> Reply<v1::ObjectInfo> {
+        let m = req.get_ref();
+        let (conn, k, u) = self.object(&req, "get-object-info", Access::Read, m.kind, &m.uuid)?;
+        info(conn.object_info(k, u).await)
+    }
+
+    pub(crate) async fn list_objects_call(&self, req: Request<v1::ListObjectsRequest>) -> Reply<v1::ObjectList> {
+        let conn = self.conn(&req, "list-objects", Access::Read)?;
+        let m = req.get_ref();
+        let mut opts = virtkit::ListOptions::default();
+        opts.active = m.active;
+        opts.persistent = m.persistent;
+        opts.autostart = m.autostart;
+        opts.pool = m.pool.as_deref().map(|p| uuid("pool", p)).transpose()?;
+        let mut l = conn.list_objects(kind(m.kind)?, opts).await.map_err(status)?;
+        l.revision += self.base();
+        Ok(Response::new(conv::list_to(l)))
+    }
+
+    pub(crate) async fn get_object_xml_call(
+        &self,
+        req: Request<v1::GetObjectXmlRequest>,
+    ) -> Reply<v1::GetObjectXmlReply> {
+        let m = req.get_ref();
+        let (conn, k, u) = self.object(&req, "get-object-xml", Access::Read, m.kind, &m.uuid)?;
+        let xml = conn.object_xml(k, u, virtkit::XmlOptions::default().inactive(m.inactive)).await.map_err(status)?;
+        Ok(Response::new(v1::GetObjectXmlReply { xml }))
+    }
+
+    pub(crate) async fn cancel_job_call(&self, req: Request<v1::ObjectRequest>) -> Reply<v1::CancelJobReply> {
+        let m = req.get_ref();
+        let (conn, k, u) = self.object(&req, "cancel-job", Access::Write, m.kind, &m.uuid)?;
+        let cancelled = conn.cancel_job(k, u).await.map_err(status)?;
+        Ok(Response::new(v1::CancelJobReply { cancelled }))
+    }
+
+    /// The pool a call names, as a handle.
+    async fn pool<T>(&self, req: &Request<T>, call: &str, u: &str) -> Result<virtkit::StoragePool, Status> {
+        let conn = self.conn(req, call, Access::Write)?;
+        conn.lookup_pool(&uuid("uuid", u)?.to_string()).await.map_err(status)
+    }
+
+    /// The volume a call names, as a handle.
+    async fn volume<T>(
+        &self,
+        req: &Request<T>,
+        call: &str,
+        access: Access,
+        u: &str,
+    ) -> Result<virtkit::StorageVolume, Status> {
+        let conn = self.conn(req, call, access)?;
+        conn.find_volume(&uuid("uuid", u)?.to_string()).await.map_err(status)
+    }
+
+    pub(crate) async fn build_pool_call(&self, req: Request<v1::BuildPoolRequest>) -> Reply<v1::ObjectInfo> {
+        let m = req.get_ref();
+        let p = self.pool(&req, "build-pool", &m.uuid).await?;
+        let opts = virtkit::BuildOptions::default().overwrite(m.overwrite).no_overwrite(m.no_overwrite);
+        info(p.build(opts).await.map(virtkit::Info::from))
+    }
+
+    pub(crate) async fn delete_pool_call(&self, req: Request<v1::ObjectRequest>) -> Reply<v1::ObjectInfo> {
+        let p = self.pool(&req, "delete-pool", &req.get_ref().uuid).await?;
+        info(p.delete(Default::default()).await.map(virtkit::Info::from))
+    }
+
+    pub(crate) async fn refresh_pool_call(&self, req: Request<v1::ObjectRequest>) -> Reply<v1::ObjectInfo> {
+        let p = self.pool(&req, "refresh-pool", &req.get_ref().uuid).await?;
+        info(p.refresh(Default::default()).await.map(virtkit::Info::from))
+    }
+
+    pub(crate) async fn create_volume_call(&self, req: Request<v1::CreateVolumeRequest>) -> Reply<v1::ObjectInfo> {
+        let p = self.pool(&req, "create-volume", &req.get_ref().pool).await?;
+        let msg = req.into_inner();
+        let mut opts = virtkit::VolumeCreateOptions::default();
+        if let Some(f) = &msg.from {
+            opts = opts.from(uuid("from", f)?);
+        }
+        let Def::Volume(def) = self.object_document(ObjectKind::Volume, msg.xml).await? else {
+            return Err(status(Error::new(ErrorKind::Internal, "a volume document read as another kind")));
+        };
+        let v = p.create_volume(*def, opts).await.map_err(status)?;
+        info(v.info().await.map(virtkit::Info::from))
+    }
+
+    pub(crate) async fn delete_volume_call(&self, req: Request<v1::ObjectRequest>) -> Reply<v1::ObjectInfo> {
+        let v = self.volume(&req, "delete-volume", Access::Write, &req.get_ref().uuid).await?;
+        info(v.delete(Default::default()).await.map(virtkit::Info::from))
+    }
+
+    pub(crate) async fn wipe_volume_call(&self, req: Request<v1::ObjectRequest>) -> Reply<v1::ObjectInfo> {
+        let v = self.volume(&req, "wipe-volume", Access::Write, &req.get_ref().uuid).await?;
+        info(v.wipe(Default::default()).await.map(virtkit::Info::from))
+    }
+
+    pub(crate) async fn resize_volume_call(&self, req: Request<v1::ResizeVolumeRequest>) -> Reply<v1::ObjectInfo> {
+        let m = req.get_ref();
+        let v = self.volume(&req, "resize-volume", Access::Write, &m.uuid).await?;
+        let opts = virtkit::ResizeOptions::default().delta(m.delta).shrink(m.shrink).allocate(m.allocate);
+        info(v.resize(m.capacity, opts).await.map(virtkit::Info::from))
+    }
+
+    pub(crate) async fn upload_volume_call(&self, req: Request<Streaming<v1::UploadChunk>>) -> Reply<v1::ObjectInfo> {
+        let conn = self.conn(&req, "upload-volume", Access::Write)?.clone();
+        let mut input = req.into_inner();
+        let first = input
+            .message()
+            .await?
+            .ok_or_else(|| status(Error::new(ErrorKind::InvalidArgument, "the upload names no volume")))?;
+        let vol = conn.find_volume(&uuid("uuid", &first.uuid)?.to_string()).await.map_err(status)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        if !first.data.is_empty() {
+            tx.try_send(first.data).map_err(|_| Status::internal("upload queue"))?;
+        }
+        // Bytes are passed on as they come; a broken stream ends the upload
+        // (the volume is left as it was: the backend writes whole or not).
+        let (broken_tx, mut broken_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            loop {
+                match input.message().await {
+                    Ok(Some(c)) => {
+                        if tx.send(c.data).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(None) => return,
+                    Err(e) => {
+                        let _ = broken_tx.send(e);
+                        return;
+                    }
+                }
+            }
+        });
+        let opts = virtkit::TransferOptions::default().offset(first.offset).length(first.length);
+        let r = vol.upload(opts, rx).await;
+        if let Ok(e) = broken_rx.try_recv() {
+            return Err(e);
+        }
+        info(r.map(virtkit::Info::from))
+    }
+
+    pub(crate) async fn download_volume_call(&self, req: Request<v1::DownloadVolumeRequest>) -> Reply<DataStream> {
+        let m = req.get_ref();
+        let vol = self.volume(&req, "download-volume", Access::Read, &m.uuid).await?;
+        let opts = virtkit::TransferOptions::default().offset(m.offset).length(m.length);
+        let (out_tx, out_rx) = tokio::sync::mpsc::channel::<Result<v1::DataChunk, Status>>(4);
+        tokio::spawn(async move {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+            let job = vol.download(opts, tx);
+            tokio::pin!(job);
+            let mut result = None;
+            loop {
+                tokio::select! {
+                    r = &mut job, if result.is_none() => result = Some(r),
+                    c = rx.recv() => match c {
+                        Some(data) => {
+                            if out_tx.send(Ok(v1::DataChunk { data })).await.is_err() {
+                                return;
+                            }
+                        }
+                        None => break,
+                    },
+                }
+            }
+            let result = match result {
+                Some(r) => r,
+                None => job.await,
+            };
+            // After the last chunk: the job's error, when it failed.
+            if let Err(e) = result {
+                let _ = out_tx.send(Err(status(e))).await;
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(out_rx))))
+    }
+
+    pub(crate) async fn get_network_leases_call(
+        &self,
+        req: Request<v1::GetNetworkLeasesRequest>,
+    ) -> Reply<v1::LeaseList> {
+        let conn = self.conn(&req, "get-network-leases", Access::Read)?;
+        let m = req.get_ref();
+        let net = conn.lookup_network(&uuid("uuid", &m.uuid)?.to_string()).await.map_err(status)?;
+        let mut opts = virtkit::LeaseOptions::default();
+        if let Some(mac) = &m.mac {
+            let mac = mac.parse().map_err(|_| {
+                status(Error::new(ErrorKind::InvalidArgument, format!("mac: '{mac}' is not a MAC address")))
+            })?;
+            opts = opts.mac(mac);
+        }
+        let leases = net.leases(opts).await.map_err(status)?;
+        Ok(Response::new(v1::LeaseList { leases: leases.iter().map(conv::lease_to).collect() }))
+    }
+}

@@ -1,0 +1,277 @@
+//! Between the wire and virtkit's types for the calls every kind of object
+//! shares, and for networks', pools' and volumes' own: one conversion per
+//! type, each way. Values a client sends that do not hold are
+//! invalid-argument, naming the field; values a daemon sends that do not
+//! hold are internal (`bad`).
+
+use uuid::Uuid;
+use virtkit_engine::types::{self as t, JobKind, ObjectKind, ResourceState};
+use virtkit_engine::{Error, ErrorKind, Info};
+
+use crate::convert::{self, bad, objects, resource_states, uuid_text};
+use crate::v1;
+
+/// A request's field that does not hold.
+fn invalid(field: &str, why: impl std::fmt::Display) -> Error {
+    Error::new(ErrorKind::InvalidArgument, format!("{field}: {why}"))
+}
+
+/// The kind a request names.
+pub fn kind_from(v: i32) -> Result<ObjectKind, Error> {
+    objects().from(v).ok_or_else(|| invalid("kind", format!("{v} is not a kind of object")))
+}
+
+pub fn kind_to(k: ObjectKind) -> i32 {
+    objects().to(k)
+}
+
+/// A UUID a request carries in `field`.
+pub fn uuid_field(field: &str, s: &str) -> Result<Uuid, Error> {
+    Uuid::parse_str(s).map_err(|_| invalid(field, format!("'{}' is not a UUID", crate::cut(s))))
+}
+
+fn resource_from(v: i32) -> Result<ResourceState, Error> {
+    resource_states().from(v).ok_or_else(|| bad("resource state", &v.to_string()))
+}
+
+pub fn job_to(j: &t::JobInfo) -> v1::JobInfo {
+    v1::JobInfo {
+        kind: j.kind.as_str().to_owned(),
+        started_ms: j.started_ms,
+        done: j.done,
+        total: j.total,
+        cancellable: j.cancellable,
+        allows: j.allows.iter().map(|k| k.as_str().to_owned()).collect(),
+    }
+}
+
+pub fn job_from(j: v1::JobInfo) -> Result<t::JobInfo, Error> {
+    let kind: JobKind = j.kind.parse().map_err(|_| bad("job kind", &j.kind))?;
+    let mut out = t::JobInfo::new(kind, j.started_ms);
+    out.done = j.done;
+    out.total = j.total;
+    out.cancellable = j.cancellable;
+    // A job kind this side does not know (a newer peer's) is left out.
+    out.allows = j.allows.iter().filter_map(|a| a.parse().ok()).collect();
+    Ok(out)
+}
+
+pub fn network_to(i: t::NetworkInfo) -> v1::NetworkInfo {
+    v1::NetworkInfo {
+        uuid: uuid_text(&i.uuid),
+        job: i.job.as_ref().map(job_to),
+        name: i.name,
+        state: resource_states().to(i.state),
+        persistent: i.persistent,
+        autostart: i.autostart,
+        generation: i.generation,
+        bridge: i.bridge,
+        ports: i.ports,
+    }
+}
+
+pub fn network_from(i: v1::NetworkInfo) -> Result<t::NetworkInfo, Error> {
+    let mut out = t::NetworkInfo::new(convert::uuid(&i.uuid)?, i.name);
+    out.state = resource_from(i.state)?;
+    out.persistent = i.persistent;
+    out.autostart = i.autostart;
+    out.generation = i.generation;
+    out.bridge = i.bridge;
+    out.ports = i.ports;
+    out.job = i.job.map(job_from).transpose()?;
+    Ok(out)
+}
+
+pub fn pool_to(i: t::PoolInfo) -> v1::PoolInfo {
+    v1::PoolInfo {
+        uuid: uuid_text(&i.uuid),
+        job: i.job.as_ref().map(job_to),
+        name: i.name,
+        pool_type: i.pool_type,
+        state: resource_states().to(i.state),
+        persistent: i.persistent,
+        autostart: i.autostart,
+        generation: i.generation,
+        capacity: i.capacity,
+        allocation: i.allocation,
+        available: i.available,
+        volumes: i.volumes,
+    }
+}
+
+pub fn pool_from(i: v1::PoolInfo) -> Result<t::PoolInfo, Error> {
+    let mut out = t::PoolInfo::new(convert::uuid(&i.uuid)?, i.name, i.pool_type);
+    out.state = resource_from(i.state)?;
+    out.persistent = i.persistent;
+    out.autostart = i.autostart;
+    out.generation = i.generation;
+    out.capacity = i.capacity;
+    out.allocation = i.allocation;
+    out.available = i.available;
+    out.volumes = i.volumes;
+    out.job = i.job.map(job_from).transpose()?;
+    Ok(out)
+}
+
+pub fn volume_to(i: t::VolumeInfo) -> v1::VolumeInfo {
+    v1::VolumeInfo {
+        uuid: uuid_text(&i.uuid),
+        pool_uuid: uuid_text(&i.pool_uuid),
+        job: i.job.as_ref().map(job_to),
+        name: i.name,
+        pool: i.pool,
+        key: i.key,
+        path: i.path,
+        volume_type: i.volume_type,
+        format: i.format,
+        capacity: i.capacity,
+        allocation: i.allocation,
+        state: resource_states().to(i.state),
+        generation: i.generation,
+    }
+}
+
+pub fn volume_from(i: v1::VolumeInfo) -> Result<t::VolumeInfo, Error> {
+    let mut out = t::VolumeInfo::new(convert::uuid(&i.uuid)?, i.name, i.pool, convert::uuid(&i.pool_uuid)?);
+    out.key = i.key;
+    out.path = i.path;
+    out.volume_type = i.volume_type;
+    out.format = i.format;
+    out.capacity = i.capacity;
+    out.allocation = i.allocation;
+    out.state = resource_from(i.state)?;
+    out.generation = i.generation;
+    out.job = i.job.map(job_from).transpose()?;
+    Ok(out)
+}
+
+pub fn object_to(i: Info) -> v1::ObjectInfo {
+    use v1::object_info::Info as W;
+    let info = match i {
+        Info::Domain(d) => W::Domain(convert::info_to(d)),
+        Info::Network(n) => W::Network(network_to(n)),
+        Info::Pool(p) => W::Pool(pool_to(p)),
+        Info::Volume(v) => W::Volume(volume_to(v)),
+        // A kind this daemon does not send yet.
+        _ => return v1::ObjectInfo { info: None },
+    };
+    v1::ObjectInfo { info: Some(info) }
+}
+
+pub fn object_from(i: v1::ObjectInfo) -> Result<Info, Error> {
+    use v1::object_info::Info as W;
+    match i.info {
+        Some(W::Domain(d)) => convert::info_from(d).map(Info::from),
+        Some(W::Network(n)) => network_from(n).map(Info::from),
+        Some(W::Pool(p)) => pool_from(p).map(Info::from),
+        Some(W::Volume(v)) => volume_from(v).map(Info::from),
+        None => Err(bad("object info", "none")),
+    }
+}
+
+pub fn list_to(l: t::List<Info>) -> v1::ObjectList {
+    v1::ObjectList { revision: l.revision, items: l.items.into_iter().map(object_to).collect() }
+}
+
+pub fn list_from(l: v1::ObjectList) -> Result<t::List<Info>, Error> {
+    let items = l.items.into_iter().map(object_from).collect::<Result<Vec<_>, _>>()?;
+    Ok(t::List::new(l.revision, items))
+}
+
+pub fn lease_to(l: &t::Lease) -> v1::Lease {
+    v1::Lease {
+        iface: l.iface.clone(),
+        mac: l.mac.to_string(),
+        ip: l.ip.to_string(),
+        prefix: u32::from(l.prefix),
+        hostname: l.hostname.clone(),
+        client_id: l.client_id.clone(),
+        expiry: l.expiry,
+    }
+}
+
+pub fn lease_from(l: v1::Lease) -> Result<t::Lease, Error> {
+    let mac = l.mac.parse().map_err(|_| bad("MAC address", &l.mac))?;
+    let ip = l.ip.parse().map_err(|_| bad("IP address", &l.ip))?;
+    let prefix = u8::try_from(l.prefix).map_err(|_| bad("prefix", &l.prefix.to_string()))?;
+    let mut out = t::Lease::new(l.iface, mac, ip, prefix);
+    out.hostname = l.hostname;
+    out.client_id = l.client_id;
+    out.expiry = l.expiry;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> t::JobInfo {
+        let mut j = t::JobInfo::new(JobKind::Upload, 1_700_000_000_123);
+        j.done = 5;
+        j.total = 10;
+        j.allows = vec![JobKind::Download];
+        j
+    }
+
+    #[test]
+    fn every_info_round_trips() {
+        let mut n = t::NetworkInfo::new(Uuid::new_v4(), "default");
+        n.state = ResourceState::Active;
+        n.persistent = true;
+        n.autostart = true;
+        n.generation = 3;
+        n.bridge = Some("virbr0".into());
+        n.ports = 2;
+        n.job = Some(job());
+        let mut p = t::PoolInfo::new(Uuid::new_v4(), "images", "dir");
+        p.state = ResourceState::Active;
+        p.generation = 7;
+        p.capacity = 100;
+        p.allocation = 40;
+        p.available = 60;
+        p.volumes = 4;
+        p.persistent = true;
+        let mut v = t::VolumeInfo::new(Uuid::new_v4(), "a.img", "images", p.uuid);
+        v.key = "/images/a.img".into();
+        v.path = Some("/images/a.img".into());
+        v.volume_type = Some("file".into());
+        v.format = Some("qcow2".into());
+        v.capacity = 1 << 30;
+        v.allocation = 1 << 20;
+        v.state = ResourceState::Building;
+        v.generation = 2;
+        v.job = Some(job());
+        let mut d = t::DomainInfo::new(Uuid::new_v4(), "vm");
+        d.generation = 9;
+        for i in [Info::from(n), Info::from(p), Info::from(v), Info::from(d)] {
+            assert_eq!(object_from(object_to(i.clone())).unwrap(), i);
+        }
+    }
+
+    #[test]
+    fn a_list_and_a_lease_round_trip() {
+        let l = t::List::new(42, vec![Info::from(t::NetworkInfo::new(Uuid::new_v4(), "n"))]);
+        assert_eq!(list_from(list_to(l.clone())).unwrap(), l);
+        let mut lease = t::Lease::new("virbr0", "52:54:00:00:00:01".parse().unwrap(), "10.0.0.2".parse().unwrap(), 24);
+        lease.hostname = Some("vm".into());
+        lease.expiry = Some(1_800_000_000);
+        assert_eq!(lease_from(lease_to(&lease)).unwrap(), lease);
+    }
+
+    #[test]
+    fn a_bad_kind_or_uuid_in_a_request_is_invalid_argument_naming_the_field() {
+        let e = kind_from(0).unwrap_err();
+        assert_eq!((e.kind(), e.message()), (ErrorKind::InvalidArgument, "kind: 0 is not a kind of object"));
+        let e = uuid_field("pool", &"x".repeat(10_000)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert!(e.message().starts_with("pool: 'xxx") && e.message().len() < 300, "{}", e.message());
+        for k in ObjectKind::ALL {
+            assert_eq!(kind_from(kind_to(*k)).unwrap(), *k);
+        }
+    }
+
+    #[test]
+    fn an_empty_object_info_from_a_peer_is_refused() {
+        assert_eq!(object_from(v1::ObjectInfo { info: None }).unwrap_err().kind(), ErrorKind::Internal);
+    }
+}

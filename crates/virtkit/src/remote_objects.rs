@@ -1,0 +1,174 @@
+//! The calls every kind of object shares, and pools', volumes' and
+//! networks' own, on the wire: one function per verb for every kind.
+
+use tokio::sync::mpsc;
+use uuid::Uuid;
+use virtkit_engine::options::{BuildOptions, ResizeOptions, TransferOptions};
+use virtkit_engine::types::{Lease, List};
+use virtkit_engine::{Def, Info};
+use virtkit_proto::objects as conv;
+use virtkit_proto::v1;
+
+use crate::remote::{Remote, status};
+use crate::{DefineOptions, Error, ErrorKind, ListOptions, ObjectKind, Result, UndefineOptions};
+
+fn object(kind: ObjectKind, uuid: Uuid) -> v1::ObjectRequest {
+    v1::ObjectRequest { kind: conv::kind_to(kind), uuid: uuid.to_string() }
+}
+
+fn info(r: std::result::Result<tonic::Response<v1::ObjectInfo>, tonic::Status>) -> Result<Info> {
+    conv::object_from(r.map_err(status)?.into_inner())
+}
+
+impl Remote {
+    pub(crate) async fn define_object(&self, def: &Def, opts: DefineOptions) -> Result<Info> {
+        let msg = v1::DefineObjectRequest {
+            kind: conv::kind_to(def.kind()),
+            xml: def.to_xml(),
+            expected_generation: opts.expected_generation,
+        };
+        info(self.c().define_object(self.req(msg)).await)
+    }
+
+    pub(crate) async fn create_object(&self, def: &Def) -> Result<Info> {
+        let msg = v1::CreateObjectRequest { kind: conv::kind_to(def.kind()), xml: def.to_xml() };
+        info(self.c().create_object(self.req(msg)).await)
+    }
+
+    pub(crate) async fn undefine_object(&self, kind: ObjectKind, uuid: Uuid, opts: UndefineOptions) -> Result<Info> {
+        let msg = v1::UndefineObjectRequest {
+            kind: conv::kind_to(kind),
+            uuid: uuid.to_string(),
+            expected_generation: opts.expected_generation,
+        };
+        info(self.c().undefine_object(self.req(msg)).await)
+    }
+
+    pub(crate) async fn start_object(&self, kind: ObjectKind, uuid: Uuid) -> Result<Info> {
+        info(self.c().start_object(self.req(object(kind, uuid))).await)
+    }
+
+    pub(crate) async fn stop_object(&self, kind: ObjectKind, uuid: Uuid) -> Result<Info> {
+        info(self.c().stop_object(self.req(object(kind, uuid))).await)
+    }
+
+    pub(crate) async fn set_object_autostart(&self, kind: ObjectKind, uuid: Uuid, enabled: bool) -> Result<Info> {
+        let msg = v1::SetObjectAutostartRequest { kind: conv::kind_to(kind), uuid: uuid.to_string(), enabled };
+        info(self.c().set_object_autostart(self.req(msg)).await)
+    }
+
+    pub(crate) async fn lookup_object(&self, kind: ObjectKind, key: &str, pool: Option<Uuid>) -> Result<Info> {
+        let msg = v1::LookupObjectRequest {
+            kind: conv::kind_to(kind),
+            key: key.to_owned(),
+            pool: pool.map(|p| p.to_string()),
+        };
+        info(self.c().lookup_object(self.req(msg)).await)
+    }
+
+    pub(crate) async fn object_info(&self, kind: ObjectKind, uuid: Uuid) -> Result<Info> {
+        info(self.c().get_object_info(self.req(object(kind, uuid))).await)
+    }
+
+    pub(crate) async fn list_objects(&self, kind: ObjectKind, opts: &ListOptions) -> Result<List<Info>> {
+        if !opts.states.is_empty() || opts.stats {
+            return Err(Error::new(ErrorKind::InvalidArgument, "states and stats select domains only"));
+        }
+        let msg = v1::ListObjectsRequest {
+            kind: conv::kind_to(kind),
+            active: opts.active,
+            persistent: opts.persistent,
+            autostart: opts.autostart,
+            pool: opts.pool.map(|p| p.to_string()),
+        };
+        conv::list_from(self.c().list_objects(self.req(msg)).await.map_err(status)?.into_inner())
+    }
+
+    pub(crate) async fn object_xml(&self, kind: ObjectKind, uuid: Uuid, inactive: bool) -> Result<String> {
+        let msg = v1::GetObjectXmlRequest { kind: conv::kind_to(kind), uuid: uuid.to_string(), inactive };
+        Ok(self.c().get_object_xml(self.req(msg)).await.map_err(status)?.into_inner().xml)
+    }
+
+    pub(crate) async fn cancel_job(&self, kind: ObjectKind, uuid: Uuid) -> Result<bool> {
+        Ok(self.c().cancel_job(self.req(object(kind, uuid))).await.map_err(status)?.into_inner().cancelled)
+    }
+
+    pub(crate) async fn build_pool(&self, pool: Uuid, opts: BuildOptions) -> Result<Info> {
+        let msg =
+            v1::BuildPoolRequest { uuid: pool.to_string(), overwrite: opts.overwrite, no_overwrite: opts.no_overwrite };
+        info(self.c().build_pool(self.req(msg)).await)
+    }
+
+    pub(crate) async fn delete_pool(&self, pool: Uuid) -> Result<Info> {
+        info(self.c().delete_pool(self.req(object(ObjectKind::Pool, pool))).await)
+    }
+
+    pub(crate) async fn refresh_pool(&self, pool: Uuid) -> Result<Info> {
+        info(self.c().refresh_pool(self.req(object(ObjectKind::Pool, pool))).await)
+    }
+
+    pub(crate) async fn create_volume(&self, pool: Uuid, xml: String, from: Option<Uuid>) -> Result<Info> {
+        let msg = v1::CreateVolumeRequest { pool: pool.to_string(), xml, from: from.map(|f| f.to_string()) };
+        info(self.c().create_volume(self.req(msg)).await)
+    }
+
+    pub(crate) async fn delete_volume(&self, vol: Uuid) -> Result<Info> {
+        info(self.c().delete_volume(self.req(object(ObjectKind::Volume, vol))).await)
+    }
+
+    pub(crate) async fn wipe_volume(&self, vol: Uuid) -> Result<Info> {
+        info(self.c().wipe_volume(self.req(object(ObjectKind::Volume, vol))).await)
+    }
+
+    pub(crate) async fn resize_volume(&self, vol: Uuid, capacity: u64, opts: ResizeOptions) -> Result<Info> {
+        let msg = v1::ResizeVolumeRequest {
+            uuid: vol.to_string(),
+            capacity,
+            delta: opts.delta,
+            shrink: opts.shrink,
+            allocate: opts.allocate,
+        };
+        info(self.c().resize_volume(self.req(msg)).await)
+    }
+
+    /// Streams what `data` brings: the first message names the volume.
+    pub(crate) async fn upload_volume(
+        &self,
+        vol: Uuid,
+        opts: TransferOptions,
+        data: mpsc::Receiver<Vec<u8>>,
+    ) -> Result<Info> {
+        use tokio_stream::StreamExt;
+        let first =
+            v1::UploadChunk { uuid: vol.to_string(), offset: opts.offset, length: opts.length, data: Vec::new() };
+        let rest = tokio_stream::wrappers::ReceiverStream::new(data)
+            .map(|data| v1::UploadChunk { data, ..Default::default() });
+        let stream = tokio_stream::once(first).chain(rest);
+        info(self.c().upload_volume(self.req(stream)).await)
+    }
+
+    /// Sends the volume's bytes to `out`; how many.
+    pub(crate) async fn download_volume(
+        &self,
+        vol: Uuid,
+        opts: TransferOptions,
+        out: mpsc::Sender<Vec<u8>>,
+    ) -> Result<u64> {
+        let msg = v1::DownloadVolumeRequest { uuid: vol.to_string(), offset: opts.offset, length: opts.length };
+        let mut stream = self.c().download_volume(self.req(msg)).await.map_err(status)?.into_inner();
+        let mut n = 0u64;
+        while let Some(chunk) = stream.message().await.map_err(status)? {
+            n += chunk.data.len() as u64;
+            out.send(chunk.data)
+                .await
+                .map_err(|_| Error::new(ErrorKind::Cancelled, "the download's reader went away"))?;
+        }
+        Ok(n)
+    }
+
+    pub(crate) async fn network_leases(&self, net: Uuid, mac: Option<String>) -> Result<Vec<Lease>> {
+        let msg = v1::GetNetworkLeasesRequest { uuid: net.to_string(), mac };
+        let r = self.c().get_network_leases(self.req(msg)).await.map_err(status)?;
+        r.into_inner().leases.into_iter().map(conv::lease_from).collect()
+    }
+}
