@@ -165,6 +165,15 @@ pub enum Command {
     Uri,
     /// Print versions.
     Version,
+    /// Virtual networks: virsh's net-* commands (`net-list` is `net list`).
+    #[command(subcommand)]
+    Net(crate::objects::NetCommand),
+    /// Storage pools: virsh's pool-* commands.
+    #[command(subcommand)]
+    Pool(crate::objects::PoolCommand),
+    /// Storage volumes: virsh's vol-* commands.
+    #[command(subcommand)]
+    Vol(crate::objects::VolCommand),
     /// Check documents against virtkit's model (and libvirt's schema).
     Validate(crate::validate::Args),
     /// Read commands from standard input (a prompt with history on a terminal).
@@ -182,7 +191,7 @@ pub fn parse_words(words: &[String]) -> Result<Command, clap::Error> {
         #[command(subcommand)]
         command: Command,
     }
-    One::try_parse_from(words).map(|o| o.command)
+    One::try_parse_from(crate::objects::split_prefixed(words)).map(|o| o.command)
 }
 
 fn parse_state(s: &str) -> Result<DomainState, String> {
@@ -504,6 +513,9 @@ impl Session {
                 }
                 Ok(())
             }
+            Command::Net(c) => crate::objects::net(&self.conn().await?, c).await,
+            Command::Pool(c) => crate::objects::pool(&self.conn().await?, c).await,
+            Command::Vol(c) => crate::objects::vol(&self.conn().await?, c).await,
             Command::Validate(args) => {
                 if crate::validate::run(&args) == ExitCode::SUCCESS {
                     Ok(())

@@ -9,6 +9,7 @@
 
 mod commands;
 mod console;
+mod objects;
 mod output;
 mod proxy;
 mod shell;
@@ -88,7 +89,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         });
     }
-    let cli = match Cli::try_parse_from(&args) {
+    let cli = match Cli::try_parse_from(objects::split_prefixed_args(args)) {
         Ok(c) => c,
         Err(e) => return usage(e),
     };

@@ -26,7 +26,7 @@ pub fn json_line<T: Serialize>(v: &T) -> Result<(), Failure> {
 }
 
 /// Prints rows under a header, columns padded to the widest cell.
-fn table(header: &[&str], rows: &[Vec<String>]) {
+pub fn table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {

@@ -401,7 +401,8 @@ async fn stalled_clients_do_not_hold_up_others() {
     stalled.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
     // An event stream nobody reads.
     let mut lazy = VirtkitClient::new(raw(&d.sock()).await);
-    let _unread = lazy.watch(req(v1::WatchRequest { from_revision: None, kinds: Vec::new() }, "test:///default")).await.unwrap();
+    let _unread =
+        lazy.watch(req(v1::WatchRequest { from_revision: None, kinds: Vec::new() }, "test:///default")).await.unwrap();
     // Meanwhile another client makes thousands of events, and lists.
     let conn = Connection::open(&d.uri("test")).await.unwrap();
     let dom = conn.lookup_domain("test").await.unwrap();

@@ -150,3 +150,87 @@ async fn the_read_only_socket_shows_objects_and_refuses_every_change() {
     assert_eq!(rw.lookup_network("default").await.unwrap().info().await.unwrap().state, virtkit::ResourceState::Active);
     assert_eq!(rw.list_pools(ListOptions::default()).await.unwrap().items.len(), 1);
 }
+
+/// Every net-, pool- and vol- command once, in one invocation.
+const SCRIPT: &str = "net-define {NET}; net-start iso; net-autostart iso; net-list --all; net-list --all --json; \
+    net-info iso; net-info iso --json; net-dumpxml iso; net-uuid iso; net-name 0b7e1a52-3c3e-4b0b-9d0c-4c1b7f3f0a01; \
+    net-dhcp-leases default; net-dhcp-leases default --json; net-autostart iso --disable; net-destroy iso; \
+    net-undefine iso; net-create {NET}; net-stop iso; net-list --inactive; \
+    pool-define-as images dir --target /images; pool-build images; pool-start images; pool-autostart images; \
+    pool-list --all; pool-list --all --json; pool-info images; pool-info images --json; pool-dumpxml images; \
+    pool-uuid images; pool-capabilities; pool-capabilities --json; \
+    vol-create-as images a.img 1M --format raw; vol-create images {VOL}; vol-upload a.img {IN} --pool images; \
+    vol-download a.img {OUT} --pool images --length 300000; vol-clone a.img b.img --pool images; \
+    vol-create-from images {VOL2} a.img --inputpool images; vol-create-as images c.qcow2 10G --allocation 0 \
+    --format qcow2 --backing-vol a.img --backing-vol-format raw; vol-list images; vol-list images --json; \
+    vol-info a.img --pool images; vol-info a.img --pool images --json; vol-dumpxml c.qcow2 --pool images; \
+    vol-key a.img --pool images; vol-path a.img --pool images; vol-pool /images/a.img; \
+    vol-resize a.img 2M --pool images; vol-resize a.img 1M --pool images --delta; vol-wipe b.img --pool images; \
+    vol-delete b.img --pool images; vol-delete /images/a.img; vol-delete c.qcow2 --pool images; \
+    vol-delete d.img --pool images; vol-delete e.img --pool images; pool-refresh images; pool-info images; \
+    pool-destroy images; pool-delete images; pool-undefine images; pool-list --all";
+
+#[test]
+fn every_object_command_prints_the_same_in_process_and_over_the_daemon() {
+    let d = Daemon::start(&[]);
+    let dir = d.root();
+    let net = dir.join("net.xml");
+    std::fs::write(&net, NET).unwrap();
+    let vol = dir.join("vol.xml");
+    std::fs::write(&vol, "<volume><name>d.img</name><capacity unit='KiB'>64</capacity></volume>").unwrap();
+    let vol2 = dir.join("vol2.xml");
+    std::fs::write(&vol2, "<volume><name>e.img</name><capacity unit='MiB'>1</capacity></volume>").unwrap();
+    let input = dir.join("in.bin");
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    std::fs::write(&input, &data).unwrap();
+    let out = dir.join("out.bin");
+    let script = SCRIPT
+        .replace("{NET}", &net.display().to_string())
+        .replace("{VOL2}", &vol2.display().to_string())
+        .replace("{VOL}", &vol.display().to_string())
+        .replace("{IN}", &input.display().to_string())
+        .replace("{OUT}", &out.display().to_string());
+    let (code, local, err) = common::run("test:///default", &script);
+    assert_eq!(code, 0, "{err}\n{local}");
+    assert_eq!(std::fs::read(&out).unwrap(), data, "downloaded in process");
+    std::fs::remove_file(&out).unwrap();
+    let (code, remote, err) = common::run(&d.uri("test"), &script);
+    assert_eq!(code, 0, "{err}\n{}", d.log());
+    assert_eq!(std::fs::read(&out).unwrap(), data, "downloaded through the daemon");
+    // pool-define-as makes a new UUID each time (as virsh does); volumes' follow from it.
+    let (l, r) =
+        (without_uuids(&common::without_revisions(&local)), without_uuids(&common::without_revisions(&remote)));
+    for (a, b) in l.lines().zip(r.lines()) {
+        assert_eq!(a, b);
+    }
+    assert_eq!(l, r);
+    for expect in ["Network iso started", "Pool images built", "Vol a.img created", "Vol b.img cloned from a.img"] {
+        assert!(l.contains(expect), "{expect}:\n{l}");
+    }
+    // Errors: the same line and exit code both ways.
+    for bad in ["net-start nosuch", "pool-start default-pool", "vol-delete /nowhere", "vol-create-as default-pool x 1Q"]
+    {
+        let (lc, _, le) = common::run("test:///default", bad);
+        let (rc, _, re) = common::run(&d.uri("test"), bad);
+        assert_ne!(lc, 0, "{bad}");
+        assert_eq!((rc, re), (lc, le), "{bad}");
+    }
+}
+
+/// Every UUID-shaped word as `UUID`.
+fn without_uuids(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    let b = s.as_bytes();
+    while i < b.len() {
+        if i + 36 <= b.len() && s.is_char_boundary(i + 36) && uuid::Uuid::try_parse(&s[i..i + 36]).is_ok() {
+            out.push_str("UUID");
+            i += 36;
+        } else {
+            let c = s[i..].chars().next().unwrap();
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}

@@ -189,7 +189,9 @@ impl Engine {
     }
 
     pub fn capabilities(&self) -> Capabilities {
-        self.inner.drivers.domains.first().map(|d| d.capabilities()).unwrap_or_default()
+        let mut c: Capabilities = self.inner.drivers.domains.first().map(|d| d.capabilities()).unwrap_or_default();
+        c.pool_types = self.pool_types().iter().map(|t| t.as_str().to_owned()).collect();
+        c
     }
 
     pub fn host_info(&self) -> HostInfo {

@@ -65,8 +65,10 @@ impl Def {
     }
 }
 
-/// One object of any kind, as queries show it.
-#[derive(Debug, Clone, PartialEq)]
+/// One object of any kind, as queries show it (in JSON: the kind's own
+/// info object).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
 #[non_exhaustive]
 pub enum Info {
     Domain(DomainInfo),

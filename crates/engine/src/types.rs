@@ -841,6 +841,9 @@ pub struct Capabilities {
     /// Why a domain type is unavailable on this host, by type.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unavailable: Vec<(String, String)>,
+    /// Storage pool types the host runs (`dir`, `fs`, `iscsi-direct` …).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pool_types: Vec<String>,
 }
 
 /// A version triple.

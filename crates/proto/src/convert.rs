@@ -307,6 +307,7 @@ pub fn caps_to(c: &t::Capabilities) -> v1::Capabilities {
             .iter()
             .map(|(what, why)| v1::Unavailable { what: what.clone(), why: why.clone() })
             .collect(),
+        pool_types: c.pool_types.clone(),
     }
 }
 
@@ -322,6 +323,7 @@ pub fn caps_from(c: v1::Capabilities) -> t::Capabilities {
     out.persistent = c.persistent;
     out.stats = c.stats;
     out.unavailable = c.unavailable.into_iter().map(|u| (u.what, u.why)).collect();
+    out.pool_types = c.pool_types;
     out
 }
 

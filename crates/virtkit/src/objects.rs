@@ -207,7 +207,10 @@ impl Connection {
     pub async fn pool_types(&self) -> Result<Vec<virtkit_model::storage::PoolType>> {
         match self.backend() {
             Backend::Local(e) => Ok(e.pool_types()),
-            Backend::Remote(_) => Err(Error::new(ErrorKind::Unsupported, "pool types are not asked of a daemon yet")),
+            // A type this side does not know (a newer daemon's) is left out.
+            Backend::Remote(r) => {
+                Ok(r.capabilities().await?.pool_types.iter().filter_map(|t| t.parse().ok()).collect())
+            }
         }
     }
 }

@@ -1,0 +1,728 @@
+//! The commands of networks, storage pools and volumes, as virsh spells
+//! them (`net-start`, `pool-list`, `vol-create-as` …). What networks and
+//! pools share is one set of verbs ([`Common`]), run once for either kind;
+//! `net-X` is `net X` (and so for `pool-` and `vol-`), so one table serves
+//! every kind.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use virtkit::model::ByteSize;
+use virtkit::model::storage::{BackingStore, Volume, VolumeFormat};
+use virtkit::{
+    Connection, DefineOptions, Info, ListOptions, ObjectKind, ResizeOptions, StorageVolume, TransferOptions,
+    VolumeCreateOptions, XmlOptions,
+};
+
+use crate::commands::Failure;
+use crate::output;
+
+/// The kinds whose commands have a virsh prefix.
+const PREFIXES: &[&str] = &["net", "pool", "vol"];
+
+/// `net-start x` → `net start x`: the first word only.
+pub fn split_prefixed(words: &[String]) -> Vec<String> {
+    let mut out = words.to_vec();
+    if let Some(first) = words.first()
+        && let Some((p, verb)) = first.split_once('-')
+        && PREFIXES.contains(&p)
+        && !verb.is_empty()
+    {
+        out.splice(0..1, [p.to_owned(), verb.to_owned()]);
+    }
+    out
+}
+
+/// The same for the process's arguments: the first one after the global
+/// options.
+pub fn split_prefixed_args(args: Vec<OsString>) -> Vec<OsString> {
+    let mut i = 1;
+    while i < args.len() {
+        let a = args[i].to_string_lossy();
+        match a.as_ref() {
+            "-c" | "--connect" => i += 2,
+            "-r" | "--readonly" => i += 1,
+            s if s.starts_with('-') => i += 1,
+            s => {
+                if let Some((p, verb)) = s.split_once('-')
+                    && PREFIXES.contains(&p)
+                    && !verb.is_empty()
+                {
+                    let (p, verb) = (p.to_owned(), verb.to_owned());
+                    let mut out = args;
+                    out.splice(i..=i, [OsString::from(p), OsString::from(verb)]);
+                    return out;
+                }
+                return args;
+            }
+        }
+    }
+    args
+}
+
+/// What networks and pools both have.
+#[derive(Debug, Subcommand)]
+pub enum Common {
+    /// Store a definition from an XML file (create or update).
+    Define {
+        file: PathBuf,
+        #[arg(long, value_name = "N")]
+        expected_generation: Option<u64>,
+    },
+    /// Start a transient one from an XML file.
+    Create { file: PathBuf },
+    /// Start a defined one.
+    Start { name: String },
+    /// Stop it at once.
+    #[command(visible_alias = "stop")]
+    Destroy { name: String },
+    /// Remove its stored definition.
+    Undefine { name: String },
+    /// Set whether it starts with its host.
+    Autostart {
+        name: String,
+        #[arg(long)]
+        disable: bool,
+    },
+    /// List active ones, or every one with --all.
+    List {
+        #[arg(long)]
+        all: bool,
+        #[arg(long, conflicts_with = "all")]
+        inactive: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print facts about one.
+    Info {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print its definition as XML.
+    Dumpxml {
+        name: String,
+        #[arg(long)]
+        inactive: bool,
+    },
+    /// Print its UUID.
+    Uuid { name: String },
+    /// Print its name.
+    Name { uuid: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NetCommand {
+    #[command(flatten)]
+    Common(Common),
+    /// Print the DHCP leases an active network handed out.
+    #[command(name = "dhcp-leases")]
+    DhcpLeases {
+        name: String,
+        #[arg(long)]
+        mac: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PoolCommand {
+    #[command(flatten)]
+    Common(Common),
+    /// Define a pool from its type, name and target path.
+    #[command(name = "define-as")]
+    DefineAs {
+        name: String,
+        #[arg(value_name = "TYPE")]
+        pool_type: String,
+        #[arg(long)]
+        target: Option<String>,
+    },
+    /// Make its underlying storage.
+    Build {
+        name: String,
+        #[arg(long)]
+        overwrite: bool,
+        #[arg(long, conflicts_with = "overwrite")]
+        no_overwrite: bool,
+    },
+    /// Remove its underlying storage (the definition stays).
+    Delete { name: String },
+    /// Look at its space and volumes again.
+    Refresh { name: String },
+    /// The pool types this host can run.
+    Capabilities {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VolCommand {
+    /// Make a volume in a pool from an XML file.
+    Create { pool: String, file: PathBuf },
+    /// Make a volume from a name and capacity.
+    #[command(name = "create-as")]
+    CreateAs {
+        pool: String,
+        name: String,
+        /// Bytes, or with a suffix: 10G, 512M …
+        #[arg(value_parser = parse_size)]
+        capacity: u64,
+        #[arg(long, value_parser = parse_size)]
+        allocation: Option<u64>,
+        #[arg(long)]
+        format: Option<String>,
+        #[arg(long, value_name = "PATH")]
+        backing_vol: Option<String>,
+        #[arg(long, value_name = "FORMAT")]
+        backing_vol_format: Option<String>,
+    },
+    /// Make a volume from an XML file with another volume's content.
+    #[command(name = "create-from")]
+    CreateFrom {
+        pool: String,
+        file: PathBuf,
+        volume: String,
+        #[arg(long)]
+        inputpool: Option<String>,
+    },
+    /// Copy a volume, in its pool.
+    Clone {
+        volume: String,
+        name: String,
+        #[arg(long)]
+        pool: Option<String>,
+    },
+    Delete {
+        volume: String,
+        #[arg(long)]
+        pool: Option<String>,
+    },
+    /// Write zeros over its data.
+    Wipe {
+        volume: String,
+        #[arg(long)]
+        pool: Option<String>,
+    },
+    /// Change its capacity.
+    Resize {
+        volume: String,
+        #[arg(value_parser = parse_size)]
+        capacity: u64,
+        #[arg(long)]
+        pool: Option<String>,
+        #[arg(long)]
+        delta: bool,
+        #[arg(long)]
+        shrink: bool,
+        #[arg(long)]
+        allocate: bool,
+    },
+    /// Write a file's bytes into it.
+    Upload {
+        volume: String,
+        file: PathBuf,
+        #[arg(long)]
+        pool: Option<String>,
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        #[arg(long, default_value_t = 0)]
+        length: u64,
+    },
+    /// Write its bytes into a file.
+    Download {
+        volume: String,
+        file: PathBuf,
+        #[arg(long)]
+        pool: Option<String>,
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        #[arg(long, default_value_t = 0)]
+        length: u64,
+    },
+    /// List a pool's volumes.
+    List {
+        pool: String,
+        #[arg(long)]
+        json: bool,
+    },
+    Info {
+        volume: String,
+        #[arg(long)]
+        pool: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    Dumpxml {
+        volume: String,
+        #[arg(long)]
+        pool: Option<String>,
+    },
+    /// Print its key.
+    Key {
+        volume: String,
+        #[arg(long)]
+        pool: Option<String>,
+    },
+    /// Print its path.
+    Path {
+        volume: String,
+        #[arg(long)]
+        pool: Option<String>,
+    },
+    /// Print its pool's name.
+    Pool {
+        volume: String,
+        #[arg(long)]
+        pool: Option<String>,
+    },
+}
+
+/// `10G`, `512M`, `1024`: bytes (K, M, G, T are powers of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map_or((s, ""), |i| s.split_at(i));
+    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a size"))?;
+    let shift = match unit.trim_end_matches(['b', 'B', 'i']) {
+        "" => 0,
+        "k" | "K" => 10,
+        "m" | "M" => 20,
+        "g" | "G" => 30,
+        "t" | "T" => 40,
+        _ => return Err(format!("'{s}': unknown unit '{unit}' (K, M, G, T)")),
+    };
+    n.checked_mul(1 << shift).ok_or_else(|| format!("'{s}' is too large"))
+}
+
+fn read_file(file: &PathBuf) -> Result<(String, String), Failure> {
+    let shown = file.display().to_string();
+    let xml = crate::validate::read(file).map_err(|e| Failure::Message(format!("{shown}: {e}")))?;
+    Ok((shown, xml))
+}
+
+fn noun(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::Network => "Network",
+        ObjectKind::Pool => "Pool",
+        _ => "Object",
+    }
+}
+
+fn state_word(i: &Info) -> &'static str {
+    let active = match i {
+        Info::Network(n) => n.state.is_active(),
+        Info::Pool(p) => p.state.is_active(),
+        _ => false,
+    };
+    if active { "active" } else { "inactive" }
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+/// Bytes as virsh shows them: `100.00 GiB`.
+fn human(n: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} bytes") } else { format!("{v:.2} {}", UNITS[u]) }
+}
+
+/// Runs a verb networks and pools share, for `kind`.
+pub async fn common(conn: &Connection, kind: ObjectKind, cmd: Common) -> Result<(), Failure> {
+    let find = |name: String| async move { conn.lookup_object(kind, &name).await };
+    match cmd {
+        Common::Define { file, expected_generation } => {
+            let (shown, xml) = read_file(&file)?;
+            let def = virtkit::parse_document(kind, &xml).map_err(|e| Failure::Api(e, Some(shown.clone())))?;
+            let mut opts = DefineOptions::default();
+            if let Some(g) = expected_generation {
+                opts = opts.expected_generation(g);
+            }
+            let i = conn.define_object(def, opts).await.map_err(|e| Failure::Api(e, Some(shown.clone())))?;
+            println!("{} {} defined from {shown}", noun(kind), i.name());
+        }
+        Common::Create { file } => {
+            let (shown, xml) = read_file(&file)?;
+            let def = virtkit::parse_document(kind, &xml).map_err(|e| Failure::Api(e, Some(shown.clone())))?;
+            let i = conn.create_object(def, Default::default()).await?;
+            println!("{} {} created from {shown}", noun(kind), i.name());
+        }
+        Common::Start { name } => {
+            let i = find(name).await?;
+            conn.start_object(kind, i.uuid(), Default::default()).await?;
+            println!("{} {} started", noun(kind), i.name());
+        }
+        Common::Destroy { name } => {
+            let i = find(name).await?;
+            conn.stop_object(kind, i.uuid(), Default::default()).await?;
+            println!("{} {} destroyed", noun(kind), i.name());
+        }
+        Common::Undefine { name } => {
+            let i = find(name).await?;
+            conn.undefine_object(kind, i.uuid(), Default::default()).await?;
+            println!("{} {} has been undefined", noun(kind), i.name());
+        }
+        Common::Autostart { name, disable } => {
+            let i = find(name).await?;
+            conn.set_object_autostart(kind, i.uuid(), !disable, Default::default()).await?;
+            let how = if disable { "unmarked as autostarted" } else { "marked as autostarted" };
+            println!("{} {} {how}", noun(kind), i.name());
+        }
+        Common::List { all, inactive, json } => {
+            let mut opts = ListOptions::default();
+            if inactive {
+                opts = opts.active(false);
+            } else if !all {
+                opts = opts.active(true);
+            }
+            let l = conn.list_objects(kind, opts).await?;
+            let plural = if kind == ObjectKind::Network { "networks" } else { "pools" };
+            if json {
+                return output::list_json(plural, &l);
+            }
+            let rows: Vec<Vec<String>> = l
+                .items
+                .iter()
+                .map(|i| {
+                    let (autostart, persistent) = match i {
+                        Info::Network(n) => (n.autostart, n.persistent),
+                        Info::Pool(p) => (p.autostart, p.persistent),
+                        _ => (false, false),
+                    };
+                    vec![i.name().to_owned(), state_word(i).to_owned(), yes(autostart).into(), yes(persistent).into()]
+                })
+                .collect();
+            output::table(&["Name", "State", "Autostart", "Persistent"], &rows);
+        }
+        Common::Info { name, json } => {
+            let i = find(name).await?;
+            if json {
+                return output::json(&i);
+            }
+            print_info(&i);
+        }
+        Common::Dumpxml { name, inactive } => {
+            let i = find(name).await?;
+            print!("{}", conn.object_xml(kind, i.uuid(), XmlOptions::default().inactive(inactive)).await?);
+        }
+        Common::Uuid { name } => println!("{}", find(name).await?.uuid()),
+        Common::Name { uuid } => println!("{}", find(uuid).await?.name()),
+    }
+    Ok(())
+}
+
+fn print_info(i: &Info) {
+    let rows: Vec<(&str, String)> = match i {
+        Info::Network(n) => vec![
+            ("Name", n.name.clone()),
+            ("UUID", n.uuid.to_string()),
+            ("Active", yes(n.state.is_active()).into()),
+            ("Persistent", yes(n.persistent).into()),
+            ("Autostart", yes(n.autostart).into()),
+            ("Bridge", n.bridge.clone().unwrap_or_default()),
+        ],
+        Info::Pool(p) => {
+            let mut r = vec![
+                ("Name", p.name.clone()),
+                ("UUID", p.uuid.to_string()),
+                ("State", if p.state.is_active() { "running" } else { "inactive" }.into()),
+                ("Persistent", yes(p.persistent).into()),
+                ("Autostart", yes(p.autostart).into()),
+            ];
+            if p.state.is_active() {
+                r.push(("Capacity", human(p.capacity)));
+                r.push(("Allocation", human(p.allocation)));
+                r.push(("Available", human(p.available)));
+            }
+            r
+        }
+        Info::Volume(v) => vec![
+            ("Name", v.name.clone()),
+            ("Type", v.volume_type.clone().unwrap_or_default()),
+            ("Capacity", human(v.capacity)),
+            ("Allocation", human(v.allocation)),
+        ],
+        other => vec![("Name", other.name().to_owned())],
+    };
+    for (k, v) in rows {
+        println!("{:<15} {v}", format!("{k}:"));
+    }
+}
+
+pub async fn net(conn: &Connection, cmd: NetCommand) -> Result<(), Failure> {
+    match cmd {
+        NetCommand::Common(c) => common(conn, ObjectKind::Network, c).await,
+        NetCommand::DhcpLeases { name, mac, json } => {
+            let net = conn.lookup_network(&name).await?;
+            let mut opts = virtkit::LeaseOptions::default();
+            if let Some(m) = mac {
+                let m = m.parse().map_err(|_| Failure::Message(format!("'{m}' is not a MAC address")))?;
+                opts = opts.mac(m);
+            }
+            let leases = net.leases(opts).await?;
+            if json {
+                return output::json(&serde_json::json!({ "leases": leases }));
+            }
+            let rows: Vec<Vec<String>> = leases
+                .iter()
+                .map(|l| {
+                    vec![
+                        l.expiry.map_or_else(|| "never".into(), |e| e.to_string()),
+                        l.mac.to_string(),
+                        if l.ip.is_ipv4() { "ipv4" } else { "ipv6" }.into(),
+                        format!("{}/{}", l.ip, l.prefix),
+                        l.hostname.clone().unwrap_or_else(|| "-".into()),
+                        l.client_id.clone().unwrap_or_else(|| "-".into()),
+                    ]
+                })
+                .collect();
+            output::table(
+                &["Expiry Time", "MAC address", "Protocol", "IP address", "Hostname", "Client ID or DUID"],
+                &rows,
+            );
+            Ok(())
+        }
+    }
+}
+
+pub async fn pool(conn: &Connection, cmd: PoolCommand) -> Result<(), Failure> {
+    match cmd {
+        PoolCommand::Common(c) => common(conn, ObjectKind::Pool, c).await,
+        PoolCommand::DefineAs { name, pool_type, target } => {
+            let t: virtkit::model::storage::PoolType =
+                pool_type.parse().map_err(|e| Failure::Message(format!("pool type: {e}")))?;
+            let mut def = virtkit::model::storage::Pool::new(t, name);
+            if let Some(path) = target {
+                def = def.with_target(virtkit::model::storage::PoolTarget::new(path));
+            }
+            let p = conn.define_pool(def, Default::default()).await?;
+            println!("Pool {} defined", p.name());
+            Ok(())
+        }
+        PoolCommand::Build { name, overwrite, no_overwrite } => {
+            let p = conn.lookup_pool(&name).await?;
+            p.build(virtkit::BuildOptions::default().overwrite(overwrite).no_overwrite(no_overwrite)).await?;
+            println!("Pool {} built", p.name());
+            Ok(())
+        }
+        PoolCommand::Delete { name } => {
+            let p = conn.lookup_pool(&name).await?;
+            p.delete(Default::default()).await?;
+            println!("Pool {} deleted", p.name());
+            Ok(())
+        }
+        PoolCommand::Refresh { name } => {
+            let p = conn.lookup_pool(&name).await?;
+            p.refresh(Default::default()).await?;
+            println!("Pool {} refreshed", p.name());
+            Ok(())
+        }
+        PoolCommand::Capabilities { json } => {
+            let types: Vec<&str> = conn.pool_types().await?.iter().map(|t| t.as_str()).collect();
+            if json {
+                return output::json(&serde_json::json!({ "pool_types": types }));
+            }
+            for t in types {
+                println!("{t}");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A volume by pool and name, or by UUID, key or path.
+async fn volume(conn: &Connection, key: &str, pool: Option<&str>) -> Result<StorageVolume, Failure> {
+    Ok(match pool {
+        Some(p) => conn.lookup_pool(p).await?.lookup_volume(key).await?,
+        None => conn.find_volume(key).await?,
+    })
+}
+
+fn format_of(s: &str) -> Result<VolumeFormat, Failure> {
+    s.parse().map_err(|e| Failure::Message(format!("format: {e}")))
+}
+
+pub async fn vol(conn: &Connection, cmd: VolCommand) -> Result<(), Failure> {
+    match cmd {
+        VolCommand::Create { pool, file } => {
+            let (shown, xml) = read_file(&file)?;
+            let p = conn.lookup_pool(&pool).await?;
+            let v = p
+                .create_volume_xml(&xml, Default::default())
+                .await
+                .map_err(|e| Failure::Api(e, Some(shown.clone())))?;
+            println!("Vol {} created from {shown}", v.name());
+        }
+        VolCommand::CreateAs { pool, name, capacity, allocation, format, backing_vol, backing_vol_format } => {
+            let mut def = Volume::new(name).with_capacity(ByteSize::bytes(capacity));
+            if let Some(a) = allocation {
+                def = def.with_allocation(ByteSize::bytes(a));
+            }
+            if let Some(f) = &format {
+                def = def.with_format(format_of(f)?);
+            }
+            if let Some(b) = backing_vol {
+                // A backing volume is named by path, key or name in the pool.
+                let p = conn.lookup_pool(&pool).await?;
+                let found = match p.lookup_volume(&b).await {
+                    Ok(v) => v.info().await?.path.unwrap_or(b),
+                    Err(_) => b,
+                };
+                let mut bs = BackingStore::new(found);
+                if let Some(f) = &backing_vol_format {
+                    bs = bs.with_format(format_of(f)?);
+                }
+                def = def.with_backing_store(bs);
+            }
+            let v = conn.lookup_pool(&pool).await?.create_volume(def, Default::default()).await?;
+            println!("Vol {} created", v.name());
+        }
+        VolCommand::CreateFrom { pool, file, volume: src, inputpool } => {
+            let (shown, xml) = read_file(&file)?;
+            let from = volume(conn, &src, inputpool.as_deref()).await?;
+            let p = conn.lookup_pool(&pool).await?;
+            let opts = VolumeCreateOptions::default().from(from.uuid());
+            let v = p.create_volume_xml(&xml, opts).await.map_err(|e| Failure::Api(e, Some(shown.clone())))?;
+            println!("Vol {} created from input vol {}", v.name(), from.name());
+        }
+        VolCommand::Clone { volume: src, name, pool } => {
+            let from = volume(conn, &src, pool.as_deref()).await?;
+            let v = from.clone_as(&name, Default::default()).await?;
+            println!("Vol {} cloned from {}", v.name(), from.name());
+        }
+        VolCommand::Delete { volume: v, pool } => {
+            let v = volume(conn, &v, pool.as_deref()).await?;
+            v.delete(Default::default()).await?;
+            println!("Vol {} deleted", v.name());
+        }
+        VolCommand::Wipe { volume: v, pool } => {
+            let v = volume(conn, &v, pool.as_deref()).await?;
+            v.wipe(Default::default()).await?;
+            println!("Vol {} wiped", v.name());
+        }
+        VolCommand::Resize { volume: v, capacity, pool, delta, shrink, allocate } => {
+            let v = volume(conn, &v, pool.as_deref()).await?;
+            let i = v.resize(capacity, ResizeOptions::default().delta(delta).shrink(shrink).allocate(allocate)).await?;
+            println!("Size of volume '{}' successfully changed to {}", v.name(), human(i.capacity));
+        }
+        VolCommand::Upload { volume: v, file, pool, offset, length } => {
+            let v = volume(conn, &v, pool.as_deref()).await?;
+            upload(&v, &file, TransferOptions::default().offset(offset).length(length)).await?;
+        }
+        VolCommand::Download { volume: v, file, pool, offset, length } => {
+            let v = volume(conn, &v, pool.as_deref()).await?;
+            download(&v, &file, TransferOptions::default().offset(offset).length(length)).await?;
+        }
+        VolCommand::List { pool, json } => {
+            let l = conn.lookup_pool(&pool).await?.list_volumes(ListOptions::default()).await?;
+            if json {
+                return output::list_json("volumes", &l);
+            }
+            let rows: Vec<Vec<String>> =
+                l.items.iter().map(|v| vec![v.name.clone(), v.path.clone().unwrap_or_default()]).collect();
+            output::table(&["Name", "Path"], &rows);
+        }
+        VolCommand::Info { volume: v, pool, json } => {
+            let i = volume(conn, &v, pool.as_deref()).await?.info().await?;
+            if json {
+                return output::json(&i);
+            }
+            print_info(&Info::from(i));
+        }
+        VolCommand::Dumpxml { volume: v, pool } => {
+            print!("{}", volume(conn, &v, pool.as_deref()).await?.xml(Default::default()).await?);
+        }
+        VolCommand::Key { volume: v, pool } => {
+            println!("{}", volume(conn, &v, pool.as_deref()).await?.info().await?.key)
+        }
+        VolCommand::Path { volume: v, pool } => {
+            println!("{}", volume(conn, &v, pool.as_deref()).await?.info().await?.path.unwrap_or_default());
+        }
+        VolCommand::Pool { volume: v, pool } => {
+            println!("{}", volume(conn, &v, pool.as_deref()).await?.info().await?.pool)
+        }
+    }
+    Ok(())
+}
+
+/// A progress bar on a terminal (standard error), nothing otherwise.
+fn progress(total: u64, what: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_owned());
+    bar
+}
+
+async fn upload(v: &StorageVolume, file: &std::path::Path, opts: TransferOptions) -> Result<(), Failure> {
+    let shown = file.display().to_string();
+    let mut f = tokio::fs::File::open(file).await.map_err(|e| Failure::Message(format!("{shown}: {e}")))?;
+    let size = f.metadata().await.map_err(|e| Failure::Message(format!("{shown}: {e}")))?.len();
+    let total = if opts.length > 0 { opts.length.min(size) } else { size };
+    let bar = progress(total, "upload");
+    let (tx, rx) = mpsc::channel(4);
+    let feeder_bar = bar.clone();
+    let feed = tokio::spawn(async move {
+        let mut left = total;
+        let mut buf = vec![0u8; 256 << 10];
+        while left > 0 {
+            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let n = f.read(&mut buf[..want]).await?;
+            if n == 0 {
+                break;
+            }
+            if tx.send(buf[..n].to_vec()).await.is_err() {
+                break;
+            }
+            feeder_bar.inc(n as u64);
+            left -= n as u64;
+        }
+        Ok::<(), std::io::Error>(())
+    });
+    let r = v.upload(opts, rx).await;
+    bar.finish_and_clear();
+    let read = feed.await.map_err(|e| Failure::Message(format!("upload: {e}")))?;
+    r?;
+    read.map_err(|e| Failure::Message(format!("{shown}: {e}")))?;
+    Ok(())
+}
+
+async fn download(v: &StorageVolume, file: &std::path::Path, opts: TransferOptions) -> Result<(), Failure> {
+    let shown = file.display().to_string();
+    let info = v.info().await?;
+    let total = if opts.length > 0 { opts.length } else { info.capacity.saturating_sub(opts.offset) };
+    let mut f = tokio::fs::File::create(file).await.map_err(|e| Failure::Message(format!("{shown}: {e}")))?;
+    let bar = progress(total, "download");
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4);
+    let writer_bar = bar.clone();
+    let writer = tokio::spawn(async move {
+        while let Some(chunk) = rx.recv().await {
+            f.write_all(&chunk).await?;
+            writer_bar.inc(chunk.len() as u64);
+        }
+        f.flush().await
+    });
+    let r = v.download(opts, tx).await;
+    bar.finish_and_clear();
+    let wrote = writer.await.map_err(|e| Failure::Message(format!("download: {e}")))?;
+    r?;
+    wrote.map_err(|e| Failure::Message(format!("{shown}: {e}")))?;
+    Ok(())
+}
