@@ -70,7 +70,7 @@ fn a_lifecycle_in_one_invocation() {
     let a = f.domain("a");
     let out = ok(&format!(
         "define {a}; list --all; start a; domstate a --reason; suspend a; domstate a --reason; resume a; \
-         domstate a --reason; shutdown a; domstate a --reason; undefine a; list --all; events --from 4 --timeout 0.2"
+         domstate a --reason; shutdown a; domstate a --reason; undefine a; list --all; events --from 6 --timeout 0.2"
     ));
     let want = [
         format!("Domain 'a' defined from {a}"),
@@ -90,28 +90,30 @@ fn a_lifecycle_in_one_invocation() {
         " Id   Name   State".into(),
         "----------------------".into(),
         " 1    test   running".into(),
-        "event 5: domain 'a' defined (added); now shut off (unknown)".into(),
-        "event 6: domain 'a' started (booted); now running (booted)".into(),
-        "event 7: domain 'a' suspended (paused); now paused (user)".into(),
-        "event 8: domain 'a' resumed (unpaused); now running (unpaused)".into(),
-        "event 9: domain 'a' shutdown (finished); now shut off (shutdown)".into(),
-        "event 10: domain 'a' stopped (shutdown); now shut off (shutdown)".into(),
-        "event 11: domain 'a' undefined (removed); now shut off (shutdown)".into(),
+        "event 7: domain 'a' defined (added); now shut off (unknown)".into(),
+        "event 8: domain 'a' started (booted); now running (booted)".into(),
+        "event 9: domain 'a' suspended (paused); now paused (user)".into(),
+        "event 10: domain 'a' resumed (unpaused); now running (unpaused)".into(),
+        "event 11: domain 'a' shutdown (finished); now shut off (shutdown)".into(),
+        "event 12: domain 'a' stopped (shutdown); now shut off (shutdown)".into(),
+        "event 13: domain 'a' undefined (removed); now shut off (shutdown)".into(),
     ];
     assert_eq!(out.lines().collect::<Vec<_>>(), want);
 }
 
 #[test]
 fn events_as_json_lines_with_count() {
-    let out = ok("suspend test; resume test; events --from 0 --count 5 --json");
+    let out = ok("suspend test; resume test; events --from 0 --count 7 --json");
     let evs: Vec<serde_json::Value> = out.lines().skip(2).map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(evs.len(), 5);
-    // The host's network comes first, then its domain.
+    assert_eq!(evs.len(), 7);
+    // The host's network comes first, then its pool, then its domain.
     assert_eq!((evs[0]["revision"].as_u64(), evs[0]["object"].as_str()), (Some(1), Some("network")));
     assert_eq!((evs[1]["kind"].as_str(), evs[1]["state"].as_str()), (Some("started"), Some("active")));
-    assert_eq!((evs[2]["object"].as_str(), evs[2]["kind"].as_str()), (Some("domain"), Some("defined")));
-    assert_eq!(evs[4]["kind"], "suspended");
-    assert_eq!(evs[4]["state"], "paused");
+    assert_eq!((evs[2]["object"].as_str(), evs[2]["name"].as_str()), (Some("pool"), Some("default-pool")));
+    assert_eq!((evs[3]["kind"].as_str(), evs[3]["state"].as_str()), (Some("started"), Some("active")));
+    assert_eq!((evs[4]["object"].as_str(), evs[4]["kind"].as_str()), (Some("domain"), Some("defined")));
+    assert_eq!(evs[6]["kind"], "suspended");
+    assert_eq!(evs[6]["state"], "paused");
 }
 
 #[test]

@@ -35,7 +35,7 @@ fn domain_file(dir: &Path, name: &str) -> String {
 const SCRIPT: &str = "define {F}; start a; suspend a; resume a; domstate a --reason; dominfo a; dumpxml a; \
     list --all; list --all --json; domstats a --json; autostart a; dominfo a; reboot a; reset a; shutdown a; \
     domstate a --reason; start a --paused; power-off a; undefine a; list --all --json; \
-    events --from 0 --count 14 --timeout 2 --json";
+    events --from 0 --count 16 --timeout 2 --json";
 
 #[test]
 fn cli_over_unix_prints_what_it_prints_in_process() {

@@ -110,7 +110,7 @@ fn ssh_transport_runs_virtkit_proxy_on_the_far_side() {
     std::fs::write(&xml, "<domain type='test'><name>s</name><uuid>5b1e8f0c-7c1d-4a51-9a0e-2f3d4c5b6a79</uuid><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>").unwrap();
     let script = format!(
         "define {}; start s; suspend s; resume s; dominfo s; list --all --json; shutdown s; undefine s; list --all; \
-         events --from 0 --count 7 --timeout 2 --json",
+         events --from 0 --count 9 --timeout 2 --json",
         xml.display()
     );
     let (code, local, err) = run(dir.path(), "test:///default", &script);

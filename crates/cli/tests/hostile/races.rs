@@ -33,7 +33,11 @@ type Counts = HashMap<(String, u64), i64>;
 async fn race(d: &Daemon, names: usize, defines: usize, undefines: usize) -> (usize, Vec<String>) {
     let mut c = client(&d.sock()).await;
     let start = c.list_domains(req(v1::ListDomainsRequest::default(), URI)).await.unwrap().into_inner().revision;
-    let mut events = c.watch(req(v1::WatchRequest { from_revision: Some(start), kinds: Vec::new() }, URI)).await.unwrap().into_inner();
+    let mut events = c
+        .watch(req(v1::WatchRequest { from_revision: Some(start), kinds: Vec::new() }, URI))
+        .await
+        .unwrap()
+        .into_inner();
     let doms: Vec<(String, String)> =
         (0..names).map(|i| (format!("race{i}"), format!("00000000-0000-4000-8000-{i:012}"))).collect();
     let mut channels = Vec::new();
