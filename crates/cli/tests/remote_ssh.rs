@@ -119,6 +119,15 @@ fn ssh_transport_runs_virtkit_proxy_on_the_far_side() {
     let sshd_log = std::fs::read_to_string(dir.path().join("sshd.log")).unwrap_or_default();
     assert_eq!(code, 0, "{err}\nsshd:\n{sshd_log}\nvirtkitd:\n{}", d.log());
     assert_eq!(common::without_revisions(&remote), common::without_revisions(&local));
+    // Networks, pools and volumes too, bytes both ways.
+    let objects = common::object_script(d.root());
+    let (code, local, err) = run(dir.path(), "test:///default", &objects.script);
+    assert_eq!(code, 0, "{err}");
+    objects.check_download();
+    let (code, remote, err) = run(dir.path(), &uri("test", "default"), &objects.script);
+    assert_eq!(code, 0, "{err}\n{}", d.log());
+    objects.check_download();
+    assert_eq!(common::without_revisions(&remote), common::without_revisions(&local));
     let (code, out, err) = run(dir.path(), &uri("qemu", "system"), "uri; list --all");
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("qemu+ssh://root@127.0.0.1"), "{out}");

@@ -101,6 +101,15 @@ fn tls_clients_in_and_out() {
     let (code, remote, err) = run(&uri("test", "default", &good), &script);
     assert_eq!(code, 0, "{err}\n{}", d.log());
     assert_eq!(common::without_revisions(&remote), common::without_revisions(&local));
+    // Networks, pools and volumes too, bytes both ways.
+    let objects = common::object_script(d.root());
+    let (code, local, err) = run("test:///default", &objects.script);
+    assert_eq!(code, 0, "{err}");
+    objects.check_download();
+    let (code, remote, err) = run(&uri("test", "default", &good), &objects.script);
+    assert_eq!(code, 0, "{err}\n{}", d.log());
+    objects.check_download();
+    assert_eq!(common::without_revisions(&remote), common::without_revisions(&local));
     let (code, out, err) = run(&uri("qemu", "system", &good), "uri; list --all");
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("qemu+tls://127.0.0.1"), "{out}");

@@ -250,3 +250,38 @@ pub fn without_revisions(s: &str) -> String {
     out.push_str(rest);
     out
 }
+
+/// A CLI script of network, pool and volume commands, with a file it
+/// uploads and the file it downloads back.
+pub struct ObjectScript {
+    pub script: String,
+    data: Vec<u8>,
+    out: PathBuf,
+}
+
+impl ObjectScript {
+    /// The downloaded bytes are the uploaded ones (and the file is removed
+    /// for the next run).
+    pub fn check_download(&self) {
+        assert_eq!(std::fs::read(&self.out).unwrap(), self.data, "{}", self.out.display());
+        std::fs::remove_file(&self.out).unwrap();
+    }
+}
+
+pub fn object_script(dir: &Path) -> ObjectScript {
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 13 % 256) as u8).collect();
+    let input = dir.join("upload.bin");
+    std::fs::write(&input, &data).unwrap();
+    let out = dir.join("download.bin");
+    let script = format!(
+        "net-list --all --json; net-info default; pool-info default-pool --json; \
+         vol-create-as default-pool a.img 1M; vol-upload a.img {} --pool default-pool; \
+         vol-download a.img {} --pool default-pool --length {}; vol-info a.img --pool default-pool --json; \
+         vol-clone a.img b.img --pool default-pool; vol-list default-pool; vol-delete b.img --pool default-pool; \
+         vol-delete /default-pool/a.img; pool-list --all",
+        input.display(),
+        out.display(),
+        data.len()
+    );
+    ObjectScript { script, data, out }
+}
