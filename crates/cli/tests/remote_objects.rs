@@ -244,3 +244,122 @@ fn without_uuids(s: &str) -> String {
     }
     out
 }
+
+/// One client's work: a network, a pool with a volume and a domain, each
+/// through its whole life. 15 events.
+async fn client_work(uri: String, i: usize) {
+    let conn = Connection::open(&uri).await.unwrap();
+    let net = conn
+        .define_network_xml(
+            &format!(
+                "<network><name>n{i}</name><bridge name='vbr{i}'/><ip address='10.{i}.0.1' prefix='24'/></network>"
+            ),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    net.start(Default::default()).await.unwrap();
+    let pool = conn
+        .define_pool_xml(
+            &format!("<pool type='dir'><name>p{i}</name><target><path>/p{i}</path></target></pool>"),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    pool.start(Default::default()).await.unwrap();
+    let v = pool
+        .create_volume_xml("<volume><name>v</name><capacity>65536</capacity></volume>", Default::default())
+        .await
+        .unwrap();
+    upload(&v, 0, vec![i as u8; 1000]).await.unwrap();
+    v.delete(Default::default()).await.unwrap();
+    pool.stop(Default::default()).await.unwrap();
+    pool.undefine(Default::default()).await.unwrap();
+    net.stop(Default::default()).await.unwrap();
+    net.undefine(Default::default()).await.unwrap();
+    let d = conn
+        .define_xml(
+            &format!(
+                "<domain type='test'><name>d{i}</name><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>"
+            ),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    d.start(Default::default()).await.unwrap();
+    d.power_off(Default::default()).await.unwrap();
+    d.undefine(Default::default()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_clients_changing_every_kind_leave_one_stream_without_a_gap() {
+    let d = Daemon::start(&[]);
+    let watcher = Connection::open(&d.uri("test")).await.unwrap();
+    let from = watcher.list_pools(ListOptions::default()).await.unwrap().revision;
+    let mut events = watcher.watch(WatchOptions::default().from_revision(from)).await.unwrap();
+    let clients: Vec<_> = (0..20).map(|i| tokio::spawn(client_work(d.uri("test"), i))).collect();
+    for c in clients {
+        c.await.unwrap();
+    }
+    let mut last = from;
+    let mut per_object: std::collections::HashMap<(ObjectKind, String), Vec<String>> = Default::default();
+    for _ in 0..300 {
+        let e = tokio::time::timeout(std::time::Duration::from_secs(10), events.next()).await.unwrap().unwrap();
+        assert_eq!(e.revision, last + 1, "a gap before {e:?}");
+        last = e.revision;
+        let name = format!("{}{}", e.pool.clone().map(|p| format!("{p}/")).unwrap_or_default(), e.name);
+        per_object.entry((e.object, name)).or_default().push(format!("{} {}", e.kind, e.detail));
+    }
+    // Nothing more, and each object's events in the order its client made them.
+    let more = tokio::time::timeout(std::time::Duration::from_millis(300), events.next()).await;
+    assert!(more.is_err(), "an extra event: {more:?}");
+    for i in 0..20 {
+        let life = |k: ObjectKind, n: String| per_object.get(&(k, n)).cloned().unwrap_or_default();
+        assert_eq!(
+            life(ObjectKind::Network, format!("n{i}")),
+            ["defined added", "started booted", "stopped destroyed", "undefined removed"]
+        );
+        assert_eq!(
+            life(ObjectKind::Pool, format!("p{i}")),
+            ["defined added", "started booted", "stopped destroyed", "undefined removed"]
+        );
+        assert_eq!(
+            life(ObjectKind::Volume, format!("p{i}/v")),
+            ["created added", "changed uploaded", "deleted removed"]
+        );
+        assert_eq!(
+            life(ObjectKind::Domain, format!("d{i}")),
+            ["defined added", "started booted", "stopped destroyed", "undefined removed"]
+        );
+    }
+}
+
+#[test]
+fn kill_9_of_the_daemon_loses_no_pool_definition() {
+    // qemu:///system keeps its definitions on disk; a pool is defined there
+    // even though this host has no storage backend yet (start says so).
+    let mut d = Daemon::start(&[]);
+    let uri = d.uri("qemu");
+    let defs: String = (0..10)
+        .map(|i| {
+            let f = d.root().join(format!("p{i}.xml"));
+            std::fs::write(&f, format!("<pool type='dir'><name>p{i}</name><target><path>/p{i}</path></target></pool>"))
+                .unwrap();
+            format!("pool-define {}; ", f.display())
+        })
+        .collect();
+    let (code, _, err) = common::run(&uri, &format!("{defs}pool-autostart p3; pool-list --all --json"));
+    assert_eq!(code, 0, "{err}");
+    let (_, before, _) = common::run(&uri, "pool-list --all --json");
+    let (code, _, err) = common::run(&uri, "pool-start p1");
+    assert_ne!(code, 0);
+    assert!(err.contains("no storage driver"), "{err}");
+    d.kill9();
+    d.spawn();
+    let (code, after, err) = common::run(&uri, "pool-list --all --json");
+    assert_eq!(code, 0, "{err}\n{}", d.log());
+    assert_eq!(common::without_revisions(&after), common::without_revisions(&before));
+    assert!(after.contains("\"name\": \"p9\""), "{after}");
+    let (_, xml, _) = common::run(&uri, "pool-dumpxml p3");
+    assert!(xml.contains("<path>/p3</path>"), "{xml}");
+}
