@@ -9,6 +9,8 @@ mod common;
 mod full_disk;
 #[path = "hostile/fuzz.rs"]
 mod fuzz;
+#[path = "hostile/limits.rs"]
+mod limits;
 #[path = "hostile/logs.rs"]
 mod logs;
 #[path = "hostile/parse.rs"]

@@ -63,16 +63,22 @@ fn tls_port(d: &Daemon) -> u16 {
     }
 }
 
-#[test]
-fn tls_clients_in_and_out() {
-    let pki = tempfile::Builder::new().prefix("vkpki").tempdir_in("/tmp").unwrap();
-    let ca = Ca::new("virtkit test CA");
-    let srv = pki.path().join("server");
+/// The daemon's pki directory, its certificate from `ca`.
+fn server_dir(ca: &Ca, root: &Path) -> PathBuf {
+    let srv = root.join("server");
     std::fs::create_dir(&srv).unwrap();
     let (cert, key) = ca.issue("virtkitd", &["localhost", "127.0.0.1"]);
     std::fs::write(srv.join("cacert.pem"), &ca.pem).unwrap();
     std::fs::write(srv.join("servercert.pem"), cert).unwrap();
     std::fs::write(srv.join("serverkey.pem"), key).unwrap();
+    srv
+}
+
+#[test]
+fn tls_clients_in_and_out() {
+    let pki = tempfile::Builder::new().prefix("vkpki").tempdir_in("/tmp").unwrap();
+    let ca = Ca::new("virtkit test CA");
+    let srv = server_dir(&ca, pki.path());
 
     // Port 0: the daemon picks one and logs it.
     let d = Daemon::start(&[
@@ -153,4 +159,54 @@ fn tls_clients_in_and_out() {
     );
     assert_eq!(code, 1);
     assert!(err.contains("cannot connect to virtkitd at 127.0.0.1"), "{err}");
+}
+
+/// 1,030 TCP connections that never start a TLS handshake take only the
+/// handshake places, and those only until the handshake deadline: root's
+/// unix clients are served meanwhile, and TLS clients again after it.
+#[test]
+fn unfinished_tls_handshakes_lock_no_one_out() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).unwrap();
+    assert!(hard >= 4096, "the test needs 4096 open files; the hard limit is {hard}");
+    let pki = tempfile::Builder::new().prefix("vkpki").tempdir_in("/tmp").unwrap();
+    let ca = Ca::new("virtkit test CA");
+    let srv = server_dir(&ca, pki.path());
+    let d = Daemon::start(&[
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--pkipath",
+        srv.to_str().unwrap(),
+        "--tls-handshake-timeout",
+        "2",
+    ]);
+    let port = tls_port(&d);
+    let started = Instant::now();
+    let mut flood: Vec<std::net::TcpStream> =
+        (0..1030).map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
+    let opened = started.elapsed();
+    let (code, out, err) = run(&d.uri("test"), "list --all");
+    assert_eq!(code, 0, "root over unix during the flood: {err}\n{}", d.log());
+    assert!(out.contains(" test "), "{out}");
+    let served = started.elapsed();
+    // Every one of them is closed: at once past the handshake places, the
+    // others at the deadline.
+    for c in &mut flood {
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut buf = [0u8; 16];
+        assert!(matches!(c.read(&mut buf), Ok(0) | Err(_)), "a connection without a handshake was kept");
+    }
+    let all_closed = started.elapsed();
+    assert!(all_closed < Duration::from_secs(15), "{all_closed:?}");
+    let log = d.log();
+    assert!(log.contains("refused: too many tls handshakes at once"), "{log}");
+    assert!(log.contains("refused: tls handshake timed out"), "{log}");
+    let good = ca.client_dir(pki.path(), "good", Some(ca.issue("client1", &[])));
+    let uri = format!("test+tls://127.0.0.1:{port}/default?pkipath={}", good.display());
+    let (code, _, err) = run(&uri, "list --all");
+    assert_eq!(code, 0, "a TLS client after the flood: {err}");
+    eprintln!("1030 connections opened in {opened:?}; root served at {served:?}; all closed at {all_closed:?}");
 }

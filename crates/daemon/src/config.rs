@@ -8,6 +8,9 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use virtkit_host::paths;
 
+use crate::limits::{CHUNK, PerClient};
+use crate::listen::ClientLimits;
+
 /// virtkitd: the virtkit daemon.
 #[derive(Debug, clap::Parser)]
 #[command(version, about)]
@@ -31,12 +34,36 @@ pub(crate) struct Args {
     /// A client certificate subject allowed in (glob; repeat for more).
     #[arg(long = "tls-allowed-dn", value_name = "PATTERN")]
     tls_allowed_dn: Vec<String>,
-    /// Clients connected at once, at most.
+    /// Clients of the read-write socket at once, at most [1024].
     #[arg(long, value_name = "N")]
     max_clients: Option<usize>,
-    /// Calls in flight per client, at most (more wait their turn).
+    /// Clients of the read-only socket at once, at most [256].
+    #[arg(long, value_name = "N")]
+    max_ro_clients: Option<usize>,
+    /// TLS clients at once, at most [256].
+    #[arg(long, value_name = "N")]
+    max_tls_clients: Option<usize>,
+    /// TLS handshakes under way at once, at most [64].
+    #[arg(long, value_name = "N")]
+    max_tls_handshakes: Option<usize>,
+    /// Seconds a TLS client has to finish its handshake [10].
+    #[arg(long, value_name = "SECONDS")]
+    tls_handshake_timeout: Option<u64>,
+    /// Unix clients of one user (not root) over both sockets, at most [32].
+    #[arg(long, value_name = "N")]
+    max_clients_per_uid: Option<usize>,
+    /// Calls in flight per client, at most (more wait their turn) [8].
     #[arg(long, value_name = "N")]
     max_calls_per_client: Option<usize>,
+    /// Calls and streams open per client (HTTP/2 streams), at most [64].
+    #[arg(long, value_name = "N")]
+    max_streams_per_client: Option<usize>,
+    /// Reply bytes per client not yet taken by the client, at most [33554432].
+    #[arg(long, value_name = "BYTES")]
+    max_reply_bytes_per_client: Option<usize>,
+    /// Drop a client after this many seconds with no call or stream open (0: never) [300].
+    #[arg(long, value_name = "SECONDS")]
+    client_idle_timeout: Option<u64>,
     /// Stop after this many seconds without a client.
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<u64>,
@@ -57,7 +84,15 @@ struct File {
     pkipath: Option<PathBuf>,
     tls_allowed_dn_list: Option<Vec<String>>,
     max_clients: Option<usize>,
+    max_ro_clients: Option<usize>,
+    max_tls_clients: Option<usize>,
+    max_tls_handshakes: Option<usize>,
+    tls_handshake_timeout: Option<u64>,
+    max_clients_per_uid: Option<usize>,
     max_calls_per_client: Option<usize>,
+    max_streams_per_client: Option<usize>,
+    max_reply_bytes_per_client: Option<usize>,
+    client_idle_timeout: Option<u64>,
     max_message_bytes: Option<usize>,
     unix_sock_group: Option<String>,
     idle_timeout: Option<u64>,
@@ -73,8 +108,8 @@ pub(crate) struct Settings {
     pub(crate) tls_listen: Option<String>,
     pub(crate) pki_dir: Option<PathBuf>,
     pub(crate) tls_allowed_dn: Vec<String>,
-    pub(crate) max_clients: usize,
-    pub(crate) max_calls_per_client: usize,
+    pub(crate) clients: ClientLimits,
+    pub(crate) max_streams_per_client: u32,
     pub(crate) max_message: usize,
     /// The group of the read-write socket: configured, else `virtkit` if it exists.
     unix_sock_group: Option<String>,
@@ -88,6 +123,13 @@ const SYSTEM_CONFIG: &str = "/etc/virtkit/virtkitd.toml";
 fn positive(name: &str, v: usize) -> anyhow::Result<usize> {
     if v == 0 {
         bail!("{name} must be at least 1");
+    }
+    Ok(v)
+}
+
+fn between(name: &str, v: usize, low: usize, high: usize) -> anyhow::Result<usize> {
+    if !(low..=high).contains(&v) {
+        bail!("{name} must be between {low} and {high}");
     }
     Ok(v)
 }
@@ -128,6 +170,11 @@ impl Settings {
         if !(4096..=(256 << 20)).contains(&max_message) {
             bail!("max_message_bytes must be between 4096 and 268435456");
         }
+        let handshake_timeout = args.tls_handshake_timeout.or(file.tls_handshake_timeout).unwrap_or(10);
+        if handshake_timeout == 0 {
+            bail!("tls_handshake_timeout must be at least 1");
+        }
+        let handshake_timeout = Duration::from_secs(handshake_timeout);
         Ok(Settings {
             session,
             state_dir,
@@ -139,11 +186,42 @@ impl Settings {
             } else {
                 args.tls_allowed_dn
             },
-            max_clients: positive("max_clients", args.max_clients.or(file.max_clients).unwrap_or(1024))?,
-            max_calls_per_client: positive(
-                "max_calls_per_client",
-                args.max_calls_per_client.or(file.max_calls_per_client).unwrap_or(32),
-            )?,
+            clients: ClientLimits {
+                read_write: positive("max_clients", args.max_clients.or(file.max_clients).unwrap_or(1024))?,
+                read_only: positive("max_ro_clients", args.max_ro_clients.or(file.max_ro_clients).unwrap_or(256))?,
+                tls: positive("max_tls_clients", args.max_tls_clients.or(file.max_tls_clients).unwrap_or(256))?,
+                tls_handshakes: positive(
+                    "max_tls_handshakes",
+                    args.max_tls_handshakes.or(file.max_tls_handshakes).unwrap_or(64),
+                )?,
+                handshake_timeout,
+                per_uid: positive(
+                    "max_clients_per_uid",
+                    args.max_clients_per_uid.or(file.max_clients_per_uid).unwrap_or(32),
+                )?,
+                per_client: PerClient {
+                    calls: positive(
+                        "max_calls_per_client",
+                        args.max_calls_per_client.or(file.max_calls_per_client).unwrap_or(8),
+                    )?,
+                    reply_bytes: between(
+                        "max_reply_bytes_per_client",
+                        args.max_reply_bytes_per_client.or(file.max_reply_bytes_per_client).unwrap_or(32 << 20),
+                        CHUNK,
+                        1 << 30,
+                    )?,
+                    idle: Some(args.client_idle_timeout.or(file.client_idle_timeout).unwrap_or(300))
+                        .filter(|t| *t > 0)
+                        .map(Duration::from_secs),
+                },
+            },
+            max_streams_per_client: u32::try_from(between(
+                "max_streams_per_client",
+                args.max_streams_per_client.or(file.max_streams_per_client).unwrap_or(64),
+                1,
+                1 << 16,
+            )?)
+            .unwrap_or(u32::MAX),
             max_message,
             unix_sock_group: file.unix_sock_group,
             idle_timeout: args.timeout.or(file.idle_timeout).filter(|t| *t > 0).map(Duration::from_secs),

@@ -1,12 +1,17 @@
 //! Listeners: the read-write and read-only unix sockets and TCP with
 //! mutual TLS. Each accepted connection becomes an [`Io`] carrying who the
-//! peer is ([`Peer`], which every call sees) and a permit that bounds the
-//! number of clients.
+//! peer is ([`Peer`], which every call sees), its place among the clients
+//! of its kind ([`Slot`]; see [`Admission`]), and what it may hold
+//! ([`Client`]). A client with no call or stream open for the idle time is
+//! dropped.
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,6 +20,7 @@ use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tonic::transport::server::Connected;
 
+use crate::limits::{Client, PerClient};
 use crate::tls::{self, DnPatterns};
 
 /// Who is on the other end of a connection.
@@ -22,6 +28,8 @@ use crate::tls::{self, DnPatterns};
 pub(crate) struct Peer {
     pub(crate) read_only: bool,
     pub(crate) kind: PeerKind,
+    /// What this client may hold.
+    pub(crate) client: Arc<Client>,
 }
 
 #[derive(Debug, Clone)]
@@ -54,7 +62,40 @@ enum Stream {
 pub(crate) struct Io {
     stream: Stream,
     peer: Peer,
-    _permit: OwnedSemaphorePermit,
+    _slot: Slot,
+    /// When to look again whether the client is idle.
+    idle_check: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Io {
+    fn new(stream: Stream, peer: Peer, slot: Slot) -> Io {
+        let idle_check = peer.client.idle.map(|d| Box::pin(tokio::time::sleep(d)));
+        Io { stream, peer, _slot: slot, idle_check }
+    }
+
+    /// An error once the client has had nothing open for the idle time:
+    /// the server then drops the connection.
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        let (Some(check), Some(idle)) = (&mut self.idle_check, self.peer.client.idle) else { return Ok(()) };
+        while check.as_mut().poll(cx).is_ready() {
+            let wait = match self.peer.client.idle_for() {
+                Some(d) if d >= idle => {
+                    tracing::info!(peer = %self.peer, "dropped: idle for {}s", idle.as_secs());
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "idle client"));
+                }
+                Some(d) => idle - d,
+                None => idle,
+            };
+            check.as_mut().reset(tokio::time::Instant::now() + wait);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Io {
+    fn drop(&mut self) {
+        tracing::info!(peer = %self.peer, "client gone");
+    }
 }
 
 impl Connected for Io {
@@ -67,6 +108,7 @@ impl Connected for Io {
 
 impl AsyncRead for Io {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        self.poll_idle(cx)?;
         match &mut self.stream {
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
@@ -97,24 +139,130 @@ impl AsyncWrite for Io {
     }
 }
 
-/// Where accepted connections go, and the bound on how many are open.
+/// Which listener a client came in by: each kind has its own limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    ReadWrite,
+    ReadOnly,
+    Tls,
+}
+
+/// The limits on clients, and who holds a place.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    read_write: Arc<Semaphore>,
+    read_only: Arc<Semaphore>,
+    tls: Arc<Semaphore>,
+    /// TLS handshakes under way (a client takes a place of its kind only
+    /// once its handshake and name check are done).
+    handshakes: Arc<Semaphore>,
+    pub(crate) handshake_timeout: Duration,
+    /// Unix clients of each uid but root, over both sockets.
+    per_uid: Mutex<HashMap<u32, usize>>,
+    max_per_uid: usize,
+    /// Clients connected now.
+    open: AtomicUsize,
+    pub(crate) per_client: PerClient,
+}
+
+/// The numbers [`Admission`] enforces.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientLimits {
+    pub(crate) read_write: usize,
+    pub(crate) read_only: usize,
+    pub(crate) tls: usize,
+    pub(crate) tls_handshakes: usize,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) per_uid: usize,
+    pub(crate) per_client: PerClient,
+}
+
+/// A client's place; given back when the connection is dropped.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    admission: Arc<Admission>,
+    uid: Option<u32>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(uid) = self.uid {
+            let mut m = self.admission.per_uid.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(n) = m.get_mut(&uid) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&uid);
+                }
+            }
+        }
+        self.admission.open.fetch_sub(1, Ordering::SeqCst);
+        crate::memory::client_gone();
+    }
+}
+
+impl Admission {
+    pub(crate) fn new(l: ClientLimits) -> Arc<Admission> {
+        Arc::new(Admission {
+            read_write: Arc::new(Semaphore::new(l.read_write)),
+            read_only: Arc::new(Semaphore::new(l.read_only)),
+            tls: Arc::new(Semaphore::new(l.tls)),
+            handshakes: Arc::new(Semaphore::new(l.tls_handshakes)),
+            handshake_timeout: l.handshake_timeout,
+            per_uid: Mutex::new(HashMap::new()),
+            max_per_uid: l.per_uid,
+            open: AtomicUsize::new(0),
+            per_client: l.per_client,
+        })
+    }
+
+    /// Clients connected now.
+    pub(crate) fn open(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+
+    /// A place for one more client of `kind` (of `uid`, for unix ones), or
+    /// `None` (and a log line) at a limit.
+    fn admit(self: &Arc<Self>, kind: Kind, uid: Option<u32>, who: &dyn std::fmt::Display) -> Option<Slot> {
+        let sem = match kind {
+            Kind::ReadWrite => &self.read_write,
+            Kind::ReadOnly => &self.read_only,
+            Kind::Tls => &self.tls,
+        };
+        let Ok(permit) = sem.clone().try_acquire_owned() else {
+            tracing::warn!(peer = %who, "refused: too many clients");
+            return None;
+        };
+        // Root is bounded by the limits of each kind only.
+        let uid = uid.filter(|u| *u != 0);
+        if let Some(u) = uid {
+            let mut m = self.per_uid.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let n = m.entry(u).or_insert(0);
+            if *n >= self.max_per_uid {
+                tracing::warn!(peer = %who, "refused: too many clients of uid {u}");
+                return None;
+            }
+            *n += 1;
+        }
+        self.open.fetch_add(1, Ordering::SeqCst);
+        Some(Slot { admission: self.clone(), uid, _permit: permit })
+    }
+
+    /// A place for one more TLS handshake, or `None` (and a log line).
+    fn handshake(&self, who: &dyn std::fmt::Display) -> Option<OwnedSemaphorePermit> {
+        let p = self.handshakes.clone().try_acquire_owned().ok();
+        if p.is_none() {
+            tracing::warn!(peer = %who, "refused: too many tls handshakes at once");
+        }
+        p
+    }
+}
+
+/// Where accepted connections go, and who may come in.
 #[derive(Clone)]
 pub(crate) struct Accepted {
     pub(crate) tx: mpsc::Sender<io::Result<Io>>,
-    pub(crate) clients: Arc<Semaphore>,
-}
-
-impl Accepted {
-    /// A permit for one more client, or `None` (and a log line) at the limit.
-    fn permit(&self, who: &dyn std::fmt::Display) -> Option<OwnedSemaphorePermit> {
-        match self.clients.clone().try_acquire_owned() {
-            Ok(p) => Some(p),
-            Err(_) => {
-                tracing::warn!(peer = %who, "refused: too many clients");
-                None
-            }
-        }
-    }
+    pub(crate) admission: Arc<Admission>,
 }
 
 /// Binds a unix socket with `mode`, replacing a stale socket file (one
@@ -156,17 +304,22 @@ pub(crate) async fn serve_unix(l: UnixListener, path: PathBuf, read_only: bool, 
                 continue;
             }
         };
-        let peer = Peer { read_only, kind };
-        if let (Some(uid), PeerKind::Unix { uid: theirs, .. }) = (only_uid, &peer.kind)
-            && uid != *theirs
-            && *theirs != 0
+        let theirs = match kind {
+            PeerKind::Unix { uid, .. } => uid,
+            PeerKind::Tls { .. } => continue,
+        };
+        let peer = Peer { read_only, kind, client: Client::new(out.admission.per_client) };
+        if let Some(uid) = only_uid
+            && uid != theirs
+            && theirs != 0
         {
             tracing::warn!(%peer, "refused: another user's session daemon");
             continue;
         }
-        let Some(permit) = out.permit(&peer) else { continue };
+        let which = if read_only { Kind::ReadOnly } else { Kind::ReadWrite };
+        let Some(slot) = out.admission.admit(which, Some(theirs), &peer) else { continue };
         tracing::info!(%peer, socket = %path.display(), "client connected");
-        if out.tx.send(Ok(Io { stream: Stream::Unix(s), peer, _permit: permit })).await.is_err() {
+        if out.tx.send(Ok(Io::new(Stream::Unix(s), peer, slot))).await.is_err() {
             return;
         }
     }
@@ -190,11 +343,14 @@ pub(crate) async fn serve_tls(
                 continue;
             }
         };
-        let Some(permit) = out.permit(&addr) else { continue };
+        // The handshake takes a place of its own, for a bounded time: a
+        // connection that never finishes one holds no client's place.
+        let Some(handshake) = out.admission.handshake(&addr) else { continue };
         let (acceptor, allowed, out) = (acceptor.clone(), allowed.clone(), out.clone());
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
-            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+            let deadline = out.admission.handshake_timeout;
+            let tls = match tokio::time::timeout(deadline, acceptor.accept(tcp)).await {
                 Ok(Ok(t)) => t,
                 Ok(Err(e)) => {
                     tracing::warn!(%addr, "refused: tls handshake: {e}");
@@ -222,9 +378,15 @@ pub(crate) async fn serve_tls(
                 tracing::warn!(%addr, dn, "refused: client name not on the allow-list");
                 return;
             }
-            let peer = Peer { read_only: false, kind: PeerKind::Tls { addr, dn } };
+            drop(handshake);
+            let peer = Peer {
+                read_only: false,
+                kind: PeerKind::Tls { addr, dn },
+                client: Client::new(out.admission.per_client),
+            };
+            let Some(slot) = out.admission.admit(Kind::Tls, None, &peer) else { return };
             tracing::info!(%peer, "client connected");
-            let _ = out.tx.send(Ok(Io { stream: Stream::Tls(Box::new(tls)), peer, _permit: permit })).await;
+            let _ = out.tx.send(Ok(Io::new(Stream::Tls(Box::new(tls)), peer, slot))).await;
         });
     }
 }

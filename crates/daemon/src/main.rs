@@ -5,7 +5,9 @@
 
 mod config;
 mod cpu;
+mod limits;
 mod listen;
+mod memory;
 mod objects;
 mod service;
 mod tls;
@@ -17,14 +19,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use virtkit_host::paths;
 
 use crate::config::{Args, Settings};
-use crate::listen::Accepted;
+use crate::listen::{Accepted, Admission};
 
 fn main() {
     append_logs();
+    memory::large_blocks_apart();
     let args = Args::parse();
     let settings = match Settings::load(args) {
         Ok(s) => s,
@@ -114,8 +117,10 @@ async fn run(s: Settings) -> anyhow::Result<()> {
     tracing::info!(base, "revisions start");
     let service = service::Service::new(targets, stop_rx, base, cpu::Cpu::new(s.threads));
     let (tx, rx) = mpsc::channel(64);
-    let clients = Arc::new(Semaphore::new(s.max_clients));
-    let accepted = Accepted { tx, clients: clients.clone() };
+    let open_files = memory::raise_open_files();
+    tracing::info!(open_files, "file descriptors");
+    let admission = Admission::new(s.clients);
+    let accepted = Accepted { tx, admission: admission.clone() };
 
     let rw = s.run_dir.join(paths::SOCKET);
     let ro = s.run_dir.join(paths::SOCKET_RO);
@@ -140,12 +145,17 @@ async fn run(s: Settings) -> anyhow::Result<()> {
     tracing::info!(socket = %rw.display(), read_only = %ro.display(), "listening");
     drop(accepted);
     tokio::spawn(autostart(autostart_conn, s.run_dir.join("autostarted")));
+    tokio::spawn(memory::give_back());
 
     let incoming = tokio_stream::wrappers::ReceiverStream::new(rx);
     let mut stopping = stop_tx.subscribe();
-    let shutdown = shutdown_signal(stop_tx, s.idle_timeout, clients, s.max_clients);
+    let shutdown = shutdown_signal(stop_tx, s.idle_timeout, admission);
     let server = tonic::transport::Server::builder()
-        .concurrency_limit_per_connection(s.max_calls_per_client)
+        .layer(limits::CallLimitLayer)
+        .max_concurrent_streams(s.max_streams_per_client)
+        .http2_max_pending_accept_reset_streams(Some(32))
+        .http2_max_local_error_reset_streams(Some(1024))
+        .http2_max_header_list_size(HEADER_LIST_BYTES)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .initial_stream_window_size(virtkit_proto::WINDOW)
@@ -254,13 +264,16 @@ fn rewrite_in_place(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> 
     f.sync_all()
 }
 
+/// The headers of one call, at most (HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE).
+const HEADER_LIST_BYTES: u32 = 16 << 10;
+
 /// How long running calls may take to finish once the daemon stops.
 const STOP_GRACE: Duration = Duration::from_secs(30);
 
 /// Resolves on SIGTERM or SIGINT, or (session daemon) after `idle` with no
 /// client. It first tells event streams to end, so that the server's
 /// graceful shutdown (which waits for running calls) can finish.
-async fn shutdown_signal(stop: watch::Sender<bool>, idle: Option<Duration>, clients: Arc<Semaphore>, max: usize) {
+async fn shutdown_signal(stop: watch::Sender<bool>, idle: Option<Duration>, clients: Arc<Admission>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
         tracing::error!("cannot handle signals; stop me with SIGKILL");
@@ -271,7 +284,7 @@ async fn shutdown_signal(stop: watch::Sender<bool>, idle: Option<Duration>, clie
         let mut since = tokio::time::Instant::now();
         loop {
             tokio::time::sleep(Duration::from_secs(1).min(idle)).await;
-            if clients.available_permits() < max {
+            if clients.open() > 0 {
                 since = tokio::time::Instant::now();
             } else if since.elapsed() >= idle {
                 return;
