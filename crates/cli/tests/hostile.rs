@@ -5,6 +5,8 @@
 
 mod common;
 
+#[path = "hostile/errors.rs"]
+mod errors;
 #[path = "hostile/full_disk.rs"]
 mod full_disk;
 #[path = "hostile/fuzz.rs"]

@@ -36,6 +36,17 @@ pub(crate) fn status(e: Error) -> Status {
     convert::status_to(&e)
 }
 
+/// A request field that does not hold what it should: the caller's fault,
+/// said with the field's name.
+fn bad_field(field: &str, problem: impl std::fmt::Display) -> Status {
+    status(Error::new(ErrorKind::InvalidArgument, format!("{field}: {problem}")))
+}
+
+/// The UUID a request names in `field`.
+fn uuid_field(field: &str, value: &str) -> Result<(), Status> {
+    convert::uuid(value).map(drop).map_err(|e| bad_field(field, e.message()))
+}
+
 /// Whether a call changes something (refused on read-only connections).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Access {
@@ -100,7 +111,7 @@ impl Service {
 
     async fn domain<T>(&self, req: &Request<T>, call: &str, access: Access, uuid: &str) -> Result<Domain, Status> {
         let conn = self.conn(req, call, access)?;
-        convert::uuid(uuid).map_err(status)?;
+        uuid_field("uuid", uuid)?;
         conn.lookup_domain(uuid).await.map_err(status)
     }
 }
@@ -122,9 +133,7 @@ fn mode(s: &str) -> Result<virtkit::ShutdownMode, Status> {
     if s.is_empty() {
         return Ok(virtkit::ShutdownMode::default());
     }
-    s.parse().map_err(|_| {
-        status(Error::new(ErrorKind::InvalidArgument, format!("'{s}' is not a mode (acpi, agent or any)")))
-    })
+    s.parse().map_err(|_| bad_field("mode", format!("'{s}' is not a mode (acpi, agent or any)")))
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<v1::Event, Status>> + Send>>;
@@ -194,13 +203,13 @@ impl Virtkit for Service {
         let conn = self.conn(&req, "list-domains", Access::Read)?;
         let msg = req.get_ref();
         let mut opts = virtkit::ListOptions::default().stats(msg.stats);
-        // (A state the contract does not know is the caller's mistake.)
         opts.states = msg
             .states
             .iter()
-            .map(|s| {
+            .enumerate()
+            .map(|(i, s)| {
                 convert::state_from(*s)
-                    .map_err(|_| status(Error::new(ErrorKind::InvalidArgument, format!("{s} is not a domain state"))))
+                    .map_err(|_| bad_field(&format!("states[{i}]"), format!("{s} is not a domain state")))
             })
             .collect::<Result<_, _>>()?;
         opts.active = msg.active;
@@ -340,7 +349,7 @@ impl Virtkit for Service {
             .message()
             .await?
             .ok_or_else(|| status(Error::new(ErrorKind::InvalidArgument, "the console request names no domain")))?;
-        convert::uuid(&first.uuid).map_err(status)?;
+        uuid_field("uuid", &first.uuid)?;
         let dom = conn.lookup_domain(&first.uuid).await.map_err(status)?;
         let mut opts = virtkit::ConsoleOptions::default();
         if !first.device.is_empty() {

@@ -29,9 +29,6 @@ fn cut(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// The longest message a status carries: it travels in an HTTP/2 header,
-/// and a peer refuses (resets the stream) a header past its limit.
-const MAX_STATUS_MESSAGE: usize = 2048;
 
 /// An engine enum and its wire enum, matched by name: the word
 /// `shutting-down` of `DomainState` is `DOMAIN_STATE_SHUTTING_DOWN`.
@@ -361,8 +358,8 @@ pub fn status_to(e: &Error) -> tonic::Status {
                     .map(|d| v1::DocumentError {
                         line: d.pos.map_or(0, |p| p.line),
                         column: d.pos.map_or(0, |p| p.column),
-                        path: d.path.clone(),
-                        message: d.kind.to_string(),
+                        path: capped(&d.path).into_owned(),
+                        message: capped(&d.kind.to_string()).into_owned(),
                     })
                     .collect(),
             };
@@ -370,11 +367,30 @@ pub fn status_to(e: &Error) -> tonic::Status {
         }
         None => Default::default(),
     };
-    let mut status = tonic::Status::with_details(code, cut(e.message(), MAX_STATUS_MESSAGE), details);
+    let mut status = tonic::Status::with_details(code, capped(e.message()), details);
     if let Ok(v) = e.kind().as_str().parse() {
         status.metadata_mut().insert(crate::ERROR_KIND_METADATA, v);
     }
     status
+}
+
+/// The most of an error message (or of a document problem's path or
+/// message) a status carries (it travels in an HTTP/2 header, which a peer
+/// refuses past its limit): a refused value is quoted, and a client that
+/// sent megabytes must not get them back.
+pub const MAX_ERROR_TEXT: usize = 512;
+
+/// `text`, cut to [`MAX_ERROR_TEXT`] bytes (on a character boundary) with
+/// an ellipsis when longer.
+pub fn capped(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_ERROR_TEXT {
+        return text.into();
+    }
+    let mut end = MAX_ERROR_TEXT - '…'.len_utf8();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end]).into()
 }
 
 /// virtkit's error for a status received from a daemon.

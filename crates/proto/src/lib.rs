@@ -4,9 +4,18 @@
 /// Version 1 of the API.
 #[allow(missing_debug_implementations, clippy::all)]
 pub mod v1 {
-    tonic::include_proto!("virtkit.v1");
+    include!(concat!(env!("OUT_DIR"), "/server/virtkit.v1.rs"));
+    pub use crate::client::virtkit_client;
 }
 
+/// The client, generated apart so that it decodes replies with prost's
+/// own codec (see `build.rs`).
+#[allow(missing_debug_implementations, clippy::all)]
+mod client {
+    include!(concat!(env!("OUT_DIR"), "/client/virtkit.v1.rs"));
+}
+
+pub mod codec;
 pub mod convert;
 
 /// The metadata entry that names the driver a call is for.
