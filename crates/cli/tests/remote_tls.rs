@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{Daemon, run};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair};
 
 struct Ca {
     params: CertificateParams,
@@ -29,10 +29,17 @@ impl Ca {
 
     /// A certificate for `names` (SANs) with subject O=virtkit-test,CN=`cn`.
     fn issue(&self, cn: &str, names: &[&str]) -> (String, String) {
+        self.issue_for(&[(DnType::OrganizationName, "virtkit-test"), (DnType::CommonName, cn)], names)
+    }
+
+    /// A certificate for `names` (SANs) with these subject attributes, one RDN each.
+    fn issue_for(&self, subject: &[(DnType, &str)], names: &[&str]) -> (String, String) {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(names.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()).unwrap();
-        params.distinguished_name.push(DnType::OrganizationName, "virtkit-test");
-        params.distinguished_name.push(DnType::CommonName, cn);
+        params.distinguished_name = DistinguishedName::new();
+        for (t, v) in subject {
+            params.distinguished_name.push(t.clone(), *v);
+        }
         let issuer = Issuer::from_params(&self.params, &self.key);
         (params.signed_by(&key, &issuer).unwrap().pem(), key.serialize_pem())
     }
@@ -63,15 +70,73 @@ fn tls_port(d: &Daemon) -> u16 {
     }
 }
 
-/// The daemon's pki directory, its certificate from `ca`.
-fn server_dir(ca: &Ca, root: &Path) -> PathBuf {
-    let srv = root.join("server");
+/// The daemon's pki directory under `pki`, its certificate from `ca`.
+fn server_dir(ca: &Ca, pki: &Path) -> PathBuf {
+    let srv = pki.join("server");
     std::fs::create_dir(&srv).unwrap();
     let (cert, key) = ca.issue("virtkitd", &["localhost", "127.0.0.1"]);
     std::fs::write(srv.join("cacert.pem"), &ca.pem).unwrap();
     std::fs::write(srv.join("servercert.pem"), cert).unwrap();
     std::fs::write(srv.join("serverkey.pem"), key).unwrap();
     srv
+}
+
+/// The allow-list matches parsed names: a subject whose one attribute's
+/// value reads like the allowed name (`O="virtkit-test,CN=client1"`) is
+/// refused, as are near misses; the name itself, and one written with
+/// non-ASCII characters, get in.
+#[test]
+fn names_are_matched_as_parsed() {
+    let pki = tempfile::Builder::new().prefix("vkpki").tempdir_in("/tmp").unwrap();
+    let ca = Ca::new("virtkit test CA");
+    let srv = server_dir(&ca, pki.path());
+    let d = Daemon::start(&[
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--pkipath",
+        srv.to_str().unwrap(),
+        "--tls-allowed-dn",
+        "O=virtkit-test,CN=client1",
+        "--tls-allowed-dn",
+        "O=virtkit-t*,CN=Zoë ?",
+    ]);
+    let port = tls_port(&d);
+    let try_with = |dir: &str, subject: &[(DnType, &str)]| {
+        let dir = ca.client_dir(pki.path(), dir, Some(ca.issue_for(subject, &[])));
+        run(&format!("test+tls://127.0.0.1:{port}/default?pkipath={}", dir.display()), "list --all")
+    };
+    let refused: [(&str, &[(DnType, &str)]); 4] = [
+        ("forged", &[(DnType::OrganizationName, "virtkit-test,CN=client1")]),
+        ("plus", &[(DnType::OrganizationName, "virtkit-test+CN=client1")]),
+        ("glob", &[(DnType::OrganizationName, "virtkit-tX,CN=Zoë x")]),
+        ("another type", &[(DnType::OrganizationalUnitName, "virtkit-test"), (DnType::CommonName, "client1")]),
+    ];
+    for (why, subject) in refused {
+        let (code, out, err) = try_with(why, subject);
+        assert_eq!(code, 1, "{why}: {out}");
+        assert!(err.contains("virtkitd"), "{why}: {err}");
+    }
+    let log = d.log();
+    assert!(log.contains("refused: client name not on the allow-list"), "{log}");
+    // Each logged in RFC 4514 form, its separators inside values escaped.
+    for dn in [
+        "O=virtkit-test\\,CN=client1",
+        "O=virtkit-test\\+CN=client1",
+        "O=virtkit-tX\\,CN=Zoë x",
+        "OU=virtkit-test,CN=client1",
+    ] {
+        assert!(log.contains(&format!(" dn={dn}\n")), "{dn} not refused: {log}");
+    }
+    assert!(!log.contains("call="), "a refused client made a call: {log}");
+    let allowed: [(&str, &[(DnType, &str)]); 2] = [
+        ("good", &[(DnType::OrganizationName, "virtkit-test"), (DnType::CommonName, "client1")]),
+        ("non-ascii", &[(DnType::OrganizationName, "virtkit-test"), (DnType::CommonName, "Zoë ☃")]),
+    ];
+    for (why, subject) in allowed {
+        let (code, out, err) = try_with(why, subject);
+        assert_eq!(code, 0, "{why}: {err}\n{}", d.log());
+        assert!(out.contains(" test "), "{why}: {out}");
+    }
 }
 
 #[test]

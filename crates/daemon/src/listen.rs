@@ -20,8 +20,9 @@ use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tonic::transport::server::Connected;
 
+use crate::dn::DnPatterns;
 use crate::limits::{Client, PerClient};
-use crate::tls::{self, DnPatterns};
+use crate::tls;
 
 /// Who is on the other end of a connection.
 #[derive(Debug, Clone)]
@@ -375,13 +376,13 @@ pub(crate) async fn serve_tls(
                 }
             };
             if !allowed.allows(&dn) {
-                tracing::warn!(%addr, dn, "refused: client name not on the allow-list");
+                tracing::warn!(%addr, %dn, "refused: client name not on the allow-list");
                 return;
             }
             drop(handshake);
             let peer = Peer {
                 read_only: false,
-                kind: PeerKind::Tls { addr, dn },
+                kind: PeerKind::Tls { addr, dn: dn.to_string() },
                 client: Client::new(out.admission.per_client),
             };
             let Some(slot) = out.admission.admit(Kind::Tls, None, &peer) else { return };

@@ -6,6 +6,7 @@
 mod config;
 mod cpu;
 mod limits;
+mod dn;
 mod listen;
 mod memory;
 mod objects;
@@ -138,7 +139,7 @@ async fn run(s: Settings) -> anyhow::Result<()> {
         let config = tls::server_config(&pki)?;
         let l = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
         tracing::info!(addr = %l.local_addr()?, "listening (tls)");
-        let allowed = Arc::new(tls::DnPatterns::new(s.tls_allowed_dn.clone()));
+        let allowed = Arc::new(dn::DnPatterns::new(&s.tls_allowed_dn)?);
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         tasks.push(tokio::spawn(listen::serve_tls(l, acceptor, allowed, accepted.clone())));
     }

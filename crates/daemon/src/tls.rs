@@ -1,12 +1,13 @@
 //! The TLS listener's configuration: rustls with the ring provider, a
 //! client certificate required and checked against the CA, then its
-//! subject name against an allow-list of glob patterns (libvirt's
-//! `tls_allowed_dn_list`).
+//! subject name, parsed, against the allow-list (see [`crate::dn`]).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use rustls_pki_types::CertificateDer;
+
+use crate::dn::{Attr, Dn};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TlsError {
@@ -46,91 +47,22 @@ pub(crate) fn server_config(pki: &Path) -> Result<rustls::ServerConfig, TlsError
     Ok(config)
 }
 
-/// A certificate's subject name as `C=..,O=..,CN=..` (the order in the
-/// certificate, no spaces).
-pub(crate) fn subject(cert: &CertificateDer<'_>) -> Result<String, TlsError> {
+/// A certificate's subject name, parsed: each RDN and each of its
+/// attributes (type and value), in certificate order.
+pub(crate) fn subject(cert: &CertificateDer<'_>) -> Result<Dn, TlsError> {
     let (_, parsed) =
         x509_parser::parse_x509_certificate(cert.as_ref()).map_err(|e| TlsError::Certificate(e.to_string()))?;
-    let mut parts = Vec::new();
+    let mut rdns = Vec::new();
     for rdn in parsed.subject().iter() {
+        let mut attrs = Vec::new();
         for attr in rdn.iter() {
-            let key = x509_parser::objects::oid2abbrev(attr.attr_type(), x509_parser::objects::oid_registry())
-                .map_or_else(|_| attr.attr_type().to_id_string(), str::to_owned);
-            let value = attr.as_str().map_err(|e| TlsError::Certificate(format!("subject {key}: {e}")))?;
-            parts.push(format!("{key}={value}"));
+            let oid = attr.attr_type().to_id_string();
+            let name = x509_parser::objects::oid2abbrev(attr.attr_type(), x509_parser::objects::oid_registry())
+                .map_or_else(|_| oid.clone(), str::to_owned);
+            let value = attr.as_str().map_err(|e| TlsError::Certificate(format!("subject {name}: {e}")))?;
+            attrs.push(Attr { name, oid, value: value.to_owned() });
         }
+        rdns.push(attrs);
     }
-    Ok(parts.join(","))
-}
-
-/// Allowed client subject names: glob patterns (`*` any run, `?` one
-/// character) matched against the whole name, in certificate order or in
-/// reverse (RFC 4514) order. An empty list allows every name the CA signed.
-#[derive(Debug, Default)]
-pub(crate) struct DnPatterns(Vec<String>);
-
-impl DnPatterns {
-    pub(crate) fn new(patterns: Vec<String>) -> DnPatterns {
-        DnPatterns(patterns.into_iter().map(|p| p.split(',').map(str::trim).collect::<Vec<_>>().join(",")).collect())
-    }
-
-    pub(crate) fn allows(&self, dn: &str) -> bool {
-        if self.0.is_empty() {
-            return true;
-        }
-        let reversed = dn.split(',').rev().collect::<Vec<_>>().join(",");
-        self.0.iter().any(|p| glob(p.as_bytes(), dn.as_bytes()) || glob(p.as_bytes(), reversed.as_bytes()))
-    }
-}
-
-/// Whether `text` matches `pattern` (`*`, `?`), without backtracking blow-up.
-fn glob(pattern: &[u8], text: &[u8]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        match pattern.get(p) {
-            Some(b'*') => {
-                star = Some((p, t));
-                p += 1;
-            }
-            Some(&c) if c == b'?' || c == text[t] => {
-                p += 1;
-                t += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    p = sp + 1;
-                    t = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern[p..].iter().all(|&c| c == b'*')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn globs() {
-        assert!(glob(b"CN=*", b"CN=client1"));
-        assert!(glob(b"O=Acme,CN=client?", b"O=Acme,CN=client1"));
-        assert!(!glob(b"O=Acme,CN=client?", b"O=Acme,CN=client12"));
-        assert!(glob(b"*CN=a*b", b"O=x,CN=aXXbYYb"));
-        assert!(!glob(b"CN=admin", b"CN=admin2"));
-        assert!(glob(b"", b""));
-        assert!(!glob(b"", b"x"));
-    }
-
-    #[test]
-    fn either_order_and_spaces() {
-        let p = DnPatterns::new(vec!["CN=client1, O=Acme".into()]);
-        assert!(p.allows("O=Acme,CN=client1"));
-        assert!(p.allows("CN=client1,O=Acme"));
-        assert!(!p.allows("O=Evil,CN=client1"));
-        assert!(DnPatterns::default().allows("anything"));
-    }
+    Ok(Dn(rdns))
 }
