@@ -87,6 +87,13 @@ pub enum Command {
         /// The stored definition rather than the running one.
         #[arg(long)]
         inactive: bool,
+        /// With secret values (graphics passwords …); refused on a
+        /// read-only connection.
+        #[arg(long)]
+        security_info: bool,
+        /// The JSON encoding instead of XML.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the configuration a definition would start with, in the
     /// driver's own form (`qemu-argv`: QEMU's command line), without
@@ -389,9 +396,14 @@ impl Session {
                 println!("Domain '{}' resumed", d.name());
                 Ok(())
             }
-            Command::Dumpxml { domain, inactive } => {
+            Command::Dumpxml { domain, inactive, security_info, json } => {
                 let d = self.domain(&domain).await?;
-                print!("{}", d.xml(XmlOptions::default().inactive(inactive)).await?);
+                let opts = XmlOptions::default().inactive(inactive).secure(security_info);
+                if json {
+                    println!("{}", d.definition(opts).await?.to_json());
+                } else {
+                    print!("{}", d.xml(opts).await?);
+                }
                 Ok(())
             }
             Command::DomxmlToNative { format, file } => {

@@ -233,9 +233,12 @@ impl Virtkit for Service {
         &self,
         req: Request<v1::GetDomainXmlRequest>,
     ) -> Result<Response<v1::GetDomainXmlReply>, Status> {
-        let d = self.domain(&req, "get-domain-xml", Access::Read, &req.get_ref().uuid).await?;
-        let def =
-            d.definition(virtkit::XmlOptions::default().inactive(req.get_ref().inactive)).await.map_err(status)?;
+        // Secret values only for a read-write caller that asks for them.
+        let msg = req.get_ref();
+        let access = if msg.secure { Access::Write } else { Access::Read };
+        let d = self.domain(&req, "get-domain-xml", access, &msg.uuid).await?;
+        let opts = virtkit::XmlOptions::default().inactive(msg.inactive).secure(msg.secure);
+        let def = d.definition(opts).await.map_err(status)?;
         let xml = self.cpu.run(move || def.to_xml()).await?;
         Ok(Response::new(v1::GetDomainXmlReply { xml }))
     }

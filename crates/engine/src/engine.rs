@@ -260,7 +260,7 @@ impl Engine {
     /// The domain's definition: the running one, or with `inactive` the
     /// stored one (a transient domain has only the running one).
     pub fn definition(&self, uuid: Uuid, opts: XmlOptions) -> Result<Arc<Domain>> {
-        self.inner.definition::<DomainKind>(&uuid, opts.inactive)
+        self.inner.shown::<DomainKind>(&uuid, &opts)
     }
 
     pub async fn stats(&self, uuid: Uuid) -> Result<Option<DomainStats>> {

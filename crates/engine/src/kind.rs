@@ -26,6 +26,8 @@ pub trait Definition: Clone + Send + Sync + fmt::Debug + 'static {
     fn from_xml(text: &str) -> std::result::Result<Self, virtkit_model::Errors>;
     /// The model's own checks (the same for XML, JSON and code).
     fn validate(&self) -> std::result::Result<(), virtkit_model::Errors>;
+    /// Takes out its secret values (`virtkit_model::secrets`).
+    fn withhold_secrets(&mut self);
 }
 
 impl Definition for virtkit_model::domain::Domain {
@@ -43,6 +45,9 @@ impl Definition for virtkit_model::domain::Domain {
     }
     fn validate(&self) -> std::result::Result<(), virtkit_model::Errors> {
         virtkit_model::domain::Domain::validate(self)
+    }
+    fn withhold_secrets(&mut self) {
+        virtkit_model::domain::Domain::withhold_secrets(self);
     }
 }
 

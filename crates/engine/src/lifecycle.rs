@@ -261,6 +261,19 @@ impl Inner {
         def.cloned().ok_or_else(|| Error::new(ErrorKind::Internal, format!("{} has no definition", r.what())))
     }
 
+    /// A definition as a caller is shown it: without its secrets unless
+    /// `opts.secure` (whether the caller may ask is the connection's
+    /// business: the engine runs in whoever holds it).
+    pub(crate) fn shown<K: Kind>(&self, uuid: &Uuid, opts: &crate::options::XmlOptions) -> Result<Arc<K::Def>> {
+        let def = self.definition::<K>(uuid, opts.inactive)?;
+        if opts.secure {
+            return Ok(def);
+        }
+        let mut d = (*def).clone();
+        d.withhold_secrets();
+        Ok(Arc::new(d))
+    }
+
     /// The runtime status to store for an object about to show as active.
     pub(crate) fn run_file<K: Kind>(name: &str, parent: Uuid, a: &Activated<K>, id: Option<u32>) -> Result<RunFile> {
         Ok(RunFile {

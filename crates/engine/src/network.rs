@@ -36,6 +36,9 @@ impl Definition for Network {
     fn validate(&self) -> std::result::Result<(), virtkit_model::Errors> {
         Network::validate(self)
     }
+    fn withhold_secrets(&mut self) {
+        Network::withhold_secrets(self);
+    }
 }
 
 pub(crate) struct NetworkKind;

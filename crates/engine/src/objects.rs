@@ -278,7 +278,7 @@ impl Engine {
     /// The definition of any kind as canonical XML: the live one, or with
     /// `inactive` the stored one.
     pub fn object_xml(&self, kind: ObjectKind, uuid: Uuid, opts: XmlOptions) -> Result<String> {
-        by_kind!(kind, K => self.inner.definition::<K>(&uuid, opts.inactive).map(|d| d.to_xml()))
+        by_kind!(kind, K => self.inner.shown::<K>(&uuid, &opts).map(|d| d.to_xml()))
     }
 
     /// The definition of any kind as a model value.
@@ -286,7 +286,7 @@ impl Engine {
         match kind {
             ObjectKind::Domain => Ok(Def::Domain(Box::new((*self.definition(uuid, opts)?).clone()))),
             ObjectKind::Network => {
-                let n: Arc<Network> = self.inner.definition::<NetworkKind>(&uuid, opts.inactive)?;
+                let n: Arc<Network> = self.inner.shown::<NetworkKind>(&uuid, &opts)?;
                 Ok(Def::Network(Box::new((*n).clone())))
             }
             ObjectKind::Pool => {

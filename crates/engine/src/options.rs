@@ -162,8 +162,12 @@ setters!(InfoOptions { stats: bool });
 pub struct XmlOptions {
     /// The stored definition rather than the running one.
     pub inactive: bool,
+    /// With its secret values (graphics passwords …, see
+    /// `virtkit_model::secrets`): libvirt's `VIR_DOMAIN_XML_SECURE`.
+    /// Without it they are withheld; a read-only connection may not ask.
+    pub secure: bool,
 }
-setters!(XmlOptions { inactive: bool });
+setters!(XmlOptions { inactive: bool, secure: bool });
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -25,6 +25,7 @@ pub mod error;
 pub mod metadata;
 pub mod network;
 pub mod node;
+pub mod secrets;
 pub mod storage;
 pub mod values;
 mod xml;

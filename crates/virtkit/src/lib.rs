@@ -469,18 +469,30 @@ impl Domain {
 
     /// The definition as a model value: the running one, or the stored one
     /// with `inactive`.
+    /// Its secret values only with `secure`, which a read-only connection
+    /// may not ask for.
     pub async fn definition(&self, opts: XmlOptions) -> Result<DomainDef> {
+        self.may_see(&opts)?;
         match self.backend() {
             Backend::Local(e) => Ok((*e.definition(self.uuid, opts)?).clone()),
-            Backend::Remote(r) => parse(&r.xml(self.uuid, opts.inactive).await?),
+            Backend::Remote(r) => parse(&r.xml(self.uuid, &opts).await?),
         }
     }
 
-    /// The definition as canonical XML.
+    /// Refuses `secure` on a read-only connection.
+    fn may_see(&self, opts: &XmlOptions) -> Result<()> {
+        if opts.secure && self.conn.inner.read_only {
+            return Err(Error::new(ErrorKind::PermissionDenied, "secret values are refused on a read-only connection"));
+        }
+        Ok(())
+    }
+
+    /// The definition as canonical XML (secret values as in [`definition`](Self::definition)).
     pub async fn xml(&self, opts: XmlOptions) -> Result<String> {
+        self.may_see(&opts)?;
         match self.backend() {
             Backend::Local(e) => Ok(e.definition(self.uuid, opts)?.to_xml()),
-            Backend::Remote(r) => r.xml(self.uuid, opts.inactive).await,
+            Backend::Remote(r) => r.xml(self.uuid, &opts).await,
         }
     }
 

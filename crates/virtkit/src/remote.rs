@@ -188,8 +188,8 @@ impl Remote {
         convert::info_from(r.into_inner())
     }
 
-    pub(crate) async fn xml(&self, uuid: uuid::Uuid, inactive: bool) -> Result<String> {
-        let msg = v1::GetDomainXmlRequest { uuid: uuid.to_string(), inactive };
+    pub(crate) async fn xml(&self, uuid: uuid::Uuid, opts: &crate::XmlOptions) -> Result<String> {
+        let msg = v1::GetDomainXmlRequest { uuid: uuid.to_string(), inactive: opts.inactive, secure: opts.secure };
         Ok(self.c().get_domain_xml(self.req(msg)).await.map_err(status)?.into_inner().xml)
     }
 
