@@ -19,3 +19,7 @@ mod logs;
 mod parse;
 #[path = "hostile/races.rs"]
 mod races;
+#[path = "hostile/secrets.rs"]
+mod secrets;
+#[path = "hostile/stock_client.rs"]
+mod stock_client;

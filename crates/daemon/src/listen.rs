@@ -20,6 +20,7 @@ use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tonic::transport::server::Connected;
 
+use crate::authority::Mender;
 use crate::dn::DnPatterns;
 use crate::limits::{Client, PerClient};
 use crate::tls;
@@ -55,8 +56,40 @@ impl std::fmt::Display for Peer {
 }
 
 enum Stream {
-    Unix(UnixStream),
+    /// A unix socket, read through the mending of `:authority`.
+    Unix(UnixStream, Box<Mending>),
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+/// What a unix-socket client sent, mended, not yet read by HTTP/2.
+#[derive(Default)]
+struct Mending {
+    mender: Mender,
+    out: Vec<u8>,
+    pos: usize,
+}
+
+impl Mending {
+    fn poll_read(&mut self, s: &mut UnixStream, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        loop {
+            if self.pos < self.out.len() {
+                let n = buf.remaining().min(self.out.len() - self.pos);
+                buf.put_slice(&self.out[self.pos..self.pos + n]);
+                self.pos += n;
+                return Poll::Ready(Ok(()));
+            }
+            self.out.clear();
+            self.pos = 0;
+            let mut raw = [0u8; 16 << 10];
+            let mut rb = ReadBuf::new(&mut raw);
+            match Pin::new(&mut *s).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) if rb.filled().is_empty() => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(())) => self.mender.feed(rb.filled(), &mut self.out),
+                other => return other,
+            }
+            // Bytes held back (a header block not yet whole): read on.
+        }
+    }
 }
 
 /// An accepted connection.
@@ -111,7 +144,7 @@ impl AsyncRead for Io {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         self.poll_idle(cx)?;
         match &mut self.stream {
-            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Unix(s, m) => m.poll_read(s, cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
@@ -120,21 +153,21 @@ impl AsyncRead for Io {
 impl AsyncWrite for Io {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         match &mut self.stream {
-            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Unix(s, _) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match &mut self.stream {
-            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            Stream::Unix(s, _) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match &mut self.stream {
-            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Unix(s, _) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
@@ -320,7 +353,7 @@ pub(crate) async fn serve_unix(l: UnixListener, path: PathBuf, read_only: bool, 
         let which = if read_only { Kind::ReadOnly } else { Kind::ReadWrite };
         let Some(slot) = out.admission.admit(which, Some(theirs), &peer) else { continue };
         tracing::info!(%peer, socket = %path.display(), "client connected");
-        if out.tx.send(Ok(Io::new(Stream::Unix(s), peer, slot))).await.is_err() {
+        if out.tx.send(Ok(Io::new(Stream::Unix(s, Box::default()), peer, slot))).await.is_err() {
             return;
         }
     }

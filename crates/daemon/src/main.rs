@@ -3,6 +3,7 @@
 //! mutual TLS. Guests outlive it: stopping the daemon never stops them,
 //! and a new daemon finds them again.
 
+mod authority;
 mod config;
 mod cpu;
 mod limits;
