@@ -290,11 +290,11 @@ impl Engine {
                 Ok(Def::Network(Box::new((*n).clone())))
             }
             ObjectKind::Pool => {
-                let p: Arc<Pool> = self.inner.definition::<PoolKind>(&uuid, opts.inactive)?;
+                let p: Arc<Pool> = self.inner.shown::<PoolKind>(&uuid, &opts)?;
                 Ok(Def::Pool(Box::new((*p).clone())))
             }
             ObjectKind::Volume => {
-                let v: Arc<Volume> = self.inner.definition::<VolumeKind>(&uuid, opts.inactive)?;
+                let v: Arc<Volume> = self.inner.shown::<VolumeKind>(&uuid, &opts)?;
                 Ok(Def::Volume(Box::new((*v).clone())))
             }
         }

@@ -37,6 +37,9 @@ impl Definition for Pool {
     fn validate(&self) -> std::result::Result<(), virtkit_model::Errors> {
         Pool::validate(self)
     }
+    fn withhold_secrets(&mut self) {
+        Pool::withhold_secrets(self);
+    }
 }
 
 pub(crate) struct PoolKind;

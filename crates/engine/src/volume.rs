@@ -39,6 +39,9 @@ impl Definition for Volume {
     fn validate(&self) -> std::result::Result<(), virtkit_model::Errors> {
         Volume::validate(self)
     }
+    fn withhold_secrets(&mut self) {
+        Volume::withhold_secrets(self);
+    }
 }
 
 pub(crate) struct VolumeKind;

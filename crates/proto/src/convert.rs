@@ -29,7 +29,6 @@ fn cut(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
     }
 }
 
-
 /// An engine enum and its wire enum, matched by name: the word
 /// `shutting-down` of `DomainState` is `DOMAIN_STATE_SHUTTING_DOWN`.
 pub(crate) struct Names<E: 'static> {
