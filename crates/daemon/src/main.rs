@@ -6,8 +6,8 @@
 mod authority;
 mod config;
 mod cpu;
-mod limits;
 mod dn;
+mod limits;
 mod listen;
 mod memory;
 mod objects;

@@ -215,7 +215,9 @@ fn a_read_only_client_cannot_grow_the_daemon_past_its_bound() {
         // Read once whole, so what the daemon keeps after a first read
         // is in the figure before.
         let mut ro = client(&d.sock_ro()).await;
-        ro.get_domain_xml(req(v1::GetDomainXmlRequest { uuid: uuid.clone(), inactive: false }, TEST)).await.unwrap();
+        ro.get_domain_xml(req(v1::GetDomainXmlRequest { uuid: uuid.clone(), inactive: false, secure: false }, TEST))
+            .await
+            .unwrap();
         uuid
     });
     let base = settle(pid, Duration::from_secs(20));
@@ -227,7 +229,11 @@ fn a_read_only_client_cannot_grow_the_daemon_past_its_bound() {
     let tasks = rt.block_on(async {
         let ch = channel(&d.sock_ro()).await;
         let mut tasks = tokio::task::JoinSet::new();
-        let body = prost::Message::encode_to_vec(&v1::GetDomainXmlRequest { uuid: uuid.clone(), inactive: false });
+        let body = prost::Message::encode_to_vec(&v1::GetDomainXmlRequest {
+            uuid: uuid.clone(),
+            inactive: false,
+            secure: false,
+        });
         let watch = |tasks: &mut tokio::task::JoinSet<()>, n: usize| {
             for _ in 0..n {
                 let (mut c, tx) = (VirtkitClient::new(ch.clone()), tx.clone());
