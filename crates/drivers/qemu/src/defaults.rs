@@ -4,7 +4,7 @@
 
 use virtkit_model::MacAddress;
 use virtkit_model::domain::Domain;
-use virtkit_model::domain::devices::{Audio, AudioType};
+use virtkit_model::domain::devices::{Audio, AudioType, Controller, ControllerType};
 
 /// Fills in `def`'s defaults.
 pub(crate) fn fill(def: &mut Domain) {
@@ -14,6 +14,40 @@ pub(crate) fn fill(def: &mut Domain) {
         }
     }
     default_audio(def);
+    controller_indexes(def);
+}
+
+/// Controllers without an index get the lowest one their type does not
+/// use yet, the PCI tree's root first (it is bus 0), as libvirt numbers
+/// them: virt-install writes a q35 guest's `pcie-root` and its root ports
+/// with no index at all. A USB companion (one with `<master>`) shares the
+/// index of the master controller before it.
+fn controller_indexes(def: &mut Domain) {
+    let ctrls = &mut def.devices.controllers;
+    let is_root = |c: &Controller| {
+        c.controller_type == ControllerType::Pci && matches!(c.model.as_deref(), Some("pci-root" | "pcie-root"))
+    };
+    let roots = (0..ctrls.len()).filter(|&i| is_root(&ctrls[i]));
+    let order: Vec<usize> = roots.chain((0..ctrls.len()).filter(|&i| !is_root(&ctrls[i]))).collect();
+    for i in order {
+        if ctrls[i].index.is_some() {
+            continue;
+        }
+        let kind = ctrls[i].controller_type;
+        if kind == ControllerType::Usb && ctrls[i].master_startport.is_some() {
+            let master = ctrls[..i]
+                .iter()
+                .rev()
+                .find(|c| c.controller_type == ControllerType::Usb && c.master_startport.is_none());
+            if let Some(index) = master.and_then(|m| m.index) {
+                ctrls[i].index = Some(index);
+                continue;
+            }
+        }
+        let used: std::collections::BTreeSet<u32> =
+            ctrls.iter().filter(|c| c.controller_type == kind).filter_map(|c| c.index).collect();
+        ctrls[i].index = (0..=u32::MAX).find(|n| !used.contains(n));
+    }
 }
 
 /// A sound card plays through an audio backend: a definition with sound
@@ -37,6 +71,32 @@ mod tests {
     use virtkit_model::ByteSize;
     use virtkit_model::domain::DomainType;
     use virtkit_model::domain::devices::{Graphics, Sound, SoundModel};
+
+    #[test]
+    fn controllers_without_an_index_are_numbered_as_libvirt_does() {
+        let mut d = Domain::new(DomainType::Qemu, "a", ByteSize::mib(64));
+        let port = |m: &str| {
+            let mut c = Controller::new(ControllerType::Pci, 0).with_model(m);
+            c.index = None;
+            c
+        };
+        d.devices.controllers = vec![port("pcie-root-port"), port("pcie-root"), port("pcie-root-port")];
+        d.devices.controllers.push(Controller::new(ControllerType::Pci, 2).with_model("pcie-root-port"));
+        let mut usb = Controller::new(ControllerType::Usb, 0).with_model("qemu-xhci");
+        usb.index = None;
+        d.devices.controllers.push(usb);
+        let mut ehci = Controller::new(ControllerType::Usb, 0).with_model("ich9-ehci1");
+        ehci.index = None;
+        d.devices.controllers.push(ehci);
+        for n in 1..=3 {
+            let mut c = Controller::usb_companion(0, format!("ich9-uhci{n}"), 2 * (n - 1));
+            c.index = None;
+            d.devices.controllers.push(c);
+        }
+        fill(&mut d);
+        let idx: Vec<_> = d.devices.controllers.iter().map(|c| c.index.unwrap()).collect();
+        assert_eq!(idx, [1, 0, 3, 2, 0, 1, 1, 1, 1]);
+    }
 
     #[test]
     fn a_sound_card_gets_an_audio_backend() {

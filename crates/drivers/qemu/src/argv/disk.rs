@@ -30,6 +30,13 @@ pub(super) fn disk_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
         });
         let cdrom = d.device == DiskDevice::Cdrom;
         let readonly = d.readonly || cdrom;
+        if d.readonly && !cdrom && matches!(bus, DiskBus::Ide | DiskBus::Sata) {
+            // QEMU's ide-hd refuses a read-only node (libvirt refuses it too).
+            return Err(unsupported(
+                format!("{path}/readonly"),
+                "an IDE or SATA hard disk cannot be read-only in QEMU; use bus='virtio' or 'scsi', or a cdrom",
+            ));
+        }
         let node = format!("drive-{dev}");
         let mut drive_node = None;
         if let Some(src) = &d.source {

@@ -177,7 +177,11 @@ fn vnc(b: &mut Builder<'_>, path: &str, vnc: &Vnc) -> Result<(), ArgvError> {
 }
 
 fn spice(b: &mut Builder<'_>, path: &str, s: &Spice) -> Result<(), ArgvError> {
-    if s.tls_port.is_some() {
+    // A TLS port left to be picked (-1, or any with autoport) gets none while
+    // the host has no SPICE certificates, as libvirt without spice_tls; one
+    // asked for by number cannot be had.
+    let auto_tls = s.autoport == Some(true) || s.tls_port == Some(-1);
+    if s.tls_port.is_some_and(|p| p != 0) && !auto_tls {
         return Err(unsupported(
             format!("{path}/@tlsPort"),
             "SPICE over TLS needs the host's SPICE certificates, which virtkit does not set up yet",

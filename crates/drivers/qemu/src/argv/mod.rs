@@ -5,6 +5,7 @@
 mod chardev;
 mod controller;
 mod disk;
+mod filesystem;
 mod graphics;
 mod machine;
 mod memory;
@@ -314,13 +315,7 @@ pub fn build(def: &Domain, ctx: &Context) -> Result<Vec<String>, ArgvError> {
     machine::boot_args(&mut b)?;
     controller::controller_args(&mut b)?;
     disk::disk_args(&mut b)?;
-    if let Some(f) = def.devices.filesystems.first() {
-        let _ = f;
-        return Err(unsupported(
-            "/domain/devices/filesystem",
-            "filesystems are for containers; sharing a host directory with a VM is not supported yet",
-        ));
-    }
+    filesystem::filesystem_args(&mut b)?;
     net::net_args(&mut b)?;
     chardev::chardev_args(&mut b)?;
     misc::input_args(&mut b)?;
