@@ -19,7 +19,6 @@ import pwd
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +34,9 @@ except ImportError:
         os.environ["BENCH_LIBVIRT_REEXEC"] = "1"
         os.execv(SYSTEM_PYTHON, [SYSTEM_PYTHON, os.path.abspath(__file__)] + sys.argv[1:])
     sys.exit("bench-libvirt: cannot import libvirt (apt-get install python3-libvirt)")
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from private_libvirtd import Daemon  # noqa: E402
 
 
 def log(msg):
@@ -65,78 +67,6 @@ def median_ms(fn, runs):
     return round(statistics.median(times) / 1e6, 3)
 
 
-class Daemon:
-    """A private libvirtd whose every path is under `tmp`."""
-
-    def __init__(self, tmp, libvirtd, user):
-        self.tmp, self.proc = tmp, None
-        d = {k: os.path.join(tmp, k) for k in ("home", "run", "config", "cache")}
-        as_root = os.geteuid() == 0
-        pw = pwd.getpwnam(user) if as_root else None
-        for path in d.values():
-            os.mkdir(path, 0o700)
-            if as_root:
-                os.chown(path, pw.pw_uid, pw.pw_gid)
-        os.chmod(tmp, 0o755)  # the unprivileged daemon must traverse it
-        # Unprivileged libvirtd = session mode: socket in $XDG_RUNTIME_DIR/libvirt,
-        # config/state in $XDG_CONFIG_HOME/libvirt, logs/cache in $XDG_CACHE_HOME.
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C", "HOME": d["home"],
-               "XDG_RUNTIME_DIR": d["run"], "XDG_CONFIG_HOME": d["config"],
-               "XDG_CACHE_HOME": d["cache"]}
-        cmd = [libvirtd]  # no --timeout: stays up until we stop it
-        if as_root:  # setpriv execs, so Popen's pid is libvirtd's own pid
-            cmd = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}",
-                   "--clear-groups", "--"] + cmd
-        self.socket = os.path.join(d["run"], "libvirt", "libvirt-sock")
-        self.uri = f"test+unix:///default?socket={self.socket}"
-        self.logfile = os.path.join(tmp, "libvirtd.log")
-        with open(self.logfile, "wb") as out:
-            self.proc = subprocess.Popen(cmd, env=env, cwd=d["home"], stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-        self.pid = self.proc.pid
-
-    def connect(self, timeout):
-        """Wait for the socket, check the pid really is libvirtd, open a connection."""
-        deadline, last_err = time.monotonic() + timeout, "socket never appeared"
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"libvirtd exited with status {self.proc.returncode}")
-            if os.path.exists(self.socket):
-                try:
-                    conn = libvirt.open(self.uri)
-                    exe = os.readlink(f"/proc/{self.pid}/exe")
-                    if os.path.basename(exe) != "libvirtd":
-                        raise RuntimeError(f"pid {self.pid} is {exe}, not libvirtd")
-                    return conn
-                except libvirt.libvirtError as e:
-                    last_err = str(e)
-            time.sleep(0.05)
-        raise RuntimeError(f"libvirtd not reachable after {timeout}s: {last_err}")
-
-    def log_tail(self, n=20):
-        try:
-            with open(self.logfile, errors="replace") as f:
-                return "".join(f.readlines()[-n:])
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        try:  # anything libvirtd itself spawned lives in the session we created
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
 def domain_xml(i):
     return (f"<domain type='test'><name>bench-{i}</name>"
             f"<memory unit='MiB'>128</memory><vcpu>1</vcpu>"
@@ -144,7 +74,7 @@ def domain_xml(i):
 
 
 def run(args, daemon):
-    conn = daemon.connect(args.startup_timeout)
+    conn = daemon.connect("test", args.startup_timeout)
     v = conn.getLibVersion()  # the daemon's libvirt version, via RPC
     res = {"libvirt_version": f"{v // 1000000}.{v // 1000 % 1000}.{v % 1000}",
            "uri": "test+unix:///default", "daemon_pid_user": pwd.getpwuid(
