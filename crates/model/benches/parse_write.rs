@@ -1,10 +1,15 @@
 //! How fast a typical domain document is read and written.
 //!
 //! `cargo bench -p virtkit-model --bench parse_write` runs three criterion
-//! benchmarks on `typical.xml` (a ~75-line KVM guest): parse only, write only,
-//! and parse + write. Then it prints one line with documents per second for
-//! parse + write, from a plain timed loop in the same run, against the target
-//! of at least 20,000 documents per second (under 50 µs each).
+//! benchmarks (parse only, write only, parse + write) on each of two
+//! documents: `typical.xml` (a ~75-line KVM guest) and `virt-install.xml`
+//! (what Debian 12's `virt-install --print-xml --osinfo debian11 --import
+//! --disk size=10` writes for a KVM host: SPICE, a spicevmc channel, sound,
+//! two USB redirections, 14 PCIe root ports; only its disk path is the
+//! system default's rather than a test directory). Then it prints, per
+//! document, documents per second for parse + write from a plain timed loop
+//! in the same run, against the target of at least 20,000 documents per
+//! second (under 50 µs each).
 //!
 //! Criterion's own options still work, e.g. `-- parse_write` to filter, or
 //! `-- --measurement-time 10` for a longer run on a quiet machine.
@@ -15,8 +20,10 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput};
 use virtkit_model::domain::Domain;
 
-/// The document measured: a realistic KVM guest with the usual devices.
-const TYPICAL: &str = include_str!("typical.xml");
+/// The documents measured: a realistic KVM guest with the usual devices,
+/// and virt-install's default KVM guest.
+const DOCUMENTS: &[(&str, &str)] =
+    &[("typical.xml", include_str!("typical.xml")), ("virt-install.xml", include_str!("virt-install.xml"))];
 
 /// Parse + write rounds of the plain timed loop; the fastest round counts.
 const ROUNDS: u32 = 5;
@@ -28,7 +35,7 @@ const TARGET_DOCS_PER_SEC: f64 = 20_000.0;
 fn parse(text: &str) -> Domain {
     match Domain::from_xml(text) {
         Ok(d) => d,
-        Err(e) => panic!("typical.xml does not parse:\n{e}"),
+        Err(e) => panic!("a benchmark document does not parse:\n{e}"),
     }
 }
 
@@ -36,60 +43,95 @@ fn parse_and_write(text: &str) -> String {
     parse(text).to_xml()
 }
 
-/// Fails early, before anything is timed, if the document is not one the
+/// Fails early, before anything is timed, if a document is not one the
 /// model reads and writes back unchanged.
-fn check_document() {
-    let domain = parse(TYPICAL);
-    let written = domain.to_xml();
-    assert_eq!(parse(&written), domain, "typical.xml does not survive a write and a re-read");
+fn check_documents() {
+    for (name, text) in DOCUMENTS {
+        let domain = parse(text);
+        let written = domain.to_xml();
+        assert_eq!(parse(&written), domain, "{name} does not survive a write and a re-read");
+    }
 }
 
 fn benches(c: &mut Criterion) {
-    let domain = parse(TYPICAL);
-    let mut group = c.benchmark_group("typical_domain");
-    group.throughput(Throughput::Elements(1));
-    group.bench_function("parse", |b| b.iter(|| parse(black_box(TYPICAL))));
-    group.bench_function("write", |b| b.iter(|| black_box(&domain).to_xml()));
-    group.bench_function("parse_write", |b| b.iter(|| parse_and_write(black_box(TYPICAL))));
-    group.finish();
+    for (name, text) in DOCUMENTS {
+        let domain = parse(text);
+        let mut group = c.benchmark_group(name.trim_end_matches(".xml"));
+        group.throughput(Throughput::Elements(1));
+        group.bench_function("parse", |b| b.iter(|| parse(black_box(text))));
+        group.bench_function("write", |b| b.iter(|| black_box(&domain).to_xml()));
+        group.bench_function("parse_write", |b| b.iter(|| parse_and_write(black_box(text))));
+        group.finish();
+    }
 }
 
-/// The fastest of [`ROUNDS`] rounds of [`ITERATIONS`] parse + write passes.
-fn best_round() -> Duration {
+/// CPU time this thread has used (user + system), from
+/// `/proc/thread-self/stat` (clock ticks: 10 ms at 100 Hz); `None` where
+/// there is no such file.
+fn thread_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// The fastest of [`ROUNDS`] rounds of [`ITERATIONS`] parse + write passes,
+/// in wall-clock time and in this thread's CPU time (which a busy machine
+/// does not inflate by taking the core away).
+fn best_round(text: &str) -> (Duration, Option<Duration>) {
     // One untimed round to warm caches and the allocator.
     for _ in 0..ITERATIONS / 10 {
-        black_box(parse_and_write(black_box(TYPICAL)));
+        black_box(parse_and_write(black_box(text)));
     }
-    (0..ROUNDS)
+    let rounds: Vec<(Duration, Option<Duration>)> = (0..ROUNDS)
         .map(|_| {
+            let cpu = thread_cpu_time();
             let start = Instant::now();
             for _ in 0..ITERATIONS {
-                black_box(parse_and_write(black_box(TYPICAL)));
+                black_box(parse_and_write(black_box(text)));
             }
-            start.elapsed()
+            let wall = start.elapsed();
+            (wall, cpu.zip(thread_cpu_time()).map(|(a, b)| b.saturating_sub(a)))
         })
-        .min()
-        .unwrap_or_default()
+        .collect();
+    let wall = rounds.iter().map(|r| r.0).min().unwrap_or_default();
+    let cpu = rounds.iter().filter_map(|r| r.1).min();
+    (wall, cpu)
 }
 
 fn report_throughput() {
-    let best = best_round();
-    let per_doc = best.as_secs_f64() / f64::from(ITERATIONS);
-    let docs_per_sec = if per_doc > 0.0 { 1.0 / per_doc } else { f64::INFINITY };
-    let verdict = if docs_per_sec >= TARGET_DOCS_PER_SEC { "meets" } else { "MISSES" };
     println!();
-    println!(
-        "parse+write of typical.xml ({} lines, {} bytes), best of {ROUNDS} rounds of {ITERATIONS}:",
-        TYPICAL.lines().count(),
-        TYPICAL.len()
-    );
-    println!(
-        "  {:.0} docs/s, {:.1} µs/doc (target ≥ {:.0}/s, i.e. < {:.0} µs): {verdict} the target",
-        docs_per_sec,
-        per_doc * 1e6,
-        TARGET_DOCS_PER_SEC,
-        1e6 / TARGET_DOCS_PER_SEC
-    );
+    let rate = |d: Duration| {
+        let per_doc = d.as_secs_f64() / f64::from(ITERATIONS);
+        (if per_doc > 0.0 { 1.0 / per_doc } else { f64::INFINITY }, per_doc * 1e6)
+    };
+    for (name, text) in DOCUMENTS {
+        let (wall, cpu) = best_round(text);
+        println!(
+            "parse+write of {name} ({} lines, {} bytes), best of {ROUNDS} rounds of {ITERATIONS}:",
+            text.lines().count(),
+            text.len()
+        );
+        let (wall_rate, wall_us) = rate(wall);
+        println!("  wall clock: {wall_rate:.0} docs/s, {wall_us:.1} µs/doc");
+        // The verdict is on one core's time: CPU time where it can be read.
+        let (docs_per_sec, us) = match cpu {
+            Some(cpu) if !cpu.is_zero() => {
+                let (r, us) = rate(cpu);
+                println!("  CPU time:   {r:.0} docs/s, {us:.1} µs/doc (this thread's user + system time)");
+                (r, us)
+            }
+            _ => (wall_rate, wall_us),
+        };
+        let verdict = if docs_per_sec >= TARGET_DOCS_PER_SEC { "meets" } else { "MISSES" };
+        println!(
+            "  {docs_per_sec:.0} docs/s, {us:.1} µs/doc (target ≥ {:.0}/s, i.e. < {:.0} µs): {verdict} the target",
+            TARGET_DOCS_PER_SEC,
+            1e6 / TARGET_DOCS_PER_SEC
+        );
+    }
 }
 
 /// Whether criterion was asked to measure (`cargo bench`), rather than to
@@ -101,7 +143,7 @@ fn measuring() -> bool {
 }
 
 fn main() {
-    check_document();
+    check_documents();
     // A short run by default: the 2-core machines this runs on are noisy,
     // and the timed loop below gives the headline number anyway.
     let mut criterion = Criterion::default()
