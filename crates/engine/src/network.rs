@@ -291,7 +291,7 @@ impl Inner {
         let mut ports: Vec<Port> = Vec::new();
         for (i, nic) in def.devices.interfaces.iter().enumerate() {
             let wanted = match &nic.source {
-                InterfaceSource::Network { network } => Some(Some(network.as_str())),
+                InterfaceSource::Network { network, .. } => Some(Some(network.as_str())),
                 InterfaceSource::Bridge { .. } => Some(None),
                 _ => None,
             };
@@ -311,7 +311,7 @@ impl Inner {
             };
             let opened = match (network, &nic.source) {
                 (Some(name), _) => self.port_on_network(&driver, name, &req).await,
-                (None, InterfaceSource::Bridge { bridge }) => driver.open_port(None, bridge, &req).await,
+                (None, InterfaceSource::Bridge { bridge, .. }) => driver.open_port(None, bridge, &req).await,
                 (None, _) => continue,
             };
             match opened {
@@ -379,7 +379,7 @@ impl Inner {
                 let mac = nic.mac?;
                 let device = nic.target.as_ref().map(|t| t.dev.clone());
                 match &nic.source {
-                    InterfaceSource::Network { network } => {
+                    InterfaceSource::Network { network, .. } => {
                         let bridge = reg
                             .networks
                             .by_name(Uuid::nil(), network)
@@ -388,7 +388,7 @@ impl Inner {
                             .unwrap_or_default();
                         Some(PortRef::new(Some(network.clone()), bridge, device, mac))
                     }
-                    InterfaceSource::Bridge { bridge } => Some(PortRef::new(None, bridge.clone(), device, mac)),
+                    InterfaceSource::Bridge { bridge, .. } => Some(PortRef::new(None, bridge.clone(), device, mac)),
                     _ => None,
                 }
             })
@@ -422,7 +422,7 @@ impl Inner {
         let mut counts: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
         for d in reg.domains.iter().filter(|r| r.active()) {
             for nic in d.live.iter().flat_map(|l| l.devices.interfaces.iter()) {
-                if let InterfaceSource::Network { network } = &nic.source {
+                if let InterfaceSource::Network { network, .. } = &nic.source {
                     *counts.entry(network.clone()).or_default() += 1;
                 }
             }

@@ -76,8 +76,8 @@ const UNSUPPORTED: &[(&str, Option<&str>)] = &[
     ("iothreads-disk.xml", Some("<iothreads>")),
     // <shim> is newer than libvirt 9.0's schema: unknown here.
     ("launch-security-sev-direct.xml", Some("<shim>")),
-    ("net-vhostuser.xml", Some("'vhostuser'")),
-    ("net-virtio-network-portgroup.xml", Some("portgroup")),
+    ("net-vhostuser.xml", None),
+    ("net-virtio-network-portgroup.xml", None),
     ("numatune-memnode.xml", None),
     ("shmem-plain-doorbell.xml", Some("<shmem>")),
     ("smartcard-host.xml", None),

@@ -45,9 +45,9 @@ use virtkit_model::domain::devices::{
     ConsoleTargetType, Controller, ControllerDriver, ControllerTarget, ControllerType, DeviceBoot, Devices, Disk,
     DiskBus, DiskCache, DiskDevice, DiskDiscard, DiskDriver, DiskDriverName, DiskFormat, DiskIo, DiskType,
     DriveAddress, Filesystem, FsDriver, FsDriverType, FsWrPolicy, Graphics, GraphicsListen, Input, InputBus, InputType,
-    Interface, InterfaceSource, InterfaceTarget, IsaAddress, LinkState, Memballoon, NicModel, PCI_MODEL_NAMES, Panic,
-    PanicModel, PciAddress, Rng, RngBackend, RngRate, Serial, SerialTargetModel, SerialTargetType, SharePolicy,
-    UsbAddress, Video, VideoType, VirtioModel, VirtioSerialAddress, Vnc, Watchdog, WatchdogAction, WatchdogModel,
+    Interface, IsaAddress, Memballoon, PCI_MODEL_NAMES, Panic, PanicModel, PciAddress, Rng, RngBackend, RngRate,
+    Serial, SerialTargetModel, SerialTargetType, SharePolicy, UsbAddress, Video, VideoType, VirtioModel,
+    VirtioSerialAddress, Vnc, Watchdog, WatchdogAction, WatchdogModel,
 };
 use virtkit_model::domain::{
     Apic, Arch, BootDevice, BootMenu, Catchup, Clock, ClockAdjustment, ClockBasis, ClockOffset, Cpu, CpuCheck,
@@ -56,7 +56,7 @@ use virtkit_model::domain::{
     TickPolicy, Timer, TimerMode, TimerName, TimerTrack, Vcpu, VcpuPlacement,
 };
 use virtkit_model::metadata::{XmlElement, XmlNode};
-use virtkit_model::{ByteSize, CpuSet, ErrorKind, Errors, MacAddress};
+use virtkit_model::{ByteSize, CpuSet, ErrorKind, Errors};
 
 // ---------------------------------------------------------------------------
 // The properties
@@ -860,47 +860,7 @@ fn filesystem() -> BoxedStrategy<Filesystem> {
 }
 
 fn interface() -> BoxedStrategy<Interface> {
-    let network = chars(text_char().prop_filter("no slash", |c| *c != '/').boxed(), 1..=12);
-    let source = prop_oneof![
-        network.prop_map(|network| InterfaceSource::Network { network }),
-        re(r"[a-zA-Z0-9_.\\:/ -]{1,12}").prop_map(|bridge| InterfaceSource::Bridge { bridge }),
-        Just(InterfaceSource::User),
-        Just(InterfaceSource::Ethernet),
-    ];
-    // A script path is not empty and is one line.
-    let script = one_line(1..=16);
-    (
-        (source, opt(any::<[u8; 6]>()), opt(script), opt((re(r"[a-zA-Z0-9_.\\:/-]{1,12}"), opt_bool()))),
-        (opt_of(NicModel::ALL), opt_of(LinkState::ALL), opt(any::<u16>()), opt_bool()),
-        (opt(device_boot()), alias_address()),
-    )
-        .prop_map(
-            |((source, mac, script, target), (model, link_state, mtu, port_isolated), (boot, (alias, address)))| {
-                let ethernet = source == InterfaceSource::Ethernet;
-                let mut i = Interface::new(source);
-                // A unicast address: the group bit clear.
-                i.mac = mac.map(|mut m| {
-                    m[0] &= 0xfe;
-                    MacAddress(m)
-                });
-                i.script = script;
-                i.target = target.map(|(dev, managed)| {
-                    let mut t = InterfaceTarget::new(dev);
-                    // Only a tap virtkit creates is managed.
-                    t.managed = managed.filter(|_| ethernet);
-                    t
-                });
-                i.model = model;
-                i.link_state = link_state;
-                i.mtu = mtu;
-                i.port_isolated = port_isolated;
-                i.boot = boot;
-                i.alias = alias;
-                i.address = address;
-                i
-            },
-        )
-        .boxed()
+    gen_devices::interface::interface()
 }
 
 fn char_log() -> BoxedStrategy<Option<CharLog>> {

@@ -135,6 +135,8 @@ fn main() {
         monitor_fd: 3,
         run_dir: bare_dir.clone(),
         devices: Default::default(),
+        nics: Default::default(),
+        netdevs: Default::default(),
         audio_drivers: Default::default(),
         displays: Default::default(),
         spice_port: None,

@@ -43,6 +43,10 @@ pub struct QemuCaps {
     pub version: (u32, u32, u32),
     pub machines: Vec<Machine>,
     pub devices: BTreeSet<String>,
+    /// Network cards (`-device help`'s "Network devices").
+    pub nics: BTreeSet<String>,
+    /// Network backends (`-netdev help`).
+    pub netdevs: BTreeSet<String>,
     /// Audio drivers (`-audiodev help`: the ones whose modules are installed).
     pub audio_drivers: BTreeSet<String>,
     /// Display types (`-display help`, likewise).
@@ -82,7 +86,7 @@ pub enum CapsError {
 
 /// Bumped when the probe learns something new, so older cache entries are
 /// probed again.
-const PROBE_VERSION: u32 = 3;
+const PROBE_VERSION: u32 = 4;
 
 /// The cache key: binary identity, /dev/kvm presence and the kernel.
 fn cache_key(binary: &Path) -> Option<String> {
@@ -192,13 +196,31 @@ async fn probe(binary: &Path, key: String, scratch: &Path) -> Result<QemuCaps, C
     let kvm = probe_kvm(binary, scratch).await;
     let audio_drivers = probe_help(binary, "-audiodev", "Available audio drivers").await?;
     let displays = probe_help(binary, "-display", "Available display backend types").await?;
-    Ok(QemuCaps { binary: binary.to_owned(), version, machines, devices, audio_drivers, displays, kvm, key })
+    let netdevs = probe_help(binary, "-netdev", "Available netdev backend types").await?;
+    let nics = device_names(&help_text(binary, "-device").await?, "Network devices:");
+    Ok(QemuCaps {
+        binary: binary.to_owned(),
+        version,
+        machines,
+        devices,
+        nics,
+        netdevs,
+        audio_drivers,
+        displays,
+        kvm,
+        key,
+    })
 }
 
 /// The names QEMU lists for `OPTION help` under `heading`: those built in
 /// and those whose module is installed (Debian's qemu-system-gui has the pa,
 /// sdl and jack audio drivers and the sdl and gtk displays).
 async fn probe_help(binary: &Path, option: &str, heading: &str) -> Result<BTreeSet<String>, CapsError> {
+    Ok(help_names(&help_text(binary, option).await?, heading))
+}
+
+/// What `OPTION help` prints.
+async fn help_text(binary: &Path, option: &str) -> Result<String, CapsError> {
     let name = binary.display().to_string();
     let out = tokio::process::Command::new(binary)
         .args([option, "help"])
@@ -211,7 +233,18 @@ async fn probe_help(binary: &Path, option: &str, heading: &str) -> Result<BTreeS
         .await
         .map_err(|_| CapsError::Probe(name.clone(), format!("{option} help did not finish")))?
         .map_err(|e| CapsError::Spawn(name.clone(), e.to_string()))?;
-    Ok(help_names(&String::from_utf8_lossy(&out.stdout), heading))
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The device names (`name "e1000", bus PCI, …`) of one category of
+/// `-device help` (`Network devices:`), up to the blank line after it.
+fn device_names(help: &str, heading: &str) -> BTreeSet<String> {
+    help.lines()
+        .skip_while(|l| l.trim() != heading)
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.strip_prefix("name \"")?.split('"').next().map(str::to_owned))
+        .collect()
 }
 
 /// The names listed under `heading` in a `help` output.
@@ -385,6 +418,18 @@ mod tests {
         let help = "Available display backend types:\nnone\negl-headless\ndbus\n";
         let got: Vec<String> = help_names(help, "Available display backend types").into_iter().collect();
         assert_eq!(got, ["dbus", "egl-headless", "none"]);
+    }
+
+    #[test]
+    fn network_cards_are_read_from_the_device_help() {
+        let help = "Storage devices:\nname \"virtio-blk-pci\", bus PCI\n\nNetwork devices:\n\
+            name \"e1000\", bus PCI, alias \"e1000-82540em\", desc \"Intel Gigabit Ethernet\"\n\
+            name \"virtio-net-pci\", bus PCI, alias \"virtio-net\"\n\nInput devices:\nname \"usb-kbd\", bus usb-bus\n";
+        let got: Vec<String> = device_names(help, "Network devices:").into_iter().collect();
+        assert_eq!(got, ["e1000", "virtio-net-pci"]);
+        let help = "Available netdev backend types:\nsocket\nuser\nvhost-vdpa\n";
+        let got: Vec<String> = help_names(help, "Available netdev backend types").into_iter().collect();
+        assert_eq!(got, ["socket", "user", "vhost-vdpa"]);
     }
 
     #[test]

@@ -4,13 +4,18 @@
 
 use virtkit_model::MacAddress;
 use virtkit_model::domain::Domain;
-use virtkit_model::domain::devices::{Audio, AudioType, Controller, ControllerType};
+use virtkit_model::domain::devices::{Audio, AudioType, Controller, ControllerType, InterfaceSource, NicModel};
 
 /// Fills in `def`'s defaults.
 pub(crate) fn fill(def: &mut Domain) {
     for nic in &mut def.devices.interfaces {
         if nic.mac.is_none() {
             nic.mac = Some(MacAddress::generate());
+        }
+        // vhost-user and vDPA devices are virtio network cards.
+        if nic.model.is_none() && matches!(nic.source, InterfaceSource::Vhostuser { .. } | InterfaceSource::Vdpa { .. })
+        {
+            nic.model = Some(NicModel::virtio());
         }
     }
     default_audio(def);

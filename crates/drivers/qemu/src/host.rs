@@ -6,7 +6,9 @@ use std::path::Path;
 
 use virtkit_engine::{Error, ErrorKind, Result};
 use virtkit_model::domain::Domain;
-use virtkit_model::domain::devices::{AudioType, CharSource, Graphics, SmartcardMode, TpmBackend};
+use virtkit_model::domain::devices::{
+    AudioType, CharSource, Graphics, InterfaceSource, SmartcardMode, TpmBackend, VhostUserMode,
+};
 
 fn refuse(msg: String) -> Error {
     Error::new(ErrorKind::Unsupported, msg)
@@ -18,7 +20,31 @@ pub(crate) fn check(def: &Domain) -> Result<()> {
     check_gl(def, Path::new("/dev/dri"))?;
     check_display(def)?;
     check_smartcards(def)?;
+    check_interfaces(def, Path::new("/sys/class/net"))?;
     check_host_files(def)
+}
+
+/// What an interface's host side needs that QEMU does not make: the host
+/// device of a macvtap, a vDPA device, the socket a vhost-user switch
+/// listens on.
+fn check_interfaces(def: &Domain, sys_class_net: &Path) -> Result<()> {
+    for nic in &def.devices.interfaces {
+        match &nic.source {
+            InterfaceSource::Direct { dev, .. } if !sys_class_net.join(dev).exists() => {
+                return Err(refuse(format!("interface direct: host device {dev} does not exist")));
+            }
+            InterfaceSource::Vdpa { dev } if !Path::new(dev).exists() => {
+                return Err(refuse(format!("interface vdpa: {dev} does not exist on this host")));
+            }
+            InterfaceSource::Vhostuser { path, mode: VhostUserMode::Client, .. } if !Path::new(path).exists() => {
+                return Err(refuse(format!(
+                    "interface vhostuser: socket {path} does not exist (its switch listens there)"
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Host devices and pipes a device reads must exist (QEMU creates files
@@ -173,6 +199,43 @@ fn check_audio(def: &Domain, dev: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interfaces_need_their_host_devices() {
+        use virtkit_model::domain::devices::Interface;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("eth0")).unwrap();
+        let direct = |dev: &str| {
+            let mut d = Domain::new(virtkit_model::domain::DomainType::Qemu, "nic", virtkit_model::ByteSize::mib(64));
+            d.devices.interfaces.push(Interface::new(InterfaceSource::Direct {
+                dev: dev.into(),
+                mode: None,
+                network: None,
+            }));
+            d
+        };
+        assert!(check_interfaces(&direct("eth0"), dir.path()).is_ok());
+        let e = check_interfaces(&direct("eth7"), dir.path()).unwrap_err();
+        assert_eq!(e.message(), "interface direct: host device eth7 does not exist");
+        let mut d = Domain::new(virtkit_model::domain::DomainType::Qemu, "nic", virtkit_model::ByteSize::mib(64));
+        let vdpa = dir.path().join("vhost-vdpa-9").display().to_string();
+        d.devices.interfaces.push(Interface::new(InterfaceSource::Vdpa { dev: vdpa.clone() }));
+        let e = check_interfaces(&d, dir.path()).unwrap_err();
+        assert_eq!(e.message(), format!("interface vdpa: {vdpa} does not exist on this host"));
+        std::fs::write(&vdpa, "").unwrap();
+        assert!(check_interfaces(&d, dir.path()).is_ok());
+        let mut d = Domain::new(virtkit_model::domain::DomainType::Qemu, "nic", virtkit_model::ByteSize::mib(64));
+        let sock = dir.path().join("switch.sock").display().to_string();
+        let client = |mode| InterfaceSource::Vhostuser { path: sock.clone(), mode, reconnect: None };
+        d.devices.interfaces.push(Interface::new(client(VhostUserMode::Server)));
+        assert!(check_interfaces(&d, dir.path()).is_ok(), "QEMU makes a server's socket");
+        d.devices.interfaces.push(Interface::new(client(VhostUserMode::Client)));
+        let e = check_interfaces(&d, dir.path()).unwrap_err();
+        assert_eq!(
+            e.message(),
+            format!("interface vhostuser: socket {sock} does not exist (its switch listens there)")
+        );
+    }
     use virtkit_model::ByteSize;
     use virtkit_model::domain::DomainType;
     use virtkit_model::domain::devices::Audio;

@@ -290,6 +290,8 @@ fn argv_context(def: &Domain, caps: &QemuCaps, accel: Accel, run_dir: &Path) -> 
         monitor_fd: 3,
         run_dir: run_dir.to_owned(),
         devices: caps.devices.clone(),
+        nics: caps.nics.clone(),
+        netdevs: caps.netdevs.clone(),
         audio_drivers: caps.audio_drivers.clone(),
         displays: caps.displays.clone(),
         spice_port: graphics::pick_spice_port(def).map_err(|e| driver_err(format!("a SPICE port: {e}")))?,

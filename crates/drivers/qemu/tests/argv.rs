@@ -17,6 +17,8 @@ fn context(def: &Domain) -> Context {
         monitor_fd: 3,
         run_dir: PathBuf::from(format!("/var/lib/virtkit/run/{}", def.uuid)),
         devices: Default::default(),
+        nics: Default::default(),
+        netdevs: Default::default(),
         audio_drivers: Default::default(),
         displays: Default::default(),
         spice_port: Some(5901),
@@ -149,4 +151,45 @@ fn audio_driver_missing_from_this_qemu_is_refused() {
     ctx.audio_drivers = ["none", "oss", "spice", "wav"].iter().map(|s| s.to_string()).collect();
     let e = argv::build(&def, &ctx).unwrap_err().to_string();
     assert_eq!(e, "/domain/devices/audio[2]/@type: this QEMU has no 'pa' audio driver (it has none, oss, spice, wav)");
+}
+
+/// A NIC model is QEMU's word: one this QEMU lacks, or a device that is no
+/// network card, is refused naming it.
+#[test]
+fn nic_model_missing_from_this_qemu_is_refused() {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/argv/net-user-ethernet.xml"))
+        .unwrap();
+    let build = |model: &str| {
+        let def =
+            Domain::from_xml(&text.replacen("<model type='e1000'/>", &format!("<model type='{model}'/>"), 1)).unwrap();
+        let mut ctx = context(&def);
+        ctx.nics = ["e1000", "rtl8139", "virtio-net-pci"].iter().map(|s| s.to_string()).collect();
+        ctx.devices = ctx.nics.iter().cloned().chain(["virtio-blk-pci".to_owned()]).collect();
+        argv::build(&def, &ctx)
+    };
+    assert!(build("e1000").is_ok());
+    assert_eq!(
+        build("igb").unwrap_err().to_string(),
+        "/domain/devices/interface[2]/model/@type: this QEMU has no network card 'igb' (it has e1000, rtl8139, virtio-net-pci)"
+    );
+    assert_eq!(
+        build("virtio-blk-pci").unwrap_err().to_string(),
+        "/domain/devices/interface[2]/model/@type: QEMU's 'virtio-blk-pci' is a device, but not a network card"
+    );
+}
+
+/// A network backend this QEMU lacks is refused, naming what it has.
+#[test]
+fn netdev_missing_from_this_qemu_is_refused() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/argv/net-sockets-vhostuser-vdpa.xml"),
+    )
+    .unwrap();
+    let def = Domain::from_xml(&text).unwrap();
+    let mut ctx = context(&def);
+    ctx.netdevs = ["socket", "tap", "user", "vhost-user"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(
+        argv::build(&def, &ctx).unwrap_err().to_string(),
+        "/domain/devices/interface[7]/@type: this QEMU has no 'vhost-vdpa' network backend (it has socket, tap, user, vhost-user)"
+    );
 }

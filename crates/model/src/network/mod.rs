@@ -34,7 +34,7 @@ mod forward;
 mod ip;
 mod port;
 mod update;
-mod validate;
+pub(crate) mod validate;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

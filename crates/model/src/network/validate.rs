@@ -263,7 +263,7 @@ fn check_dns(d: &Dns, v: &mut V) {
 
 // ---- ports ----
 
-pub(super) fn check_vlan(vlan: &Vlan, at: &str, v: &mut V) {
+pub(crate) fn check_vlan(vlan: &Vlan, at: &str, v: &mut V) {
     let n = vlan.tags.len();
     if n == 0 {
         v.invalid(at, "a <vlan> needs at least one <tag>");
@@ -305,7 +305,7 @@ fn check_bandwidth(b: &Bandwidth, at: &str, v: &mut V) {
     }
 }
 
-pub(super) fn check_virtualport(vp: &VirtualPort, at: &str, v: &mut V) {
+pub(crate) fn check_virtualport(vp: &VirtualPort, at: &str, v: &mut V) {
     let Some(p) = &vp.parameters else {
         if vp.port_type == Some(VirtualPortType::Midonet) {
             v.invalid(at, "a midonet port needs <parameters interfaceid>");
@@ -607,7 +607,7 @@ fn check_routes(n: &Network, v: &mut V) {
     }
 }
 
-fn check_route(r: &Route, p: &str, v: &mut V) {
+pub(crate) fn check_route(r: &Route, p: &str, v: &mut V) {
     check_family(v, p, r.family, r.address, r.netmask, r.prefix);
     if !same_family(r.address, r.gateway) {
         v.invalid(format!("{p}/@gateway"), format!("{} is not of the family of {}", r.gateway, r.address));

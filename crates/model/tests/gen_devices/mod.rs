@@ -15,10 +15,12 @@ use virtkit_model::domain::devices::{
     VideoDriver, VideoDriverName, VideoType, VirtioModel, VirtioOptions, Vnc,
 };
 
+pub(crate) mod interface;
+
 use super::{abs_dir, abs_path, alias_address, listen_address, one_line, one_of, opt, opt_bool, opt_of, re};
 
 /// A name libvirt's `deviceName` allows.
-fn device_name() -> BoxedStrategy<String> {
+pub(crate) fn device_name() -> BoxedStrategy<String> {
     re("[a-zA-Z0-9_.:/-]{1,12}")
 }
 
@@ -175,7 +177,7 @@ pub(super) fn aliases(d: &mut Devices) -> impl Iterator<Item = &mut Option<Strin
 
 // ---- character devices ----
 
-fn reconnect() -> BoxedStrategy<Reconnect> {
+pub(crate) fn reconnect() -> BoxedStrategy<Reconnect> {
     prop_oneof![
         (1u32..=u32::MAX).prop_map(Reconnect::after),
         Just(serde_json::from_str::<Reconnect>(r#"{"enabled":false}"#).unwrap()),

@@ -64,6 +64,10 @@ pub struct Context {
     pub run_dir: PathBuf,
     /// QEMU device types available (empty: assume all).
     pub devices: BTreeSet<String>,
+    /// QEMU's network cards (`-device help`'s network devices; empty: assume all).
+    pub nics: BTreeSet<String>,
+    /// QEMU's network backends (`-netdev help`; empty: assume all).
+    pub netdevs: BTreeSet<String>,
     /// QEMU audio drivers available (empty: assume all).
     pub audio_drivers: BTreeSet<String>,
     /// QEMU display types available (empty: assume all).

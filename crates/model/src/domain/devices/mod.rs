@@ -28,7 +28,12 @@ pub use graphics::{
     Spice, SpiceChannel, SpiceChannelMode, SpiceChannelName, SpiceImageCompression, SpiceMouseMode, SpiceStreamingMode,
     SpiceWanCompression, Vnc,
 };
-pub use interface::{Interface, InterfaceSource, InterfaceTarget, LinkState, NicModel};
+pub use interface::{
+    BackendType, Coalesce, CoalesceFrames, CoalesceRx, DirectMode, FilterRef, ForwardProto, GuestOffloads,
+    HostOffloads, Interface, InterfaceBackend, InterfaceDriver, InterfaceDriverName, InterfaceGuest, InterfaceIp,
+    InterfaceSource, InterfaceTarget, InterfaceTune, LinkState, MacType, NetworkSource, NicModel, PortForward,
+    PortRange, Teaming, TxMode, VhostUserMode,
+};
 pub use misc::{
     AccessMode, BalloonModel, Filesystem, FsDriver, FsDriverType, FsWrPolicy, GrabToggle, Input, InputBus, InputSource,
     InputType, Memballoon, Panic, PanicModel, Rng, RngBackend, RngModel, RngRate, VgaConf, Video, VideoAcceleration,
@@ -468,6 +473,47 @@ pub struct DeviceBoot {
 impl DeviceBoot {
     pub fn new(order: u32) -> Self {
         DeviceBoot { order, loadparm: None }
+    }
+}
+
+/// A PCI device's option ROM (`<rom>`).
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Rom {
+    /// `false`: the device has no ROM at all.
+    pub enabled: Option<bool>,
+    /// Whether the ROM is visible in the device's BAR.
+    pub bar: Option<bool>,
+    /// The ROM image, instead of the device's own.
+    pub file: Option<String>,
+}
+
+pub(crate) fn read_rom(el: &El<'_, '_>) -> Result<Option<Rom>> {
+    el.child("rom", |r| Ok(Rom { enabled: r.yes_no("enabled")?, bar: r.on_off("bar")?, file: r.attr("file")? }))
+}
+
+pub(crate) fn write_rom(w: &mut XmlWriter, rom: Option<&Rom>) {
+    if let Some(r) = rom {
+        w.start("rom");
+        w.yes_no("enabled", r.enabled);
+        w.on_off("bar", r.bar);
+        w.attr_opt("file", r.file.as_ref());
+        w.end();
+    }
+}
+
+/// A device's ACPI index (`<acpi index>`): the guest names its NIC by it.
+pub(crate) fn read_acpi_index(el: &El<'_, '_>) -> Result<Option<u32>> {
+    el.child("acpi", |a| a.req_attr("index"))
+}
+
+pub(crate) fn write_acpi_index(w: &mut XmlWriter, index: Option<u32>) {
+    if let Some(i) = index {
+        w.start("acpi");
+        w.attr_val("index", &i);
+        w.end();
     }
 }
 

@@ -2,6 +2,7 @@
 //! (unique aliases, targets, names and boot orders).
 
 mod graphics;
+mod interface;
 mod sound;
 mod usb;
 
@@ -12,8 +13,7 @@ use super::{V, idx, is_word};
 use crate::domain::Domain;
 use crate::domain::devices::{
     CharLog, CharSource, ControllerType, DeviceBoot, DeviceSeclabel, Devices, DiskDevice, InputBus, InputType,
-    InterfaceSource, PCI_MODEL_NAMES, Reconnect, RngBackend, SourceMode, TpmBackend, TpmModel, TpmVersion,
-    VideoDriverName, VideoType,
+    PCI_MODEL_NAMES, Reconnect, RngBackend, SourceMode, TpmBackend, TpmModel, TpmVersion, VideoDriverName, VideoType,
 };
 use crate::xml::truncate;
 
@@ -26,7 +26,7 @@ impl Domain {
         disks(&mut c, d);
         controllers(&mut c, d);
         filesystems(&mut c, d);
-        interfaces(&mut c, d);
+        interface::interfaces(&mut c, d);
         chardevs(&mut c, d);
         inputs(&mut c, d);
         tpms(&mut c, d);
@@ -366,45 +366,6 @@ fn filesystems(k: &mut Checks<'_>, d: &Devices) {
         }
         k.alias(&p, f.alias.as_ref());
         k.address(&p, f.address.as_ref());
-    }
-}
-
-fn interfaces(k: &mut Checks<'_>, d: &Devices) {
-    let n = d.interfaces.len();
-    for (i, nic) in d.interfaces.iter().enumerate() {
-        let p = format!("/domain/devices/{}", idx("interface", i, n));
-        if let Some(m) = &nic.mac
-            && m.is_multicast()
-        {
-            k.value(format!("{p}/mac/@address"), format!("{m} is a multicast address"));
-        }
-        match &nic.source {
-            InterfaceSource::Network { network } if network.is_empty() || network.contains('/') => {
-                k.value(format!("{p}/source/@network"), format!("'{}' is not a network name", truncate(network)));
-            }
-            InterfaceSource::Bridge { bridge } if bridge.is_empty() || !is_word(bridge, "_.-\\:/ ") => {
-                k.value(format!("{p}/source/@bridge"), format!("'{}' is not a bridge name", truncate(bridge)));
-            }
-            _ => {}
-        }
-        if let Some(t) = &nic.target {
-            if t.dev.is_empty() || !is_word(&t.dev, "_.-\\:/") {
-                k.value(format!("{p}/target/@dev"), format!("'{}' is not a device name", truncate(&t.dev)));
-            }
-            if t.managed.is_some() && nic.source != InterfaceSource::Ethernet {
-                k.invalid(format!("{p}/target/@managed"), "only ethernet interfaces have managed taps");
-            }
-        }
-        if let Some(script) = &nic.script {
-            if script.is_empty() {
-                k.value(format!("{p}/script/@path"), "the script path must not be empty");
-            } else if script.contains(['\n', '\r']) {
-                k.value(format!("{p}/script/@path"), "a path is one line");
-            }
-        }
-        k.boot(&p, nic.boot.as_ref());
-        k.alias(&p, nic.alias.as_ref());
-        k.address(&p, nic.address.as_ref());
     }
 }
 
