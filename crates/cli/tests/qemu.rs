@@ -681,6 +681,31 @@ async fn devices_this_host_lacks_are_refused_at_start() {
             "<input type='evdev'><source dev='/dev/input/virtkit-none'/></input>",
             "evdev input device /dev/input/virtkit-none does not exist on this host",
         ),
+        (
+            "macvtap",
+            "<interface type='direct'><source dev='vknone7' mode='bridge'/><model type='virtio'/></interface>",
+            "interface direct: host device vknone7 does not exist",
+        ),
+        (
+            "vdpa",
+            "<interface type='vdpa'><source dev='/dev/vhost-vdpa-virtkit-none'/></interface>",
+            "interface vdpa: /dev/vhost-vdpa-virtkit-none does not exist on this host",
+        ),
+        (
+            "vhostuser",
+            "<interface type='vhostuser'><source type='unix' path='/run/virtkit-no-switch.sock' mode='client'/></interface>",
+            "interface vhostuser: socket /run/virtkit-no-switch.sock does not exist (its switch listens there)",
+        ),
+        (
+            "bandwidth",
+            "<interface type='user'><bandwidth><inbound average='1000'/></bandwidth><model type='virtio'/></interface>",
+            "bandwidth limits are applied with tc on the host side",
+        ),
+        (
+            "nicmodel",
+            "<interface type='user'><model type='virtkit-no-nic'/></interface>",
+            "this QEMU has no network card 'virtkit-no-nic'",
+        ),
     ];
     for (name, devices, why) in cases {
         let spec = Spec { devices: devices.into(), ..Spec::default() };
@@ -692,4 +717,64 @@ async fn devices_this_host_lacks_are_refused_at_start() {
     lab.assert_no_qemu();
     assert!(swtpms_of(&lab).is_empty());
     assert!(lab.run_dirs().is_empty(), "runtime files left: {:?}", lab.run_dirs());
+}
+
+/// A free TCP or UDP port on the loopback address (bound, then let go).
+fn free_port(udp: bool) -> u16 {
+    if udp {
+        std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    } else {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn virtio_net_options_sockets_and_a_link_down_run() {
+    let lab = Lab::new();
+    let script = guest_report(
+        "for n in /sys/class/net/eth*; do ip link set \"$(basename $n)\" up; done; sleep 1
+for n in /sys/class/net/eth*; do say VIRTKIT-NIC $(cat $n/address) mtu=$(cat $n/mtu) carrier=$(cat $n/carrier); done",
+    );
+    let (listen, local, remote) = (free_port(false), free_port(true), free_port(true));
+    let devices = format!(
+        "<interface type='user'>
+      <mac address='52:54:00:00:00:0a'/>
+      <model type='virtio'/>
+      <driver txmode='iothread' ioeventfd='on' event_idx='off' rx_queue_size='512'>
+        <host csum='off' tso4='off' tso6='off' ecn='off' ufo='off'/>
+        <guest csum='off' tso4='off' tso6='off' ecn='off' ufo='off'/>
+      </driver>
+      <link state='down'/>
+      <mtu size='1400'/>
+    </interface>
+    <interface type='server'>
+      <mac address='52:54:00:00:00:0b'/>
+      <source address='127.0.0.1' port='{listen}'/>
+      <model type='virtio'/>
+    </interface>
+    <interface type='udp'>
+      <mac address='52:54:00:00:00:0c'/>
+      <source address='127.0.0.1' port='{remote}'><local address='127.0.0.1' port='{local}'/></source>
+      <model type='virtio-non-transitional'/>
+    </interface>"
+    );
+    let spec = Spec { cmdline: format!("virtkit.run={script}"), devices, ..Spec::default() };
+    let conn = lab.open().await;
+    let dom = conn.define_xml(&lab.xml("g", &spec), Default::default()).await.unwrap();
+    dom.start(StartOptions::default()).await.unwrap();
+    lab.wait_marker("g", "VIRTKIT-REPORT-DONE", 1);
+    let console = std::fs::read_to_string(lab.console("g")).unwrap();
+    // A line may follow the shell's prompt.
+    let nics: Vec<&str> = console.lines().filter_map(|l| l.find("VIRTKIT-NIC").map(|i| l[i..].trim())).collect();
+    assert_eq!(
+        nics,
+        [
+            "VIRTKIT-NIC 52:54:00:00:00:0a mtu=1400 carrier=0",
+            "VIRTKIT-NIC 52:54:00:00:00:0b mtu=1500 carrier=1",
+            "VIRTKIT-NIC 52:54:00:00:00:0c mtu=1500 carrier=1",
+        ],
+        "{console}"
+    );
+    dom.power_off(PowerOffOptions::default()).await.unwrap();
+    lab.assert_no_qemu();
 }
