@@ -125,7 +125,7 @@ pub(crate) fn users_of(reg: &Registry, paths: &[&str]) -> Vec<String> {
             d.live
                 .iter()
                 .flat_map(|l| l.devices.disks.iter())
-                .any(|k| k.source.as_deref().is_some_and(|s| paths.contains(&s)))
+                .any(|k| k.source.path().is_some_and(|s| paths.contains(&s)))
         })
         .map(|d| format!("domain '{}'", d.name))
         .collect();

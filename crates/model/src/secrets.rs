@@ -13,7 +13,7 @@
 //! name looks like a secret must be listed here or reviewed as not one, so
 //! that a new secret cannot be forgotten.
 
-use crate::domain::devices::Graphics;
+use crate::domain::devices::{DiskBackingStore, DiskSource, Graphics, SourceLocation};
 use crate::domain::{Domain, LaunchSecurity};
 use crate::network::Network;
 use crate::storage::{Pool, Volume};
@@ -34,6 +34,10 @@ pub const SECRETS: &[Secret] = &[
     Secret { model: "Vnc", field: "passwd", xml: "/domain/devices/graphics[@type='vnc']/@passwd" },
     Secret { model: "Spice", field: "passwd", xml: "/domain/devices/graphics[@type='spice']/@passwd" },
     Secret { model: "Sev", field: "session", xml: "/domain/launchSecurity[@type='sev']/session" },
+    // HTTP cookies authenticate to the server; libvirt writes them only
+    // for a secure dump. Every network source: a disk's, its backing
+    // layers', a mirror's, an NVRAM's.
+    Secret { model: "NetworkSource", field: "cookies", xml: "//source[@protocol='http' or @protocol='https']/cookies" },
 ];
 
 impl Domain {
@@ -50,6 +54,29 @@ impl Domain {
         if let Some(LaunchSecurity::Sev(sev)) = &mut self.launch_security {
             sev.session = None;
         }
+        let without_cookies = |s: &mut DiskSource| {
+            if let SourceLocation::Network(n) = &mut s.location {
+                n.cookies.clear();
+            }
+        };
+        for d in &mut self.devices.disks {
+            without_cookies(&mut d.source);
+            chain_without_cookies(d.backing_store.as_mut(), &without_cookies);
+            if let Some(m) = &mut d.mirror {
+                without_cookies(&mut m.source);
+                chain_without_cookies(m.backing_store.as_mut(), &without_cookies);
+            }
+        }
+        if let Some(s) = self.os.nvram.as_mut().and_then(|n| n.source.as_mut()) {
+            without_cookies(s);
+        }
+    }
+}
+
+fn chain_without_cookies(mut b: Option<&mut DiskBackingStore>, f: &impl Fn(&mut DiskSource)) {
+    while let Some(DiskBackingStore::Layer(l)) = b {
+        f(&mut l.source);
+        b = l.backing_store.as_mut();
     }
 }
 

@@ -120,7 +120,7 @@ fn enum_value_typo() {
         14,
         25,
         "/domain/devices/disk/target/@bus",
-        "'scsii' is not one of virtio, sata, scsi, ide, usb",
+        "'scsii' is not one of virtio, sata, scsi, ide, usb, fdc, sd",
     );
     assert_refused(
         &with("<boot dev='hd'/>", "<boot dev='hdd'/>"),
@@ -353,7 +353,11 @@ fn every_problem_of_a_document_is_reported_in_one_run() {
         "<vcpu placement='statik' curent='1'>2</vcpu>\n  <bootloader>/usr/bin/pygrub</bootloader>",
     )
     .replacen("<boot dev='hd'/>", "<boot dev='hdd'/>\n    <bootmneu enable='yes'/>", 1)
-    .replacen("<driver name='qemu' type='qcow2'/>", "<driver name='qemu' type='qcow2' iothread='1'/>", 1)
+    .replacen(
+        "<driver name='qemu' type='qcow2'/>",
+        "<driver name='qemu' type='qcow2'/><geometry cyls='1' heads='1' secs='1'/>",
+        1,
+    )
     .replacen("<source network='default'/>", "<source netwrok='default'/>", 1)
     .replacen("  </devices>", "  </devices>\n  <bootloader_args>-q</bootloader_args>", 1);
     assert_eq!(
@@ -364,7 +368,7 @@ fn every_problem_of_a_document_is_reported_in_one_run() {
             "6:3: /domain/bootloader: unsupported element <bootloader> in <domain>",
             "9:11: /domain/os/boot/@dev: 'hdd' is not one of hd, fd, cdrom, network",
             "10:5: /domain/os/bootmneu: unknown element <bootmneu> in <os> (did you mean <bootmenu>?)",
-            "14:40: /domain/devices/disk/driver/@iothread: unsupported attribute 'iothread' on <driver>",
+            "14:41: /domain/devices/disk/geometry: unsupported element <geometry> in <disk>",
             "20:15: /domain/devices/interface/source/@netwrok: unknown attribute 'netwrok' on <source> (did you mean 'network'?)",
             "24:3: /domain/bootloader_args: unsupported element <bootloader_args> in <domain>",
         ]

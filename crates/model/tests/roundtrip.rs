@@ -43,8 +43,7 @@ use uuid::Uuid;
 use virtkit_model::domain::devices::{
     AccessMode, Address, BalloonModel, CcidAddress, Channel, ChannelTargetState, CharLog, CharSource, Console,
     ConsoleTargetType, Controller, ControllerDriver, ControllerTarget, ControllerType, DeviceBoot, Devices, Disk,
-    DiskBus, DiskCache, DiskDevice, DiskDiscard, DiskDriver, DiskDriverName, DiskFormat, DiskIo, DiskType,
-    DriveAddress, Filesystem, FsDriver, FsDriverType, FsWrPolicy, Graphics, GraphicsListen, Input, InputBus, InputType,
+    DiskBus, DiskFormat, DriveAddress, Filesystem, FsDriver, FsDriverType, FsWrPolicy, Graphics, GraphicsListen, Input, InputBus, InputType,
     Interface, IsaAddress, Memballoon, PCI_MODEL_NAMES, Panic, PanicModel, PciAddress, Rng, RngBackend, RngRate,
     Serial, SerialTargetModel, SerialTargetType, SharePolicy, UsbAddress, Video, VideoType, VirtioModel,
     VirtioSerialAddress, Vnc, Watchdog, WatchdogAction, WatchdogModel,
@@ -694,66 +693,7 @@ fn device_boot() -> BoxedStrategy<DeviceBoot> {
 }
 
 fn disk() -> BoxedStrategy<Disk> {
-    let driver = (
-        opt_of(DiskDriverName::ALL),
-        opt_of(DiskFormat::ALL),
-        opt_of(DiskCache::ALL),
-        opt_of(DiskIo::ALL),
-        opt_of(DiskDiscard::ALL),
-    )
-        .prop_map(|(name, format, cache, io, discard)| {
-            let mut d = DiskDriver::default();
-            d.name = name;
-            d.format = format;
-            d.cache = cache;
-            d.io = io;
-            d.discard = discard;
-            d
-        });
-    let wwn = (any::<bool>(), re("[0-9a-fA-F]{16}")).prop_map(|(x, h)| if x { format!("0x{h}") } else { h });
-    (
-        (one_of(DiskType::ALL), one_of(DiskDevice::ALL), opt(driver), any::<bool>(), abs_path()),
-        (
-            one_of(&["fd", "hd", "sd", "vd", "xvd", "ubd"]),
-            any::<bool>(),
-            re("[a-zA-Z0-9_]{1,4}"),
-            opt_of(DiskBus::ALL),
-            opt_bool(),
-        ),
-        (
-            any::<bool>(),
-            any::<bool>(),
-            opt(re("[A-Za-z0-9_.+ -]{1,12}")),
-            opt(wwn),
-            opt(device_boot()),
-            alias_address(),
-        ),
-    )
-        .prop_map(|(a, b, c)| {
-            let (disk_type, device, driver, has_source, source) = a;
-            let (prefix, ioemu, suffix, bus, removable) = b;
-            let (readonly, shareable, serial, wwn, boot, (alias, address)) = c;
-            let dev = format!("{}{prefix}{suffix}", if ioemu { "ioemu:" } else { "" });
-            let mut d = Disk::file(source, &dev, DiskBus::Virtio);
-            d.disk_type = disk_type;
-            d.device = device;
-            d.driver = driver;
-            // Only a CD-ROM may be empty.
-            if !has_source && device != DiskDevice::Disk {
-                d.source = None;
-            }
-            d.target.bus = bus;
-            d.target.removable = removable;
-            d.readonly = readonly;
-            d.shareable = shareable;
-            d.serial = serial;
-            d.wwn = wwn;
-            d.boot = boot;
-            d.alias = alias;
-            d.address = address;
-            d
-        })
-        .boxed()
+    gen_devices::disk::disk()
 }
 
 /// A controller with the attributes and model its type allows.

@@ -21,6 +21,12 @@ const NOT_SECRET: &[(&str, &str, &str)] = &[
     ("Domain", "keywrap", "which s390 key-wrapping ciphers are on, no key"),
     ("Sev", "dh_cert", "the guest owner's public Diffie-Hellman certificate"),
     ("PoolSource", "auth", "a user name and a reference to a secret object"),
+    ("NetworkSource", "auth", "a user name and a reference to a secret object"),
+    ("Disk", "auth", "a user name and a reference to a secret object"),
+    ("DiskAuth", "username", "a user name; libvirt shows it"),
+    ("DiskAuth", "secret_type", "ceph or iscsi"),
+    ("DiskAuth", "secret", "a reference (uuid or usage) to a secret object"),
+    ("NfsIdentity", "user", "the user name or id QEMU acts as on the NFS server"),
     ("SourceAuth", "auth_type", "chap or ceph"),
     ("SourceAuth", "username", "a user name; libvirt shows it"),
     ("SourceAuth", "secret", "a reference (uuid or usage) to a secret object"),
@@ -127,6 +133,10 @@ fn with_every_secret() -> Domain {
             "<graphics type='vnc' port='-1' autoport='yes' passwd='S3CRET-vnc' passwdValidTo='2030-01-01T00:00:00'/>",
         ),
         ("Spice", "<graphics type='spice' autoport='yes' passwd='S3CRET-spice'/>"),
+        (
+            "NetworkSource",
+            "<disk type='network' device='disk'><source protocol='https' name='/img'><host name='web.lan'/><cookies><cookie name='session'>S3CRET-cookie</cookie></cookies></source><target dev='vda' bus='virtio'/></disk>",
+        ),
     ];
     let top = [(
         "Sev",
@@ -159,6 +169,7 @@ fn secrets_are_withheld_from_xml_and_json_unless_kept() {
     // What is not secret stays, and the document is still a document.
     assert!(xml.contains("passwdValidTo='2030-01-01T00:00:00'"), "{xml}");
     assert!(xml.contains("<launchSecurity type='sev'>"), "{xml}");
+    assert!(xml.contains("<host name='web.lan'/>"), "{xml}");
     assert_eq!(Domain::from_xml(&xml).unwrap(), shown);
     assert_eq!(Domain::from_json(&json).unwrap(), shown);
 }

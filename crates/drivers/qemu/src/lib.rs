@@ -315,7 +315,7 @@ fn check_files(def: &Domain) -> Result<()> {
         return Err(missing("loader", p));
     }
     for d in &def.devices.disks {
-        if let Some(s) = &d.source
+        if let Some(s) = d.source.path()
             && !Path::new(s).exists()
         {
             return Err(missing(&format!("disk {}'s source", d.target.dev), s));

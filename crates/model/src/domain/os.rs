@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::devices::{DiskSource, DiskType};
 use crate::values::xml_enum;
 use crate::xml::reader::{El, Result};
 use crate::xml::writer::XmlWriter;
@@ -209,11 +210,14 @@ pub struct Nvram {
     pub path: Option<String>,
     /// The file a fresh store is copied from.
     pub template: Option<String>,
+    /// The store as a storage source of any type (`<nvram type=…>` with
+    /// `<source>`), instead of a path.
+    pub source: Option<DiskSource>,
 }
 
 impl Nvram {
     pub fn new(path: impl Into<String>) -> Self {
-        Nvram { path: Some(path.into()), template: None }
+        Nvram { path: Some(path.into()), template: None, source: None }
     }
 }
 
@@ -335,8 +339,12 @@ impl Os {
                 })
             })?,
             nvram: el.child("nvram", |n| {
+                let template = n.attr("template")?;
+                if let Some(ty) = n.attr::<DiskType>("type")? {
+                    return Ok(Nvram { path: None, template, source: Some(DiskSource::read(n, ty)?) });
+                }
                 let text = n.text();
-                Ok(Nvram { path: (!text.is_empty()).then_some(text), template: n.attr("template")? })
+                Ok(Nvram { path: (!text.is_empty()).then_some(text), template, source: None })
             })?,
             kernel: el.child_text("kernel")?,
             initrd: el.child_text("initrd")?,
@@ -411,9 +419,15 @@ impl Os {
         }
         if let Some(n) = &self.nvram {
             w.start("nvram");
+            if let Some(s) = &n.source {
+                w.attr("type", s.disk_type().as_str());
+            }
             w.attr_opt("template", n.template.as_ref());
             if let Some(p) = &n.path {
                 w.text(p);
+            }
+            if let Some(s) = &n.source {
+                s.write(w);
             }
             w.end();
         }

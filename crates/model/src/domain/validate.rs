@@ -188,6 +188,12 @@ impl Domain {
         if let Some(n) = &os.nvram {
             v.opt_abs("/domain/os/nvram", n.path.as_deref());
             v.opt_abs("/domain/os/nvram/@template", n.template.as_deref());
+            if let Some(s) = &n.source {
+                if n.path.is_some() {
+                    v.invalid("/domain/os/nvram", "an nvram is a path or a <source>, not both");
+                }
+                devices::storage_source(v, "/domain/os/nvram/source", s);
+            }
         }
         v.opt_abs("/domain/os/kernel", os.kernel.as_deref());
         v.opt_abs("/domain/os/initrd", os.initrd.as_deref());

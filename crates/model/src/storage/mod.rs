@@ -29,6 +29,7 @@ mod pool;
 mod source;
 mod validate;
 mod volume;
+pub(crate) use volume::{read_encryption, write_encryption};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

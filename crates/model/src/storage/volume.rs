@@ -519,7 +519,7 @@ fn write_format(w: &mut XmlWriter, f: Option<&VolumeFormat>) {
     }
 }
 
-fn read_encryption(el: &El<'_, '_>) -> Result<Encryption> {
+pub(crate) fn read_encryption(el: &El<'_, '_>) -> Result<Encryption> {
     Ok(Encryption {
         format: el.req_attr("format")?,
         engine: el.attr("engine")?,
@@ -546,7 +546,7 @@ fn read_encryption(el: &El<'_, '_>) -> Result<Encryption> {
     })
 }
 
-fn write_encryption(w: &mut XmlWriter, e: &Encryption) {
+pub(crate) fn write_encryption(w: &mut XmlWriter, e: &Encryption) {
     w.start("encryption");
     w.attr("format", e.format.as_str());
     w.attr_opt("engine", e.engine.as_ref());

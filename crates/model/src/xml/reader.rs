@@ -498,6 +498,11 @@ impl<'a, 'i> El<'a, 'i> {
         Ok(v)
     }
 
+    /// Whether this element has no attributes and no child elements.
+    pub(crate) fn is_bare(&self) -> bool {
+        self.node.attributes().len() == 0 && !self.node.children().any(|c| c.is_element())
+    }
+
     /// Whether child element `name` is there (read or not).
     pub(crate) fn has_child(&self, name: &str) -> bool {
         self.node

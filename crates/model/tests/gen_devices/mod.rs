@@ -2,6 +2,8 @@
 //! sound, ...), used by `roundtrip.rs`'s domain generator. Each keeps to the
 //! rules `validate` checks and says which.
 
+pub mod disk;
+
 use proptest::collection::vec;
 use proptest::prelude::*;
 use virtkit_model::ByteSize;

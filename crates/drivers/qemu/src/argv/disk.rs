@@ -39,7 +39,13 @@ pub(super) fn disk_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
         }
         let node = format!("drive-{dev}");
         let mut drive_node = None;
-        if let Some(src) = &d.source {
+        if !matches!(d.disk_type(), DiskType::File | DiskType::Block) {
+            return Err(unsupported(
+                format!("{path}/@type"),
+                format!("disk type '{}' is not supported yet", d.disk_type()),
+            ));
+        }
+        if let Some(src) = d.source.path() {
             let format = d.driver.as_ref().and_then(|x| x.format).unwrap_or(DiskFormat::Raw);
             let fmt = match format {
                 DiskFormat::Raw | DiskFormat::Iso => "raw",
@@ -59,7 +65,7 @@ pub(super) fn disk_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
                     ));
                 }
             };
-            let proto = match (d.disk_type, cdrom) {
+            let proto = match (d.disk_type(), cdrom) {
                 (DiskType::File, _) => "file",
                 (DiskType::Block, true) => "host_cdrom",
                 (DiskType::Block, false) => "host_device",

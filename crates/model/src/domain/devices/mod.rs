@@ -20,8 +20,11 @@ pub use chardev::{
 };
 pub use controller::{Controller, ControllerDriver, ControllerTarget, ControllerType, PCI_MODEL_NAMES};
 pub use disk::{
-    Disk, DiskBus, DiskCache, DiskDevice, DiskDiscard, DiskDriver, DiskDriverName, DiskFormat, DiskIo, DiskTarget,
-    DiskType,
+    BackingLayer, Cookie, DetectZeroes, Disk, DiskAuth, DiskBackingStore, DiskBus, DiskCache, DiskDevice, DiskDiscard,
+    DiskDriver, DiskDriverName, DiskFormat, DiskIo, DiskModel, DiskSecretType, DiskSnapshot, DiskSource, DiskTarget,
+    DiskType, ErrorPolicy, HostTransport, ImageFormat, IoTune, MetadataCache, Mirror, MirrorJob, MirrorReady,
+    NetworkHost, NetworkProtocol, NetworkSource, NfsIdentity, NvmeSource, ReadErrorPolicy, Reservations, Sgio, Slice,
+    SocketMode, SourceLocation, StartupPolicy, Tray, UnixSocket, VolumeMode, VolumeSource,
 };
 pub use graphics::{
     DbusDisplay, Desktop, EglHeadless, Graphics, GraphicsConnected, GraphicsGl, GraphicsListen, Rdp, Sdl, SharePolicy,

@@ -1,6 +1,7 @@
 //! Checks of `<devices>`: each device's own rules, and what spans devices
 //! (unique aliases, targets, names and boot orders).
 
+mod disk;
 mod graphics;
 mod interface;
 mod sound;
@@ -12,7 +13,7 @@ use std::ops::{Deref, DerefMut};
 use super::{V, idx, is_word};
 use crate::domain::Domain;
 use crate::domain::devices::{
-    CharLog, CharSource, ControllerType, DeviceBoot, DeviceSeclabel, Devices, DiskDevice, InputBus, InputType,
+    CharLog, CharSource, ControllerType, DeviceBoot, DeviceSeclabel, Devices, InputBus, InputType,
     PCI_MODEL_NAMES, Reconnect, RngBackend, SourceMode, TpmBackend, TpmModel, TpmVersion, VideoDriverName, VideoType,
 };
 use crate::xml::truncate;
@@ -23,7 +24,7 @@ impl Domain {
         v.opt_abs("/domain/devices/emulator", d.emulator.as_deref());
         let audio_ids = d.audios.iter().map(|a| a.id).collect();
         let mut c = Checks { v, aliases: HashMap::new(), boot_orders: HashMap::new(), audio_ids };
-        disks(&mut c, d);
+        disk::disks(&mut c, d);
         controllers(&mut c, d);
         filesystems(&mut c, d);
         interface::interfaces(&mut c, d);
@@ -41,6 +42,12 @@ impl Domain {
             c.invalid(format!("{first}/boot"), "per-device boot order cannot be combined with <boot dev> in <os>");
         }
     }
+}
+
+/// A storage source outside `<devices>` (an NVRAM's), checked as a disk's.
+pub(super) fn storage_source(v: &mut V, p: &str, s: &crate::domain::devices::DiskSource) {
+    let mut c = Checks { v, aliases: HashMap::new(), boot_orders: HashMap::new(), audio_ids: HashSet::new() };
+    c.disk_source(p, s);
 }
 
 /// The checker with what spans devices: aliases and boot orders seen.
@@ -205,49 +212,6 @@ impl Checks<'_> {
         {
             self.value(format!("{path}/boot/@loadparm"), "a loadparm is 1 to 8 letters, digits, dots or spaces");
         }
-    }
-}
-
-fn disks(k: &mut Checks<'_>, d: &Devices) {
-    let n = d.disks.len();
-    let mut targets: HashMap<&str, String> = HashMap::new();
-    for (i, disk) in d.disks.iter().enumerate() {
-        let p = format!("/domain/devices/{}", idx("disk", i, n));
-        match &disk.source {
-            Some(s) => k.abs(&format!("{p}/source/@{}", disk.source_attr()), s),
-            None if disk.device == DiskDevice::Disk => {
-                k.invalid(&p, format!("disk '{}' has no source", disk.target.dev));
-            }
-            None => {}
-        }
-        let dev = disk.target.dev.strip_prefix("ioemu:").unwrap_or(&disk.target.dev);
-        let prefix_ok = ["fd", "hd", "sd", "vd", "xvd", "ubd"]
-            .iter()
-            .any(|pre| dev.strip_prefix(pre).is_some_and(|rest| !rest.is_empty() && is_word(rest, "_")));
-        if !prefix_ok {
-            k.value(
-                format!("{p}/target/@dev"),
-                format!("'{}' is not a disk name (like vda, sda, hdc)", truncate(&disk.target.dev)),
-            );
-        } else if let Some(first) = targets.get(dev) {
-            k.invalid(format!("{p}/target/@dev"), format!("target '{dev}' is already used by {first}"));
-        } else {
-            targets.insert(dev, p.clone());
-        }
-        if let Some(s) = &disk.serial
-            && !is_word(s, "_.+- ")
-        {
-            k.value(format!("{p}/serial"), "a serial is letters, digits, spaces and _ . + -");
-        }
-        if let Some(w) = &disk.wwn {
-            let hex = w.strip_prefix("0x").unwrap_or(w);
-            if hex.len() != 16 || !hex.bytes().all(|c| c.is_ascii_hexdigit()) {
-                k.value(format!("{p}/wwn"), "a WWN is 16 hex digits");
-            }
-        }
-        k.boot(&p, disk.boot.as_ref());
-        k.alias(&p, disk.alias.as_ref());
-        k.address(&p, disk.address.as_ref());
     }
 }
 
