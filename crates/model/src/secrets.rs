@@ -37,7 +37,11 @@ pub const SECRETS: &[Secret] = &[
     // HTTP cookies authenticate to the server; libvirt writes them only
     // for a secure dump. Every network source: a disk's, its backing
     // layers', a mirror's, an NVRAM's.
-    Secret { model: "NetworkSource", field: "cookies", xml: "//source[@protocol='http' or @protocol='https']/cookies" },
+    Secret {
+        model: "NetworkDiskSource",
+        field: "cookies",
+        xml: "//source[@protocol='http' or @protocol='https']/cookies",
+    },
 ];
 
 impl Domain {

@@ -43,10 +43,10 @@ use uuid::Uuid;
 use virtkit_model::domain::devices::{
     AccessMode, Address, BalloonModel, CcidAddress, Channel, ChannelTargetState, CharLog, CharSource, Console,
     ConsoleTargetType, Controller, ControllerDriver, ControllerTarget, ControllerType, DeviceBoot, Devices, Disk,
-    DiskBus, DiskFormat, DriveAddress, Filesystem, FsDriver, FsDriverType, FsWrPolicy, Graphics, GraphicsListen, Input, InputBus, InputType,
-    Interface, IsaAddress, Memballoon, PCI_MODEL_NAMES, Panic, PanicModel, PciAddress, Rng, RngBackend, RngRate,
-    Serial, SerialTargetModel, SerialTargetType, SharePolicy, UsbAddress, Video, VideoType, VirtioModel,
-    VirtioSerialAddress, Vnc, Watchdog, WatchdogAction, WatchdogModel,
+    DiskBus, DiskFormat, DriveAddress, Filesystem, FsDriver, FsDriverType, FsWrPolicy, Graphics, GraphicsListen, Input,
+    InputBus, InputType, Interface, IsaAddress, Memballoon, PCI_MODEL_NAMES, Panic, PanicModel, PciAddress, Rng,
+    RngBackend, RngRate, Serial, SerialTargetModel, SerialTargetType, SharePolicy, UsbAddress, Video, VideoType,
+    VirtioModel, VirtioSerialAddress, Vnc, Watchdog, WatchdogAction, WatchdogModel,
 };
 use virtkit_model::domain::{
     Apic, Arch, BootDevice, BootMenu, Catchup, Clock, ClockAdjustment, ClockBasis, ClockOffset, Cpu, CpuCheck,

@@ -21,7 +21,7 @@ const NOT_SECRET: &[(&str, &str, &str)] = &[
     ("Domain", "keywrap", "which s390 key-wrapping ciphers are on, no key"),
     ("Sev", "dh_cert", "the guest owner's public Diffie-Hellman certificate"),
     ("PoolSource", "auth", "a user name and a reference to a secret object"),
-    ("NetworkSource", "auth", "a user name and a reference to a secret object"),
+    ("NetworkDiskSource", "auth", "a user name and a reference to a secret object"),
     ("Disk", "auth", "a user name and a reference to a secret object"),
     ("DiskAuth", "username", "a user name; libvirt shows it"),
     ("DiskAuth", "secret_type", "ceph or iscsi"),
@@ -134,7 +134,7 @@ fn with_every_secret() -> Domain {
         ),
         ("Spice", "<graphics type='spice' autoport='yes' passwd='S3CRET-spice'/>"),
         (
-            "NetworkSource",
+            "NetworkDiskSource",
             "<disk type='network' device='disk'><source protocol='https' name='/img'><host name='web.lan'/><cookies><cookie name='session'>S3CRET-cookie</cookie></cookies></source><target dev='vda' bus='virtio'/></disk>",
         ),
     ];

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use virtkit_model::domain::devices::{
     BackingLayer, DetectZeroes, Disk, DiskAuth, DiskBackingStore, DiskBus, DiskCache, DiskDevice, DiskDiscard,
     DiskDriver, DiskDriverName, DiskFormat, DiskIo, DiskModel, DiskSecretType, DiskSource, DiskType, ErrorPolicy,
-    IoTune, NetworkHost, NetworkProtocol, NetworkSource, ReadErrorPolicy, Sgio, Slice, Tray, VirtioOptions,
+    IoTune, NetworkDiskSource, NetworkHost, NetworkProtocol, ReadErrorPolicy, Sgio, Slice, Tray, VirtioOptions,
 };
 use virtkit_model::storage::SecretRef;
 
@@ -33,7 +33,7 @@ fn network() -> BoxedStrategy<DiskSource> {
     ];
     (one_of(protocols), re("[a-z0-9][a-z0-9/_.-]{0,16}"), host(), any::<bool>(), opt_bool())
         .prop_map(|(proto, name, host, auth, tls)| {
-            let mut n = NetworkSource::new(proto).with_name(name).with_host(host);
+            let mut n = NetworkDiskSource::new(proto).with_name(name).with_host(host);
             if auth && matches!(proto, NetworkProtocol::Rbd | NetworkProtocol::Iscsi) {
                 let kind = if proto == NetworkProtocol::Rbd { DiskSecretType::Ceph } else { DiskSecretType::Iscsi };
                 n = n.with_auth(DiskAuth::new("admin", kind, SecretRef::Uuid(Uuid::from_u128(7))));

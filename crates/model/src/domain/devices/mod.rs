@@ -23,8 +23,8 @@ pub use disk::{
     BackingLayer, Cookie, DetectZeroes, Disk, DiskAuth, DiskBackingStore, DiskBus, DiskCache, DiskDevice, DiskDiscard,
     DiskDriver, DiskDriverName, DiskFormat, DiskIo, DiskModel, DiskSecretType, DiskSnapshot, DiskSource, DiskTarget,
     DiskType, ErrorPolicy, HostTransport, ImageFormat, IoTune, MetadataCache, Mirror, MirrorJob, MirrorReady,
-    NetworkHost, NetworkProtocol, NetworkSource, NfsIdentity, NvmeSource, ReadErrorPolicy, Reservations, Sgio, Slice,
-    SocketMode, SourceLocation, StartupPolicy, Tray, UnixSocket, VolumeMode, VolumeSource,
+    NetworkDiskSource, NetworkHost, NetworkProtocol, NfsIdentity, NvmeSource, ReadErrorPolicy, Reservations, Sgio,
+    Slice, SocketMode, SourceLocation, StartupPolicy, Tray, UnixSocket, VolumeMode, VolumeSource,
 };
 pub use graphics::{
     DbusDisplay, Desktop, EglHeadless, Graphics, GraphicsConnected, GraphicsGl, GraphicsListen, Rdp, Sdl, SharePolicy,

@@ -13,8 +13,8 @@ use std::ops::{Deref, DerefMut};
 use super::{V, idx, is_word};
 use crate::domain::Domain;
 use crate::domain::devices::{
-    CharLog, CharSource, ControllerType, DeviceBoot, DeviceSeclabel, Devices, InputBus, InputType,
-    PCI_MODEL_NAMES, Reconnect, RngBackend, SourceMode, TpmBackend, TpmModel, TpmVersion, VideoDriverName, VideoType,
+    CharLog, CharSource, ControllerType, DeviceBoot, DeviceSeclabel, Devices, InputBus, InputType, PCI_MODEL_NAMES,
+    Reconnect, RngBackend, SourceMode, TpmBackend, TpmModel, TpmVersion, VideoDriverName, VideoType,
 };
 use crate::xml::truncate;
 

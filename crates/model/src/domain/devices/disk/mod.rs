@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 pub use chain::{BackingLayer, DiskBackingStore, ImageFormat, MetadataCache, Mirror, MirrorJob, MirrorReady};
 pub use iotune::IoTune;
 pub use source::{
-    Cookie, DiskAuth, DiskSecretType, DiskSource, DiskType, HostTransport, NetworkHost, NetworkProtocol, NetworkSource,
-    NfsIdentity, NvmeSource, Reservations, Slice, SocketMode, SourceLocation, StartupPolicy, UnixSocket, VolumeMode,
-    VolumeSource,
+    Cookie, DiskAuth, DiskSecretType, DiskSource, DiskType, HostTransport, NetworkDiskSource, NetworkHost,
+    NetworkProtocol, NfsIdentity, NvmeSource, Reservations, Slice, SocketMode, SourceLocation, StartupPolicy,
+    UnixSocket, VolumeMode, VolumeSource,
 };
 
 use super::{

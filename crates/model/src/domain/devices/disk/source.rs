@@ -88,10 +88,10 @@ xml_enum! {
 /// mirror's or an NVRAM's.
 ///
 /// ```
-/// use virtkit_model::domain::devices::{DiskSource, DiskType, NetworkHost, NetworkProtocol, NetworkSource};
+/// use virtkit_model::domain::devices::{DiskSource, DiskType, NetworkHost, NetworkProtocol, NetworkDiskSource};
 ///
 /// let s = DiskSource::network(
-///     NetworkSource::new(NetworkProtocol::Nbd).with_name("export").with_host(NetworkHost::tcp("nbd.lan", 10809)),
+///     NetworkDiskSource::new(NetworkProtocol::Nbd).with_name("export").with_host(NetworkHost::tcp("nbd.lan", 10809)),
 /// );
 /// assert_eq!(s.disk_type(), DiskType::Network);
 /// ```
@@ -133,7 +133,7 @@ pub enum SourceLocation {
     Dir {
         dir: Option<String>,
     },
-    Network(Box<NetworkSource>),
+    Network(Box<NetworkDiskSource>),
     /// A volume of a storage pool, resolved by the storage driver at start.
     Volume(VolumeSource),
     /// An NVMe namespace of a host PCI controller, driven by QEMU itself.
@@ -151,7 +151,7 @@ pub enum SourceLocation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
-pub struct NetworkSource {
+pub struct NetworkDiskSource {
     pub protocol: NetworkProtocol,
     /// The export, image, target or path on the server (`pool/image`,
     /// `iqn.…:target/1`, `/dir/file.img`).
@@ -283,9 +283,9 @@ impl Slice {
     }
 }
 
-impl NetworkSource {
+impl NetworkDiskSource {
     pub fn new(protocol: NetworkProtocol) -> Self {
-        NetworkSource {
+        NetworkDiskSource {
             protocol,
             name: None,
             query: None,
@@ -319,8 +319,8 @@ impl NetworkSource {
         self
     }
 
-    fn read(s: &El<'_, '_>) -> Result<NetworkSource> {
-        Ok(NetworkSource {
+    fn read(s: &El<'_, '_>) -> Result<NetworkDiskSource> {
+        Ok(NetworkDiskSource {
             protocol: s.req_attr("protocol")?,
             name: s.attr("name")?,
             query: s.attr("query")?,
@@ -472,7 +472,7 @@ impl DiskSource {
         DiskSource::of(SourceLocation::Dir { dir: Some(dir.into()) })
     }
 
-    pub fn network(source: NetworkSource) -> Self {
+    pub fn network(source: NetworkDiskSource) -> Self {
         DiskSource::of(SourceLocation::Network(Box::new(source)))
     }
 
@@ -575,7 +575,7 @@ impl DiskSource {
                 reservations: s.child("reservations", Reservations::read)?,
             },
             DiskType::Dir => SourceLocation::Dir { dir: Some(s.req_attr("dir")?) },
-            DiskType::Network => SourceLocation::Network(Box::new(NetworkSource::read(s)?)),
+            DiskType::Network => SourceLocation::Network(Box::new(NetworkDiskSource::read(s)?)),
             DiskType::Volume => SourceLocation::Volume(VolumeSource {
                 pool: s.req_attr("pool")?,
                 volume: s.req_attr("volume")?,

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use super::{Checks, idx, is_word};
 use crate::domain::devices::{
-    Devices, Disk, DiskBackingStore, DiskBus, DiskDevice, DiskSource, DiskType, HostTransport, IoTune, NetworkProtocol,
-    NetworkSource, SourceLocation,
+    Devices, Disk, DiskBackingStore, DiskBus, DiskDevice, DiskSource, DiskType, HostTransport, IoTune,
+    NetworkDiskSource, NetworkProtocol, SourceLocation,
 };
 use crate::xml::truncate;
 
@@ -168,7 +168,7 @@ impl Checks<'_> {
         }
     }
 
-    fn network_source(&mut self, p: &str, n: &NetworkSource) {
+    fn network_source(&mut self, p: &str, n: &NetworkDiskSource) {
         use NetworkProtocol as P;
         let proto = n.protocol;
         let hosts = n.hosts.len();
