@@ -140,6 +140,7 @@ fn main() {
         audio_drivers: Default::default(),
         displays: Default::default(),
         spice_port: None,
+        block_modules: None,
         host: Default::default(),
     };
     let args = argv::build(&def, &ctx).expect("argv");

@@ -212,6 +212,30 @@ async fn probe(binary: &Path, key: String, scratch: &Path) -> Result<QemuCaps, C
     })
 }
 
+/// The block drivers `binary` has as installed modules (`block-curl.so` is
+/// `curl`), or `None` when it has no module directory (all built in).
+/// Looked at each start: installing Debian's qemu-block-extra does not
+/// change the binary.
+pub fn block_modules(binary: &Path) -> Option<BTreeSet<String>> {
+    let beside = binary.parent().and_then(Path::parent).map(|p| p.join("lib/qemu"));
+    let dirs = ["/usr/lib/x86_64-linux-gnu/qemu", "/usr/lib64/qemu", "/usr/lib/qemu"].map(PathBuf::from);
+    let dir = beside.into_iter().chain(dirs).find(|d| {
+        std::fs::read_dir(d)
+            .map(|r| r.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".so")))
+            .unwrap_or(false)
+    })?;
+    let names = std::fs::read_dir(dir).ok()?;
+    Some(
+        names
+            .flatten()
+            .filter_map(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.strip_prefix("block-").and_then(|m| m.strip_suffix(".so")).map(str::to_owned)
+            })
+            .collect(),
+    )
+}
+
 /// The names QEMU lists for `OPTION help` under `heading`: those built in
 /// and those whose module is installed (Debian's qemu-system-gui has the pa,
 /// sdl and jack audio drivers and the sdl and gtk displays).

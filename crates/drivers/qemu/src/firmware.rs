@@ -154,6 +154,10 @@ pub(crate) fn resolve(root: &Path, def: &Domain, machines: &[&str], dir: &Path, 
 /// Gives `nv` its path (under the driver's root when it has none) and, if
 /// that file is not there yet, fills it from the template.
 fn prepare_nvram(root: &Path, def: &Domain, nv: &mut Nvram, make: bool) -> Result<()> {
+    if nv.source.is_some() {
+        // A store on a storage source: the argv refuses it, nothing made here.
+        return Ok(());
+    }
     let path = match &nv.path {
         Some(p) => PathBuf::from(p),
         None => {

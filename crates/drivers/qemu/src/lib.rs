@@ -295,6 +295,7 @@ fn argv_context(def: &Domain, caps: &QemuCaps, accel: Accel, run_dir: &Path) -> 
         audio_drivers: caps.audio_drivers.clone(),
         displays: caps.displays.clone(),
         spice_port: graphics::pick_spice_port(def).map_err(|e| driver_err(format!("a SPICE port: {e}")))?,
+        block_modules: caps::block_modules(&caps.binary),
         host: hostmem::facts(),
     })
 }
@@ -319,6 +320,13 @@ fn check_files(def: &Domain) -> Result<()> {
             && !Path::new(s).exists()
         {
             return Err(missing(&format!("disk {}'s source", d.target.dev), s));
+        }
+        for l in d.backing_store.iter().flat_map(|b| b.layers()) {
+            if let Some(s) = l.source.path()
+                && !Path::new(s).exists()
+            {
+                return Err(missing(&format!("disk {}'s backing layer", d.target.dev), s));
+            }
         }
     }
     Ok(())

@@ -22,6 +22,9 @@ fn context(def: &Domain) -> Context {
         audio_drivers: Default::default(),
         displays: Default::default(),
         spice_port: Some(5901),
+        // QEMU's block drivers as modules, curl, iSCSI and NFS installed
+        // (not rbd or gluster).
+        block_modules: Some(["curl", "iscsi", "nfs"].into_iter().map(String::from).collect()),
         // A host with 2 MiB and 1 GiB huge pages and four NUMA nodes.
         host: HostFacts {
             hugepages: vec![(2 << 20, PathBuf::from("/dev/hugepages")), (1 << 30, PathBuf::from("/dev/hugepages1G"))],

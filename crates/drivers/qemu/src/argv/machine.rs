@@ -222,6 +222,12 @@ pub(super) fn pm_args(b: &mut Builder<'_>) {
 
 pub(super) fn boot_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
     let os = &b.def.os;
+    if os.nvram.as_ref().is_some_and(|n| n.source.is_some()) {
+        return Err(unsupported(
+            "/domain/os/nvram/source",
+            "an NVRAM on a storage source (<nvram type=...>) is not supported yet; give it a path",
+        ));
+    }
     if let Some(l) = &os.loader {
         let path = l.path.as_deref().ok_or_else(|| unsupported("/domain/os/loader", "a loader needs a path"))?;
         match l.loader_type {

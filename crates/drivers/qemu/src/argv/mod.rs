@@ -2,6 +2,7 @@
 //! the few facts decided at start) to arguments. Golden tests hold one
 //! document and its expected arguments each (tests/argv/).
 
+mod blockdev;
 mod chardev;
 mod controller;
 mod disk;
@@ -75,12 +76,20 @@ pub struct Context {
     /// The free TCP port chosen at start for a SPICE display on an
     /// automatic port.
     pub spice_port: Option<u16>,
+    /// The block drivers QEMU has as modules (`block-curl`, `block-iscsi`
+    /// …, named without `block-`), or `None` when its drivers are built in.
+    pub block_modules: Option<BTreeSet<String>>,
     pub host: HostFacts,
 }
 
 impl Context {
     pub(super) fn has(&self, device: &str) -> bool {
         self.devices.is_empty() || self.devices.contains(device)
+    }
+
+    /// Whether the block driver module `name` (`curl`, `rbd`) is there.
+    pub(super) fn has_block_module(&self, name: &str) -> bool {
+        self.block_modules.as_ref().is_none_or(|m| m.contains(name))
     }
 }
 
