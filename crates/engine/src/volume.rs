@@ -17,6 +17,7 @@ use crate::jobs::JobGuard;
 use crate::kind::{Definition, Kind, Record, Table};
 use crate::lifecycle::Lifecycle;
 use crate::registry::Registry;
+use crate::seams::{Layer, ResolvedVolume, VolumeSource};
 use crate::storage::{PoolRun, account, allocation_of, volume_uuid};
 use crate::storage_driver::{Range, Resize};
 use crate::types::{EventDetail, EventKind, JobKind, ObjectKind, ObjectState, ResourceState, VolumeInfo};
@@ -125,7 +126,7 @@ pub(crate) fn users_of(reg: &Registry, paths: &[&str]) -> Vec<String> {
             d.live
                 .iter()
                 .flat_map(|l| l.devices.disks.iter())
-                .any(|k| k.source.path().is_some_and(|s| paths.contains(&s)))
+                .any(|k| k.source.path().or_else(|| volume_path(reg, k)).is_some_and(|s| paths.contains(&s)))
         })
         .map(|d| format!("domain '{}'", d.name))
         .collect();
@@ -379,4 +380,61 @@ fn check_range(range: Range, capacity: u64, name: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The path of the pool volume a `<disk type='volume'>` names, if the
+/// pool and volume are there.
+fn volume_path<'r>(reg: &'r Registry, disk: &virtkit_model::domain::devices::Disk) -> Option<&'r str> {
+    let virtkit_model::domain::devices::SourceLocation::Volume(v) = &disk.source.location else { return None };
+    let pool = reg.pools.by_name(Uuid::nil(), &v.pool)?;
+    let vol = reg.volumes.by_name(pool, &v.volume)?;
+    reg.volumes.get_any(&vol)?.current_def()?.target.path.as_deref()
+}
+
+/// Each `<disk type='volume'>` of `def` resolved to its volume's path and
+/// format: the pool must be running and hold the volume. The error names
+/// the disk and what is missing.
+pub(crate) fn resolve_disks(reg: &Registry, def: &virtkit_model::domain::Domain) -> Result<Vec<ResolvedVolume>> {
+    use virtkit_model::domain::devices::SourceLocation;
+    use virtkit_model::storage::VolumeType;
+    let mut out = Vec::new();
+    for (i, d) in def.devices.disks.iter().enumerate() {
+        let SourceLocation::Volume(v) = &d.source.location else { continue };
+        let dev = &d.target.dev;
+        let pool = reg
+            .pools
+            .by_name(Uuid::nil(), &v.pool)
+            .and_then(|u| reg.pools.get_any(&u))
+            .filter(|p| !p.hidden)
+            .ok_or_else(|| {
+                Error::new(ErrorKind::NotFound, format!("disk {dev}: storage pool '{}' does not exist", v.pool))
+            })?;
+        if !pool.active() {
+            return Err(Error::state(format!("disk {dev}: storage pool '{}' is not active", v.pool)));
+        }
+        let vol = reg
+            .volumes
+            .by_name(pool.uuid, &v.volume)
+            .and_then(|u| reg.volumes.get_any(&u))
+            .and_then(|r| r.current_def())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!("disk {dev}: storage pool '{}' has no volume '{}'", v.pool, v.volume),
+                )
+            })?;
+        let Some(path) = vol.target.path.as_deref() else {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("disk {dev}: volume '{}' of pool '{}' has no path on this host", v.volume, v.pool),
+            ));
+        };
+        let source = match vol.volume_type {
+            Some(VolumeType::Block) => VolumeSource::Block(path.into()),
+            _ => VolumeSource::File(path.into()),
+        };
+        let format = vol.target.format.map_or("raw", |f| f.as_str());
+        out.push(ResolvedVolume::new(i, &v.pool, &v.volume, vec![Layer::new(source, format)]));
+    }
+    Ok(out)
 }

@@ -754,3 +754,23 @@ async fn the_define_that_makes_a_domain_says_added_whichever_reserved_it() {
         assert_eq!(w.next().await.unwrap().kind, EventKind::Undefined);
     }
 }
+
+#[tokio::test]
+async fn a_volume_disk_of_a_pool_this_host_lacks_fails_the_start_naming_the_pool() {
+    use virtkit_model::domain::devices::{Disk, DiskBus, DiskDevice, DiskSource};
+    let (e, _) = engine(0);
+    let d = dom("vol").with_device(Disk::new(
+        DiskSource::volume("nope", "web.qcow2"),
+        DiskDevice::Disk,
+        "vda",
+        DiskBus::Virtio,
+    ));
+    let u = e.define(d, DefineOptions::default()).await.unwrap().uuid;
+    let rev = e.revision();
+    let err = e.start(u, StartOptions::default()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.to_string().contains("disk vda: storage pool 'nope' does not exist"), "{err}");
+    // Nothing started, nothing changed.
+    assert_eq!(state(&e, "vol").0, DomainState::Shutoff);
+    assert_eq!(e.revision(), rev);
+}

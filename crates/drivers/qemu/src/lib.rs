@@ -33,11 +33,11 @@ use serde_json::{Value, json};
 use tokio::net::UnixStream;
 use uuid::Uuid;
 use virtkit_engine::options::{ShutdownMode, StartOptions};
-use virtkit_engine::seams::Resources;
+use virtkit_engine::seams::{Resources, VolumeSource};
 use virtkit_engine::types::{BlockStats, Capabilities, DomainState, DomainStats, HostInfo, State, StateReason};
 use virtkit_engine::{Console, DomainDriver, DomainRef, DriverEvents, Error, ErrorKind, Result, Started};
 use virtkit_host::{ProcessId, Spawn};
-use virtkit_model::domain::devices::{BalloonModel, CharSource};
+use virtkit_model::domain::devices::{BalloonModel, CharSource, SourceLocation};
 use virtkit_model::domain::{CrashAction, Domain, DomainType, LifecycleAction};
 
 use crate::argv::Accel;
@@ -300,6 +300,30 @@ fn argv_context(def: &Domain, caps: &QemuCaps, accel: Accel, run_dir: &Path) -> 
     })
 }
 
+/// `def` with each `<disk type='volume'>` the storage driver resolved
+/// turned into the file or block device it is (its format as the
+/// volume's, unless the disk names one): what QEMU opens, and what the
+/// live definition shows, so that the pool sees the volume in use.
+fn with_volumes(def: Arc<Domain>, res: &Resources) -> Arc<Domain> {
+    if res.volumes.is_empty() {
+        return def;
+    }
+    let mut d = (*def).clone();
+    for v in &res.volumes {
+        let (Some(disk), Some(top)) = (d.devices.disks.get_mut(v.disk), v.chain.first()) else { continue };
+        disk.source.location = match &top.source {
+            VolumeSource::Block(p) => SourceLocation::Block { dev: Some(p.display().to_string()), reservations: None },
+            VolumeSource::File(p) => SourceLocation::File { path: Some(p.display().to_string()), fdgroup: None },
+            _ => continue,
+        };
+        let driver = disk.driver.get_or_insert_with(Default::default);
+        if driver.format.is_none() {
+            driver.format = top.format.parse().ok();
+        }
+    }
+    Arc::new(d)
+}
+
 /// Files the definition needs that are not there: refused before QEMU runs.
 fn check_files(def: &Domain) -> Result<()> {
     let missing = |what: &str, p: &str| err(ErrorKind::InvalidArgument, format!("{what} {p} does not exist"));
@@ -443,8 +467,9 @@ impl DomainDriver for QemuDriver {
         Ok(())
     }
 
-    async fn start(&self, dom: &DomainRef, def: Arc<Domain>, _res: Resources, opts: &StartOptions) -> Result<Started> {
+    async fn start(&self, dom: &DomainRef, def: Arc<Domain>, res: Resources, opts: &StartOptions) -> Result<Started> {
         let st = &self.state;
+        let def = with_volumes(def, &res);
         host::check(&def)?;
         let (emulator, caps, accel, live) = prepare_run(st, &def, true).await?;
         let def = Arc::new(live);
