@@ -324,11 +324,21 @@ pub fn caps_from(c: v1::Capabilities) -> t::Capabilities {
 }
 
 pub fn host_to(h: &t::HostInfo) -> v1::HostInfo {
-    v1::HostInfo { hostname: h.hostname.clone(), arch: h.arch.clone(), cpus: h.cpus, memory: h.memory }
+    v1::HostInfo {
+        hostname: h.hostname.clone(),
+        arch: h.arch.clone(),
+        cpus: h.cpus,
+        memory: h.memory,
+        cpu_mhz: h.cpu_mhz,
+        cpu_model: h.cpu_model.clone(),
+    }
 }
 
 pub fn host_from(h: v1::HostInfo) -> t::HostInfo {
-    t::HostInfo::new(h.hostname, h.arch, h.cpus, h.memory)
+    let mut out = t::HostInfo::new(h.hostname, h.arch, h.cpus, h.memory);
+    out.cpu_mhz = h.cpu_mhz;
+    out.cpu_model = h.cpu_model;
+    out
 }
 
 /// The gRPC status for an error: a code close to its kind, the kind by
@@ -449,6 +459,14 @@ mod tests {
         let list = t::DomainList::new(42, vec![a, t::DomainInfo::new(Uuid::new_v4(), "b")]);
         let back = list_from(list_to(list.clone())).unwrap();
         assert_eq!(back, list);
+    }
+
+    #[test]
+    fn host_info_goes_and_comes_back_the_same() {
+        let mut h = t::HostInfo::new("h", "x86_64", 4, 8 << 30);
+        h.cpu_mhz = 2400;
+        h.cpu_model = "Test CPU".into();
+        assert_eq!(host_from(host_to(&h)), h);
     }
 
     #[test]
