@@ -531,3 +531,22 @@ async fn an_event_stream_survives_a_dropped_connection() {
     assert_eq!((a.revision, b.revision), (start + 1, start + 2));
     assert_eq!((a.kind, b.kind), (virtkit::EventKind::Suspended, virtkit::EventKind::Resumed));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_connection_sees_the_warnings_of_the_daemons_driver() {
+    use virtkit::Connection;
+    let mut d = Daemon::start(&[]);
+    let conn = Connection::open(&d.uri("qemu")).await.unwrap();
+    assert_eq!(conn.warnings(), Vec::<String>::new());
+    drop(conn);
+    d.kill9();
+    // A file the engine cannot use, left in its state directory.
+    let stray = d.root().join("qemu/domain/notes.txt");
+    std::fs::write(&stray, b"not a definition").unwrap();
+    d.spawn();
+    let conn = Connection::open(&d.uri("qemu")).await.unwrap();
+    let w = conn.warnings();
+    assert_eq!(w, [format!("{}: not a virtkit file", stray.display())], "{}", d.log());
+    // The daemon's other driver met nothing.
+    assert_eq!(Connection::open(&d.uri("test")).await.unwrap().warnings(), Vec::<String>::new());
+}

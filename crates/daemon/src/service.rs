@@ -148,6 +148,7 @@ impl Virtkit for Service {
             version: virtkit::version().to_string(),
             read_only,
             driver: conn.uri().driver.clone(),
+            warnings: convert::warnings_to(conn.warnings()),
         }))
     }
 

@@ -341,6 +341,21 @@ pub fn host_from(h: v1::HostInfo) -> t::HostInfo {
     out
 }
 
+/// The most warnings a hello reply carries.
+pub const MAX_WARNINGS: usize = 100;
+
+/// A driver's warnings for the wire: at most [`MAX_WARNINGS`] (the last one
+/// says how many more there were), each cut to [`MAX_ERROR_TEXT`] bytes.
+pub fn warnings_to(warnings: Vec<String>) -> Vec<String> {
+    let total = warnings.len();
+    let mut out: Vec<String> = warnings.iter().take(MAX_WARNINGS).map(|w| capped(w).into_owned()).collect();
+    if total > MAX_WARNINGS {
+        out.truncate(MAX_WARNINGS - 1);
+        out.push(format!("and {} more (see the daemon's log)", total - out.len()));
+    }
+    out
+}
+
 /// The gRPC status for an error: a code close to its kind, the kind by
 /// name in the metadata, and a refused document's problems in the details.
 pub fn status_to(e: &Error) -> tonic::Status {
@@ -467,6 +482,16 @@ mod tests {
         h.cpu_mhz = 2400;
         h.cpu_model = "Test CPU".into();
         assert_eq!(host_from(host_to(&h)), h);
+    }
+
+    #[test]
+    fn warnings_are_bounded() {
+        let many: Vec<String> = (0..250).map(|i| format!("problem {i} {}", "x".repeat(i * 3))).collect();
+        let out = warnings_to(many);
+        assert_eq!(out.len(), MAX_WARNINGS);
+        assert!(out.iter().all(|w| w.len() <= MAX_ERROR_TEXT + '…'.len_utf8()));
+        assert_eq!(out.last().unwrap(), "and 151 more (see the daemon's log)");
+        assert_eq!(warnings_to(vec!["a".into()]), ["a"]);
     }
 
     #[test]

@@ -183,11 +183,12 @@ impl Connection {
     }
 
     /// Problems met while opening (state files that could not be used;
-    /// they were left as they are).
+    /// they were left as they are); through a daemon, those its driver met
+    /// when the daemon opened it.
     pub fn warnings(&self) -> Vec<String> {
         match &self.inner.backend {
             Backend::Local(e) => e.load_problems(),
-            Backend::Remote(_) => Vec::new(),
+            Backend::Remote(r) => r.warnings.clone(),
         }
     }
 

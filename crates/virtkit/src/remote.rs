@@ -35,6 +35,8 @@ pub(crate) struct Remote {
     pub(crate) read_only: bool,
     /// The daemon's version.
     pub(crate) version: crate::Version,
+    /// What the daemon's driver met when it opened (its hello says).
+    pub(crate) warnings: Vec<String>,
 }
 
 /// An error from the daemon (or from losing it).
@@ -107,7 +109,8 @@ impl Remote {
         let target = target_uri.parse().map_err(|_| {
             Error::new(ErrorKind::InvalidArgument, format!("'{target_uri}' cannot be sent to a daemon"))
         })?;
-        let mut remote = Remote { client, target, read_only: false, version: crate::Version::new(0, 0, 0) };
+        let mut remote =
+            Remote { client, target, read_only: false, version: crate::Version::new(0, 0, 0), warnings: Vec::new() };
         let hello = match remote.client.clone().hello(remote.req(v1::HelloRequest {})).await {
             Ok(r) => r.into_inner(),
             Err(s) => {
@@ -122,6 +125,7 @@ impl Remote {
             }
         };
         remote.read_only = hello.read_only;
+        remote.warnings = hello.warnings;
         let mut parts = hello.version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
         let mut next = || parts.next().unwrap_or(0);
         remote.version = crate::Version::new(next(), next(), next());
