@@ -79,6 +79,12 @@ pub trait DomainDriver: Send + Sync + 'static {
 
     fn capabilities(&self) -> Capabilities;
 
+    /// The domain types it runs (those of its capabilities); asked when
+    /// the engine is made, so it must be cheap (no probing).
+    fn domain_types(&self) -> Vec<String> {
+        self.capabilities().domain_types
+    }
+
     fn host_info(&self) -> HostInfo;
 
     /// Called once by the engine, before any other call.

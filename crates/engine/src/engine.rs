@@ -166,7 +166,7 @@ impl Engine {
 
     fn build(drivers: Drivers, config: EngineConfig, store: Option<Store>) -> Engine {
         let (revision_tx, _) = watch::channel(0);
-        let domain_types = drivers.domains.iter().map(|d| d.capabilities().domain_types).collect();
+        let domain_types = drivers.domains.iter().map(|d| d.domain_types()).collect();
         let inner = Arc::new_cyclic(|me| Inner {
             me: me.clone(),
             domain_types,

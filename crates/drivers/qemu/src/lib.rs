@@ -157,6 +157,34 @@ impl QemuDriver {
     }
 }
 
+impl QemuDriver {
+    /// The capabilities of the QEMU a domain of the host's arch runs with,
+    /// probed (and cached) as a start probes them. This call is not async:
+    /// a probe runs on a thread of its own.
+    fn host_caps(&self) -> Result<Arc<QemuCaps>> {
+        let emulator = emulator_for_arch(std::env::consts::ARCH)?;
+        // Busy: a start is probing; probe beside it rather than wait for a
+        // task this thread may be the one to run.
+        let mut cache = self.state.caps.try_lock().ok();
+        if let Some(c) = cache.as_ref().and_then(|c| c.get(&emulator)) {
+            return Ok(c.clone());
+        }
+        let (cache_dir, scratch) = (self.state.root.join("cache"), self.state.root.join("run"));
+        let probed = std::thread::scope(|s| {
+            s.spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(driver_err)?;
+                rt.block_on(caps::get(&emulator, &cache_dir, &scratch)).map(Arc::new).map_err(driver_err)
+            })
+            .join()
+            .unwrap_or_else(|_| Err(err(ErrorKind::Internal, "the QEMU capability probe panicked")))
+        })?;
+        if let Some(cache) = cache.as_mut() {
+            cache.insert(emulator, probed.clone());
+        }
+        Ok(probed)
+    }
+}
+
 impl Shared {
     fn vms(&self) -> MutexGuard<'_, HashMap<Uuid, Arc<Vm>>> {
         self.vms.lock().unwrap_or_else(|p| p.into_inner())
@@ -217,7 +245,11 @@ fn emulator_for(def: &Domain) -> Result<PathBuf> {
         }
         return Ok(p);
     }
-    let arch = def.os.arch.map(|a| a.as_str()).unwrap_or("x86_64");
+    emulator_for_arch(def.os.arch.map(|a| a.as_str()).unwrap_or("x86_64"))
+}
+
+/// QEMU for `arch`, found on `PATH`.
+fn emulator_for_arch(arch: &str) -> Result<PathBuf> {
     let names: Vec<String> = match arch {
         "i686" => vec!["qemu-system-i386".into(), "qemu-system-x86_64".into()],
         "armv7l" | "armv6l" => vec!["qemu-system-arm".into()],
@@ -410,7 +442,7 @@ impl DomainDriver for QemuDriver {
     fn capabilities(&self) -> Capabilities {
         let mut c = Capabilities::default();
         c.driver = "qemu".into();
-        c.domain_types = vec!["qemu".into(), "kvm".into()];
+        c.domain_types = self.domain_types();
         c.shutdown_modes = vec!["acpi".into(), "agent".into(), "any".into()];
         c.suspend = true;
         c.reboot = true;
@@ -418,12 +450,21 @@ impl DomainDriver for QemuDriver {
         c.autostart = true;
         c.persistent = true;
         c.stats = true;
-        if let Ok(cache) = self.state.caps.try_lock()
-            && let Some(caps) = cache.values().find(|c| !c.kvm.usable)
-        {
-            c.unavailable.push(("kvm".into(), caps.kvm.why.clone()));
+        // The same probe a start makes, whichever comes first.
+        match self.host_caps() {
+            Ok(caps) if !caps.kvm.usable => c.unavailable.push(("kvm".into(), caps.kvm.why.clone())),
+            Ok(_) => {}
+            Err(e) => {
+                for t in &c.domain_types {
+                    c.unavailable.push((t.clone(), e.to_string()));
+                }
+            }
         }
         c
+    }
+
+    fn domain_types(&self) -> Vec<String> {
+        vec!["qemu".into(), "kvm".into()]
     }
 
     fn host_info(&self) -> HostInfo {
