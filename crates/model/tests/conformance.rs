@@ -71,7 +71,7 @@ const UNSUPPORTED: &[(&str, Option<&str>)] = &[
     ("boot-order.xml", None),
     ("cpu-hotplug-startup.xml", None),
     ("disk-serial.xml", None),
-    ("hostdev-pci-address.xml", Some("<hostdev>")),
+    ("hostdev-pci-address.xml", None),
     ("hugepages-default.xml", None),
     ("iothreads-disk.xml", Some("<iothreads>")),
     // <shim> is newer than libvirt 9.0's schema: unknown here.
@@ -79,7 +79,7 @@ const UNSUPPORTED: &[(&str, Option<&str>)] = &[
     ("net-vhostuser.xml", None),
     ("net-virtio-network-portgroup.xml", None),
     ("numatune-memnode.xml", None),
-    ("shmem-plain-doorbell.xml", Some("<shmem>")),
+    ("shmem-plain-doorbell.xml", None),
     ("smartcard-host.xml", None),
     ("sound-device.xml", Some("<sound>")),
     ("tap-vhost.xml", None),

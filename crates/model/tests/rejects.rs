@@ -152,11 +152,11 @@ fn value_libvirt_has_but_virtkit_does_not() {
 #[test]
 fn feature_libvirt_has_but_virtkit_does_not() {
     assert_refused(
-        &with("  <devices>\n", "  <devices>\n    <hostdev mode='subsystem' type='pci'/>\n"),
+        &with("  <devices>\n", "  <devices>\n    <parallel type='pty'/>\n"),
         11,
         5,
-        "/domain/devices/hostdev",
-        "unsupported element <hostdev> in <devices>",
+        "/domain/devices/parallel",
+        "unsupported element <parallel> in <devices>",
     );
 }
 

@@ -21,6 +21,7 @@ pub(crate) fn check(def: &Domain) -> Result<()> {
     check_display(def)?;
     check_smartcards(def)?;
     check_interfaces(def, Path::new("/sys/class/net"))?;
+    crate::hostdev::check(def, Path::new("/sys"), Path::new("/dev"))?;
     check_host_files(def)
 }
 

@@ -14,6 +14,7 @@ mod defaults;
 mod firmware;
 mod graphics;
 mod host;
+mod hostdev;
 mod hostmem;
 mod native;
 pub mod qmp;

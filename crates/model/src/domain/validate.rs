@@ -418,6 +418,9 @@ impl V {
                 self.max(&at("controller"), Some(a.controller), 99);
                 self.max(&at("slot"), a.slot, 99);
             }
+            // A DIMM slot is checked against <maxMemory slots> with the
+            // memory devices.
+            Address::Dimm(_) | Address::Unassigned => {}
         }
     }
 }

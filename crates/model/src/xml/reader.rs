@@ -327,6 +327,19 @@ impl<'a, 'i> El<'a, 'i> {
         }
     }
 
+    /// Attribute `name` parsed with `parse`; an error when absent or bad.
+    pub(crate) fn req_attr_with<T>(
+        &self,
+        name: &'static str,
+        parse: impl FnOnce(&str) -> std::result::Result<T, String>,
+    ) -> Result<T> {
+        match self.attr_state(name, parse) {
+            Attr::Read(v) => Ok(v),
+            Attr::Bad => Err(reported()),
+            Attr::Absent => Err(self.missing_attr(name)),
+        }
+    }
+
     /// A required attribute is absent: most likely it is there misspelt,
     /// so an unread attribute close to `name` is reported as the typo. If
     /// it is there, its bad value was recorded already.

@@ -29,6 +29,7 @@ pub(super) fn machine_args(b: &mut Builder<'_>, machine: &str) -> Result<(), Arg
     }
     m.extend(super::sound::machine_props(b.def)?);
     m.extend(super::memory::machine_props(b));
+    m.extend(super::platform::machine_props(b));
     m.extend(super::top::machine_props(b)?);
     b.opt("-machine", m.join(","));
     b.opt("-accel", super::top::accel_arg(b)?);

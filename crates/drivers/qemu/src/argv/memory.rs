@@ -55,7 +55,10 @@ pub(super) fn size_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
     check_numatune(b)?;
     // Whole MiB, rounded up, as libvirt does for x86.
     let mib = |kib: u64| kib.div_ceil(1024) * 1024;
-    let initial = numa(b).map_or(b.def.memory, Numa::total_memory);
+    // <memory> counts the memory devices in (libvirt's total); QEMU's
+    // size is the base memory alone.
+    let base = ByteSize(b.def.memory.as_bytes().saturating_sub(super::platform::device_memory(b)));
+    let initial = numa(b).map_or(base, Numa::total_memory);
     let kib = mib(initial.as_kib_ceil());
     match &b.def.max_memory {
         Some(max) => b.opt("-m", format!("size={kib}k,slots={},maxmem={}k", max.slots, mib(max.size.as_kib_ceil()))),
@@ -71,7 +74,8 @@ pub(super) fn size_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
 pub(super) fn backend_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
     match numa(b) {
         None if needs_backend(b) => {
-            let size = ByteSize(b.def.memory.as_kib_ceil().div_ceil(1024) * 1024 * 1024);
+            let base = ByteSize(b.def.memory.as_bytes().saturating_sub(super::platform::device_memory(b)));
+            let size = ByteSize(base.as_kib_ceil().div_ceil(1024) * 1024 * 1024);
             let obj = backend(b, "pc.ram", None, size, "/domain/memoryBacking")?;
             b.opt("-object", json_arg(obj));
         }

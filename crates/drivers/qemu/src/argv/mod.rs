@@ -8,10 +8,12 @@ mod controller;
 mod disk;
 mod filesystem;
 mod graphics;
+mod hostdev;
 mod machine;
 mod memory;
 mod misc;
 mod net;
+mod platform;
 mod sound;
 mod top;
 mod tpm;
@@ -23,6 +25,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 use virtkit_model::domain::Domain;
 use virtkit_model::domain::devices::{Address, VirtioOptions};
+
+pub use hostdev::pci_name;
 
 /// Why a definition cannot become a command line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -316,6 +320,7 @@ pub fn build(def: &Domain, ctx: &Context) -> Result<Vec<String>, ArgvError> {
     memory::size_args(&mut b)?;
     machine::smp_args(&mut b)?;
     memory::backend_args(&mut b)?;
+    platform::memory_device_args(&mut b)?;
     top::numa_independent_args(&mut b)?;
     b.opt("-uuid", def.uuid.hyphenated().to_string());
     b.push("-no-user-config");
@@ -326,6 +331,7 @@ pub fn build(def: &Domain, ctx: &Context) -> Result<Vec<String>, ArgvError> {
     machine::lifecycle_args(&mut b);
     machine::pm_args(&mut b);
     machine::boot_args(&mut b)?;
+    platform::iommu_args(&mut b)?;
     controller::controller_args(&mut b)?;
     disk::disk_args(&mut b)?;
     filesystem::filesystem_args(&mut b)?;
@@ -337,8 +343,10 @@ pub fn build(def: &Domain, ctx: &Context) -> Result<Vec<String>, ArgvError> {
     graphics::graphics_args(&mut b)?;
     sound::sound_args(&mut b)?;
     graphics::video_args(&mut b)?;
+    hostdev::hostdev_args(&mut b)?;
     usb::usb_args(&mut b)?;
     misc::misc_device_args(&mut b)?;
+    platform::platform_args(&mut b)?;
     top::late_args(&mut b)?;
     b.opt("-msg", "timestamp=on");
     Ok(b.args)

@@ -1,12 +1,12 @@
 //! The smaller devices: input, video, memory balloon, RNG,
-//! watchdog, panic notifier, and container filesystems.
+//! watchdog and panic notifier.
 
 use serde::{Deserialize, Serialize};
 
 use super::seclabel::DeviceSeclabel;
 use super::{
-    Address, CharSource, DiskFormat, VirtioOptions, read_address, read_alias, read_virtio_driver, write_address,
-    write_alias, write_virtio_driver,
+    Address, CharSource, VirtioOptions, read_address, read_alias, read_virtio_driver, write_address, write_alias,
+    write_virtio_driver,
 };
 use crate::values::xml_enum;
 use crate::xml::reader::{El, Result};
@@ -615,130 +615,6 @@ impl Panic {
     pub(crate) fn write(&self, w: &mut XmlWriter) {
         w.start("panic");
         w.attr_opt("model", self.model.as_ref());
-        write_alias(w, self.alias.as_ref());
-        write_address(w, self.address.as_ref());
-        w.end();
-    }
-}
-
-// ---- filesystem ----
-
-xml_enum! {
-    pub enum AccessMode {
-        Passthrough = "passthrough",
-        Mapped = "mapped",
-        Squash = "squash",
-    }
-}
-
-xml_enum! {
-    pub enum FsDriverType {
-        Path = "path",
-        Handle = "handle",
-        Loop = "loop",
-        Nbd = "nbd",
-        Ploop = "ploop",
-        Virtiofs = "virtiofs",
-    }
-}
-
-xml_enum! {
-    pub enum FsWrPolicy {
-        /// Write through at once.
-        Immediate = "immediate",
-    }
-}
-
-/// `<driver>` of a filesystem.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct FsDriver {
-    #[serde(rename = "type")]
-    pub driver_type: Option<FsDriverType>,
-    pub format: Option<DiskFormat>,
-    pub wrpolicy: Option<FsWrPolicy>,
-}
-
-/// A `<filesystem type='mount'>`: a host directory shown to the guest or
-/// mounted in a container.
-#[serde_with::skip_serializing_none]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct Filesystem {
-    pub accessmode: Option<AccessMode>,
-    pub model: Option<VirtioModel>,
-    pub driver: Option<FsDriver>,
-    /// The host directory.
-    pub source: String,
-    /// Where the guest sees it (a mount tag for VMs, a path in a container).
-    pub target: String,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub readonly: bool,
-    pub alias: Option<String>,
-    pub address: Option<Address>,
-}
-
-impl Filesystem {
-    /// Host directory `source` at `target`.
-    pub fn mount(source: impl Into<String>, target: impl Into<String>) -> Self {
-        Filesystem {
-            accessmode: None,
-            model: None,
-            driver: None,
-            source: source.into(),
-            target: target.into(),
-            readonly: false,
-            alias: None,
-            address: None,
-        }
-    }
-
-    pub(crate) fn read(el: &El<'_, '_>) -> Result<Filesystem> {
-        if let Some(kind) = el.raw_attr("type").filter(|k| *k != "mount") {
-            let known = ["file", "block", "template", "ram", "bind", "volume"];
-            let msg = if known.contains(&kind) {
-                format!("filesystem type '{kind}' is not supported; supported: mount")
-            } else {
-                format!("'{}' is not one of mount", crate::xml::truncate(kind))
-            };
-            return Err(el.attr_error("type", crate::ErrorKind::InvalidValue(msg)));
-        }
-        Ok(Filesystem {
-            accessmode: el.attr("accessmode")?,
-            model: el.attr("model")?,
-            driver: el.child("driver", |d| {
-                Ok(FsDriver { driver_type: d.attr("type")?, format: d.attr("format")?, wrpolicy: d.attr("wrpolicy")? })
-            })?,
-            source: el.req_child("source", |s| s.req_attr("dir"))?,
-            target: el.req_child("target", |t| t.req_attr("dir"))?,
-            readonly: el.flag("readonly")?,
-            alias: read_alias(el)?,
-            address: read_address(el)?,
-        })
-    }
-
-    pub(crate) fn write(&self, w: &mut XmlWriter) {
-        w.start("filesystem");
-        w.attr("type", "mount");
-        w.attr_opt("accessmode", self.accessmode.as_ref());
-        w.attr_opt("model", self.model.as_ref());
-        if let Some(d) = &self.driver {
-            w.start("driver");
-            w.attr_opt("type", d.driver_type.as_ref());
-            w.attr_opt("format", d.format.as_ref());
-            w.attr_opt("wrpolicy", d.wrpolicy.as_ref());
-            w.end();
-        }
-        w.start("source");
-        w.attr("dir", &self.source);
-        w.end();
-        w.start("target");
-        w.attr("dir", &self.target);
-        w.end();
-        w.flag("readonly", self.readonly);
         write_alias(w, self.alias.as_ref());
         write_address(w, self.address.as_ref());
         w.end();

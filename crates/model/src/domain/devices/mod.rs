@@ -4,9 +4,13 @@
 mod chardev;
 mod controller;
 mod disk;
+mod filesystem;
 mod graphics;
+mod hostdev;
 mod interface;
+mod memdev;
 mod misc;
+mod platform;
 mod seclabel;
 mod sound;
 mod tpm;
@@ -26,10 +30,18 @@ pub use disk::{
     NetworkDiskSource, NetworkHost, NetworkProtocol, NfsIdentity, NvmeSource, ReadErrorPolicy, Reservations, Sgio,
     Slice, SocketMode, SourceLocation, StartupPolicy, Tray, UnixSocket, VolumeMode, VolumeSource,
 };
+pub use filesystem::{
+    AccessMode, Filesystem, FsBinary, FsCacheMode, FsDriver, FsDriverType, FsSandboxMode, FsSource, FsWrPolicy,
+    Multidevs,
+};
 pub use graphics::{
     DbusDisplay, Desktop, EglHeadless, Graphics, GraphicsConnected, GraphicsGl, GraphicsListen, Rdp, Sdl, SharePolicy,
     Spice, SpiceChannel, SpiceChannelMode, SpiceChannelName, SpiceImageCompression, SpiceMouseMode, SpiceStreamingMode,
     SpiceWanCompression, Vnc,
+};
+pub use hostdev::{
+    AuthSecretType, GuestReset, Hostdev, HostdevSource, IscsiAuth, IscsiHost, MdevModel, PciDriverName, ScsiSource,
+    Sgio, StartupPolicy, UsbSource,
 };
 pub use interface::{
     BackendType, Coalesce, CoalesceFrames, CoalesceRx, DirectMode, FilterRef, ForwardProto, GuestOffloads,
@@ -37,11 +49,13 @@ pub use interface::{
     InterfaceSource, InterfaceTarget, InterfaceTune, LinkState, MacType, NetworkSource, NicModel, PortForward,
     PortRange, Teaming, TxMode, VhostUserMode,
 };
+pub use memdev::{MemoryDevice, MemoryModel, MemorySource, MemoryTarget};
 pub use misc::{
-    AccessMode, BalloonModel, Filesystem, FsDriver, FsDriverType, FsWrPolicy, GrabToggle, Input, InputBus, InputSource,
-    InputType, Memballoon, Panic, PanicModel, Rng, RngBackend, RngModel, RngRate, VgaConf, Video, VideoAcceleration,
-    VideoDriver, VideoDriverName, VideoModel, VideoType, VirtioModel, Watchdog, WatchdogAction, WatchdogModel,
+    BalloonModel, GrabToggle, Input, InputBus, InputSource, InputType, Memballoon, Panic, PanicModel, Rng, RngBackend,
+    RngModel, RngRate, VgaConf, Video, VideoAcceleration, VideoDriver, VideoDriverName, VideoModel, VideoType,
+    VirtioModel, Watchdog, WatchdogAction, WatchdogModel,
 };
+pub use platform::{Iommu, IommuDriver, IommuModel, Lease, Shmem, ShmemModel, ShmemMsi, ShmemRole, ShmemServer, Vsock};
 pub use seclabel::DeviceSeclabel;
 pub use sound::{
     Audio, AudioFormat, AudioSettings, AudioStream, AudioType, CodecType, SdlAudioDriver, Sound, SoundModel,
@@ -157,6 +171,7 @@ impl<T> Kind<T> for Option<T> {
 devices! {
     disks: Vec<Disk> = "disk",
     controllers: Vec<Controller> = "controller",
+    leases: Vec<Lease> = "lease",
     filesystems: Vec<Filesystem> = "filesystem",
     interfaces: Vec<Interface> = "interface",
     smartcards: Vec<Smartcard> = "smartcard",
@@ -169,6 +184,7 @@ devices! {
     sounds: Vec<Sound> = "sound",
     audios: Vec<Audio> = "audio",
     videos: Vec<Video> = "video",
+    hostdevs: Vec<Hostdev> = "hostdev",
     redirdevs: Vec<Redirdev> = "redirdev",
     redirfilter: Option<RedirFilter> = "redirfilter",
     hubs: Vec<Hub> = "hub",
@@ -176,6 +192,10 @@ devices! {
     memballoon: Option<Memballoon> = "memballoon",
     rngs: Vec<Rng> = "rng",
     panics: Vec<Panic> = "panic",
+    shmems: Vec<Shmem> = "shmem",
+    memories: Vec<MemoryDevice> = "memory",
+    iommu: Option<Iommu> = "iommu",
+    vsock: Option<Vsock> = "vsock",
 }
 
 impl Devices {
@@ -197,6 +217,26 @@ pub enum Address {
     Isa(IsaAddress),
     Usb(UsbAddress),
     Ccid(CcidAddress),
+    /// A memory device's DIMM slot and guest physical base address.
+    Dimm(DimmAddress),
+    /// A host device given no guest address: the guest does not see it
+    /// (its group is bound for another function's sake).
+    Unassigned,
+}
+
+#[serde_with::skip_serializing_none]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DimmAddress {
+    pub slot: Option<u32>,
+    pub base: Option<u64>,
+}
+
+impl DimmAddress {
+    pub fn new(slot: u32, base: Option<u64>) -> Self {
+        DimmAddress { slot: Some(slot), base }
+    }
 }
 
 #[serde_with::skip_serializing_none]
@@ -351,14 +391,15 @@ impl Address {
             "isa" => Address::Isa(IsaAddress { iobase: auto("iobase")?, irq: auto("irq")? }),
             "usb" => Address::Usb(UsbAddress { bus: el.req_attr("bus")?, port: el.attr("port")? }),
             "ccid" => Address::Ccid(CcidAddress { controller: el.req_attr("controller")?, slot: num("slot")? }),
+            "dimm" => Address::Dimm(DimmAddress { slot: num("slot")?, base: el.attr_with("base", parse_hex_u64)? }),
+            "unassigned" => Address::Unassigned,
             other => {
-                let known = ["spapr-vio", "ccw", "virtio-mmio", "dimm", "unassigned", "s390"];
+                let known = ["spapr-vio", "ccw", "virtio-mmio", "s390"];
+                let all = "pci, drive, virtio-serial, isa, usb, ccid, dimm, unassigned";
                 let msg = if known.contains(&other) {
-                    format!(
-                        "address type '{other}' is not supported; supported: pci, drive, virtio-serial, isa, usb, ccid"
-                    )
+                    format!("address type '{other}' is not supported; supported: {all}")
                 } else {
-                    format!("'{}' is not one of pci, drive, virtio-serial, isa, usb, ccid", crate::xml::truncate(other))
+                    format!("'{}' is not one of {all}", crate::xml::truncate(other))
                 };
                 return Err(el.attr_error("type", crate::ErrorKind::InvalidValue(msg)));
             }
@@ -404,9 +445,27 @@ impl Address {
                 w.attr_val("controller", &a.controller);
                 w.attr_opt("slot", a.slot.as_ref());
             }
+            Address::Dimm(a) => {
+                w.attr("type", "dimm");
+                w.attr_opt("slot", a.slot.as_ref());
+                if let Some(b) = a.base {
+                    w.attr("base", &format!("0x{b:x}"));
+                }
+            }
+            Address::Unassigned => w.attr("type", "unassigned"),
         }
         w.end();
     }
+}
+
+/// A `hexuint` (`0x100000000`; decimal too).
+fn parse_hex_u64(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let r = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => t.parse(),
+    };
+    r.map_err(|_| format!("'{}' is not a number", crate::xml::truncate(s)))
 }
 
 /// The options every virtio device's `<driver>` may have.

@@ -3,7 +3,9 @@
 
 mod disk;
 mod graphics;
+mod hostdev;
 mod interface;
+mod platform;
 mod sound;
 mod usb;
 
@@ -36,6 +38,8 @@ impl Domain {
         videos(&mut c, d);
         usb::usb(&mut c, d);
         misc(&mut c, d);
+        hostdev::hostdevs(&mut c, d);
+        platform::platform(&mut c, self);
         if !self.os.boot.is_empty()
             && let Some(first) = c.boot_orders.values().min().cloned()
         {
@@ -314,7 +318,39 @@ fn filesystems(k: &mut Checks<'_>, d: &Devices) {
     let n = d.filesystems.len();
     for (i, f) in d.filesystems.iter().enumerate() {
         let p = format!("/domain/devices/{}", idx("filesystem", i, n));
-        k.abs_dir(&format!("{p}/source/@dir"), &f.source);
+        match &f.source {
+            crate::domain::devices::FsSource::Dir(d) => k.abs_dir(&format!("{p}/source/@dir"), d),
+            crate::domain::devices::FsSource::Socket(s) => k.abs(&format!("{p}/source/@socket"), s),
+        }
+        let virtiofs =
+            f.driver.as_ref().and_then(|d| d.driver_type) == Some(crate::domain::devices::FsDriverType::Virtiofs);
+        if let Some(b) = &f.binary {
+            k.opt_abs(&format!("{p}/binary/@path"), b.path.as_deref());
+            if !virtiofs {
+                k.invalid(
+                    format!("{p}/binary"),
+                    "<binary> is the virtiofsd of a virtiofs filesystem (driver type='virtiofs')",
+                );
+            }
+            if b.thread_pool.is_some_and(|t| t < 1) {
+                k.value(format!("{p}/binary/thread_pool/@size"), "at least one thread");
+            }
+        }
+        if matches!(f.source, crate::domain::devices::FsSource::Socket(_)) {
+            if !virtiofs {
+                k.invalid(format!("{p}/source/@socket"), "a socket source is a virtiofsd's: driver type='virtiofs'");
+            } else if f.binary.is_some() {
+                k.invalid(format!("{p}/binary"), "a virtiofsd on a socket is started by someone else: no <binary>");
+            }
+        }
+        if f.driver.as_ref().and_then(|d| d.queue).is_some() && !virtiofs {
+            k.invalid(format!("{p}/driver/@queue"), "a queue size is virtiofs's");
+        }
+        if (f.fmode.is_some() || f.dmode.is_some()) && f.accessmode != Some(crate::domain::devices::AccessMode::Mapped)
+        {
+            k.invalid(&p, "fmode and dmode are for accessmode='mapped'");
+        }
+        k.boot(&p, f.boot.as_ref());
         if let Some(drv) =
             f.driver.as_ref().filter(|d| d.driver_type == Some(crate::domain::devices::FsDriverType::Virtiofs))
         {
