@@ -33,6 +33,11 @@ const NOT_SECRET: &[(&str, &str, &str)] = &[
     ("Encryption", "secret", "a reference (uuid or usage) to a secret object"),
     ("Volume", "key", "the volume's identifier (its path for dir pools)"),
     ("TpmBackend", "encryption_secret", "the UUID of the secret object that encrypts the state"),
+    ("ScsiSource", "auth", "a user name and a reference to a secret object"),
+    ("IscsiAuth", "username", "a user name; libvirt shows it"),
+    ("IscsiAuth", "secret_type", "iscsi or ceph"),
+    ("IscsiAuth", "secret", "a reference (uuid or usage) to a secret object"),
+    ("Lease", "key", "the name of a lock in its lockspace, not a secret"),
 ];
 
 fn looks_secret(name: &str) -> bool {

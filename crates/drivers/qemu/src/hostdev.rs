@@ -19,19 +19,15 @@ pub(crate) fn check(def: &Domain, sys: &Path, dev: &Path) -> Result<()> {
     for h in &def.devices.hostdevs {
         match &h.source {
             HostdevSource::Pci { address, .. } => check_pci(&pci_name(address), sys, dev)?,
-            HostdevSource::Mdev { uuid, .. } => {
-                if !sys.join("bus/mdev/devices").join(uuid.to_string()).exists() {
-                    return Err(refuse(format!("hostdev mdev {uuid}: no such mediated device on this host")));
-                }
+            HostdevSource::Mdev { uuid, .. } if !sys.join("bus/mdev/devices").join(uuid.to_string()).exists() => {
+                return Err(refuse(format!("hostdev mdev {uuid}: no such mediated device on this host")));
             }
             HostdevSource::Usb { source, .. } => check_usb(source, sys, dev)?,
-            HostdevSource::ScsiHost { wwpn, .. } => {
-                if !dev.join("vhost-scsi").exists() {
-                    return Err(refuse(format!(
-                        "hostdev vhost-scsi {wwpn}: this host has no {} (the vhost_scsi module)",
-                        dev.join("vhost-scsi").display()
-                    )));
-                }
+            HostdevSource::ScsiHost { wwpn, .. } if !dev.join("vhost-scsi").exists() => {
+                return Err(refuse(format!(
+                    "hostdev vhost-scsi {wwpn}: this host has no {} (the vhost_scsi module)",
+                    dev.join("vhost-scsi").display()
+                )));
             }
             _ => {}
         }

@@ -22,13 +22,12 @@ pub(super) fn machine_props(b: &Builder<'_>) -> Vec<String> {
     if mems.iter().any(|d| d.model == MemoryModel::Nvdimm) {
         m.push("nvdimm=on".to_owned());
     }
-    let mut epc = 0;
-    for (i, d) in mems.iter().enumerate().filter(|(_, d)| d.model == MemoryModel::SgxEpc) {
+    let epcs = mems.iter().enumerate().filter(|(_, d)| d.model == MemoryModel::SgxEpc);
+    for (epc, (i, d)) in epcs.enumerate() {
         m.push(format!("sgx-epc.{epc}.memdev={}", format_args!("mem{}", mem_id(d, i))));
         if let Some(n) = d.target.node {
             m.push(format!("sgx-epc.{epc}.node={n}"));
         }
-        epc += 1;
     }
     m
 }

@@ -178,13 +178,13 @@ fn memories(k: &mut Checks<'_>, def: &Domain) {
             k.address(&p, m.address.as_ref());
         }
     }
-    if let Some(max) = &def.max_memory {
-        if in_slots > max.slots {
-            k.invalid(
-                "/domain/maxMemory/@slots",
-                format!("{in_slots} DIMM and NVDIMM devices need more than the {} slots given", max.slots),
-            );
-        }
+    if let Some(max) = &def.max_memory
+        && in_slots > max.slots
+    {
+        k.invalid(
+            "/domain/maxMemory/@slots",
+            format!("{in_slots} DIMM and NVDIMM devices need more than the {} slots given", max.slots),
+        );
     }
     // <memory> counts the devices in DIMM slots and virtio-mem (libvirt's
     // total); without NUMA cells, what is left is the base memory.
