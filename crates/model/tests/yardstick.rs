@@ -22,7 +22,7 @@ use virtkit_model::{Error, ErrorKind};
 
 /// Written-back documents that must be accepted, at least. Raise it as the
 /// model grows; never lower it.
-const FLOOR: usize = 316;
+const FLOOR: usize = 358;
 
 /// Attributes of the input that a definition does not carry, with why.
 const RUNTIME_ONLY: &[(&str, &str)] = &[(

@@ -11,6 +11,7 @@ use super::{
     Address, DeviceBoot, PciAddress, Rom, Teaming, read_address, read_alias, read_boot, read_rom, write_address,
     write_alias, write_boot, write_rom,
 };
+use super::{Sgio, StartupPolicy};
 use crate::storage::SecretRef;
 use crate::values::xml_enum;
 use crate::xml::reader::{El, Result};
@@ -26,28 +27,11 @@ xml_enum! {
 }
 
 xml_enum! {
-    /// What happens when the host device is not there at start.
-    pub enum StartupPolicy {
-        Mandatory = "mandatory",
-        Requisite = "requisite",
-        Optional = "optional",
-    }
-}
-
-xml_enum! {
     /// Whether QEMU resets a USB device the guest resets.
     pub enum GuestReset {
         Off = "off",
         Uninitialized = "uninitialized",
         On = "on",
-    }
-}
-
-xml_enum! {
-    /// SG_IO commands a SCSI device takes from the guest.
-    pub enum Sgio {
-        Filtered = "filtered",
-        Unfiltered = "unfiltered",
     }
 }
 

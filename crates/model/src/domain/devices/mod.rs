@@ -41,7 +41,7 @@ pub use graphics::{
 };
 pub use hostdev::{
     AuthSecretType, GuestReset, Hostdev, HostdevSource, IscsiAuth, IscsiHost, MdevModel, PciDriverName, ScsiSource,
-    Sgio, StartupPolicy, UsbSource,
+    UsbSource,
 };
 pub use interface::{
     BackendType, Coalesce, CoalesceFrames, CoalesceRx, DirectMode, FilterRef, ForwardProto, GuestOffloads,
