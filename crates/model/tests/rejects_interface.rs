@@ -272,3 +272,12 @@ fn every_type_and_part_round_trips() {
         ]
     );
 }
+
+#[test]
+fn a_port_group_without_its_network_is_refused() {
+    let got = problems("    <interface type='bridge'>\n      <source bridge='br0' portgroup='eng'/>\n    </interface>");
+    assert_eq!(
+        got,
+        one(9, "/domain/devices/interface/source/@portgroup", "portgroup is a network's: it needs network=")
+    );
+}

@@ -10,10 +10,10 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use virtkit_model::MacAddress;
 use virtkit_model::domain::devices::{
-    BackendType, Coalesce, CoalesceFrames, CoalesceRx, DirectMode, FilterRef, ForwardProto, GuestOffloads,
-    HostOffloads, Interface, InterfaceBackend, InterfaceDriver, InterfaceDriverName, InterfaceGuest, InterfaceIp,
-    InterfaceSource, InterfaceTarget, InterfaceTune, LinkState, MacType, NetworkSource, NicModel, PortForward,
-    PortRange, Rom, Teaming, TxMode, VhostUserMode, VirtioOptions,
+    BackendType, Coalesce, CoalesceFrames, CoalesceRx, DirectMode, FilterParameter, FilterRef, ForwardProto,
+    GuestOffloads, HostOffloads, Interface, InterfaceBackend, InterfaceDriver, InterfaceDriverName, InterfaceGuest,
+    InterfaceIp, InterfaceSource, InterfaceTarget, InterfaceTune, LinkState, MacType, NetworkSource, NicModel,
+    PortForward, PortRange, Rom, Teaming, TxMode, VhostUserMode, VirtioOptions,
 };
 use virtkit_model::network::{
     Bandwidth, BandwidthRate, IpFamily, MacTableManager, NativeMode, Route, VirtualPort, VirtualPortParameters,
@@ -46,6 +46,8 @@ fn source() -> BoxedStrategy<InterfaceSource> {
         (network_source(), opt(bridge_name()), opt_of(MacTableManager::ALL)).prop_map(|(n, bridge, m)| {
             let mut s = InterfaceSource::network(n.network);
             if let InterfaceSource::Network { portgroup, portid, bridge: b, mac_table_manager, .. } = &mut s {
+                // A MAC table manager is the bridge's.
+                let m = m.filter(|_| bridge.is_some());
                 (*portgroup, *portid, *b, *mac_table_manager) = (n.portgroup, n.portid, bridge, m);
             }
             s
@@ -257,7 +259,7 @@ fn filterref() -> BoxedStrategy<FilterRef> {
     (re("[a-zA-Z_][a-zA-Z0-9_.-]{0,10}"), vec((re("[a-zA-Z0-9_]{1,8}"), re("[a-zA-Z0-9_.:]{1,8}")), 0..=2))
         .prop_map(|(name, params)| {
             let mut f = FilterRef::new(name);
-            f.parameters = params;
+            f.parameters = params.into_iter().map(|(n, v)| FilterParameter::new(n, v)).collect();
             f
         })
         .boxed()

@@ -44,10 +44,10 @@ pub use hostdev::{
     UsbSource,
 };
 pub use interface::{
-    BackendType, Coalesce, CoalesceFrames, CoalesceRx, DirectMode, FilterRef, ForwardProto, GuestOffloads,
-    HostOffloads, Interface, InterfaceBackend, InterfaceDriver, InterfaceDriverName, InterfaceGuest, InterfaceIp,
-    InterfaceSource, InterfaceTarget, InterfaceTune, LinkState, MacType, NetworkSource, NicModel, PortForward,
-    PortRange, Teaming, TxMode, VhostUserMode,
+    BackendType, Coalesce, CoalesceFrames, CoalesceRx, DirectMode, FilterParameter, FilterRef, ForwardProto,
+    GuestOffloads, HostOffloads, Interface, InterfaceBackend, InterfaceDriver, InterfaceDriverName, InterfaceGuest,
+    InterfaceIp, InterfaceSource, InterfaceTarget, InterfaceTune, LinkState, MacType, NetworkSource, NicModel,
+    PortForward, PortRange, Teaming, TxMode, VhostUserMode,
 };
 pub use memdev::{MemoryDevice, MemoryModel, MemorySource, MemoryTarget};
 pub use misc::{

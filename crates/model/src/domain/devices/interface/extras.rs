@@ -106,9 +106,24 @@ impl Coalesce {
 #[non_exhaustive]
 pub struct FilterRef {
     pub filter: String,
-    /// The filter's variables (`<parameter name value>`), in order.
+    /// The filter's variables, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub parameters: Vec<(String, String)>,
+    pub parameters: Vec<FilterParameter>,
+}
+
+/// One variable of a filter (`<parameter name value>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct FilterParameter {
+    pub name: String,
+    pub value: String,
+}
+
+impl FilterParameter {
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        FilterParameter { name: name.into(), value: value.into() }
+    }
 }
 
 impl FilterRef {
@@ -119,17 +134,19 @@ impl FilterRef {
     pub(crate) fn read(el: &El<'_, '_>) -> Result<FilterRef> {
         Ok(FilterRef {
             filter: el.req_attr("filter")?,
-            parameters: el.children("parameter", |p| Ok((p.req_attr("name")?, p.req_attr("value")?)))?,
+            parameters: el.children("parameter", |p| {
+                Ok(FilterParameter { name: p.req_attr("name")?, value: p.req_attr("value")? })
+            })?,
         })
     }
 
     pub(crate) fn write(&self, w: &mut XmlWriter) {
         w.start("filterref");
         w.attr("filter", &self.filter);
-        for (name, value) in &self.parameters {
+        for p in &self.parameters {
             w.start("parameter");
-            w.attr("name", name);
-            w.attr("value", value);
+            w.attr("name", &p.name);
+            w.attr("value", &p.value);
             w.end();
         }
         w.end();

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 pub use driver::{GuestOffloads, HostOffloads, InterfaceDriver, InterfaceDriverName, TxMode};
 pub use extras::{
-    BackendType, Coalesce, CoalesceFrames, CoalesceRx, FilterRef, InterfaceBackend, InterfaceGuest, InterfaceTune,
-    MacType, Teaming,
+    BackendType, Coalesce, CoalesceFrames, CoalesceRx, FilterParameter, FilterRef, InterfaceBackend, InterfaceGuest,
+    InterfaceTune, MacType, Teaming,
 };
 pub use ip::{ForwardProto, InterfaceIp, PortForward, PortRange};
 pub use source::{DirectMode, InterfaceSource, NetworkSource, VhostUserMode};

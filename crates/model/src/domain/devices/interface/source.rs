@@ -54,7 +54,14 @@ impl NetworkSource {
         let network = if required { Some(s.req_attr("network")?) } else { s.attr("network")? };
         let portgroup = s.attr("portgroup")?;
         let portid = s.attr("portid")?;
-        Ok(network.map(|network| NetworkSource { network, portgroup, portid }))
+        match network {
+            Some(network) => Ok(Some(NetworkSource { network, portgroup, portid })),
+            None if portgroup.is_some() || portid.is_some() => {
+                let attr = if portgroup.is_some() { "portgroup" } else { "portid" };
+                Err(s.attr_error(attr, crate::ErrorKind::Invalid(format!("{attr} is a network's: it needs network="))))
+            }
+            None => Ok(None),
+        }
     }
 
     fn write(&self, w: &mut XmlWriter) {

@@ -6,7 +6,8 @@ use std::collections::HashSet;
 use super::super::{idx, is_word};
 use super::Checks;
 use crate::domain::devices::{
-    Devices, Interface, InterfaceDriverName, InterfaceIp, InterfaceSource, PortForward, Teaming, VhostUserMode,
+    Devices, FilterParameter, Interface, InterfaceDriverName, InterfaceIp, InterfaceSource, PortForward, Teaming,
+    VhostUserMode,
 };
 use crate::network::validate::{check_route, check_virtualport, check_vlan};
 use crate::network::{Bandwidth, IpFamily, VirtualPortType};
@@ -58,7 +59,7 @@ pub(super) fn interfaces(k: &mut Checks<'_>, d: &Devices) {
                 k.value(format!("{p}/filterref/@filter"), format!("'{}' is not a filter name", truncate(&f.filter)));
             }
             let np = f.parameters.len();
-            for (j, (name, value)) in f.parameters.iter().enumerate() {
+            for (j, FilterParameter { name, value, .. }) in f.parameters.iter().enumerate() {
                 let pp = format!("{p}/filterref/{}", idx("parameter", j, np));
                 if !is_word(name, "_") {
                     k.value(format!("{pp}/@name"), format!("'{}' is not a parameter name", truncate(name)));
@@ -98,7 +99,10 @@ fn device_name(k: &mut Checks<'_>, at: String, s: &str) {
 fn source(k: &mut Checks<'_>, p: &str, nic: &Interface) {
     let at = |a: &str| format!("{p}/source/@{a}");
     match &nic.source {
-        InterfaceSource::Network { network, portgroup, bridge, .. } => {
+        InterfaceSource::Network { network, portgroup, bridge, mac_table_manager, .. } => {
+            if mac_table_manager.is_some() && bridge.is_none() {
+                k.invalid(at("macTableManager"), "a MAC table manager is the bridge's: it needs bridge=");
+            }
             if network.is_empty() || network.contains('/') {
                 k.value(at("network"), format!("'{}' is not a network name", truncate(network)));
             }
