@@ -15,10 +15,14 @@
 //! `VIRTKIT_DAEMON=target/release/virtkitd cargo bench -p virtkit --bench remote`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use virtkit::{Connection, ListOptions};
+
+#[path = "common/daemon.rs"]
+mod daemon;
+use daemon::{daemon_program, start_daemon};
 
 /// How much to measure: the full run under `cargo bench`, a quick one
 /// (that checks the benchmark still works) under `cargo test`.
@@ -64,47 +68,6 @@ struct Numbers {
     stats: Duration,
     rss_idle_kb: u64,
     rss_1000_kb: u64,
-}
-
-struct Daemon {
-    child: Child,
-    _dir: tempfile::TempDir,
-    sock: PathBuf,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn daemon_program(profile: &str) -> PathBuf {
-    std::env::var_os("VIRTKIT_DAEMON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target").join(profile).join("virtkitd"))
-}
-
-fn start_daemon(program: PathBuf) -> Daemon {
-    assert!(program.is_file(), "{} is missing: cargo build --release -p virtkit-daemon", program.display());
-    let dir = tempfile::Builder::new().prefix("vkbench").tempdir_in("/var/tmp").expect("temp dir");
-    let log = std::fs::File::create(dir.path().join("virtkitd.log")).expect("log");
-    let child = Command::new(&program)
-        .arg("--root")
-        .arg(dir.path())
-        .args(std::env::var("VIRTKIT_DAEMON_ARGS").unwrap_or_default().split_whitespace())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("virtkitd");
-    let sock = dir.path().join("virtkit-sock");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-        assert!(Instant::now() < deadline, "virtkitd did not come up");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Daemon { child, _dir: dir, sock }
 }
 
 async fn virtkit_side(size: Size, program: PathBuf) -> (Numbers, Duration) {
