@@ -135,7 +135,7 @@ async fn spawn_with_monitor(
 ) -> Result<(tokio::process::Child, Qmp), CapsError> {
     let name = binary.display().to_string();
     std::fs::create_dir_all(scratch).map_err(|e| CapsError::Spawn(name.clone(), e.to_string()))?;
-    let sock = scratch.join(format!("{MONITOR_PREFIX}{}.sock", std::process::id()));
+    let sock = scratch.join(scratch_name(MONITOR_PREFIX, "sock"));
     let _ = std::fs::remove_file(&sock);
     let listener =
         std::os::unix::net::UnixListener::bind(&sock).map_err(|e| CapsError::Spawn(name.clone(), e.to_string()))?;
@@ -295,7 +295,7 @@ async fn probe_kvm(binary: &Path, scratch: &Path) -> Kvm {
     if !(bin.contains("x86_64") || bin.contains("i386")) {
         return Kvm { usable: true, why: String::new() };
     }
-    let image = Scratch(scratch.join(format!("{KVM_PROBE_PREFIX}{}.bin", std::process::id())));
+    let image = Scratch(scratch.join(scratch_name(KVM_PROBE_PREFIX, "bin")));
     if let Err(e) = std::fs::write(&image.0, probe_image()) {
         return no(format!("cannot write the probe guest: {e}"));
     }
@@ -342,6 +342,15 @@ async fn probe_kvm(binary: &Path, scratch: &Path) -> Kvm {
 const KVM_PROBE_PREFIX: &str = "kvm-probe-";
 const MONITOR_PREFIX: &str = "probe-";
 
+/// A probe's file name, `PREFIXPID-N.EXT`: the process and a count of its
+/// own, since two probes of one process may run at once in one directory
+/// (a start and `capabilities()`), and one must not take the other's socket.
+fn scratch_name(prefix: &str, ext: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}{}-{n}.{ext}", std::process::id())
+}
+
 /// A probe's file, removed when it goes out of scope whatever happened
 /// (a half-written one too).
 struct Scratch(PathBuf);
@@ -353,7 +362,7 @@ impl Drop for Scratch {
 }
 
 /// Removes, quietly, the files probes of processes that are gone left in
-/// `scratch` (`kvm-probe-PID.bin`, `probe-PID.sock`: a probe killed half-way).
+/// `scratch` (`kvm-probe-PID-N.bin`, `probe-PID-N.sock`: a probe killed half-way).
 pub fn clean_stale(scratch: &Path) {
     let Ok(entries) = std::fs::read_dir(scratch) else { return };
     for e in entries.flatten() {
@@ -363,6 +372,7 @@ pub fn clean_stale(scratch: &Path) {
             .strip_prefix(KVM_PROBE_PREFIX)
             .and_then(|n| n.strip_suffix(".bin"))
             .or_else(|| name.strip_prefix(MONITOR_PREFIX).and_then(|n| n.strip_suffix(".sock")));
+        let pid = pid.map(|p| p.split_once('-').map_or(p, |(pid, _)| pid));
         let Some(pid) = pid.and_then(|p| p.parse::<u32>().ok()) else { continue };
         if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
             let _ = std::fs::remove_file(e.path());
@@ -432,6 +442,21 @@ pub fn probe_image() -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_probes_of_one_process_have_files_of_their_own_and_stale_ones_go() {
+        let (a, b) = (scratch_name(MONITOR_PREFIX, "sock"), scratch_name(MONITOR_PREFIX, "sock"));
+        assert_ne!(a, b);
+        let dir = tempfile::tempdir().unwrap();
+        let gone = "kvm-probe-2147483640-7.bin";
+        let old = "probe-2147483641.sock";
+        for f in [gone, old, a.as_str()] {
+            std::fs::write(dir.path().join(f), b"").unwrap();
+        }
+        clean_stale(dir.path());
+        assert!(!dir.path().join(gone).exists() && !dir.path().join(old).exists());
+        assert!(dir.path().join(&a).exists(), "this process's own file stays");
+    }
 
     #[test]
     fn audio_drivers_are_read_from_the_help() {
