@@ -593,28 +593,6 @@ async fn an_emulated_tpm_runs_with_the_guest_and_keeps_its_state() {
     lab.assert_no_qemu();
 }
 
-/// SPICE's link handshake: the server answers a client's link message
-/// with a link header of its own.
-fn spice_answers(port: u16) -> bool {
-    use std::io::Read;
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut msg = Vec::new();
-    msg.extend_from_slice(b"REDQ");
-    for v in [2u32, 2, 18] {
-        msg.extend_from_slice(&v.to_le_bytes());
-    }
-    // connection id, channel type (main), channel id, no capabilities.
-    msg.extend_from_slice(&0u32.to_le_bytes());
-    msg.extend_from_slice(&[1, 0]);
-    for v in [0u32, 0, 18] {
-        msg.extend_from_slice(&v.to_le_bytes());
-    }
-    s.write_all(&msg).unwrap();
-    let mut magic = [0u8; 4];
-    s.read_exact(&mut magic).is_ok() && &magic == b"REDQ"
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spice_sound_and_usb_redirection_run() {
     let lab = Lab::new();
@@ -651,7 +629,7 @@ async fn spice_sound_and_usb_redirection_run() {
         panic!("no SPICE in the live definition:\n{live}")
     };
     let port = u16::try_from(s.port.unwrap()).unwrap();
-    assert!(spice_answers(port), "no SPICE server on port {port}");
+    assert!(common::spice_answers(port), "no SPICE server on port {port}");
     // Both redirection channels and the sound card are in the QEMU that runs.
     let log = lab.log("g");
     for dev in ["\"usb-redir\"", "\"ich9-intel-hda\"", "\"hda-duplex\"", "spicevmc,id=charredir1,name=usbredir"] {

@@ -92,27 +92,6 @@ fn for_this_host(xml: &str) -> String {
     out
 }
 
-/// SPICE's link handshake: the server answers a client's link message
-/// with a link header of its own.
-fn spice_answers(port: u16) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut msg = Vec::new();
-    msg.extend_from_slice(b"REDQ");
-    for v in [2u32, 2, 18] {
-        msg.extend_from_slice(&v.to_le_bytes());
-    }
-    msg.extend_from_slice(&0u32.to_le_bytes());
-    msg.extend_from_slice(&[1, 0]);
-    for v in [0u32, 0, 18] {
-        msg.extend_from_slice(&v.to_le_bytes());
-    }
-    s.write_all(&msg).unwrap();
-    let mut magic = [0u8; 4];
-    s.read_exact(&mut magic).is_ok() && &magic == b"REDQ"
-}
-
 /// Processes whose command line starts with `prefix` and names `root`.
 fn processes(prefix: &str, root: &Path) -> usize {
     let root = root.display().to_string();
@@ -176,7 +155,7 @@ async fn check_running(dom: &virtkit::Domain, root: &Path, name: &str, xml: &str
     for g in &def.devices.graphics {
         if let virtkit::model::domain::devices::Graphics::Spice(s) = g {
             let port = s.port.and_then(|p| u16::try_from(p).ok()).ok_or("no SPICE port in the live definition")?;
-            if !spice_answers(port) {
+            if !common::spice_answers(port) {
                 return Err(format!("no SPICE server on port {port}"));
             }
             seen.push(format!("SPICE on {port}"));

@@ -285,3 +285,25 @@ pub fn object_script(dir: &Path) -> ObjectScript {
     );
     ObjectScript { script, data, out }
 }
+
+/// SPICE's link handshake: the server answers a client's link message
+/// with a link header of its own.
+pub fn spice_answers(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut msg = Vec::new();
+    msg.extend_from_slice(b"REDQ");
+    for v in [2u32, 2, 18] {
+        msg.extend_from_slice(&v.to_le_bytes());
+    }
+    // connection id, channel type (main), channel id, no capabilities.
+    msg.extend_from_slice(&0u32.to_le_bytes());
+    msg.extend_from_slice(&[1, 0]);
+    for v in [0u32, 0, 18] {
+        msg.extend_from_slice(&v.to_le_bytes());
+    }
+    s.write_all(&msg).unwrap();
+    let mut magic = [0u8; 4];
+    s.read_exact(&mut magic).is_ok() && &magic == b"REDQ"
+}
