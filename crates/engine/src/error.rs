@@ -77,6 +77,17 @@ impl Error {
         Error { kind: ErrorKind::InvalidDocument, message, document: Some(errors), cleanup: None }
     }
 
+    /// A refused part of a document (`net-update`'s element): `context`,
+    /// then the first problem; every problem is kept.
+    pub fn invalid_part(context: impl std::fmt::Display, errors: virtkit_model::Errors) -> Self {
+        let first = errors.first();
+        let message = match first.pos {
+            Some(p) => format!("{context}: {p}: {first}"),
+            None => format!("{context}: {first}"),
+        };
+        Error { kind: ErrorKind::InvalidDocument, message, document: Some(errors), cleanup: None }
+    }
+
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }

@@ -13,6 +13,7 @@ mod kind;
 mod lifecycle;
 mod network;
 pub mod network_driver;
+mod network_update;
 mod objects;
 pub mod options;
 mod registry;

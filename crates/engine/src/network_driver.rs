@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use virtkit_model::MacAddress;
-use virtkit_model::network::Network;
+use virtkit_model::network::{Network, NetworkUpdated};
 
 use crate::driver::DomainRef;
 use crate::error::{Error, ErrorKind, Result};
@@ -108,10 +108,15 @@ pub trait NetworkDriver: Send + Sync + 'static {
         Err(unsupported(self.name(), &format!("take over running {net}")))
     }
 
-    /// Applies a changed live definition (static hosts, DNS entries) to the
-    /// running network without restarting it; returns its new data.
-    async fn update(&self, active: ActiveNet<'_>) -> Result<serde_json::Value> {
-        let _ = active;
+    /// Applies one change of the live definition (`net-update --live`: a
+    /// static DHCP host, a DNS entry, a DHCP range …) to the running
+    /// network: `active.live` is the changed definition, `change` says
+    /// which part changed and what the network must do to take it (reload
+    /// or restart its DHCP and DNS server, build its firewall rules again).
+    /// Returns the network's new data. On failure the network runs as
+    /// before the call.
+    async fn update(&self, active: ActiveNet<'_>, change: &NetworkUpdated) -> Result<serde_json::Value> {
+        let _ = (active, change);
         Err(unsupported(self.name(), "change a running network"))
     }
 

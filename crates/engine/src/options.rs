@@ -188,6 +188,23 @@ pub struct LeaseOptions {
 }
 setters!(LeaseOptions { mac: virtkit_model::MacAddress });
 
+/// Options for changing part of a network (`net-update`): which of its
+/// definitions the change goes to, as libvirt's
+/// `VIR_NETWORK_UPDATE_AFFECT_*` flags. Neither `live` nor `config` is
+/// libvirt's `current`: the running definition of an active network, the
+/// stored one of an inactive network.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct NetworkUpdateOptions {
+    /// Change the running network (it must be active).
+    pub live: bool,
+    /// Change the stored definition (the network must be persistent).
+    pub config: bool,
+    /// Refuse (with `Conflict`) unless the network is at this generation.
+    pub expected_generation: Option<u64>,
+}
+setters!(NetworkUpdateOptions { live: bool, config: bool, expected_generation: u64 });
+
 /// Options for building a pool's storage (`pool-build`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -14,7 +14,7 @@ use virtkit_engine::seams::Port;
 use virtkit_engine::types::Lease;
 use virtkit_engine::{Error, ErrorKind, ObjRef, Result};
 use virtkit_model::MacAddress;
-use virtkit_model::network::{Bridge, ForwardMode, Network, NetworkIp};
+use virtkit_model::network::{Bridge, ForwardMode, Network, NetworkIp, NetworkUpdateSection, NetworkUpdated};
 
 /// The simulated network driver.
 #[derive(Debug, Default)]
@@ -45,20 +45,24 @@ fn next(a: IpAddr) -> Option<IpAddr> {
     }
 }
 
+/// How long a lease lasts (`None`: for ever).
+fn lease_secs(l: Option<&virtkit_model::network::Lease>) -> Option<u64> {
+    l.map_or(Some(DEFAULT_LEASE_SECS), |l| l.duration().map(|d| d.as_secs()))
+}
+
 /// The address dnsmasq would give `mac` on `ip`: its static one, or the
 /// lowest free one of the ranges.
 fn pick(ip: &NetworkIp, mac: MacAddress, taken: &[Lease]) -> Option<(IpAddr, Option<u64>)> {
     let dhcp = ip.dhcp.as_ref()?;
-    let secs = |l: Option<&virtkit_model::network::Lease>| l.map(|l| l.duration().map(|d| d.as_secs()));
     if let Some(h) = dhcp.hosts.iter().find(|h| h.mac == Some(mac)) {
-        return Some((h.ip, secs(h.lease.as_ref()).unwrap_or(Some(DEFAULT_LEASE_SECS))));
+        return Some((h.ip, lease_secs(h.lease.as_ref())));
     }
     for r in &dhcp.ranges {
         let mut a = Some(r.start);
         while let Some(addr) = a.filter(|x| r.contains(*x)) {
             let reserved = dhcp.hosts.iter().any(|h| h.ip == addr);
             if !reserved && !taken.iter().any(|l| l.ip == addr) {
-                return Some((addr, secs(r.lease.as_ref()).unwrap_or(Some(DEFAULT_LEASE_SECS))));
+                return Some((addr, lease_secs(r.lease.as_ref())));
             }
             a = next(addr);
         }
@@ -104,7 +108,27 @@ impl NetworkDriver for TestNetworkDriver {
         Ok(NetworkActive::new(live).with_data(data))
     }
 
-    async fn update(&self, active: ActiveNet<'_>) -> Result<serde_json::Value> {
+    /// As dnsmasq rereading its hosts: a port whose MAC now has a static
+    /// host holds that host's address from now on.
+    async fn update(&self, active: ActiveNet<'_>, change: &NetworkUpdated) -> Result<serde_json::Value> {
+        if change.section == NetworkUpdateSection::IpDhcpHost
+            && let Some(leases) = self.nets().get_mut(&active.net.name)
+        {
+            for l in leases.iter_mut() {
+                let fixed = active.live.ips_of(l.ip.is_ipv6()).find_map(|ip| {
+                    let prefix = ip.prefix_len()?;
+                    let h = ip.dhcp.as_ref()?.hosts.iter().find(|h| h.mac == Some(l.mac))?;
+                    Some((h, prefix))
+                });
+                if let Some((h, prefix)) = fixed
+                    && (l.ip, l.prefix) != (h.ip, prefix)
+                {
+                    l.ip = h.ip;
+                    l.prefix = prefix;
+                    l.expiry = lease_secs(h.lease.as_ref()).map(|s| now_secs() + s);
+                }
+            }
+        }
         Ok(active.data.clone())
     }
 
