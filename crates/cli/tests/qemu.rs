@@ -31,6 +31,8 @@ struct Lab {
     dir: tempfile::TempDir,
     uri: String,
     uuids: std::sync::Mutex<Vec<String>>,
+    /// The UUID last given to each name.
+    names: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// What goes into a domain beyond the basics.
@@ -50,7 +52,7 @@ impl Lab {
     fn new() -> Lab {
         let dir = tempfile::Builder::new().prefix("vk").tempdir_in("/tmp").unwrap();
         let uri = format!("qemu:///embed?root={}", dir.path().display());
-        Lab { dir, uri, uuids: Default::default() }
+        Lab { dir, uri, uuids: Default::default(), names: Default::default() }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -65,6 +67,7 @@ impl Lab {
         let g = guest_dir();
         let uuid = uuid::Uuid::new_v4().to_string();
         self.uuids.lock().unwrap().push(uuid.clone());
+        self.names.lock().unwrap().insert(name.to_owned(), uuid.clone());
         let serial = if spec.pty {
             "<serial type='pty'/>".to_owned()
         } else {
@@ -150,8 +153,11 @@ impl Lab {
         c
     }
 
+    /// The QEMU log of the domain last defined as `name` (logs are kept by
+    /// UUID).
     fn log(&self, name: &str) -> String {
-        std::fs::read_to_string(self.path(&format!("log/{name}.log"))).unwrap_or_default()
+        let uuid = self.names.lock().unwrap().get(name).cloned().unwrap_or_default();
+        std::fs::read_to_string(self.path(&format!("log/{uuid}.log"))).unwrap_or_default()
     }
 }
 
@@ -386,6 +392,28 @@ async fn a_guest_that_panics_ends_crashed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redefined_name_gets_a_log_of_its_own() {
+    let lab = Lab::new();
+    let conn = lab.open().await;
+    let mut uuids = Vec::new();
+    for _ in 0..2 {
+        let dom = conn.define_xml(&lab.xml("g", &Spec::default()), Default::default()).await.unwrap();
+        dom.start(StartOptions::default().paused(true)).await.unwrap();
+        dom.power_off(PowerOffOptions::default()).await.unwrap();
+        dom.undefine(Default::default()).await.unwrap();
+        uuids.push(dom.uuid().to_string());
+    }
+    lab.assert_no_qemu();
+    assert!(!lab.path("log/g.log").exists(), "a log is keyed by the domain's name");
+    for (mine, other) in [(&uuids[0], &uuids[1]), (&uuids[1], &uuids[0])] {
+        let log = std::fs::read_to_string(lab.path(&format!("log/{mine}.log"))).unwrap_or_default();
+        assert_eq!(log.matches("starting: ").count(), 1, "log/{mine}.log:\n{log}");
+        assert!(log.contains(&format!("-uuid {mine}")), "log/{mine}.log:\n{log}");
+        assert!(!log.contains(other.as_str()), "log/{mine}.log has the other domain's:\n{log}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn qemu_killed_ends_crashed_and_cleaned_up() {
     let lab = Lab::new();
     let conn = lab.open().await;
@@ -586,7 +614,8 @@ async fn an_emulated_tpm_runs_with_the_guest_and_keeps_its_state() {
     dom.start(StartOptions::default()).await.unwrap();
     lab.wait_marker("g", "VIRTKIT-REPORT-DONE", 1);
     assert_eq!(lab.marker_count("g", "VIRTKIT-TPM2-TABLE"), 1, "the guest sees no TPM 2.0 the second time");
-    let setup_log = std::fs::read_to_string(lab.path("log/g-swtpm.log")).unwrap();
+    let setup_log =
+        std::fs::read_to_string(lab.path(&format!("log/{}-swtpm.log", lab.names.lock().unwrap()["g"]))).unwrap();
     assert_eq!(setup_log.matches("Successfully authored TPM state").count(), 1, "{setup_log}");
     assert!(std::fs::metadata(&state).unwrap().modified().unwrap() >= made);
     dom.power_off(PowerOffOptions::default()).await.unwrap();

@@ -111,7 +111,7 @@ fn processes(prefix: &str, root: &Path) -> usize {
 type Outcome = Result<String, String>;
 
 /// Starts one document under TCG, checks it runs, and stops it.
-async fn run_one(conn: Arc<Connection>, root: PathBuf, name: String, xml: String) -> Outcome {
+async fn run_one(conn: Arc<Connection>, root: PathBuf, xml: String) -> Outcome {
     let dom = conn.define_xml(&xml, Default::default()).await.map_err(|e| format!("define: {e}"))?;
     let started = dom.start(StartOptions::default()).await;
     if let Err(e) = started {
@@ -128,7 +128,7 @@ async fn run_one(conn: Arc<Connection>, root: PathBuf, name: String, xml: String
         }
         return Err(format!("start: {msg}"));
     }
-    let result = check_running(&dom, &root, &name, &xml).await;
+    let result = check_running(&dom, &root, &xml).await;
     let stop = dom.power_off(PowerOffOptions::default()).await;
     let undefine = dom.undefine(Default::default()).await;
     let checked = result?;
@@ -137,7 +137,7 @@ async fn run_one(conn: Arc<Connection>, root: PathBuf, name: String, xml: String
     Ok(checked)
 }
 
-async fn check_running(dom: &virtkit::Domain, root: &Path, name: &str, xml: &str) -> Outcome {
+async fn check_running(dom: &virtkit::Domain, root: &Path, xml: &str) -> Outcome {
     let uuid = dom.uuid().to_string();
     // A few seconds of running: QEMU took the command line and the guest's
     // firmware is up, not merely a process that has yet to fail.
@@ -175,7 +175,7 @@ async fn check_running(dom: &virtkit::Domain, root: &Path, name: &str, xml: &str
         }
         seen.push("OVMF with its NVRAM".into());
     }
-    let log = std::fs::read_to_string(root.join(format!("log/{name}.log"))).unwrap_or_default();
+    let log = std::fs::read_to_string(root.join(format!("log/{uuid}.log"))).unwrap_or_default();
     for (dev, what) in [("usb-redir", "USB redirection"), ("intel-hda", "HD audio"), ("AC97", "AC97")] {
         if xml.contains(if dev == "usb-redir" { "<redirdev" } else { "<sound" }) && log.contains(dev) {
             seen.push(what.into());
@@ -228,8 +228,7 @@ async fn virt_install_documents_are_accepted_whole_and_run() {
                 tokio::spawn(async move {
                     let mut out = Vec::new();
                     for (name, xml) in steps {
-                        let domain = name.split('.').next().unwrap().to_owned();
-                        let r = run_one(conn.clone(), root.clone(), domain, for_this_host(&xml)).await;
+                        let r = run_one(conn.clone(), root.clone(), for_this_host(&xml)).await;
                         out.push((name, r));
                     }
                     out

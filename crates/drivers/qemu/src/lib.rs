@@ -3,7 +3,7 @@
 //!
 //! Each running domain has a runtime directory (`ROOT/run/UUID/`) with its
 //! monitor socket and the sockets virtkit places (guest agent, unix
-//! consoles), and a log (`ROOT/log/NAME.log`) that gets QEMU's output. A
+//! consoles), and a log (`ROOT/log/UUID.log`) that gets QEMU's output. A
 //! monitor task per domain turns QMP events into state changes and applies
 //! the on_poweroff, on_reboot and on_crash policies.
 
@@ -152,9 +152,10 @@ impl QemuDriver {
         }
     }
 
-    /// The log of domain `name`.
-    pub fn log_path(&self, name: &str) -> PathBuf {
-        self.state.root.join("log").join(format!("{name}.log"))
+    /// The log of the domain `uuid` (keyed by UUID, as every file is: a
+    /// name can be given to another domain).
+    pub fn log_path(&self, uuid: Uuid) -> PathBuf {
+        self.state.log_path(uuid, "")
     }
 }
 
@@ -187,6 +188,11 @@ impl QemuDriver {
 }
 
 impl Shared {
+    /// The log `ROOT/log/UUID{suffix}.log`.
+    fn log_path(&self, uuid: Uuid, suffix: &str) -> PathBuf {
+        self.root.join("log").join(format!("{uuid}{suffix}.log"))
+    }
+
     fn vms(&self) -> MutexGuard<'_, HashMap<Uuid, Arc<Vm>>> {
         self.vms.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -520,7 +526,7 @@ impl DomainDriver for QemuDriver {
         let run_dir = st.root.join("run").join(dom.uuid.to_string());
         let _ = std::fs::remove_dir_all(&run_dir);
         virtkit_host::fs::create_dir(&run_dir, 0o700).map_err(driver_err)?;
-        let log = st.root.join("log").join(format!("{}.log", dom.name));
+        let log = st.log_path(dom.uuid, "");
         let cleanup = |run_dir: &Path| {
             let _ = std::fs::remove_dir_all(run_dir);
         };
@@ -581,7 +587,7 @@ impl DomainDriver for QemuDriver {
     async fn reconnect(&self, dom: &DomainRef, live: Arc<Domain>, data: Value) -> Result<Started> {
         let data: RunData = serde_json::from_value(data).map_err(|e| driver_err(format!("bad runtime data: {e}")))?;
         let pid = ProcessId::from_token(&data.pid).ok_or_else(|| driver_err("bad runtime data: pid"))?;
-        let log = self.state.root.join("log").join(format!("{}.log", dom.name));
+        let log = self.state.log_path(dom.uuid, "");
         if !pid.is_alive() {
             write_log(&log, "qemu is gone (it exited while no virtkit was watching)");
             let tpms: Vec<ProcessId> = data.swtpm.iter().filter_map(|t| ProcessId::from_token(t)).collect();
@@ -732,7 +738,7 @@ impl QemuDriver {
         let ctx = argv_context(def, caps, accel, run_dir)?;
         let args = argv::build(def, &ctx).map_err(|e| err(ErrorKind::Unsupported, e.to_string()))?;
         virtkit_host::fs::create_dir(log.parent().unwrap_or(&st.root), 0o700).map_err(driver_err)?;
-        let tpm_log = st.root.join("log").join(format!("{}-swtpm.log", dom.name));
+        let tpm_log = st.log_path(dom.uuid, "-swtpm");
         let swtpms = swtpm::start(def, &st.root, run_dir, &tpm_log).await?;
         let started = self.run_qemu(dom, def, opts, emulator, &ctx, &args, listener, run_dir, log, &swtpms).await;
         if started.is_err() {
