@@ -124,3 +124,65 @@ fn unsupported_documents_are_refused_naming_the_feature() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// USB companion controllers that share their master's index and name no
+/// `<master>` (libvirt's `q35-usb2*` and `usb-ich9-ehci-addr` inputs) are
+/// accepted, each given the port libvirt 9.0 writes back for it: the
+/// controllers read from the input are those of libvirt's output, and our
+/// XML and JSON of them read back the same.
+#[test]
+fn usb_companions_without_master_read_as_libvirt_writes_them() {
+    let dir = conformance_dir().join("domain/libvirt-9.0");
+    let usb = |d: &Domain| {
+        let mut v: Vec<(Option<u32>, Option<String>, Option<u32>)> = d
+            .devices
+            .controllers
+            .iter()
+            .filter(|c| c.controller_type.as_str() == "usb")
+            .map(|c| (c.index, c.model.clone(), c.master_startport))
+            .collect();
+        v.sort();
+        v
+    };
+    for name in ["q35-usb2", "q35-usb2-multi", "q35-usb2-reorder", "usb-ich9-ehci-addr"] {
+        let input = std::fs::read_to_string(dir.join(format!("{name}.in.xml"))).unwrap();
+        assert!(!input.contains("<master") || name == "usb-ich9-ehci-addr", "{name}");
+        let ours = Domain::from_xml(&input).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let theirs = Domain::from_xml(&std::fs::read_to_string(dir.join(format!("{name}.xml"))).unwrap()).unwrap();
+        assert_eq!(usb(&ours), usb(&theirs), "{name}");
+        assert!(usb(&ours).iter().all(|(_, m, p)| m.as_deref() == Some("ich9-ehci1") || p.is_some()), "{name}");
+        assert_eq!(Domain::from_xml(&ours.to_xml()).unwrap(), ours, "{name}: XML");
+        assert_eq!(Domain::from_json(&ours.to_json()).unwrap(), ours, "{name}: JSON");
+        schema_check(&ours.to_xml()).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+/// The JSON reader fills in a companion's port as the XML reader does; a
+/// lone UHCI controller (no master at its index) stays a controller of its
+/// own; two masters at one index are still refused.
+#[test]
+fn usb_companion_ports_are_filled_in_only_for_a_companion() {
+    let doc = |ctrls: &str| {
+        format!(
+            "<domain type='kvm'><name>u</name><memory>65536</memory><os><type>hvm</type></os><devices>{ctrls}</devices></domain>"
+        )
+    };
+    let group =
+        "<controller type='usb' index='0' model='ich9-uhci3'/><controller type='usb' index='0' model='ich9-ehci1'/>";
+    let d = Domain::from_xml(&doc(group)).unwrap();
+    assert_eq!(d.devices.controllers[0].master_startport, Some(4));
+    assert_eq!(d.devices.controllers[1].master_startport, None);
+    let mut json: serde_json::Value = serde_json::from_str(&d.to_json()).unwrap();
+    json["devices"]["controllers"][0].as_object_mut().unwrap().remove("master_startport").unwrap();
+    assert_eq!(Domain::from_json(&json.to_string()).unwrap(), d);
+
+    let lone = Domain::from_xml(&doc("<controller type='usb' index='1' model='ich9-uhci2'/>")).unwrap();
+    assert_eq!(lone.devices.controllers[0].master_startport, None);
+    assert!(!lone.to_xml().contains("<master"));
+
+    let two = doc(
+        "<controller type='usb' index='0' model='ich9-ehci1'/><controller type='usb' index='0' model='qemu-xhci'/>",
+    );
+    let e = Domain::from_xml(&two).unwrap_err().to_string();
+    assert!(e.contains("usb controller index 0 is already used by /domain/devices/controller[1]"), "{e}");
+}

@@ -20,6 +20,8 @@ pub(crate) fn fill(def: &mut Domain) {
     }
     default_audio(def);
     controller_indexes(def);
+    // Companions that had no index had no master port filled in either.
+    def.devices.fill_usb_masters();
 }
 
 /// Controllers without an index get the lowest one their type does not
@@ -49,10 +51,32 @@ fn controller_indexes(def: &mut Domain) {
                 continue;
             }
         }
+        if let Some(index) = usb2_group(ctrls, i) {
+            ctrls[i].index = Some(index);
+            continue;
+        }
         let used: std::collections::BTreeSet<u32> =
             ctrls.iter().filter(|c| c.controller_type == kind).filter_map(|c| c.index).collect();
         ctrls[i].index = (0..=u32::MAX).find(|n| !used.contains(n));
     }
+}
+
+/// The index of the USB2 group (an `ich9-ehci1` and its UHCI companions)
+/// that controller `i`, a USB2 controller with no index, joins, as libvirt
+/// groups them: the USB controller listed just before it is one of the
+/// group and the group has no controller of its model yet.
+fn usb2_group(ctrls: &[Controller], i: usize) -> Option<u32> {
+    let usb2 = |c: &Controller| {
+        c.controller_type == ControllerType::Usb
+            && matches!(c.model.as_deref(), Some("ich9-ehci1" | "ich9-uhci1" | "ich9-uhci2" | "ich9-uhci3"))
+    };
+    if !usb2(&ctrls[i]) {
+        return None;
+    }
+    let prev = ctrls[..i].iter().rev().find(|c| c.controller_type == ControllerType::Usb)?;
+    let index = prev.index.filter(|_| usb2(prev))?;
+    let taken = ctrls.iter().any(|c| usb2(c) && c.index == Some(index) && c.model == ctrls[i].model);
+    (!taken).then_some(index)
 }
 
 /// A sound card plays through an audio backend: a definition with sound
@@ -101,6 +125,27 @@ mod tests {
         fill(&mut d);
         let idx: Vec<_> = d.devices.controllers.iter().map(|c| c.index.unwrap()).collect();
         assert_eq!(idx, [1, 0, 3, 2, 0, 1, 1, 1, 1]);
+    }
+
+    #[test]
+    fn usb2_controllers_without_index_or_master_join_the_group_before_them() {
+        let mut d = Domain::new(DomainType::Qemu, "a", ByteSize::mib(64));
+        let usb = |m: &str| {
+            let mut c = Controller::new(ControllerType::Usb, 0).with_model(m);
+            c.index = None;
+            c
+        };
+        d.devices.controllers = vec![
+            Controller::new(ControllerType::Usb, 0).with_model("qemu-xhci"),
+            usb("ich9-ehci1"),
+            usb("ich9-uhci1"),
+            usb("ich9-uhci2"),
+            usb("ich9-uhci1"),
+        ];
+        fill(&mut d);
+        let got: Vec<_> = d.devices.controllers.iter().map(|c| (c.index.unwrap(), c.master_startport)).collect();
+        // The second uhci1 finds its model taken in group 1: a group of its own.
+        assert_eq!(got, [(0, None), (1, None), (1, Some(0)), (1, Some(2)), (2, None)]);
     }
 
     #[test]

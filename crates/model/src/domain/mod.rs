@@ -660,7 +660,9 @@ impl Domain {
     pub fn from_json(text: &str) -> std::result::Result<Domain, Errors> {
         let value: serde_json::Value = serde_json::from_str(text).map_err(json_error)?;
         crate::document::check_json_strings(&value, "")?;
-        let domain: Domain = serde_json::from_value(value).map_err(json_error)?;
+        let mut domain: Domain = serde_json::from_value(value).map_err(json_error)?;
+        // As the XML reader does.
+        domain.devices.fill_usb_masters();
         domain.validate()?;
         Ok(domain)
     }

@@ -1,8 +1,10 @@
 //! Controllers, and the ones QEMU needs but the definition leaves implicit.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde_json::{Map, Value, json};
 use virtkit_model::domain::Domain;
-use virtkit_model::domain::devices::{Controller, ControllerType, DiskBus, InputBus, SoundModel};
+use virtkit_model::domain::devices::{Address, Controller, ControllerType, DiskBus, InputBus, PciAddress, SoundModel};
 
 use super::{ArgvError, Builder, unsupported};
 
@@ -116,7 +118,9 @@ fn controller_driver(b: &Builder<'_>, c: &Controller, path: &str) -> Result<Opti
 pub(super) fn controller_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
     let ctrls = &b.def.devices.controllers;
     let n = ctrls.len();
-    for (i, c) in ctrls.iter().enumerate() {
+    let usb2_slots = usb2_slots(b.def, b.q35);
+    for i in emission_order(ctrls) {
+        let c = &ctrls[i];
         let path = super::idx_path("controller", i, n);
         let index = c.index.unwrap_or(0);
         if let Some(hole) = c.pcihole64 {
@@ -225,7 +229,8 @@ pub(super) fn controller_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
         if driver == "usb-ccid" {
             b.usb_addr(&mut props, c.address.as_ref(), &path)?;
         } else {
-            b.pci_addr(&mut props, c.address.as_ref(), &path)?;
+            let placed = c.address.clone().or_else(|| usb2_address(c, &usb2_slots));
+            b.pci_addr(&mut props, placed.as_ref(), &path)?;
         }
         b.device(Value::Object(props));
     }
@@ -252,4 +257,103 @@ pub(super) fn controller_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
         b.device(json!({ "driver": "virtio-scsi-pci", "id": "scsi0" }));
     }
     Ok(())
+}
+
+/// The order QEMU is given the controllers in: the definition's, except
+/// that a USB companion listed before its master follows it (QEMU needs
+/// the master's bus to exist).
+fn emission_order(ctrls: &[Controller]) -> Vec<usize> {
+    let is_master_of = |m: &Controller, c: &Controller| {
+        m.controller_type == ControllerType::Usb && m.master_startport.is_none() && m.index == c.index
+    };
+    let mut order = Vec::with_capacity(ctrls.len());
+    let mut waiting: Vec<usize> = Vec::new();
+    for (i, c) in ctrls.iter().enumerate() {
+        if c.master_startport.is_some() && ctrls[i + 1..].iter().any(|m| is_master_of(m, c)) {
+            waiting.push(i);
+            continue;
+        }
+        order.push(i);
+        if c.controller_type == ControllerType::Usb && c.master_startport.is_none() {
+            order.extend(waiting.iter().copied().filter(|&w| is_master_of(c, &ctrls[w])));
+            waiting.retain(|&w| !is_master_of(c, &ctrls[w]));
+        }
+    }
+    order.extend(waiting);
+    order
+}
+
+/// The PCI function of each member of a USB2 group (an ICH9 EHCI and its
+/// UHCI companions), which shares one slot.
+fn usb2_function(c: &Controller) -> Option<u32> {
+    if c.controller_type != ControllerType::Usb {
+        return None;
+    }
+    match c.model.as_deref()? {
+        "ich9-ehci1" => Some(7),
+        "ich9-uhci1" => Some(0),
+        "ich9-uhci2" => Some(1),
+        "ich9-uhci3" => Some(2),
+        _ => None,
+    }
+}
+
+/// Per USB controller index, the (bus, slot) its USB2 group shares, as
+/// libvirt places them: the slot of a member that has an address, else on
+/// q35 the ICH9's own (0x1d for the first group, 0x1a for the second),
+/// when no device of the definition sits there. Groups without either are
+/// left for QEMU to place.
+fn usb2_slots(def: &Domain, q35: bool) -> BTreeMap<u32, (u32, u32)> {
+    let ctrls = &def.devices.controllers;
+    let mut out = BTreeMap::new();
+    for c in ctrls.iter().filter(|c| usb2_function(c).is_some()) {
+        if let (Some(Address::Pci(a)), Some(i)) = (&c.address, c.index) {
+            out.entry(i).or_insert((a.bus.unwrap_or(0), a.slot.unwrap_or(0)));
+        }
+    }
+    if !q35 {
+        return out;
+    }
+    let taken = explicit_pci_slots(def);
+    for (index, slot) in [(0, 0x1d), (1, 0x1a)] {
+        let group = ctrls.iter().any(|c| usb2_function(c).is_some() && c.index == Some(index));
+        if group && !out.contains_key(&index) && !taken.contains(&(0, slot)) {
+            out.insert(index, (0, slot));
+        }
+    }
+    out
+}
+
+/// The address of a USB2 group member that has none, in its group's slot.
+fn usb2_address(c: &Controller, slots: &BTreeMap<u32, (u32, u32)>) -> Option<Address> {
+    let function = usb2_function(c)?;
+    let &(bus, slot) = slots.get(&c.index?)?;
+    let mut a = PciAddress::new(0, bus, slot, function);
+    // Function 0 opens the slot to the others.
+    a.multifunction = (function == 0).then_some(true);
+    Some(Address::Pci(a))
+}
+
+/// Every (bus, slot) a device of the definition is given explicitly.
+fn explicit_pci_slots(def: &Domain) -> BTreeSet<(u32, u32)> {
+    fn walk(v: &Value, out: &mut BTreeSet<(u32, u32)>) {
+        match v {
+            Value::Object(m) => {
+                if m.get("type").and_then(Value::as_str) == Some("pci") {
+                    let num = |k: &str| m.get(k).and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok());
+                    if let Some(slot) = num("slot") {
+                        out.insert((num("bus").unwrap_or(0), slot));
+                    }
+                }
+                m.values().for_each(|x| walk(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = BTreeSet::new();
+    if let Ok(v) = serde_json::to_value(&def.devices) {
+        walk(&v, &mut out);
+    }
+    out
 }

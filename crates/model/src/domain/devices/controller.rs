@@ -176,6 +176,18 @@ impl Controller {
         c
     }
 
+    /// The first port of its master an ICH9 UHCI companion serves when the
+    /// definition does not say (`ich9-uhci1` 0, `ich9-uhci2` 2,
+    /// `ich9-uhci3` 4, as libvirt fills in); `None` for other models.
+    pub fn implied_startport(&self) -> Option<u32> {
+        match self.model.as_deref()? {
+            "ich9-uhci1" => Some(0),
+            "ich9-uhci2" => Some(2),
+            "ich9-uhci3" => Some(4),
+            _ => None,
+        }
+    }
+
     pub fn with_model(mut self, model: impl Into<String>) -> Self {
         self.model = Some(model.into());
         self

@@ -115,13 +115,15 @@ macro_rules! devices {
             /// Reads every device; a bad device is recorded in `errors` and
             /// reading goes on, so one pass reports every broken device.
             pub(crate) fn read(el: &El<'_, '_>, errors: &mut Vec<Error>) -> Devices {
-                Devices {
+                let mut devices = Devices {
                     emulator: el.child_text("emulator").unwrap_or_else(|e| {
                         errors.push(e);
                         None
                     }),
                     $($field: Kind::read(el, $xml, $ty::read, errors),)*
-                }
+                };
+                devices.fill_usb_masters();
+                devices
             }
 
             pub(crate) fn write(&self, w: &mut XmlWriter) {
@@ -201,6 +203,31 @@ devices! {
 impl Devices {
     pub fn is_empty(&self) -> bool {
         *self == Devices::default()
+    }
+
+    /// Gives each USB companion controller that names no `<master>` the
+    /// port libvirt gives it when it reads a document: an `ich9-uhci1`,
+    /// `ich9-uhci2` or `ich9-uhci3` sharing its index with another USB
+    /// controller (its master, an `ich9-ehci1`) serves that master from
+    /// port 0, 2 or 4. The readers do this, so a document libvirt accepts
+    /// without `<master>` reads (and is written back) as libvirt writes it;
+    /// a definition built in code names its companions' ports itself.
+    pub fn fill_usb_masters(&mut self) {
+        let masters: std::collections::BTreeSet<u32> = self
+            .controllers
+            .iter()
+            .filter(|c| c.controller_type == ControllerType::Usb && c.implied_startport().is_none())
+            .filter_map(|c| c.index)
+            .collect();
+        for c in &mut self.controllers {
+            let Some(port) = c.implied_startport() else { continue };
+            if c.controller_type == ControllerType::Usb
+                && c.master_startport.is_none()
+                && c.index.is_some_and(|i| masters.contains(&i))
+            {
+                c.master_startport = Some(port);
+            }
+        }
     }
 }
 
