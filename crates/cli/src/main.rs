@@ -9,6 +9,7 @@
 
 mod commands;
 mod console;
+mod net_update;
 mod objects;
 mod output;
 mod proxy;

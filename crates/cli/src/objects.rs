@@ -118,6 +118,8 @@ pub enum Common {
 pub enum NetCommand {
     #[command(flatten)]
     Common(Common),
+    /// Change one part of a network: a DHCP host, a DNS entry … (as virsh net-update).
+    Update(crate::net_update::Args),
     /// Print the DHCP leases an active network handed out.
     #[command(name = "dhcp-leases")]
     DhcpLeases {
@@ -462,6 +464,7 @@ fn print_info(i: &Info) {
 pub async fn net(conn: &Connection, cmd: NetCommand) -> Result<(), Failure> {
     match cmd {
         NetCommand::Common(c) => common(conn, ObjectKind::Network, c).await,
+        NetCommand::Update(a) => crate::net_update::run(conn, a).await,
         NetCommand::DhcpLeases { name, mac, json } => {
             let net = conn.lookup_network(&name).await?;
             let mut opts = virtkit::LeaseOptions::default();

@@ -379,3 +379,67 @@ fn usage_errors_exit_two() {
     vk().arg("--help").assert().success().stdout(contains("power-off"));
     vk().args(["quit"]).assert().code(1);
 }
+
+#[test]
+fn net_update_changes_the_live_or_stored_network_as_virsh_and_refusals_change_nothing() {
+    let f = Files::new();
+    let host = "<host mac='aa:bb:cc:dd:ee:ff' name='test' ip='192.168.122.50'/>";
+    // Active: "current" is the running network; the guest's lease follows its new static host.
+    let out =
+        ok(&format!("net-update default add ip-dhcp-host \"{host}\"; net-dumpxml default; net-dhcp-leases default"));
+    assert!(out.starts_with("Updated network default live state\n"), "{out}");
+    assert!(out.contains(&format!("      {host}\n")), "{out}");
+    assert!(out.contains("aa:bb:cc:dd:ee:ff   ipv4       192.168.122.50/24   test"), "{out}");
+    let out = ok(&format!("net-update default add ip-dhcp-host \"{host}\"; net-dumpxml default --inactive"));
+    assert!(!out.contains("<host"), "the stored definition did not change: {out}");
+    // From a file, both definitions, a parent index.
+    let dns = f.put("dns.xml", "<host ip='192.168.122.9'>\n  <hostname>db</hostname>\n</host>\n");
+    let out = ok(&format!(
+        "net-update default add-first dns-host {dns} --live --config --parent-index 0; net-dumpxml default; \
+         net-dumpxml default --inactive; net-info default --json"
+    ));
+    assert!(out.starts_with("Updated network default persistent config and live state\n"), "{out}");
+    assert_eq!(out.matches("<hostname>db</hostname>").count(), 2, "{out}");
+    assert!(out.contains("\"generation\": 2"), "{out}");
+    // Inactive: "current" is the stored definition.
+    let net = f.put("lan.xml", "<network><name>lan</name><ip address='10.5.0.1' prefix='24'/></network>");
+    let out = ok(&format!(
+        "net-define {net}; net-update lan add ip-dhcp-range \"<range start='10.5.0.10' end='10.5.0.20'/>\" --current; \
+         net-dumpxml lan --inactive"
+    ));
+    assert!(out.contains("Updated network lan persistent config\n"), "{out}");
+    assert!(out.contains("<range start='10.5.0.10' end='10.5.0.20'/>"), "{out}");
+    // Refusals, each with its line on standard error; the shell goes on, and nothing changed.
+    let typo = "<host mac='52:54:00:00:00:02' nmae='x' ip='192.168.122.60'/>";
+    let script = format!(
+        "net-update default add ip-dhcp-host \"{host}\"\nnet-dumpxml default\nnet-update default add ip-dhcp-host \"{host}\"\n\
+         net-update default add ip-dhcp-host \"{typo}\"\nnet-define {net}\nnet-update lan add ip-dhcp-host \"{host}\" --live\n\
+         net-update default modify bridge \"<bridge name='x'/>\"\nnet-update default add ip-dhcp-host {missing}\n\
+         net-update default ad ip-dhcp-host \"{host}\"\nnet-update nosuch add ip-dhcp-host \"{host}\"\nnet-dumpxml default\n",
+        missing = f.0.path().join("missing.xml").display()
+    );
+    let out = vk().args(["-c", T, "shell"]).write_stdin(script).assert().code(1).get_output().clone();
+    let (stdout, stderr) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap());
+    let errors: Vec<&str> = stderr.lines().collect();
+    assert_eq!(
+        errors[..5],
+        [
+            format!("error: network 'default' already has a dhcp host with this mac: {host}").as_str(),
+            "error: xml:1:31: /host/@nmae: unknown attribute 'nmae' on <host> (did you mean 'name'?)",
+            "error: network 'lan' is not active: it has no live definition to update",
+            "error: can't update 'bridge' section of network 'default'",
+            format!(
+                "error: {}: cannot read: no such file or directory (os error 2)",
+                f.0.path().join("missing.xml").display()
+            )
+            .as_str(),
+        ],
+        "{stderr}"
+    );
+    assert!(errors[5].starts_with("error: command: 'ad' is not one of add-first, add-last"), "{stderr}");
+    assert_eq!(errors[6], "error: network 'nosuch' not found", "{stderr}");
+    let dumps: Vec<&str> = stdout.split("<network>").skip(1).filter_map(|d| d.split("</network>").next()).collect();
+    assert_eq!(dumps.len(), 2, "{stdout}");
+    assert!(dumps[0].contains(host), "{stdout}");
+    assert_eq!(dumps[0], dumps[1], "a refused update changed the network: {stdout}");
+}

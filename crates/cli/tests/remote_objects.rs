@@ -8,7 +8,10 @@ mod common;
 
 use common::Daemon;
 use tokio::sync::mpsc;
-use virtkit::{Connection, ErrorKind, ListOptions, ObjectKind, OpenOptions, TransferOptions, WatchOptions};
+use virtkit::{
+    Connection, ErrorKind, ListOptions, NetworkUpdate, NetworkUpdateCommand, NetworkUpdateOptions,
+    NetworkUpdateSection, ObjectKind, OpenOptions, TransferOptions, WatchOptions, XmlOptions,
+};
 
 const NET: &str = "<network><name>iso</name><uuid>0b7e1a52-3c3e-4b0b-9d0c-4c1b7f3f0a01</uuid><mac address='52:54:00:0a:0b:0c'/>\
     <ip address='10.9.0.1' prefix='24'><dhcp><range start='10.9.0.10' end='10.9.0.20'/></dhcp></ip></network>";
@@ -55,6 +58,22 @@ async fn transcript(conn: &Connection) -> Vec<String> {
     out.push(format!("{:?}", net.start(Default::default()).await.unwrap()));
     out.push(format!("{:?}", net.set_autostart(true, Default::default()).await.unwrap()));
     out.push(net.xml(Default::default()).await.unwrap());
+    let host = "<host mac='52:54:00:0a:0b:01' name='web' ip='10.9.0.5'/>";
+    let up = NetworkUpdate::new(NetworkUpdateCommand::AddLast, NetworkUpdateSection::IpDhcpHost, host);
+    let both = NetworkUpdateOptions::default().live(true).config(true).expected_generation(1);
+    out.push(format!("{:?}", net.update(up.clone(), both.clone()).await.unwrap()));
+    let err = net.update(up, both).await.unwrap_err();
+    out.push(format!("{:?} {}", err.kind(), err));
+    let typo = "<host mac='52:54:00:0a:0b:02' nmae='x' ip='10.9.0.6'/>";
+    let err = net
+        .update(
+            NetworkUpdate::new(NetworkUpdateCommand::AddLast, NetworkUpdateSection::IpDhcpHost, typo),
+            Default::default(),
+        )
+        .await
+        .unwrap_err();
+    out.push(format!("{:?} {} {:?}", err.kind(), err, err.document_errors().map(|d| d.to_string())));
+    out.push(net.xml(XmlOptions::default().inactive(true)).await.unwrap());
     let default = conn.lookup_network("default").await.unwrap();
     // A lease's expiry is the host's start plus an hour: not compared.
     let leases: Vec<_> =
@@ -97,7 +116,7 @@ async fn transcript(conn: &Connection) -> Vec<String> {
     out.push(format!("{:?}", bad.unwrap_err().kind()));
     // Every change above is one event, in order, with no gap.
     let mut last = events.revision();
-    for _ in 0..19 {
+    for _ in 0..20 {
         let e = tokio::time::timeout(std::time::Duration::from_secs(5), events.next()).await.unwrap().unwrap();
         assert_eq!(e.revision, last + 1, "a gap before {e:?}");
         last = e.revision;
@@ -118,6 +137,8 @@ async fn objects_over_the_daemon_answer_as_in_process() {
     }
     assert_eq!(l.len(), r.len());
     assert!(l.iter().any(|x| x.contains("volume a.img Some(\"images\") changed uploaded")), "{l:#?}");
+    assert!(l.iter().any(|x| x == "network iso None defined updated"), "{l:#?}");
+    assert!(l.iter().any(|x| x.starts_with("Conflict network 'iso' is at generation 2, not 1")), "{l:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,16 +167,57 @@ async fn the_read_only_socket_shows_objects_and_refuses_every_change() {
     };
     let s = raw.stop_object(common::grpc::req(msg, "test:///default")).await.unwrap_err();
     assert_eq!(s.code(), tonic::Code::PermissionDenied);
+    let host = "<host mac='52:54:00:0a:0b:01' ip='192.168.122.5'/>";
+    let up = NetworkUpdate::new(NetworkUpdateCommand::AddLast, NetworkUpdateSection::IpDhcpHost, host);
+    denied(net.update(up.clone(), Default::default()).await.map(drop));
+    let msg = virtkit_proto::v1::UpdateNetworkRequest {
+        uuid: net.uuid().to_string(),
+        update: Some(virtkit_proto::objects::network_update_to(&up)),
+        options: None,
+    };
+    let s = raw.update_network(common::grpc::req(msg, "test:///default")).await.unwrap_err();
+    assert_eq!(s.code(), tonic::Code::PermissionDenied);
     let bad = virtkit_proto::v1::ObjectRequest { kind: 0, uuid: net.uuid().to_string() };
     let s = raw.get_object_info(common::grpc::req(bad, "test:///default")).await.unwrap_err();
     assert_eq!((s.code(), s.message()), (tonic::Code::InvalidArgument, "kind: 0 is not a kind of object"));
     // Nothing changed.
     assert_eq!(rw.lookup_network("default").await.unwrap().info().await.unwrap().state, virtkit::ResourceState::Active);
+    assert!(!rw.lookup_network("default").await.unwrap().xml(Default::default()).await.unwrap().contains("<host"));
     assert_eq!(rw.list_pools(ListOptions::default()).await.unwrap().items.len(), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_update_a_client_garbled_is_refused_naming_the_field() {
+    let d = Daemon::start(&[]);
+    let net = Connection::open(&d.uri("test")).await.unwrap().lookup_network("default").await.unwrap();
+    let mut raw = common::grpc::client(&d.sock()).await;
+    let msg = |update: Option<virtkit_proto::v1::NetworkUpdate>| virtkit_proto::v1::UpdateNetworkRequest {
+        uuid: net.uuid().to_string(),
+        update,
+        options: None,
+    };
+    let s = raw.update_network(common::grpc::req(msg(None), "test:///default")).await.unwrap_err();
+    assert_eq!((s.code(), s.message()), (tonic::Code::InvalidArgument, "update: missing"));
+    let up = NetworkUpdate::new(NetworkUpdateCommand::AddLast, NetworkUpdateSection::DnsHost, "<host/>");
+    let mut wire = virtkit_proto::objects::network_update_to(&up);
+    wire.section = "dns-hots".into();
+    let s = raw.update_network(common::grpc::req(msg(Some(wire)), "test:///default")).await.unwrap_err();
+    assert_eq!(s.code(), tonic::Code::InvalidArgument);
+    assert!(s.message().starts_with("section: 'dns-hots' is not one of"), "{}", s.message());
+    assert!(!net.xml(Default::default()).await.unwrap().contains("<dns"));
+}
+
 /// Every net-, pool- and vol- command once, in one invocation.
-const SCRIPT: &str = "net-define {NET}; net-start iso; net-autostart iso; net-list --all; net-list --all --json; \
+const SCRIPT: &str = "net-define {NET}; net-start iso; net-autostart iso; \
+    net-update iso add ip-dhcp-host \"<host mac='52:54:00:0a:0b:01' name='web' ip='10.9.0.5'/>\" --live --config; \
+    net-update iso add-first dns-host {DNS}; net-update iso add dns-host {DNS} --config; \
+    net-update iso delete ip-dhcp-host \"<host mac='52:54:00:0a:0b:01'/>\" --config; net-dumpxml iso --inactive; \
+    net-update default add ip-dhcp-host \"<host mac='aa:bb:cc:dd:ee:ff' name='test' ip='192.168.122.50'><lease expiry='0'/></host>\"; \
+    net-dhcp-leases default; \
+    net-update default modify ip-dhcp-host \"<host mac='aa:bb:cc:dd:ee:ff' ip='192.168.122.2'><lease expiry='0'/></host>\"; \
+    net-dhcp-leases default --json; \
+    net-update default delete ip-dhcp-host \"<host mac='aa:bb:cc:dd:ee:ff' ip='192.168.122.2'/>\"; net-dumpxml default; \
+    net-list --all; net-list --all --json; \
     net-info iso; net-info iso --json; net-dumpxml iso; net-uuid iso; net-name 0b7e1a52-3c3e-4b0b-9d0c-4c1b7f3f0a01; \
     net-autostart iso --disable; net-destroy iso; \
     net-undefine iso; net-create {NET}; net-stop iso; net-list --inactive; \
@@ -187,7 +249,10 @@ fn every_object_command_prints_the_same_in_process_and_over_the_daemon() {
     let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 256) as u8).collect();
     std::fs::write(&input, &data).unwrap();
     let out = dir.join("out.bin");
+    let dns = dir.join("dns.xml");
+    std::fs::write(&dns, "<host ip='10.9.0.7'>\n  <hostname>db</hostname>\n</host>\n").unwrap();
     let script = SCRIPT
+        .replace("{DNS}", &dns.display().to_string())
         .replace("{NET}", &net.display().to_string())
         .replace("{VOL2}", &vol2.display().to_string())
         .replace("{VOL}", &vol.display().to_string())
@@ -207,7 +272,15 @@ fn every_object_command_prints_the_same_in_process_and_over_the_daemon() {
         assert_eq!(a, b);
     }
     assert_eq!(l, r);
-    for expect in ["Network iso started", "Pool images built", "Vol a.img created", "Vol b.img cloned from a.img"] {
+    for expect in [
+        "Network iso started",
+        "Updated network iso persistent config and live state",
+        "Updated network default live state",
+        " never         aa:bb:cc:dd:ee:ff   ipv4       192.168.122.50/24   test ",
+        "Pool images built",
+        "Vol a.img created",
+        "Vol b.img cloned from a.img",
+    ] {
         assert!(l.contains(expect), "{expect}:\n{l}");
     }
     // Leases (their expiry is each host's start plus an hour).
@@ -218,8 +291,16 @@ fn every_object_command_prints_the_same_in_process_and_over_the_daemon() {
         assert!(out.contains("\"ip\": \"192.168.122.2\""), "{out}");
     }
     // Errors: the same line and exit code both ways.
-    for bad in ["net-start nosuch", "pool-start default-pool", "vol-delete /nowhere", "vol-create-as default-pool x 1Q"]
-    {
+    for bad in [
+        "net-start nosuch",
+        "pool-start default-pool",
+        "vol-delete /nowhere",
+        "vol-create-as default-pool x 1Q",
+        "net-update default add ip-dhcp-host \"<host mac='52:54:00:00:00:02' nmae='x' ip='192.168.122.60'/>\"",
+        "net-update default add dns-txt \"<txt name='a' value='b'/>\"; net-update default add dns-txt \"<txt name='a' value='c'/>\"",
+        "net-update default delete ip-dhcp-host \"<host mac='52:54:00:00:00:03' ip='192.168.122.61'/>\"",
+        "net-update default add bridge \"<bridge name='x'/>\" --config",
+    ] {
         let (lc, _, le) = common::run("test:///default", bad);
         let (rc, _, re) = common::run(&d.uri("test"), bad);
         assert_ne!(lc, 0, "{bad}");

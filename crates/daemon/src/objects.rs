@@ -305,4 +305,14 @@ impl Service {
         let leases = net.leases(opts).await.map_err(status)?;
         Ok(Response::new(v1::LeaseList { leases: leases.iter().map(conv::lease_to).collect() }))
     }
+
+    pub(crate) async fn update_network_call(&self, req: Request<v1::UpdateNetworkRequest>) -> Reply<v1::ObjectInfo> {
+        let conn = self.conn(&req, "update-network", Access::Write)?.clone();
+        let msg = req.into_inner();
+        let net = conn.lookup_network(&uuid("uuid", &msg.uuid)?.to_string()).await.map_err(status)?;
+        let missing = |field: &str| status(Error::new(ErrorKind::InvalidArgument, format!("{field}: missing")));
+        let update = conv::network_update_from(msg.update.ok_or_else(|| missing("update"))?).map_err(status)?;
+        let opts = conv::update_options_from(msg.options.unwrap_or_default());
+        info(net.update(update, opts).await.map(virtkit::Info::from))
+    }
 }

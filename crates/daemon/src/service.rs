@@ -482,6 +482,9 @@ impl Virtkit for Service {
     ) -> Result<Response<v1::LeaseList>, Status> {
         self.get_network_leases_call(req).await
     }
+    async fn update_network(&self, req: Request<v1::UpdateNetworkRequest>) -> Result<Response<v1::ObjectInfo>, Status> {
+        self.update_network_call(req).await
+    }
 
     async fn watch(&self, req: Request<v1::WatchRequest>) -> Result<Response<EventStream>, Status> {
         let conn = self.conn(&req, "watch", Access::Read)?;

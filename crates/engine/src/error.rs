@@ -85,7 +85,12 @@ impl Error {
             Some(p) => format!("{context}: {p}: {first}"),
             None => format!("{context}: {first}"),
         };
-        Error { kind: ErrorKind::InvalidDocument, message, document: Some(errors), cleanup: None }
+        Error::invalid_document_as(message, errors)
+    }
+
+    /// A refused document said as `message` (a daemon's words for it).
+    pub fn invalid_document_as(message: impl Into<String>, errors: virtkit_model::Errors) -> Self {
+        Error { kind: ErrorKind::InvalidDocument, message: message.into(), document: Some(errors), cleanup: None }
     }
 
     pub fn kind(&self) -> ErrorKind {

@@ -443,7 +443,12 @@ pub fn status_from(s: &tonic::Status) -> Error {
                 .collect::<Vec<_>>()
         });
         if let Some(errs) = errs.and_then(virtkit_model::Errors::from_vec) {
-            return Error::invalid_document(errs);
+            // The daemon's message names what was refused (a document, or
+            // a part of one for net-update).
+            return match named {
+                Some(_) if !s.message().is_empty() => Error::invalid_document_as(s.message(), errs),
+                _ => Error::invalid_document(errs),
+            };
         }
     }
     let message = if s.message().is_empty() { format!("{:?}", s.code()) } else { s.message().to_owned() };
@@ -548,6 +553,11 @@ mod tests {
         assert!(errs.len() >= 2, "{back}");
         let typo = errs.iter().find(|e| e.path == "/domain/nmae").expect("the typo");
         assert_eq!(typo.pos.map(|p| (p.line, p.column)), Some((1, 21)));
+        // A refused part of a document keeps the words that name it.
+        let part = Error::invalid_part("invalid <host> for network 'default'", errs.clone());
+        let back = status_from(&status_to(&part));
+        assert_eq!((back.kind(), back.to_string()), (ErrorKind::InvalidDocument, part.to_string()));
+        assert_eq!(back.document_errors().map(|e| e.len()), Some(errs.len()));
         // A status from the transport, not the daemon: disconnected, and said so.
         let lost = status_from(&tonic::Status::unavailable("connection refused"));
         assert_eq!(lost.kind(), ErrorKind::Disconnected);

@@ -5,8 +5,10 @@
 //! hold are internal (`bad`).
 
 use uuid::Uuid;
+use virtkit_engine::options::NetworkUpdateOptions;
 use virtkit_engine::types::{self as t, JobKind, ObjectKind, ResourceState};
 use virtkit_engine::{Error, ErrorKind, Info};
+use virtkit_model::network::{NetworkUpdate, NetworkUpdateCommand, NetworkUpdateSection};
 
 use crate::convert::{self, bad, objects, resource_states, uuid_text};
 use crate::v1;
@@ -201,6 +203,37 @@ pub fn lease_from(l: v1::Lease) -> Result<t::Lease, Error> {
     Ok(out)
 }
 
+pub fn network_update_to(u: &NetworkUpdate) -> v1::NetworkUpdate {
+    v1::NetworkUpdate {
+        command: u.command.as_str().to_owned(),
+        section: u.section.as_str().to_owned(),
+        xml: u.xml.clone(),
+        // An index past u32 names no <ip> either way.
+        parent_index: u.parent_index.map(|i| u32::try_from(i).unwrap_or(u32::MAX)),
+    }
+}
+
+/// An update a client sent.
+pub fn network_update_from(u: v1::NetworkUpdate) -> Result<NetworkUpdate, Error> {
+    let command: NetworkUpdateCommand = u.command.parse().map_err(|e| invalid("command", e))?;
+    let section: NetworkUpdateSection = u.section.parse().map_err(|e| invalid("section", e))?;
+    let mut out = NetworkUpdate::new(command, section, u.xml);
+    if let Some(i) = u.parent_index {
+        out = out.with_parent_index(usize::try_from(i).unwrap_or(usize::MAX));
+    }
+    Ok(out)
+}
+
+pub fn update_options_to(o: &NetworkUpdateOptions) -> v1::NetworkUpdateOptions {
+    v1::NetworkUpdateOptions { live: o.live, config: o.config, expected_generation: o.expected_generation }
+}
+
+pub fn update_options_from(o: v1::NetworkUpdateOptions) -> NetworkUpdateOptions {
+    let mut out = NetworkUpdateOptions::default().live(o.live).config(o.config);
+    out.expected_generation = o.expected_generation;
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,6 +301,38 @@ mod tests {
         for k in ObjectKind::ALL {
             assert_eq!(kind_from(kind_to(*k)).unwrap(), *k);
         }
+    }
+
+    #[test]
+    fn a_network_update_and_its_options_round_trip_and_bad_words_name_the_field() {
+        for c in NetworkUpdateCommand::ALL {
+            for s in NetworkUpdateSection::ALL {
+                let u = NetworkUpdate::new(*c, *s, "<host mac='52:54:00:00:00:01' ip='10.0.0.5'/>");
+                assert_eq!(network_update_from(network_update_to(&u)).unwrap(), u);
+                let u = u.with_parent_index(2);
+                assert_eq!(network_update_from(network_update_to(&u)).unwrap(), u);
+            }
+        }
+        for o in [
+            NetworkUpdateOptions::default(),
+            NetworkUpdateOptions::default().live(true),
+            NetworkUpdateOptions::default().config(true).expected_generation(4),
+            NetworkUpdateOptions::default().live(true).config(true).expected_generation(0),
+        ] {
+            assert_eq!(update_options_from(update_options_to(&o)), o);
+        }
+        let wire = |command: &str, section: &str| v1::NetworkUpdate {
+            command: command.into(),
+            section: section.into(),
+            xml: String::new(),
+            parent_index: None,
+        };
+        assert_eq!(network_update_from(wire("add", "dns-host")).unwrap().command, NetworkUpdateCommand::AddLast);
+        let e = network_update_from(wire("ad", "dns-host")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert!(e.message().starts_with("command: "), "{}", e.message());
+        let e = network_update_from(wire("add", "dns-hots")).unwrap_err();
+        assert!(e.message().starts_with("section: "), "{}", e.message());
     }
 
     #[test]

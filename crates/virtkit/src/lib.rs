@@ -42,9 +42,10 @@ use virtkit_model::domain::Domain as DomainDef;
 
 pub use daemon::daemon_socket;
 pub use objects::{
-    BuildOptions, Def, DeleteOptions, Handle, Info, Lease, LeaseOptions, Network, NetworkInfo, PoolInfo,
-    RefreshOptions, ResizeOptions, StopOptions, StoragePool, StorageVolume, TransferOptions, VolumeCreateOptions,
-    VolumeInfo, WipeOptions, kinds, parse_document,
+    BuildOptions, Def, DeleteOptions, Handle, Info, Lease, LeaseOptions, Network, NetworkInfo, NetworkUpdate,
+    NetworkUpdateCommand, NetworkUpdateOptions, NetworkUpdateSection, PoolInfo, RefreshOptions, ResizeOptions,
+    StopOptions, StoragePool, StorageVolume, TransferOptions, VolumeCreateOptions, VolumeInfo, WipeOptions, kinds,
+    parse_document,
 };
 pub use uri::Uri;
 pub use virtkit_engine::options::{

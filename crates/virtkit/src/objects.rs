@@ -24,12 +24,13 @@ use std::marker::PhantomData;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 pub use virtkit_engine::options::{
-    BuildOptions, DeleteOptions, LeaseOptions, RefreshOptions, ResizeOptions, StopOptions, TransferOptions,
-    VolumeCreateOptions, WipeOptions,
+    BuildOptions, DeleteOptions, LeaseOptions, NetworkUpdateOptions, RefreshOptions, ResizeOptions, StopOptions,
+    TransferOptions, VolumeCreateOptions, WipeOptions,
 };
 pub use virtkit_engine::types::{Lease, NetworkInfo, PoolInfo, VolumeInfo};
 pub use virtkit_engine::{Def, Info};
 use virtkit_model::network::Network as NetworkDef;
+pub use virtkit_model::network::{NetworkUpdate, NetworkUpdateCommand, NetworkUpdateSection};
 use virtkit_model::storage::{Pool as PoolDef, Volume as VolumeDef};
 
 use crate::{
@@ -373,6 +374,34 @@ impl Network {
         match self.conn.backend() {
             Backend::Local(e) => e.network_leases(self.uuid, opts).await,
             Backend::Remote(r) => r.network_leases(self.uuid, opts.mac.map(|m| m.to_string())).await,
+        }
+    }
+
+    /// Changes one part of it (`virsh net-update`): a static DHCP host, a
+    /// DNS entry, a DHCP range … given as the XML of the one element; by
+    /// default the running definition of an active network, the stored one
+    /// of an inactive one (`opts.live`, `opts.config` choose). Refused, with
+    /// nothing changed, when the element is refused or does not fit.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), virtkit::Error> {
+    /// use virtkit::{NetworkUpdate, NetworkUpdateCommand, NetworkUpdateSection};
+    /// let conn = virtkit::Connection::open("test:///default").await?;
+    /// let net = conn.lookup_network("default").await?;
+    /// let host = "<host mac='aa:bb:cc:dd:ee:ff' name='test' ip='192.168.122.50'/>";
+    /// let up = NetworkUpdate::new(NetworkUpdateCommand::AddLast, NetworkUpdateSection::IpDhcpHost, host);
+    /// net.update(up, Default::default()).await?;
+    /// // The running guest with that MAC has its static address now.
+    /// assert_eq!(net.leases(Default::default()).await?[0].ip.to_string(), "192.168.122.50");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn update(&self, update: NetworkUpdate, opts: NetworkUpdateOptions) -> Result<NetworkInfo> {
+        self.conn.writable()?;
+        match self.conn.backend() {
+            Backend::Local(e) => e.update_network(self.uuid, update, opts).await,
+            Backend::Remote(r) => kinds::Network::info(r.update_network(self.uuid, &update, &opts).await?),
         }
     }
 }

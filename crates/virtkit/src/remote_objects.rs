@@ -3,9 +3,10 @@
 
 use tokio::sync::mpsc;
 use uuid::Uuid;
-use virtkit_engine::options::{BuildOptions, ResizeOptions, TransferOptions};
+use virtkit_engine::options::{BuildOptions, NetworkUpdateOptions, ResizeOptions, TransferOptions};
 use virtkit_engine::types::{Lease, List};
 use virtkit_engine::{Def, Info};
+use virtkit_model::network::NetworkUpdate;
 use virtkit_proto::objects as conv;
 use virtkit_proto::v1;
 
@@ -170,5 +171,19 @@ impl Remote {
         let msg = v1::GetNetworkLeasesRequest { uuid: net.to_string(), mac };
         let r = self.c().get_network_leases(self.req(msg)).await.map_err(status)?;
         r.into_inner().leases.into_iter().map(conv::lease_from).collect()
+    }
+
+    pub(crate) async fn update_network(
+        &self,
+        net: Uuid,
+        update: &NetworkUpdate,
+        opts: &NetworkUpdateOptions,
+    ) -> Result<Info> {
+        let msg = v1::UpdateNetworkRequest {
+            uuid: net.to_string(),
+            update: Some(conv::network_update_to(update)),
+            options: Some(conv::update_options_to(opts)),
+        };
+        info(self.c().update_network(self.req(msg)).await)
     }
 }

@@ -274,7 +274,14 @@ pub fn object_script(dir: &Path) -> ObjectScript {
     std::fs::write(&input, &data).unwrap();
     let out = dir.join("download.bin");
     let script = format!(
-        "net-list --all --json; net-info default; pool-info default-pool --json; \
+        "net-list --all --json; net-info default; \
+         net-update default add ip-dhcp-host \"<host mac='aa:bb:cc:dd:ee:ff' name='test' ip='192.168.122.50'><lease expiry='0'/></host>\" --live; \
+         net-dhcp-leases default; net-dhcp-leases default --json; net-dumpxml default; \
+         net-update default delete ip-dhcp-host \"<host mac='aa:bb:cc:dd:ee:ff' name='test' ip='192.168.122.50'/>\"; \
+         net-update default add dns-host \"<host ip='192.168.122.9'><hostname>db</hostname></host>\" --config; \
+         net-dumpxml default --inactive; net-info default --json; \
+         net-update default delete dns-host \"<host ip='192.168.122.9'><hostname>db</hostname></host>\" --config; \
+         pool-info default-pool --json; \
          vol-create-as default-pool a.img 1M; vol-upload a.img {} --pool default-pool; \
          vol-download a.img {} --pool default-pool --length {}; vol-info a.img --pool default-pool --json; \
          vol-clone a.img b.img --pool default-pool; vol-list default-pool; vol-delete b.img --pool default-pool; \
