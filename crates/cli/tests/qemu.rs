@@ -713,6 +713,16 @@ async fn devices_this_host_lacks_are_refused_at_start() {
             "<interface type='user'><model type='virtkit-no-nic'/></interface>",
             "this QEMU has no network card 'virtkit-no-nic'",
         ),
+        (
+            "nicvf",
+            "<interface type='hostdev' managed='yes'><source><address type='pci' domain='0x0000' bus='0x06' slot='0x12' function='0x5'/></source></interface>",
+            "interface hostdev 0000:06:12.5: no such PCI device on this host",
+        ),
+        (
+            "hostdev",
+            "<hostdev mode='subsystem' type='pci' managed='yes'><source><address domain='0x0000' bus='0x06' slot='0x12' function='0x6'/></source></hostdev>",
+            "hostdev 0000:06:12.6: no such PCI device on this host",
+        ),
     ];
     for (name, devices, why) in cases {
         let spec = Spec { devices: devices.into(), ..Spec::default() };

@@ -1,6 +1,6 @@
 //! Bad `<interface>` elements: each problem refused with the place (line,
 //! column, path) and why, every one of a document in one run; and what
-//! libvirt accepts (any NIC model name, every interface type but hostdev)
+//! libvirt accepts (any NIC model name, every interface type)
 //! read and written back whole.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -187,10 +187,69 @@ fn a_server_socket_does_not_reconnect() {
 }
 
 #[test]
-fn hostdev_interfaces_are_unsupported_not_unknown() {
-    let got = problems("    <interface type='hostdev'/>");
-    assert_eq!(got.len(), 1);
-    assert!(got[0].2.contains("interface type 'hostdev' is not supported"), "{}", got[0].2);
+fn hostdev_interfaces_are_host_pci_devices() {
+    let d = round_trips(
+        "    <interface type='hostdev' managed='yes'>
+      <mac address='52:54:00:6d:90:02'/>
+      <driver name='vfio'/>
+      <source>
+        <address type='pci' domain='0x0000' bus='0x06' slot='0x12' function='0x5'/>
+      </source>
+      <vlan>
+        <tag id='42'/>
+      </vlan>
+      <virtualport type='802.1Qbg'>
+        <parameters managerid='11' typeid='1193047' typeidversion='2'/>
+      </virtualport>
+      <boot order='1'/>
+      <rom bar='off'/>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x02' function='0x0'/>
+    </interface>",
+    );
+    let InterfaceSource::Hostdev { address, managed } = &d.devices.interfaces[0].source else {
+        panic!("{:?}", d.devices.interfaces[0].source)
+    };
+    assert_eq!((address.bus, address.slot, address.function, *managed), (Some(6), Some(0x12), Some(5), Some(true)));
+    assert!(
+        d.to_xml().contains("<interface type=\"hostdev\" managed=\"yes\">")
+            || d.to_xml().contains("<interface type='hostdev' managed='yes'>")
+    );
+
+    let nic = |inner: &str| format!("    <interface type='hostdev'>\n{inner}\n    </interface>");
+    let src = "      <source>\n        <address type='pci' domain='0x0000' bus='0x06' slot='0x12' function='0x5'/>\n      </source>";
+    let p = "/domain/devices/interface";
+    assert_eq!(
+        problems(&nic("      <source>\n        <address type='usb' bus='1' device='2'/>\n      </source>")),
+        one(10, &format!("{p}/source/address/@type"), "'usb' is not one of pci")
+    );
+    assert_eq!(
+        problems(&nic("      <source>\n        <address type='pci' bus='0x06' function='0x5'/>\n      </source>")),
+        one(10, &format!("{p}/source/address"), "a host PCI device needs its slot")
+    );
+    assert_eq!(
+        problems(&nic(&format!("      <driver name='vhost'/>\n{src}"))),
+        one(9, &format!("{p}/driver/@name"), "a hostdev interface has no 'vhost' backend")
+    );
+    assert_eq!(
+        problems(&nic(&format!("{src}\n      <virtualport type='openvswitch'/>"))),
+        one(
+            12,
+            &format!("{p}/virtualport/@type"),
+            "a hostdev interface's port is 802.1Qbg or 802.1Qbh, not 'openvswitch'"
+        )
+    );
+    let twice = format!(
+        "{}\n    <hostdev mode='subsystem' type='pci'>\n      <source>\n        <address domain='0x0000' bus='0x06' slot='0x12' function='0x5'/>\n      </source>\n    </hostdev>",
+        nic(src)
+    );
+    assert_eq!(
+        problems(&twice),
+        one(
+            13,
+            "/domain/devices/hostdev",
+            "host PCI device 0000:06:12.5 is already given to the guest by /domain/devices/interface"
+        )
+    );
     let got = problems("    <interface type='hostdevv'/>");
     assert!(got[0].2.contains("'hostdevv' is not one of network, bridge, user"), "{}", got[0].2);
 }

@@ -23,12 +23,12 @@ use virtkit_model::{Error, ErrorKind};
 
 /// Written-back documents that must be accepted, at least. Raise it as the
 /// model grows; never lower it.
-const FLOOR: usize = 358;
+const FLOOR: usize = 362;
 
 /// libvirt's test inputs (`*.in.xml`) that must be accepted, at least:
 /// documents libvirt reads (some on purpose invalid), before it fills in
 /// what it writes back. Raise it as the model grows; never lower it.
-const INPUTS_FLOOR: usize = 323;
+const INPUTS_FLOOR: usize = 327;
 
 /// Attributes of the input that a definition does not carry, with why.
 const RUNTIME_ONLY: &[(&str, &str)] = &[(

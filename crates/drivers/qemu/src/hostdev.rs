@@ -6,7 +6,9 @@ use std::path::Path;
 
 use virtkit_engine::{Error, ErrorKind, Result};
 use virtkit_model::domain::Domain;
-use virtkit_model::domain::devices::{FsDriverType, FsSource, HostdevSource, MemoryModel, ShmemModel, UsbSource};
+use virtkit_model::domain::devices::{
+    FsDriverType, FsSource, HostdevSource, InterfaceSource, MemoryModel, ShmemModel, UsbSource,
+};
 
 use crate::argv::pci_name;
 
@@ -16,9 +18,20 @@ fn refuse(msg: String) -> Error {
 
 /// Every host device, vhost device and socket a definition's devices need.
 pub(crate) fn check(def: &Domain, sys: &Path, dev: &Path) -> Result<()> {
+    for nic in &def.devices.interfaces {
+        if let InterfaceSource::Hostdev { address, .. } = &nic.source {
+            let name = pci_name(address);
+            check_pci("interface hostdev", &name, sys, dev)?;
+            if nic.mac.is_some() {
+                return Err(refuse(format!(
+                    "interface hostdev {name}: its MAC address is set on the virtual function through its physical function, which virtkit does not do yet (give it as a <hostdev> to keep the device's own)"
+                )));
+            }
+        }
+    }
     for h in &def.devices.hostdevs {
         match &h.source {
-            HostdevSource::Pci { address, .. } => check_pci(&pci_name(address), sys, dev)?,
+            HostdevSource::Pci { address, .. } => check_pci("hostdev", &pci_name(address), sys, dev)?,
             HostdevSource::Mdev { uuid, .. } if !sys.join("bus/mdev/devices").join(uuid.to_string()).exists() => {
                 return Err(refuse(format!("hostdev mdev {uuid}: no such mediated device on this host")));
             }
@@ -71,12 +84,13 @@ pub(crate) fn check(def: &Domain, sys: &Path, dev: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A PCI device given to a guest is bound to vfio-pci, in an IOMMU group
-/// whose /dev/vfio node is there. virtkit does not rebind host devices.
-fn check_pci(name: &str, sys: &Path, dev: &Path) -> Result<()> {
+/// A PCI device given to a guest (by `what`, a hostdev or a hostdev
+/// interface) is bound to vfio-pci, in an IOMMU group whose /dev/vfio node
+/// is there. virtkit does not rebind host devices.
+fn check_pci(what: &str, name: &str, sys: &Path, dev: &Path) -> Result<()> {
     let d = sys.join("bus/pci/devices").join(name);
     if !d.exists() {
-        return Err(refuse(format!("hostdev {name}: no such PCI device on this host")));
+        return Err(refuse(format!("{what} {name}: no such PCI device on this host")));
     }
     let base =
         |p: &Path| std::fs::read_link(p).ok().and_then(|l| l.file_name().map(|n| n.to_string_lossy().into_owned()));
@@ -85,12 +99,12 @@ fn check_pci(name: &str, sys: &Path, dev: &Path) -> Result<()> {
         bound => {
             let now = bound.map_or_else(|| "no driver".to_owned(), |d| format!("driver {d}"));
             return Err(refuse(format!(
-                "hostdev {name} is bound to {now}, not vfio-pci, and virtkit does not rebind host devices: bind it to vfio-pci first"
+                "{what} {name} is bound to {now}, not vfio-pci, and virtkit does not rebind host devices: bind it to vfio-pci first"
             )));
         }
     }
     let Some(group) = base(&d.join("iommu_group")) else {
-        return Err(refuse(format!("hostdev {name}: it is in no IOMMU group (is the host's IOMMU on?)")));
+        return Err(refuse(format!("{what} {name}: it is in no IOMMU group (is the host's IOMMU on?)")));
     };
     if !dev.join("vfio").join(&group).exists() {
         return Err(refuse(format!(
@@ -157,6 +171,27 @@ mod tests {
         std::fs::create_dir_all(dev.join("vfio")).unwrap();
         std::fs::write(dev.join("vfio/7"), b"").unwrap();
         check(&d, &sys, &dev).unwrap();
+    }
+
+    #[test]
+    fn a_hostdev_interface_is_checked_as_a_hostdev_is() {
+        let root = tempfile::tempdir().unwrap();
+        let (sys, dev) = (root.path().join("sys"), root.path().join("dev"));
+        let nic = virtkit_model::domain::devices::Interface::hostdev(PciAddress::new(0, 6, 0x12, 5))
+            .with_mac("52:54:00:12:34:56".parse().unwrap());
+        let d = dom().with_device(nic);
+        let e = check(&d, &sys, &dev).unwrap_err().to_string();
+        assert!(e.contains("interface hostdev 0000:06:12.5: no such PCI device on this host"), "{e}");
+        let pci = sys.join("bus/pci/devices/0000:06:12.5");
+        std::fs::create_dir_all(&pci).unwrap();
+        let e = check(&d, &sys, &dev).unwrap_err().to_string();
+        assert!(e.contains("interface hostdev 0000:06:12.5 is bound to no driver, not vfio-pci"), "{e}");
+        std::os::unix::fs::symlink(sys.join("bus/pci/drivers/vfio-pci"), pci.join("driver")).unwrap();
+        std::os::unix::fs::symlink(sys.join("kernel/iommu_groups/7"), pci.join("iommu_group")).unwrap();
+        std::fs::create_dir_all(dev.join("vfio")).unwrap();
+        std::fs::write(dev.join("vfio/7"), b"").unwrap();
+        let e = check(&d, &sys, &dev).unwrap_err().to_string();
+        assert!(e.contains("interface hostdev 0000:06:12.5: its MAC address is set on the virtual function"), "{e}");
     }
 
     #[test]

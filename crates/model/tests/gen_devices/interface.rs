@@ -13,7 +13,7 @@ use virtkit_model::domain::devices::{
     BackendType, Coalesce, CoalesceFrames, CoalesceRx, DirectMode, FilterParameter, FilterRef, ForwardProto,
     GuestOffloads, HostOffloads, Interface, InterfaceBackend, InterfaceDriver, InterfaceDriverName, InterfaceGuest,
     InterfaceIp, InterfaceSource, InterfaceTarget, InterfaceTune, LinkState, MacType, NetworkSource, NicModel,
-    PortForward, PortRange, Rom, Teaming, TxMode, VhostUserMode, VirtioOptions,
+    PciAddress, PortForward, PortRange, Rom, Teaming, TxMode, VhostUserMode, VirtioOptions,
 };
 use virtkit_model::network::{
     Bandwidth, BandwidthRate, IpFamily, MacTableManager, NativeMode, Route, VirtualPort, VirtualPortParameters,
@@ -75,6 +75,12 @@ fn source() -> BoxedStrategy<InterfaceSource> {
             InterfaceSource::Vhostuser { path, mode, reconnect }
         }),
         device_name().prop_map(|dev| InterfaceSource::Vdpa { dev }),
+        (0u32..=0xffff, any::<u8>(), 0u32..32, 0u32..8, opt_bool()).prop_map(
+            |(domain, bus, slot, function, managed)| {
+                let address = PciAddress::new(domain, u32::from(bus), slot, function);
+                InterfaceSource::Hostdev { address, managed }
+            }
+        ),
         (opt(ipv4()), port()).prop_map(|(address, port)| InterfaceSource::Server { address, port }),
         (ipv4(), port()).prop_map(|(address, port)| InterfaceSource::Client { address, port }),
         (224u8..=239, any::<[u8; 3]>(), port())
@@ -214,7 +220,7 @@ fn virtualport(kind: &'static str) -> BoxedStrategy<Option<VirtualPort>> {
     match kind {
         "network" => opt(prop_oneof![qbg, qbh, ovs, midonet]),
         "bridge" => opt(prop_oneof![ovs, midonet]),
-        "direct" => opt(prop_oneof![qbg, qbh]),
+        "direct" | "hostdev" => opt(prop_oneof![qbg, qbh]),
         _ => Just(None).boxed(),
     }
 }
@@ -336,9 +342,20 @@ pub(crate) fn interface() -> BoxedStrategy<Interface> {
                     let passt = be.as_ref().is_some_and(|b| b.backend_type.is_some());
                     let forwards = if passt { vec(port_forward(), 0..=2).boxed() } else { Just(Vec::new()).boxed() };
                     let team = if virtio { opt_bool() } else { Just(None).boxed() };
+                    // A host device is given through vfio (or legacy KVM
+                    // assignment), with no backend options.
+                    let driver = if source.kind() == "hostdev" {
+                        opt(one_of(&[InterfaceDriverName::Vfio, InterfaceDriverName::Kvm][..]).prop_map(|n| {
+                            let mut d = InterfaceDriver::default();
+                            d.name = Some(n);
+                            d
+                        }))
+                    } else {
+                        opt(driver(virtio))
+                    };
                     (
                         Just((source, model, common, vp, bw, be)),
-                        opt(driver(virtio)),
+                        driver,
                         forwards,
                         team,
                         (opt(device_boot()), alias_address()),

@@ -152,6 +152,14 @@ pub(super) fn make_consistent(d: &mut Devices) {
             primary = true;
         }
     }
+    // validate: "a host PCI device is given once".
+    let mut host_pci = std::collections::HashSet::new();
+    d.interfaces.retain(|i| match &i.source {
+        virtkit_model::domain::devices::InterfaceSource::Hostdev { address, .. } => {
+            host_pci.insert((address.domain, address.bus, address.slot, address.function))
+        }
+        _ => true,
+    });
     let mut master = None;
     for c in &mut d.controllers {
         if c.controller_type != ControllerType::Usb {

@@ -4,7 +4,9 @@
 //! only the command line.
 
 use serde_json::{Map, Value, json};
-use virtkit_model::domain::devices::{Hostdev, HostdevSource, MdevModel, PciAddress, Teaming};
+use virtkit_model::domain::devices::{
+    Hostdev, HostdevSource, Interface, InterfaceDriverName, InterfaceSource, MdevModel, PciAddress, Rom, Teaming,
+};
 
 use super::misc::virtio_suffix;
 use super::{ArgvError, Builder, unsupported};
@@ -38,7 +40,7 @@ fn hostdev(b: &mut Builder<'_>, h: &Hostdev, i: usize, path: &str) -> Result<(),
             props.insert("host".into(), json!(pci_name(address)));
             props.insert("id".into(), json!(id));
             if let Some(Teaming::Transient { persistent }) = teaming {
-                props.insert("failover_pair_id".into(), json!(persistent));
+                props.insert("failover_pair_id".into(), json!(team_id(b, persistent)));
             }
         }
         HostdevSource::Mdev { uuid, model, display, ramfb } => {
@@ -105,18 +107,7 @@ fn hostdev(b: &mut Builder<'_>, h: &Hostdev, i: usize, path: &str) -> Result<(),
     if let Some(boot) = &h.boot {
         props.insert("bootindex".into(), json!(boot.order));
     }
-    if let Some(r) = &h.rom {
-        if r.enabled == Some(false) {
-            props.insert("romfile".into(), json!(""));
-        } else {
-            if let Some(bar) = r.bar {
-                props.insert("rombar".into(), json!(u8::from(bar)));
-            }
-            if let Some(f) = &r.file {
-                props.insert("romfile".into(), json!(f));
-            }
-        }
-    }
+    rom_props(&mut props, h.rom.as_ref());
     match (&h.source, &h.address) {
         (HostdevSource::Usb { .. }, _) => {}
         (_, Some(virtkit_model::domain::devices::Address::Unassigned)) => {
@@ -129,6 +120,70 @@ fn hostdev(b: &mut Builder<'_>, h: &Hostdev, i: usize, path: &str) -> Result<(),
         }
         (_, a) => b.pci_addr(&mut props, a.as_ref(), path)?,
     }
+    b.device(Value::Object(props));
+    Ok(())
+}
+
+/// `rombar`/`romfile` of a PCI device's option ROM.
+fn rom_props(props: &mut Map<String, Value>, rom: Option<&Rom>) {
+    let Some(r) = rom else { return };
+    if r.enabled == Some(false) {
+        props.insert("romfile".into(), json!(""));
+        return;
+    }
+    if let Some(bar) = r.bar {
+        props.insert("rombar".into(), json!(u8::from(bar)));
+    }
+    if let Some(f) = &r.file {
+        props.insert("romfile".into(), json!(f));
+    }
+}
+
+/// The QEMU id of the interface whose alias `alias` is: the persistent
+/// member of a team, which the transient one names.
+fn team_id(b: &Builder<'_>, alias: &str) -> String {
+    let nics = &b.def.devices.interfaces;
+    nics.iter().position(|n| n.alias.as_deref() == Some(alias)).map_or_else(|| alias.to_owned(), |j| format!("net{j}"))
+}
+
+/// The `-device` of an `<interface type='hostdev'>`: the host's PCI
+/// network device itself (an SR-IOV virtual function) through vfio-pci, as
+/// a `<hostdev>` is; there is no `-netdev`. The guest sees the device's
+/// own model, so a `<model>` is not used (as libvirt does not use it).
+pub(super) fn hostdev_nic(b: &mut Builder<'_>, nic: &Interface, i: usize, path: &str) -> Result<(), ArgvError> {
+    let InterfaceSource::Hostdev { address, .. } = &nic.source else { return Ok(()) };
+    if let Some(n) = nic.driver.as_ref().and_then(|d| d.name).filter(|n| *n != InterfaceDriverName::Vfio) {
+        return Err(unsupported(
+            format!("{path}/driver/@name"),
+            format!("host devices are given through vfio, not '{n}'"),
+        ));
+    }
+    for (what, set) in [("link", nic.link_state.is_some()), ("mtu", nic.mtu.is_some())] {
+        if set {
+            return Err(unsupported(
+                format!("{path}/{what}"),
+                format!("the {what} of a host device is the host's to set, which virtkit does not do"),
+            ));
+        }
+    }
+    if !b.ctx.has("vfio-pci") {
+        return Err(unsupported(path, "this QEMU has no vfio-pci device"));
+    }
+    let mut props = Map::new();
+    props.insert("driver".into(), json!("vfio-pci"));
+    props.insert("host".into(), json!(pci_name(address)));
+    props.insert("id".into(), json!(format!("net{i}")));
+    if let Some(Teaming::Transient { persistent }) = &nic.teaming {
+        props.insert("failover_pair_id".into(), json!(team_id(b, persistent)));
+    }
+    if let Some(boot) = &nic.boot {
+        props.insert("bootindex".into(), json!(boot.order));
+    }
+    rom_props(&mut props, nic.rom.as_ref());
+    if let Some(a) = nic.acpi_index {
+        props.insert("acpi-index".into(), json!(a));
+    }
+    b.pci_addr(&mut props, nic.address.as_ref(), path)?;
     b.device(Value::Object(props));
     Ok(())
 }

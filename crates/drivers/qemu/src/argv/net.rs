@@ -30,6 +30,11 @@ pub(super) fn net_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
     for i in 0..n {
         let nic = &b.def.devices.interfaces[i];
         let path = idx_path("interface", i, n);
+        if matches!(nic.source, InterfaceSource::Hostdev { .. }) {
+            refusals(nic, &path)?;
+            super::hostdev::hostdev_nic(b, nic, i, &path)?;
+            continue;
+        }
         let driver = nic_driver(nic);
         check_model(b, &driver, &path)?;
         refusals(nic, &path)?;

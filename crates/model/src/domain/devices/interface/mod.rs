@@ -18,8 +18,8 @@ pub use ip::{ForwardProto, InterfaceIp, PortForward, PortRange};
 pub use source::{DirectMode, InterfaceSource, NetworkSource, VhostUserMode};
 
 use super::{
-    Address, DeviceBoot, Rom, read_acpi_index, read_address, read_alias, read_boot, read_rom, write_acpi_index,
-    write_address, write_alias, write_boot, write_rom,
+    Address, DeviceBoot, PciAddress, Rom, read_acpi_index, read_address, read_alias, read_boot, read_rom,
+    write_acpi_index, write_address, write_alias, write_boot, write_rom,
 };
 use crate::network::{Bandwidth, Route, VirtualPort, Vlan};
 use crate::values::{MacAddress, xml_enum};
@@ -220,6 +220,12 @@ impl Interface {
         Interface::new(InterfaceSource::User { dev: None })
     }
 
+    /// A host PCI network device (an SR-IOV virtual function), bound to
+    /// vfio-pci for the guest by whoever runs it (`managed`).
+    pub fn hostdev(address: PciAddress) -> Self {
+        Interface::new(InterfaceSource::Hostdev { address, managed: Some(true) })
+    }
+
     /// A tap device named `tap`.
     pub fn ethernet(tap: impl Into<String>) -> Self {
         let mut i = Interface::new(InterfaceSource::ethernet());
@@ -293,6 +299,9 @@ impl Interface {
     pub(crate) fn write(&self, w: &mut XmlWriter) {
         w.start("interface");
         w.attr("type", self.source.type_name());
+        if let InterfaceSource::Hostdev { managed, .. } = &self.source {
+            w.yes_no("managed", *managed);
+        }
         w.yes_no("trustGuestRxFilters", self.trust_guest_rx_filters);
         if let Some(m) = &self.mac {
             w.start("mac");

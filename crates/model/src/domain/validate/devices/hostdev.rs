@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use super::super::idx;
 use super::Checks;
-use crate::domain::devices::{Devices, HostdevSource, MdevModel, PciAddress, ScsiSource, Teaming, UsbSource};
+use crate::domain::devices::{
+    Devices, HostdevSource, InterfaceSource, MdevModel, PciAddress, ScsiSource, Teaming, UsbSource,
+};
 use crate::xml::truncate;
 
 /// `0000:06:12.5`, as the host names a PCI device.
@@ -52,6 +54,18 @@ pub(super) fn host_usb(k: &mut Checks<'_>, p: &str, u: &UsbSource) {
 pub(super) fn hostdevs(k: &mut Checks<'_>, d: &Devices) {
     let n = d.hostdevs.len();
     let mut seen: HashMap<String, String> = HashMap::new();
+    // A hostdev interface is a host PCI device given to the guest too.
+    for (i, nic) in d.interfaces.iter().enumerate() {
+        if let InterfaceSource::Hostdev { address, .. } = &nic.source {
+            let p = format!("/domain/devices/{}", idx("interface", i, d.interfaces.len()));
+            let key = format!("PCI device {}", pci_name(address));
+            if let Some(first) = seen.get(&key) {
+                k.invalid(&p, format!("host {key} is already given to the guest by {first}"));
+            } else {
+                seen.insert(key, p);
+            }
+        }
+    }
     let nic_aliases: Vec<&String> = d.interfaces.iter().filter_map(|i| i.alias.as_ref()).collect();
     for (i, h) in d.hostdevs.iter().enumerate() {
         let p = format!("/domain/devices/{}", idx("hostdev", i, n));

@@ -156,6 +156,9 @@ fn source(k: &mut Checks<'_>, p: &str, nic: &Interface) {
             }
         }
         InterfaceSource::Vdpa { dev } => device_name(k, at("dev"), dev),
+        InterfaceSource::Hostdev { address, .. } => {
+            super::hostdev::host_pci(k, &format!("{p}/source/address"), address)
+        }
         InterfaceSource::Internal { name } => device_name(k, at("name"), name),
         InterfaceSource::Server { port, .. }
         | InterfaceSource::Client { port, .. }
@@ -278,7 +281,7 @@ fn virtualport(k: &mut Checks<'_>, p: &str, nic: &Interface) {
         }
         "bridge" => &[VirtualPortType::Openvswitch, VirtualPortType::Midonet],
         "direct" => &[VirtualPortType::Qbg, VirtualPortType::Qbh],
-        "hostdev" => &[VirtualPortType::Qbh],
+        "hostdev" => &[VirtualPortType::Qbg, VirtualPortType::Qbh],
         other => {
             k.invalid(at, format!("a {other} interface has no virtual port"));
             return;
