@@ -78,15 +78,20 @@ impl Lifecycle for DomainKind {
         i
     }
 
+    /// The driver fills in its defaults, then the model checks the result,
+    /// once: what the user wrote and what the driver added alike.
     fn prepare(inner: &Inner, mut def: Domain) -> Result<Domain> {
-        def.validate().map_err(Error::invalid_document)?;
-        let driver = inner.domain_driver(&def)?;
-        driver.prepare(&mut def)?;
-        def.validate().map_err(|e| {
-            Error::new(ErrorKind::Internal, format!("the {} driver made the definition invalid: {e}", driver.name()))
-        })?;
+        inner.domain_driver(&def)?.prepare(&mut def)?;
+        checked(&def).map_err(Error::invalid_document)?;
         Ok(def)
     }
+}
+
+/// The model's checks of a definition.
+fn checked(def: &Domain) -> std::result::Result<(), virtkit_model::Errors> {
+    #[cfg(test)]
+    tests::validated(def.uuid);
+    def.validate()
 }
 
 fn dom_ref(r: &Record<DomainKind>) -> DomainRef {
@@ -501,5 +506,98 @@ impl Inner {
         if let Err(e) = store.remove_run(ObjectKind::Domain, &uuid) {
             problems.push(e.to_string());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use virtkit_model::ByteSize;
+    use virtkit_model::domain::DomainType;
+
+    use super::*;
+    use crate::options::{DefineOptions, ShutdownMode, XmlOptions};
+    use crate::types::{Capabilities, HostInfo};
+    use crate::{Engine, EngineConfig};
+
+    /// How many times each domain's definition was checked.
+    static VALIDATIONS: Mutex<Option<HashMap<Uuid, usize>>> = Mutex::new(None);
+
+    pub(super) fn validated(uuid: Uuid) {
+        let mut v = VALIDATIONS.lock().unwrap_or_else(|p| p.into_inner());
+        *v.get_or_insert_with(HashMap::new).entry(uuid).or_default() += 1;
+    }
+
+    fn validations(uuid: Uuid) -> usize {
+        let v = VALIDATIONS.lock().unwrap_or_else(|p| p.into_inner());
+        v.as_ref().and_then(|m| m.get(&uuid)).copied().unwrap_or(0)
+    }
+
+    /// A driver that fills a default, as real ones do.
+    struct Filling;
+
+    #[async_trait]
+    impl DomainDriver for Filling {
+        fn name(&self) -> &'static str {
+            "filling"
+        }
+        fn capabilities(&self) -> Capabilities {
+            Capabilities::default()
+        }
+        fn host_info(&self) -> HostInfo {
+            HostInfo::new("h", "x86_64", 1, 1 << 30)
+        }
+        fn prepare(&self, def: &mut Domain) -> Result<()> {
+            def.title.get_or_insert_with(|| "filled".into());
+            Ok(())
+        }
+        async fn start(&self, _: &DomainRef, def: Arc<Domain>, _: Resources, _: &StartOptions) -> Result<Started> {
+            Ok(Started::new(def, State::new(DomainState::Running, StateReason::Booted)))
+        }
+        async fn shutdown(&self, _: &DomainRef, _: ShutdownMode) -> Result<()> {
+            Ok(())
+        }
+        async fn power_off(&self, _: &DomainRef) -> Result<()> {
+            Ok(())
+        }
+        async fn reboot(&self, _: &DomainRef, _: ShutdownMode) -> Result<()> {
+            Ok(())
+        }
+        async fn reset(&self, _: &DomainRef) -> Result<()> {
+            Ok(())
+        }
+        async fn suspend(&self, _: &DomainRef) -> Result<()> {
+            Ok(())
+        }
+        async fn resume(&self, _: &DomainRef) -> Result<()> {
+            Ok(())
+        }
+        async fn stats(&self, doms: &[DomainRef]) -> Vec<Option<DomainStats>> {
+            doms.iter().map(|_| None).collect()
+        }
+    }
+
+    #[tokio::test]
+    async fn define_and_create_check_the_definition_once() {
+        let engine = Engine::new(Arc::new(Filling), EngineConfig::default());
+        let def = Domain::new(DomainType::Qemu, "once", ByteSize::mib(64));
+        let uuid = def.uuid;
+        let info = engine.define(def, DefineOptions::default()).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(info.uuid, uuid);
+        assert_eq!(validations(uuid), 1, "a define checks its definition more than once");
+        let stored = engine.definition(uuid, XmlOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(stored.title.as_deref(), Some("filled"), "the driver's defaults are kept");
+        let def = Domain::new(DomainType::Qemu, "twice", ByteSize::mib(64));
+        let uuid = def.uuid;
+        engine.create(def, CreateOptions::default()).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(validations(uuid), 1, "a create checks its definition more than once");
+        // A bad definition is still refused, naming the place.
+        let mut bad = Domain::new(DomainType::Qemu, "bad", ByteSize::mib(64));
+        bad.name = "a/b".into();
+        let e = engine.define(bad, DefineOptions::default()).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidDocument, "{e}");
     }
 }

@@ -160,9 +160,7 @@ pub(crate) fn read_nested<T: Model>(
 /// Checks a model however it was made; every problem is returned.
 pub(crate) fn validate<T: Model>(value: &T) -> Result<(), Errors> {
     let mut out = Vec::new();
-    if let Ok(json) = serde_json::to_value(value)
-        && let Err(e) = check_json_strings(&json, "")
-    {
+    if let Err(e) = crate::strings::check_strings(value) {
         out.extend(e);
     }
     let mut v = V::default();
@@ -279,6 +277,6 @@ fn walk(value: &serde_json::Value, path: &str, out: &mut Vec<Error>) {
 }
 
 /// XML 1.0's Char production.
-fn is_xml_char(c: char) -> bool {
+pub(crate) fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
 }

@@ -27,6 +27,7 @@ pub mod network;
 pub mod node;
 pub mod secrets;
 pub mod storage;
+mod strings;
 pub mod values;
 mod xml;
 

@@ -19,9 +19,7 @@ impl Domain {
     /// Checks the whole domain; every problem found is returned.
     pub fn validate(&self) -> Result<(), Errors> {
         let mut v = V::default();
-        if let Ok(value) = serde_json::to_value(self)
-            && let Err(e) = crate::document::check_json_strings(&value, "")
-        {
+        if let Err(e) = crate::strings::check_strings(self) {
             v.out.extend(e);
         }
         self.check(&mut v);
