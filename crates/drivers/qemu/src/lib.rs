@@ -19,6 +19,7 @@ mod hostmem;
 mod native;
 pub mod qmp;
 mod setup;
+mod stats;
 mod swtpm;
 
 use std::collections::HashMap;
@@ -35,7 +36,7 @@ use tokio::net::UnixStream;
 use uuid::Uuid;
 use virtkit_engine::options::{ShutdownMode, StartOptions};
 use virtkit_engine::seams::{Resources, VolumeSource};
-use virtkit_engine::types::{BlockStats, Capabilities, DomainState, DomainStats, HostInfo, State, StateReason};
+use virtkit_engine::types::{Capabilities, DomainState, DomainStats, HostInfo, State, StateReason};
 use virtkit_engine::{Console, DomainDriver, DomainRef, DriverEvents, Error, ErrorKind, Result, Started};
 use virtkit_host::{ProcessId, Spawn};
 use virtkit_model::domain::devices::{BalloonModel, CharSource, SourceLocation};
@@ -573,15 +574,7 @@ impl DomainDriver for QemuDriver {
     }
 
     async fn stats(&self, doms: &[DomainRef]) -> Vec<Option<DomainStats>> {
-        let mut out = Vec::with_capacity(doms.len());
-        for d in doms {
-            let vm = self.state.vms().get(&d.uuid).cloned();
-            out.push(match vm {
-                Some(vm) => Some(vm_stats(&vm).await),
-                None => None,
-            });
-        }
-        out
+        stats::of(&self.state, doms).await
     }
 
     async fn reconnect(&self, dom: &DomainRef, live: Arc<Domain>, data: Value) -> Result<Started> {
@@ -1094,47 +1087,4 @@ async fn monitor(st: Arc<Shared>, vm: Arc<Vm>, mut events: tokio::sync::mpsc::Un
     swtpm::stop(&vm.swtpms).await;
     forget(&st, &vm);
     st.report_stopped(vm.uuid, StateReason::Crashed);
-}
-
-/// Statistics of a running domain: CPU time from /proc, block I/O and the
-/// balloon from QMP.
-async fn vm_stats(vm: &Vm) -> DomainStats {
-    let mut s = DomainStats::default();
-    s.vcpus = vm.def.vcpu.as_ref().map_or(1, |v| v.count);
-    s.memory_max = vm.def.memory.as_bytes();
-    s.memory_current = vm.def.current_memory.unwrap_or(vm.def.memory).as_bytes();
-    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", vm.pid.pid))
-        && let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..])
-    {
-        let f: Vec<&str> = rest.split(' ').collect();
-        let ticks: u64 = f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
-            + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
-        let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100).max(1);
-        s.cpu_time_ns = ticks.saturating_mul(1_000_000_000 / u64::try_from(hz).unwrap_or(100));
-    }
-    if vm.def.devices.memballoon.as_ref().is_some_and(|b| b.model != BalloonModel::None)
-        && let Ok(b) = vm.qmp.execute("query-balloon", None).await
-        && let Some(a) = b["actual"].as_u64()
-    {
-        s.memory_current = a;
-    }
-    if let Ok(blocks) = vm.qmp.execute("query-blockstats", None).await {
-        for b in blocks.as_array().into_iter().flatten() {
-            let Some(dev) = b["qdev"]
-                .as_str()
-                .and_then(|q| q.strip_prefix("disk-").or_else(|| q.rsplit('/').next()?.strip_prefix("disk-")))
-            else {
-                continue;
-            };
-            let x = &b["stats"];
-            let mut bs = BlockStats::default();
-            bs.dev = dev.to_owned();
-            bs.rd_bytes = x["rd_bytes"].as_u64().unwrap_or(0);
-            bs.wr_bytes = x["wr_bytes"].as_u64().unwrap_or(0);
-            bs.rd_reqs = x["rd_operations"].as_u64().unwrap_or(0);
-            bs.wr_reqs = x["wr_operations"].as_u64().unwrap_or(0);
-            s.block.push(bs);
-        }
-    }
-    s
 }
