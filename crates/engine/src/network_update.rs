@@ -102,8 +102,9 @@ fn apply(old: Arc<Network>, update: &NetworkUpdate) -> Result<Changed> {
 /// `e`, with the failure of undoing what came before it beside it.
 fn beside(e: Error, undo: Result<()>) -> Error {
     let Err(c) = undo else { return e };
+    // After the failures already beside it, if any.
     let c = match e.cleanup() {
-        Some(first) => first.clone().with_cleanup(c),
+        Some(first) => beside(first.clone(), Err(c)),
         None => c,
     };
     e.with_cleanup(c)
@@ -180,5 +181,24 @@ impl Inner {
                 Err(beside(e, back.map(drop)))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_to_undo_are_kept_in_order_beside_the_error() {
+        let e = Error::new(ErrorKind::Io, "cannot store");
+        let e = beside(e, Ok(()));
+        assert!(e.cleanup().is_none());
+        let e = beside(e, Err(Error::new(ErrorKind::Driver, "a")));
+        let e = beside(e, Err(Error::new(ErrorKind::Io, "b")));
+        let e = beside(e, Err(Error::new(ErrorKind::Io, "c")));
+        assert_eq!(
+            e.to_string(),
+            "cannot store (and cleaning up failed: a (and cleaning up failed: b (and cleaning up failed: c)))"
+        );
     }
 }
