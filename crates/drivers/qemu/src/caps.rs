@@ -127,11 +127,15 @@ pub async fn get(binary: &Path, cache_dir: &Path, scratch: &Path) -> Result<Qemu
     Ok(caps)
 }
 
+/// How long a probe's QEMU may take to greet on its monitor.
+const GREETING: Duration = Duration::from_secs(30);
+
 /// A QEMU started with `args` and a monitor on descriptor 3, connected.
 async fn spawn_with_monitor(
     binary: &Path,
     args: &[&str],
     scratch: &Path,
+    greeting: Duration,
 ) -> Result<(tokio::process::Child, Qmp), CapsError> {
     let name = binary.display().to_string();
     std::fs::create_dir_all(scratch).map_err(|e| CapsError::Spawn(name.clone(), e.to_string()))?;
@@ -143,30 +147,54 @@ async fn spawn_with_monitor(
     let mut all: Vec<&str> =
         vec!["-chardev", "socket,id=mon,fd=3,server=on,wait=off", "-mon", "chardev=mon,mode=control"];
     all.extend_from_slice(args);
-    let child = virtkit_host::Spawn::new(binary)
+    let mut child = virtkit_host::Spawn::new(binary)
         .args(all)
         .env("LC_ALL", "C")
         .env("PATH", "/usr/bin:/bin")
         .fd(fd, 3)
         .spawn()
         .map_err(|e| CapsError::Spawn(name.clone(), e.to_string()))?;
-    let stream = UnixStream::connect(&sock).await.map_err(|e| CapsError::Spawn(name.clone(), e.to_string()));
-    let _ = std::fs::remove_file(&sock);
-    let (qmp, _, _) = Qmp::connect(stream?, Duration::from_secs(30))
-        .await
-        .map_err(|e| CapsError::Probe(name.clone(), e.to_string()))?;
-    Ok((child, qmp))
+    let connected = async {
+        let stream = UnixStream::connect(&sock).await.map_err(|e| CapsError::Spawn(name.clone(), e.to_string()));
+        let _ = std::fs::remove_file(&sock);
+        Qmp::connect(stream?, greeting).await.map_err(|e| CapsError::Probe(name.clone(), e.to_string()))
+    };
+    match connected.await {
+        Ok((qmp, _, _)) => Ok((child, qmp)),
+        Err(e) => {
+            reap(&mut child, Duration::ZERO).await;
+            Err(e)
+        }
+    }
+}
+
+/// Waits up to `grace` for a probe's QEMU to exit, then kills it; reaps it.
+async fn reap(child: &mut tokio::process::Child, grace: Duration) {
+    if !matches!(tokio::time::timeout(grace, child.wait()).await, Ok(Ok(_))) {
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
 }
 
 async fn probe(binary: &Path, key: String, scratch: &Path) -> Result<QemuCaps, CapsError> {
-    let name = binary.display().to_string();
-    let err = |e: QmpError| CapsError::Probe(name.clone(), e.to_string());
     let (mut child, qmp) = spawn_with_monitor(
         binary,
         &["-machine", "none", "-nodefaults", "-no-user-config", "-display", "none", "-S"],
         scratch,
+        GREETING,
     )
     .await?;
+    let asked = ask(binary, &qmp).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), qmp.execute_closing("quit")).await;
+    reap(&mut child, Duration::from_secs(5)).await;
+    probe_rest(binary, key, scratch, asked?).await
+}
+
+/// What the probe asks a QEMU's monitor: its version, machines, devices.
+type Asked = ((u32, u32, u32), Vec<Machine>, BTreeSet<String>);
+
+async fn ask(binary: &Path, qmp: &Qmp) -> Result<Asked, CapsError> {
+    let err = |e: QmpError| CapsError::Probe(binary.display().to_string(), e.to_string());
     let v = qmp.execute("query-version", None).await.map_err(err)?;
     let n = |k: &str| u32::try_from(v["qemu"][k].as_u64().unwrap_or(0)).unwrap_or(0);
     let version = (n("major"), n("minor"), n("micro"));
@@ -191,8 +219,16 @@ async fn probe(binary: &Path, key: String, scratch: &Path) -> Result<QemuCaps, C
         .as_array()
         .map(|a| a.iter().filter_map(|t| t["name"].as_str().map(str::to_owned)).collect())
         .unwrap_or_default();
-    let _ = qmp.execute_closing("quit").await;
-    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+    Ok((version, machines, devices))
+}
+
+/// The rest of the probe, from QEMU's help output and a KVM guest.
+async fn probe_rest(
+    binary: &Path,
+    key: String,
+    scratch: &Path,
+    (version, machines, devices): Asked,
+) -> Result<QemuCaps, CapsError> {
     let kvm = probe_kvm(binary, scratch).await;
     let audio_drivers = probe_help(binary, "-audiodev", "Available audio drivers").await?;
     let displays = probe_help(binary, "-display", "Available display backend types").await?;
@@ -479,6 +515,24 @@ mod tests {
         let help = "Available netdev backend types:\nsocket\nuser\nvhost-vdpa\n";
         let got: Vec<String> = help_names(help, "Available netdev backend types").into_iter().collect();
         assert_eq!(got, ["socket", "user", "vhost-vdpa"]);
+    }
+
+    #[tokio::test]
+    async fn a_qemu_that_never_greets_is_killed_and_reaped() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let fake = dir.path().join("fake-qemu");
+        std::fs::write(&fake, format!("#!/bin/sh\necho $$ > {}\nexec sleep 60\n", pid_file.display())).unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let e = spawn_with_monitor(&fake, &[], &dir.path().join("run"), Duration::from_secs(1)).await.unwrap_err();
+        assert!(e.to_string().contains("no answer from QEMU"), "{e}");
+        let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        let alive = Path::new(&format!("/proc/{pid}")).exists();
+        if alive {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        assert!(!alive, "the probe's QEMU (pid {pid}) was left running or unreaped: {e}");
     }
 
     #[test]
