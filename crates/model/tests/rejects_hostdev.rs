@@ -81,6 +81,9 @@ fn host_devices_are_checked_each_and_together() {
     <hostdev mode='subsystem' type='usb'>
       <source><vendor id='0x1234'/></source>
     </hostdev>
+    <hostdev mode='subsystem' type='usb'>
+      <source><address bus='1000' device='3'/></source>
+    </hostdev>
     <hostdev mode='subsystem' type='scsi_host'>
       <source protocol='vhost' wwpn='naa.123'/>
     </hostdev>
@@ -95,8 +98,9 @@ fn host_devices_are_checked_each_and_together() {
             "/domain/devices/hostdev[2]/teaming/@persistent: no interface has the alias 'ua-backup0'",
             "/domain/devices/hostdev[3]: host PCI device 0000:06:12.1 is already given to the guest by /domain/devices/hostdev[2]",
             "/domain/devices/hostdev[4]/source: a USB device is named by vendor and product together",
-            "/domain/devices/hostdev[5]/source/@wwpn: 'naa.123' is not a WWPN (naa. and 16 hex digits)",
-            "/domain/devices/hostdev[6]/@display: only a vfio-pci mediated device has a display",
+            "/domain/devices/hostdev[5]/source/address/@bus: 1000 is out of range (at most 999)",
+            "/domain/devices/hostdev[6]/source/@wwpn: 'naa.123' is not a WWPN (naa. and 16 hex digits)",
+            "/domain/devices/hostdev[7]/@display: only a vfio-pci mediated device has a display",
         ],
     );
     // A word outside the vocabulary stops that device only.

@@ -615,15 +615,16 @@ fn devices() -> BoxedStrategy<Devices> {
             vec(rng(), 0..=2),
             vec(panic(), 0..=2),
         ),
-        (gen_devices::more_devices(), gen_devices::usb_devices()),
+        (gen_devices::more_devices(), gen_devices::usb_devices(), gen_devices::hostdevs()),
     )
-        .prop_map(|(a, b, c, (more, usb))| {
+        .prop_map(|(a, b, c, (more, usb, hostdevs))| {
             let mut d = Devices::default();
             (d.emulator, d.disks, d.controllers, d.filesystems, d.interfaces) = a;
             (d.serials, d.consoles, d.channels, d.inputs) = b;
             (d.graphics, d.videos, d.watchdog, d.memballoon, d.rngs, d.panics) = c;
             (d.audios, d.sounds, d.tpms) = more;
             gen_devices::add_usb_devices(&mut d, usb);
+            d.hostdevs = hostdevs;
             d
         })
         .boxed()
@@ -1081,6 +1082,7 @@ fn make_consistent(d: &mut Domain) {
         .map(|x| &mut x.boot)
         .chain(devs.interfaces.iter_mut().map(|x| &mut x.boot))
         .chain(devs.redirdevs.iter_mut().map(|x| &mut x.boot))
+        .chain(devs.hostdevs.iter_mut().map(|x| &mut x.boot))
         .filter(|b| b.is_some());
     if d.os.boot.is_empty() {
         let mut orders = HashSet::new();

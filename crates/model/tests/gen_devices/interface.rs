@@ -271,7 +271,7 @@ fn filterref() -> BoxedStrategy<FilterRef> {
         .boxed()
 }
 
-fn rom() -> BoxedStrategy<Rom> {
+pub(super) fn rom() -> BoxedStrategy<Rom> {
     (opt_bool(), opt_bool(), opt(abs_path()))
         .prop_map(|(enabled, bar, file)| {
             let mut r = Rom::default();

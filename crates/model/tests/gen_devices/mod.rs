@@ -17,6 +17,7 @@ use virtkit_model::domain::devices::{
     VideoDriver, VideoDriverName, VideoType, VirtioModel, VirtioOptions, Vnc,
 };
 
+mod hostdev;
 pub(crate) mod interface;
 
 use super::{abs_dir, abs_path, alias_address, listen_address, one_line, one_of, opt, opt_bool, opt_of, re};
@@ -153,13 +154,14 @@ pub(super) fn make_consistent(d: &mut Devices) {
         }
     }
     // validate: "a host PCI device is given once".
-    let mut host_pci = std::collections::HashSet::new();
+    let mut host = std::collections::HashSet::new();
     d.interfaces.retain(|i| match &i.source {
-        virtkit_model::domain::devices::InterfaceSource::Hostdev { address, .. } => {
-            host_pci.insert((address.domain, address.bus, address.slot, address.function))
+        virtkit_model::domain::devices::InterfaceSource::Hostdev { address: a, .. } => {
+            host.insert(format!("pci {:?} {:?} {:?} {:?}", a.domain, a.bus, a.slot, a.function))
         }
         _ => true,
     });
+    d.hostdevs.retain(|h| hostdev::key(h).is_none_or(|k| host.insert(k)));
     let mut master = None;
     for c in &mut d.controllers {
         if c.controller_type != ControllerType::Usb {
@@ -180,6 +182,7 @@ pub(super) fn aliases(d: &mut Devices) -> impl Iterator<Item = &mut Option<Strin
     d.sounds
         .iter_mut()
         .map(|s| &mut s.alias)
+        .chain(d.hostdevs.iter_mut().map(|h| &mut h.alias))
         .chain(d.redirdevs.iter_mut().map(|r| &mut r.alias))
         .chain(d.hubs.iter_mut().map(|h| &mut h.alias))
         .chain(d.tpms.iter_mut().map(|t| &mut t.alias))
@@ -656,4 +659,8 @@ pub(super) fn tpms() -> BoxedStrategy<Vec<Tpm>> {
                 .collect()
         })
         .boxed()
+}
+
+pub(super) fn hostdevs() -> BoxedStrategy<Vec<virtkit_model::domain::devices::Hostdev>> {
+    vec(hostdev::hostdev(), 0..=3).boxed()
 }

@@ -137,6 +137,12 @@ pub struct IscsiHost {
     pub port: Option<u16>,
 }
 
+impl IscsiHost {
+    pub fn new(name: impl Into<String>, port: Option<u16>) -> Self {
+        IscsiHost { name: name.into(), port }
+    }
+}
+
 /// Where a passed-through SCSI device is.
 #[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -47,8 +47,10 @@ pub(super) fn host_usb(k: &mut Checks<'_>, p: &str, u: &UsbSource) {
     if u.vendor.is_none() && u.product.is_none() && u.bus.is_none() && u.device.is_none() {
         k.invalid(p, "a USB device is named by vendor and product, or by bus and device");
     }
-    k.max(&format!("{p}/address/@bus"), u.bus, 0xfff);
-    k.max(&format!("{p}/address/@device"), u.device, 0xfff);
+    // Written in decimal, as libvirt writes them, and libvirt's schema
+    // takes three digits.
+    k.max(&format!("{p}/address/@bus"), u.bus, 999);
+    k.max(&format!("{p}/address/@device"), u.device, 999);
 }
 
 pub(super) fn hostdevs(k: &mut Checks<'_>, d: &Devices) {
