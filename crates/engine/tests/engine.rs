@@ -506,6 +506,9 @@ async fn broken_and_half_written_files_change_nothing() {
 struct Durable {
     events: OnceLock<DriverEvents>,
     fail_power_off: std::sync::atomic::AtomicBool,
+    /// A runtime status file that a failed reconnect turns into a directory,
+    /// so that the engine cannot remove it.
+    jam: Mutex<Option<std::path::PathBuf>>,
 }
 
 #[async_trait]
@@ -540,6 +543,10 @@ impl DomainDriver for Durable {
         if data["alive"] == true {
             Ok(Started::new(live, State::new(DomainState::Running, StateReason::Unknown)).with_data(data))
         } else {
+            if let Some(p) = self.jam.lock().unwrap().take() {
+                std::fs::remove_file(&p).unwrap();
+                std::fs::create_dir_all(p.join("in-the-way")).unwrap();
+            }
             Err(virtkit_engine::Error::new(ErrorKind::Driver, "gone"))
         }
     }
@@ -601,6 +608,35 @@ async fn running_domains_are_taken_over_by_the_next_engine() {
     e.start(u, Default::default()).await.unwrap();
     let ids: HashSet<_> = e.list(Default::default()).await.unwrap().items.iter().filter_map(|d| d.id).collect();
     assert_eq!(ids.len(), 3);
+}
+
+#[tokio::test]
+async fn a_runtime_status_that_cannot_be_removed_does_not_stop_the_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = {
+        let e = Engine::open(Arc::new(Durable::default()), persistent(dir.path())).await.unwrap();
+        for name in ["a", "z"] {
+            let u = e.define(dom(name), Default::default()).await.unwrap().uuid;
+            e.start(u, Default::default()).await.unwrap();
+        }
+        let mut d = dom("m");
+        d.title = Some("dies".into());
+        let u = e.define(d, Default::default()).await.unwrap().uuid;
+        e.start(u, Default::default()).await.unwrap();
+        u
+    };
+    let run_file = dir.path().join(format!("run/domain/{dead}.json"));
+    assert!(run_file.is_file());
+    let driver = Arc::new(Durable::default());
+    *driver.jam.lock().unwrap() = Some(run_file.clone());
+    let e = Engine::open(driver, persistent(dir.path())).await.unwrap();
+    let l = e.list(Default::default()).await.unwrap();
+    let got: Vec<_> = l.items.iter().map(|d| (d.name.as_str(), d.state)).collect();
+    assert_eq!(got, [("a", DomainState::Running), ("m", DomainState::Shutoff), ("z", DomainState::Running)]);
+    let problems = e.load_problems();
+    let want = format!("cannot remove the runtime status of domain {dead}");
+    assert!(problems.iter().any(|p| p.contains(&want)), "{problems:?}");
+    assert!(run_file.is_dir(), "the file in the way is left as it is");
 }
 
 #[tokio::test]
