@@ -615,9 +615,14 @@ fn devices() -> BoxedStrategy<Devices> {
             vec(rng(), 0..=2),
             vec(panic(), 0..=2),
         ),
-        (gen_devices::more_devices(), gen_devices::usb_devices(), gen_devices::hostdevs()),
+        (
+            gen_devices::more_devices(),
+            gen_devices::usb_devices(),
+            gen_devices::hostdevs(),
+            gen_devices::platform_devices(),
+        ),
     )
-        .prop_map(|(a, b, c, (more, usb, hostdevs))| {
+        .prop_map(|(a, b, c, (more, usb, hostdevs, platform))| {
             let mut d = Devices::default();
             (d.emulator, d.disks, d.controllers, d.filesystems, d.interfaces) = a;
             (d.serials, d.consoles, d.channels, d.inputs) = b;
@@ -625,6 +630,7 @@ fn devices() -> BoxedStrategy<Devices> {
             (d.audios, d.sounds, d.tpms) = more;
             gen_devices::add_usb_devices(&mut d, usb);
             d.hostdevs = hostdevs;
+            (d.iommu, d.vsock, d.shmems) = platform;
             d
         })
         .boxed()

@@ -19,6 +19,7 @@ use virtkit_model::domain::devices::{
 
 mod hostdev;
 pub(crate) mod interface;
+mod platform;
 
 use super::{abs_dir, abs_path, alias_address, listen_address, one_line, one_of, opt, opt_bool, opt_of, re};
 
@@ -183,6 +184,9 @@ pub(super) fn aliases(d: &mut Devices) -> impl Iterator<Item = &mut Option<Strin
         .iter_mut()
         .map(|s| &mut s.alias)
         .chain(d.hostdevs.iter_mut().map(|h| &mut h.alias))
+        .chain(d.iommu.iter_mut().map(|x| &mut x.alias))
+        .chain(d.vsock.iter_mut().map(|x| &mut x.alias))
+        .chain(d.shmems.iter_mut().map(|x| &mut x.alias))
         .chain(d.redirdevs.iter_mut().map(|r| &mut r.alias))
         .chain(d.hubs.iter_mut().map(|h| &mut h.alias))
         .chain(d.tpms.iter_mut().map(|t| &mut t.alias))
@@ -663,4 +667,15 @@ pub(super) fn tpms() -> BoxedStrategy<Vec<Tpm>> {
 
 pub(super) fn hostdevs() -> BoxedStrategy<Vec<virtkit_model::domain::devices::Hostdev>> {
     vec(hostdev::hostdev(), 0..=3).boxed()
+}
+
+/// `<iommu>`, `<vsock>` and `<shmem>` devices.
+pub(super) type PlatformDevices = (
+    Option<virtkit_model::domain::devices::Iommu>,
+    Option<virtkit_model::domain::devices::Vsock>,
+    Vec<virtkit_model::domain::devices::Shmem>,
+);
+
+pub(super) fn platform_devices() -> BoxedStrategy<PlatformDevices> {
+    (opt(platform::iommu()), opt(platform::vsock()), platform::shmems()).boxed()
 }
