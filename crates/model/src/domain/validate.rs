@@ -9,6 +9,7 @@ use super::devices::Address;
 use super::{ClockAdjustment, ClockOffset, Domain, DomainType, OsType, TickPolicy, TimerName};
 use crate::error::{Error, ErrorKind, Errors};
 use crate::xml::truncate;
+use std::fmt::{self, Display};
 
 mod top;
 
@@ -297,6 +298,43 @@ pub(crate) fn is_address_or_name(s: &str) -> bool {
 }
 
 /// `name` or `name[i+1]` when there are several.
+/// A path, or part of one, and what follows it (`Sub(device, "/address")`),
+/// written out only when a problem is reported there.
+#[derive(Clone, Copy)]
+pub(crate) struct Sub<P>(pub(crate) P, pub(crate) &'static str);
+
+impl<P: Display> Display for Sub<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.0, self.1)
+    }
+}
+
+/// The path of element `name`, the `i`th (from 0) of `n` alike under
+/// `parent`: `parent/name[i+1]`, or `parent/name` when it is alone (as
+/// [`idx`]), written out only when a problem is reported there.
+#[derive(Clone, Copy)]
+pub(crate) struct Nth<P> {
+    pub(crate) parent: P,
+    pub(crate) name: &'static str,
+    pub(crate) i: usize,
+    pub(crate) n: usize,
+}
+
+impl<P: Display> Display for Nth<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.n > 1 {
+            write!(f, "{}/{}[{}]", self.parent, self.name, self.i + 1)
+        } else {
+            write!(f, "{}/{}", self.parent, self.name)
+        }
+    }
+}
+
+/// `/domain/devices/NAME[i]`: the path of the `i`th of `n` devices alike.
+pub(crate) fn device(name: &'static str, i: usize, n: usize) -> Nth<&'static str> {
+    Nth { parent: "/domain/devices", name, i, n }
+}
+
 pub(crate) fn idx(name: &str, i: usize, n: usize) -> String {
     if n > 1 { format!("{name}[{}]", i + 1) } else { name.to_owned() }
 }
@@ -321,16 +359,20 @@ impl V {
         self.out.extend(errors);
     }
 
-    pub(crate) fn invalid(&mut self, path: impl Into<String>, msg: impl Into<String>) {
-        self.out.push(Error::new(path, ErrorKind::Invalid(msg.into())));
+    // Paths are anything that formats as one (`impl Display`), so that a
+    // check that passes builds none: most documents have no problem, and
+    // formatting every place's path first cost a tenth of reading one.
+
+    pub(crate) fn invalid(&mut self, path: impl Display, msg: impl Into<String>) {
+        self.out.push(Error::new(path.to_string(), ErrorKind::Invalid(msg.into())));
     }
 
-    pub(crate) fn value(&mut self, path: impl Into<String>, msg: impl Into<String>) {
-        self.out.push(Error::new(path, ErrorKind::InvalidValue(msg.into())));
+    pub(crate) fn value(&mut self, path: impl Display, msg: impl Into<String>) {
+        self.out.push(Error::new(path.to_string(), ErrorKind::InvalidValue(msg.into())));
     }
 
     /// libvirt's absFilePath: `/` and at least one more character, one line.
-    pub(crate) fn abs(&mut self, path: &str, value: &str) {
+    pub(crate) fn abs(&mut self, path: impl Display, value: &str) {
         if !value.starts_with('/') {
             self.value(path, format!("'{}' is not an absolute path", truncate(value)));
         } else if value.len() < 2 {
@@ -341,7 +383,7 @@ impl V {
     }
 
     /// libvirt's absDirPath: `/` and anything on one line.
-    pub(crate) fn abs_dir(&mut self, path: &str, value: &str) {
+    pub(crate) fn abs_dir(&mut self, path: impl Display, value: &str) {
         if !value.starts_with('/') {
             self.value(path, format!("'{}' is not an absolute path", truncate(value)));
         } else if value.contains(['\n', '\r']) {
@@ -350,7 +392,7 @@ impl V {
     }
 
     /// Free text that must be one line and not empty (a file name, a host).
-    pub(crate) fn one_line(&mut self, path: &str, value: &str) {
+    pub(crate) fn one_line(&mut self, path: impl Display, value: &str) {
         if value.is_empty() {
             self.value(path, "must not be empty");
         } else if value.contains(['\n', '\r']) {
@@ -358,50 +400,49 @@ impl V {
         }
     }
 
-    pub(crate) fn opt_abs(&mut self, path: &str, value: Option<&str>) {
+    pub(crate) fn opt_abs(&mut self, path: impl Display, value: Option<&str>) {
         if let Some(s) = value {
             self.abs(path, s);
         }
     }
 
-    pub(crate) fn max(&mut self, path: &str, value: Option<u32>, max: u32) {
+    pub(crate) fn max(&mut self, path: impl Display, value: Option<u32>, max: u32) {
         if let Some(x) = value.filter(|x| *x > max) {
             self.value(path, format!("{x} is out of range (at most {max})"));
         }
     }
 
     /// Ranges of a PCI address's fields; `p` is the `<address>` element's path.
-    pub(crate) fn pci(&mut self, p: &str, a: &super::devices::PciAddress) {
-        let at = |f: &str| format!("{p}/@{f}");
-        self.max(&at("bus"), a.bus, 0xff);
-        self.max(&at("slot"), a.slot, 31);
-        self.max(&at("function"), a.function, 7);
+    pub(crate) fn pci(&mut self, p: impl Display + Copy, a: &super::devices::PciAddress) {
+        self.max(Sub(p, "/@bus"), a.bus, 0xff);
+        self.max(Sub(p, "/@slot"), a.slot, 31);
+        self.max(Sub(p, "/@function"), a.function, 7);
     }
 
     /// Ranges of address fields, as libvirt's schema has them.
-    pub(crate) fn address(&mut self, device: &str, address: Option<&Address>) {
+    pub(crate) fn address(&mut self, device: impl Display + Copy, address: Option<&Address>) {
         let Some(a) = address else { return };
-        let p = format!("{device}/address");
-        let at = |f: &str| format!("{p}/@{f}");
+        let p = Sub(device, "/address");
+        let at = |f: &'static str| Sub(Sub(p, "/@"), f);
         match a {
-            Address::Pci(a) => self.pci(&p, a),
+            Address::Pci(a) => self.pci(p, a),
             Address::Drive(a) => {
-                self.max(&at("controller"), a.controller, 99);
-                self.max(&at("bus"), a.bus, 99);
-                self.max(&at("target"), a.target, 99);
-                self.max(&at("unit"), a.unit, 99_999);
+                self.max(at("controller"), a.controller, 99);
+                self.max(at("bus"), a.bus, 99);
+                self.max(at("target"), a.target, 99);
+                self.max(at("unit"), a.unit, 99_999);
             }
             Address::VirtioSerial(a) => {
-                self.max(&at("controller"), Some(a.controller), 99);
-                self.max(&at("bus"), a.bus, 99);
-                self.max(&at("port"), a.port, 99);
+                self.max(at("controller"), Some(a.controller), 99);
+                self.max(at("bus"), a.bus, 99);
+                self.max(at("port"), a.port, 99);
             }
             Address::Isa(a) => {
-                self.max(&at("iobase"), a.iobase, 0xffff);
-                self.max(&at("irq"), a.irq, 0xf);
+                self.max(at("iobase"), a.iobase, 0xffff);
+                self.max(at("irq"), a.irq, 0xf);
             }
             Address::Usb(a) => {
-                self.max(&at("bus"), Some(a.bus), 999);
+                self.max(at("bus"), Some(a.bus), 999);
                 if let Some(port) = &a.port {
                     let ok = port.split('.').count() <= 4
                         && port
@@ -413,8 +454,8 @@ impl V {
                 }
             }
             Address::Ccid(a) => {
-                self.max(&at("controller"), Some(a.controller), 99);
-                self.max(&at("slot"), a.slot, 99);
+                self.max(at("controller"), Some(a.controller), 99);
+                self.max(at("slot"), a.slot, 99);
             }
             // A DIMM slot is checked against <maxMemory slots> with the
             // memory devices.

@@ -82,7 +82,7 @@ const DNS_NAME: (&str, &str) = (".-", "a DNS name (letters, digits, . -)");
 /// libvirt's zoneName.
 const ZONE_NAME: (&str, &str) = ("_-", "a firewall zone name (letters, digits, _ -)");
 
-fn pattern(v: &mut V, path: impl Into<String>, s: &str, (extra, what): (&str, &str)) {
+fn pattern(v: &mut V, path: impl std::fmt::Display, s: &str, (extra, what): (&str, &str)) {
     if !is_word(s, extra) {
         v.value(path, format!("'{}' is not {what}", truncate(s)));
     }

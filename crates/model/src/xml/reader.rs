@@ -122,8 +122,15 @@ fn read_in_context<'a, 'i, T>(
     vocabulary: Option<Ctx>,
     f: impl FnOnce(&El<'a, 'i>) -> Result<T>,
 ) -> std::result::Result<T, Vec<Error>> {
-    let sink =
-        Rc::new(Sink { errors: RefCell::new(Vec::new()), vocabulary, root: node.id(), stopped: Cell::new(false) });
+    let sink = Rc::new(Sink {
+        errors: RefCell::new(Vec::new()),
+        vocabulary,
+        root: node.id(),
+        stopped: Cell::new(false),
+        asked_attrs: RefCell::new(Vec::with_capacity(64)),
+        asked_children: RefCell::new(Vec::with_capacity(128)),
+        child_elements: RefCell::new(Vec::with_capacity(128)),
+    });
     let v = read_in(&sink, node, f);
     let mut errors = sink.errors.take();
     errors.sort_by_key(|e| e.pos.map(|p| (p.line, p.column)));
@@ -146,7 +153,7 @@ fn read_in_context<'a, 'i, T>(
 }
 
 /// Every problem of one read, and what tells unsupported from unknown.
-struct Sink {
+struct Sink<'a, 'i> {
     errors: RefCell<Vec<Error>>,
     /// The vocabulary, and the context in it of the element the read began at.
     vocabulary: Option<Ctx>,
@@ -154,9 +161,29 @@ struct Sink {
     root: roxmltree::NodeId,
     /// Reading stopped at [`MAX_ERRORS`] problems.
     stopped: Cell<bool>,
+    /// The names asked for by the elements being read, one stack for the
+    /// whole read: each [`El`] owns the part past where it began (reads
+    /// nest, so an element's part is whole again once its children are
+    /// done) and gives it back when it finishes. One buffer rather than
+    /// two per element: most of the reader's allocations were these.
+    asked_attrs: RefCell<Vec<&'static str>>,
+    asked_children: RefCell<Vec<&'static str>>,
+    /// The child elements outside any namespace, by name, of the elements
+    /// being read, on one stack as the names asked for are: an element
+    /// lists its own when first asked for a child, so that each ask looks
+    /// at its elements alone, not at every node between them.
+    child_elements: RefCell<Vec<ChildElement<'a, 'i>>>,
 }
 
-impl Sink {
+/// A child element outside any namespace, listed for its parent's reader.
+struct ChildElement<'a, 'i> {
+    name: &'i str,
+    node: Node<'a, 'i>,
+    /// Its reader asked for its name (and so it was read, or reported).
+    asked: bool,
+}
+
+impl Sink<'_, '_> {
     /// Whether another problem may be placed and recorded; when not,
     /// reading stops (and the read says so).
     fn room(&self) -> bool {
@@ -188,7 +215,11 @@ pub(crate) fn is_reported(e: &Error) -> bool {
 
 /// Reads one element within a read: whatever fails is recorded, and the
 /// caller gets [`reported`].
-fn read_in<'a, 'i, T>(sink: &Rc<Sink>, node: Node<'a, 'i>, f: impl FnOnce(&El<'a, 'i>) -> Result<T>) -> Result<T> {
+fn read_in<'a, 'i, T>(
+    sink: &Rc<Sink<'a, 'i>>,
+    node: Node<'a, 'i>,
+    f: impl FnOnce(&El<'a, 'i>) -> Result<T>,
+) -> Result<T> {
     if !sink.room() {
         return Err(reported());
     }
@@ -214,8 +245,10 @@ fn read_in<'a, 'i, T>(sink: &Rc<Sink>, node: Node<'a, 'i>, f: impl FnOnce(&El<'a
 pub(crate) struct El<'a, 'i> {
     node: Node<'a, 'i>,
     seen_attrs: Cell<u64>,
-    asked_attrs: RefCell<Vec<&'static str>>,
-    asked_children: RefCell<Vec<&'static str>>,
+    /// Where this element's attribute names start in [`Sink::asked_attrs`].
+    attrs_base: usize,
+    /// Where this element's child names start in [`Sink::asked_children`].
+    children_base: usize,
     /// Children asked for in a namespace: (namespace URI, local name).
     asked_ns_children: RefCell<Vec<(&'static str, &'static str)>>,
     text_read: Cell<bool>,
@@ -223,7 +256,21 @@ pub(crate) struct El<'a, 'i> {
     any_children: Cell<bool>,
     /// Children already reported as the typo of a missing one.
     typo_children: RefCell<Vec<roxmltree::NodeId>>,
-    sink: Rc<Sink>,
+    sink: Rc<Sink<'a, 'i>>,
+    /// Where this element's child elements are in [`Sink::child_elements`],
+    /// once asked for.
+    elements: Cell<Option<(usize, usize)>>,
+}
+
+impl Drop for El<'_, '_> {
+    /// Gives back this element's part of the read's stacks of names.
+    fn drop(&mut self) {
+        self.sink.asked_attrs.borrow_mut().truncate(self.attrs_base);
+        self.sink.asked_children.borrow_mut().truncate(self.children_base);
+        if let Some((start, _)) = self.elements.get() {
+            self.sink.child_elements.borrow_mut().truncate(start);
+        }
+    }
 }
 
 /// A vocabulary and a place in it.
@@ -237,17 +284,19 @@ enum Attr<T> {
 }
 
 impl<'a, 'i> El<'a, 'i> {
-    fn new(node: Node<'a, 'i>, sink: Rc<Sink>) -> Self {
+    fn new(node: Node<'a, 'i>, sink: Rc<Sink<'a, 'i>>) -> Self {
+        let (attrs_base, children_base) = (sink.asked_attrs.borrow().len(), sink.asked_children.borrow().len());
         El {
             node,
             seen_attrs: Cell::new(0),
-            asked_attrs: RefCell::new(Vec::new()),
-            asked_children: RefCell::new(Vec::new()),
+            attrs_base,
+            children_base,
             asked_ns_children: RefCell::new(Vec::new()),
             text_read: Cell::new(false),
             any_children: Cell::new(false),
             typo_children: RefCell::new(Vec::new()),
             sink,
+            elements: Cell::new(None),
         }
     }
 
@@ -274,7 +323,7 @@ impl<'a, 'i> El<'a, 'i> {
 
     /// The raw value of attribute `name`, marking it as read.
     pub(crate) fn raw_attr(&self, name: &'static str) -> Option<&'a str> {
-        self.asked_attrs.borrow_mut().push(name);
+        self.sink.asked_attrs.borrow_mut().push(name);
         for (i, a) in self.node.attributes().enumerate() {
             if a.namespace().is_none() && a.name() == name {
                 if i < 64 {
@@ -385,10 +434,39 @@ impl<'a, 'i> El<'a, 'i> {
     // ---- children ----
 
     fn named_children(&self, name: &'static str) -> impl Iterator<Item = Node<'a, 'i>> + use<'a, 'i> {
-        self.asked_children.borrow_mut().push(name);
-        self.node
-            .children()
-            .filter(move |c| c.is_element() && c.tag_name().namespace().is_none() && c.tag_name().name() == name)
+        self.sink.asked_children.borrow_mut().push(name);
+        let (start, end) = self.elements();
+        let sink = Rc::clone(&self.sink);
+        // By index, one short borrow each: reading a child lists its own
+        // children past `end` meanwhile.
+        (start..end).filter_map(move |k| {
+            let mut all = sink.child_elements.borrow_mut();
+            let c = &mut all[k];
+            if c.name != name {
+                return None;
+            }
+            c.asked = true;
+            Some(c.node)
+        })
+    }
+
+    /// This element's range in [`Sink::child_elements`], listed on first use
+    /// (before any child is read, so before any of theirs).
+    fn elements(&self) -> (usize, usize) {
+        if let Some(r) = self.elements.get() {
+            return r;
+        }
+        let mut all = self.sink.child_elements.borrow_mut();
+        let start = all.len();
+        all.extend(
+            self.node
+                .children()
+                .filter(|c| c.is_element() && c.tag_name().namespace().is_none())
+                .map(|node| ChildElement { name: node.tag_name().name(), node, asked: false }),
+        );
+        let r = (start, all.len());
+        self.elements.set(Some(r));
+        r
     }
 
     /// The one child element `name`, read with `f`. A repeat is recorded
@@ -476,7 +554,7 @@ impl<'a, 'i> El<'a, 'i> {
         match typo {
             Some(c) => {
                 // Reported here, so not again as an element nobody asked for.
-                self.asked_children.borrow_mut().push(name);
+                self.sink.asked_children.borrow_mut().push(name);
                 self.typo_children.borrow_mut().push(c.id());
                 located(
                     c,
@@ -628,19 +706,36 @@ impl<'a, 'i> El<'a, 'i> {
                 ErrorKind::UnsupportedAttribute { name, element }
             } else {
                 let libvirt = ctx.map_or(&[][..], |(_, c)| c.2);
-                let hint = hint_for(a.name(), &self.asked_attrs.borrow(), libvirt);
+                let hint = hint_for(a.name(), &self.sink.asked_attrs.borrow()[self.attrs_base..], libvirt);
                 ErrorKind::UnknownAttribute { hint, name, element }
             };
             self.sink.push(located(self.node, Some(a.name()), kind));
         }
         let mut text_done = failed || self.text_read.get();
+        // Which of the listed children were asked for, in document order.
+        let mut listed = self.elements.get().map(|(start, _)| start);
         for c in self.node.children() {
             if self.sink.stopped.get() {
                 return;
             }
             match c.node_type() {
                 NodeType::Element if self.any_children.get() => {}
-                NodeType::Element => self.finish_child(c, &ctx, failed),
+                NodeType::Element => {
+                    let asked = match (c.tag_name().namespace(), listed.as_mut()) {
+                        (None, Some(k)) => {
+                            *k += 1;
+                            self.sink.child_elements.borrow()[*k - 1].asked
+                        }
+                        (None, None) => false,
+                        (Some(ns), _) => {
+                            let name = c.tag_name().name();
+                            self.asked_ns_children.borrow().iter().any(|(n, l)| *n == ns && *l == name)
+                        }
+                    };
+                    if !asked {
+                        self.finish_child(c, &ctx, failed);
+                    }
+                }
                 NodeType::Text if !text_done && c.text().is_some_and(|t| !is_xml_space(t)) && self.sink.room() => {
                     text_done = true;
                     self.sink.push(located(c, None, ErrorKind::UnexpectedText { element: self.name().into() }));
@@ -652,12 +747,7 @@ impl<'a, 'i> El<'a, 'i> {
 
     /// [`finish`](Self::finish) for one child element.
     fn finish_child(&self, c: Node<'a, 'i>, ctx: &dyn Fn() -> Option<Ctx>, failed: bool) {
-        let (ns, name) = (c.tag_name().namespace(), c.tag_name().name());
-        let asked = match ns {
-            None => self.asked_children.borrow().contains(&name),
-            Some(ns) => self.asked_ns_children.borrow().iter().any(|(n, l)| *n == ns && *l == name),
-        };
-        if asked || self.typo_children.borrow().contains(&c.id()) {
+        if self.typo_children.borrow().contains(&c.id()) {
             return;
         }
         if !self.sink.room() {
@@ -676,7 +766,7 @@ impl<'a, 'i> El<'a, 'i> {
             _ => {
                 let name = qualified_name(c);
                 let libvirt = ctx.map_or(&[][..], |(_, at)| at.3);
-                let hint = hint_for(&name, &self.asked_children.borrow(), libvirt);
+                let hint = hint_for(&name, &self.sink.asked_children.borrow()[self.children_base..], libvirt);
                 let kind = ErrorKind::UnknownElement { hint, name, parent: self.name().into() };
                 self.sink.push(located(c, None, kind));
             }
@@ -687,7 +777,7 @@ impl<'a, 'i> El<'a, 'i> {
 /// Records every name under `node` (in context `at`, read by nobody) that
 /// libvirt's vocabulary does not have: the typos in a part that is refused
 /// or was not reached.
-fn check_unread(sink: &Sink, v: &'static Vocabulary, node: Node<'_, '_>, at: &'static Entry) {
+fn check_unread(sink: &Sink<'_, '_>, v: &'static Vocabulary, node: Node<'_, '_>, at: &'static Entry) {
     let mut todo = vec![(node, at)];
     while let Some((n, at)) = todo.pop() {
         for a in n.attributes() {

@@ -12,7 +12,9 @@ mod usb;
 use std::collections::{HashMap, HashSet};
 use std::ops::{Deref, DerefMut};
 
-use super::{V, idx, is_word};
+use std::fmt::Display;
+
+use super::{Sub, V, device, idx, is_word};
 use crate::domain::Domain;
 use crate::domain::devices::{
     CharLog, CharSource, ControllerType, DeviceBoot, DeviceSeclabel, Devices, InputBus, InputType, PCI_MODEL_NAMES,
@@ -78,7 +80,7 @@ impl DerefMut for Checks<'_> {
 
 impl Checks<'_> {
     /// An alias: a name, unique in the domain.
-    fn alias(&mut self, path: &str, a: Option<&String>) {
+    fn alias(&mut self, path: impl Display + Copy, a: Option<&String>) {
         let Some(a) = a else { return };
         if !is_word(a, "_-.") {
             self.value(format!("{path}/alias/@name"), format!("'{}' is not an alias name", truncate(a)));
@@ -86,22 +88,28 @@ impl Checks<'_> {
             let msg = format!("alias '{a}' is already used by {first}");
             self.invalid(format!("{path}/alias/@name"), msg);
         } else {
-            self.aliases.insert(a.clone(), path.to_owned());
+            self.aliases.insert(a.clone(), path.to_string());
         }
     }
 
     /// The host side of a character device.
-    fn char_source(&mut self, p: &str, s: &CharSource, labels: &[DeviceSeclabel], log: Option<&CharLog>) {
-        let at = |a: &str| format!("{p}/source/@{a}");
+    fn char_source(
+        &mut self,
+        p: impl Display + Copy,
+        s: &CharSource,
+        labels: &[DeviceSeclabel],
+        log: Option<&CharLog>,
+    ) {
+        let at = |a: &'static str| Sub(Sub(p, "/source/@"), a);
         match s {
             CharSource::File { path, .. } | CharSource::Dev { path } | CharSource::Pipe { path } => {
-                self.abs(&at("path"), path);
+                self.abs(at("path"), path);
             }
             CharSource::Unix { path, mode, reconnect } => {
-                self.opt_abs(&at("path"), path.as_deref());
+                self.opt_abs(at("path"), path.as_deref());
                 self.reconnect(p, *mode, reconnect.as_ref());
             }
-            CharSource::Pty { path } => self.opt_abs(&at("path"), path.as_deref()),
+            CharSource::Pty { path } => self.opt_abs(at("path"), path.as_deref()),
             CharSource::Tcp { service, host, mode, reconnect, .. } => {
                 self.service(p, "", host.as_deref(), Some(service));
                 self.reconnect(p, *mode, reconnect.as_ref());
@@ -118,8 +126,8 @@ impl Checks<'_> {
                 self.value(at("channel"), format!("'{}' is not a D-Bus channel name", truncate(c)));
             }
             CharSource::Nmdm { master, slave } => {
-                self.abs(&at("master"), master);
-                self.abs(&at("slave"), slave);
+                self.abs(at("master"), master);
+                self.abs(at("slave"), slave);
             }
             _ => {}
         }
@@ -129,14 +137,16 @@ impl Checks<'_> {
                 format!("a {} source has no host file to label", s.type_name()),
             );
         }
-        self.seclabels(&format!("{p}/source"), labels);
+        if !labels.is_empty() {
+            self.seclabels(Sub(p, "/source"), labels);
+        }
         if let Some(l) = log {
-            self.abs(&format!("{p}/log/@file"), &l.file);
+            self.abs(Sub(p, "/log/@file"), &l.file);
         }
     }
 
     /// A host and service (port) of a socket.
-    fn service(&mut self, p: &str, which: &str, host: Option<&str>, service: Option<&String>) {
+    fn service(&mut self, p: impl Display, which: &str, host: Option<&str>, service: Option<&String>) {
         if service.is_some_and(|s| s.is_empty()) {
             self.value(format!("{p}/source{which}/@service"), "a service (port) is needed");
         }
@@ -146,7 +156,7 @@ impl Checks<'_> {
     }
 
     /// `<reconnect>`: for client sockets, with a timeout when enabled.
-    fn reconnect(&mut self, p: &str, mode: Option<SourceMode>, r: Option<&Reconnect>) {
+    fn reconnect(&mut self, p: impl Display, mode: Option<SourceMode>, r: Option<&Reconnect>) {
         let Some(r) = r else { return };
         if mode != Some(SourceMode::Connect) {
             self.invalid(format!("{p}/source/reconnect"), "only a socket in mode 'connect' reconnects");
@@ -163,7 +173,7 @@ impl Checks<'_> {
     }
 
     /// Per-device security labels: one per model, and a label only with relabelling.
-    fn seclabels(&mut self, p: &str, labels: &[DeviceSeclabel]) {
+    fn seclabels(&mut self, p: impl Display, labels: &[DeviceSeclabel]) {
         let n = labels.len();
         let mut models = HashSet::new();
         for (i, l) in labels.iter().enumerate() {
@@ -192,7 +202,7 @@ impl Checks<'_> {
     }
 
     /// A reference to an `<audio>` backend by id.
-    fn audio_ref(&mut self, path: &str, id: Option<u8>) {
+    fn audio_ref(&mut self, path: impl Display, id: Option<u8>) {
         if let Some(id) = id
             && !self.audio_ids.contains(&id)
         {
@@ -201,7 +211,7 @@ impl Checks<'_> {
     }
 
     /// A device's boot order: from 1, unique in the domain.
-    fn boot(&mut self, path: &str, b: Option<&DeviceBoot>) {
+    fn boot(&mut self, path: impl Display + Copy, b: Option<&DeviceBoot>) {
         let Some(b) = b else { return };
         if b.order == 0 {
             self.value(format!("{path}/boot/@order"), "boot order starts at 1");
@@ -209,7 +219,7 @@ impl Checks<'_> {
             let msg = format!("boot order {} is already used by {first}", b.order);
             self.invalid(format!("{path}/boot/@order"), msg);
         } else {
-            self.boot_orders.insert(b.order, path.to_owned());
+            self.boot_orders.insert(b.order, path.to_string());
         }
         if let Some(l) = &b.loadparm
             && (l.is_empty() || l.len() > 8 || !is_word(l, ". "))
@@ -221,9 +231,9 @@ impl Checks<'_> {
 
 fn controllers(k: &mut Checks<'_>, d: &Devices) {
     let n = d.controllers.len();
-    let mut indexes: HashMap<(ControllerType, u32), String> = HashMap::new();
+    let mut indexes: HashMap<(ControllerType, u32), _> = HashMap::new();
     for (i, c) in d.controllers.iter().enumerate() {
-        let p = format!("/domain/devices/{}", idx("controller", i, n));
+        let p = device("controller", i, n);
         let models = c.controller_type.models();
         match &c.model {
             Some(m) if !models.contains(&m.as_str()) => {
@@ -276,7 +286,7 @@ fn controllers(k: &mut Checks<'_>, d: &Devices) {
                     format!("{} controller index {index} is already used by {first}", c.controller_type),
                 );
             } else {
-                indexes.insert((c.controller_type, index), p.clone());
+                indexes.insert((c.controller_type, index), p);
             }
         }
         let pci_only = c.model_name.is_some() || c.target.is_some();
@@ -299,7 +309,7 @@ fn controllers(k: &mut Checks<'_>, d: &Devices) {
                 ("busNr", t.bus_nr),
                 ("index", t.index),
             ] {
-                k.max(&format!("{p}/target/@{attr}"), val, 255);
+                k.max(Sub(Sub(p, "/target/@"), attr), val, 255);
             }
         }
         let ports_ok = matches!(c.controller_type, ControllerType::Usb | ControllerType::VirtioSerial);
@@ -309,8 +319,8 @@ fn controllers(k: &mut Checks<'_>, d: &Devices) {
         if c.vectors.is_some() && c.controller_type != ControllerType::VirtioSerial {
             k.invalid(format!("{p}/@vectors"), "only virtio-serial controllers have vectors");
         }
-        k.alias(&p, c.alias.as_ref());
-        k.address(&p, c.address.as_ref());
+        k.alias(p, c.alias.as_ref());
+        k.address(p, c.address.as_ref());
     }
 }
 
@@ -372,32 +382,32 @@ fn filesystems(k: &mut Checks<'_>, d: &Devices) {
 fn chardevs(k: &mut Checks<'_>, d: &Devices) {
     let n = d.serials.len();
     for (i, s) in d.serials.iter().enumerate() {
-        let p = format!("/domain/devices/{}", idx("serial", i, n));
-        k.char_source(&p, &s.source, &s.seclabels, s.log.as_ref());
-        k.alias(&p, s.alias.as_ref());
-        k.address(&p, s.address.as_ref());
+        let p = device("serial", i, n);
+        k.char_source(p, &s.source, &s.seclabels, s.log.as_ref());
+        k.alias(p, s.alias.as_ref());
+        k.address(p, s.address.as_ref());
     }
     let n = d.consoles.len();
     for (i, c) in d.consoles.iter().enumerate() {
-        let p = format!("/domain/devices/{}", idx("console", i, n));
-        k.char_source(&p, &c.source, &c.seclabels, c.log.as_ref());
-        k.alias(&p, c.alias.as_ref());
-        k.address(&p, c.address.as_ref());
+        let p = device("console", i, n);
+        k.char_source(p, &c.source, &c.seclabels, c.log.as_ref());
+        k.alias(p, c.alias.as_ref());
+        k.address(p, c.address.as_ref());
     }
     let n = d.channels.len();
-    let mut names: HashMap<&str, String> = HashMap::new();
+    let mut names = HashMap::new();
     for (i, c) in d.channels.iter().enumerate() {
-        let p = format!("/domain/devices/{}", idx("channel", i, n));
-        k.char_source(&p, &c.source, &c.seclabels, c.log.as_ref());
+        let p = device("channel", i, n);
+        k.char_source(p, &c.source, &c.seclabels, c.log.as_ref());
         if let Some(name) = &c.target.name {
             if let Some(first) = names.get(name.as_str()) {
                 k.invalid(format!("{p}/target/@name"), format!("channel '{name}' is already used by {first}"));
             } else {
-                names.insert(name, p.clone());
+                names.insert(name.as_str(), p);
             }
         }
-        k.alias(&p, c.alias.as_ref());
-        k.address(&p, c.address.as_ref());
+        k.alias(p, c.alias.as_ref());
+        k.address(p, c.address.as_ref());
     }
 }
 

@@ -1,6 +1,6 @@
 //! Checks of USB redirection, its filter, hubs and smartcards.
 
-use super::super::{idx, is_word};
+use super::super::{device, idx, is_word};
 use super::Checks;
 use crate::domain::devices::{Devices, SmartcardMode};
 use crate::xml::truncate;
@@ -8,11 +8,11 @@ use crate::xml::truncate;
 pub(super) fn usb(k: &mut Checks<'_>, d: &Devices) {
     let n = d.redirdevs.len();
     for (i, r) in d.redirdevs.iter().enumerate() {
-        let p = format!("/domain/devices/{}", idx("redirdev", i, n));
-        k.char_source(&p, &r.source, &r.seclabels, None);
-        k.boot(&p, r.boot.as_ref());
-        k.alias(&p, r.alias.as_ref());
-        k.address(&p, r.address.as_ref());
+        let p = device("redirdev", i, n);
+        k.char_source(p, &r.source, &r.seclabels, None);
+        k.boot(p, r.boot.as_ref());
+        k.alias(p, r.alias.as_ref());
+        k.address(p, r.address.as_ref());
     }
     if let Some(f) = &d.redirfilter {
         let n = f.rules.len();
