@@ -243,7 +243,7 @@ pub(super) fn check_volume(vol: &Volume, v: &mut V) {
     let n = vol.source_devices.len();
     for (i, d) in vol.source_devices.iter().enumerate() {
         let at = format!("/volume/source/{}", idx("device", i, n));
-        v.abs(&format!("{at}/@path"), &d.path);
+        v.abs(format!("{at}/@path"), &d.path);
         let count = d.extents.len();
         for (j, e) in d.extents.iter().enumerate() {
             if e.start > e.end {

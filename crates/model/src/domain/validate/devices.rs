@@ -245,7 +245,7 @@ fn controllers(k: &mut Checks<'_>, d: &Devices) {
                 k.value(format!("{p}/@model"), msg);
             }
             None if c.controller_type == ControllerType::Pci => {
-                k.invalid(&p, "a pci controller needs a model");
+                k.invalid(p, "a pci controller needs a model");
             }
             _ => {}
         }
@@ -291,7 +291,7 @@ fn controllers(k: &mut Checks<'_>, d: &Devices) {
         }
         let pci_only = c.model_name.is_some() || c.target.is_some();
         if pci_only && c.controller_type != ControllerType::Pci {
-            k.invalid(&p, "<model> and <target> are for pci controllers");
+            k.invalid(p, "<model> and <target> are for pci controllers");
         }
         if let Some(name) = &c.model_name
             && !PCI_MODEL_NAMES.contains(&name.as_str())
@@ -329,13 +329,13 @@ fn filesystems(k: &mut Checks<'_>, d: &Devices) {
     for (i, f) in d.filesystems.iter().enumerate() {
         let p = format!("/domain/devices/{}", idx("filesystem", i, n));
         match &f.source {
-            crate::domain::devices::FsSource::Dir(d) => k.abs_dir(&format!("{p}/source/@dir"), d),
-            crate::domain::devices::FsSource::Socket(s) => k.abs(&format!("{p}/source/@socket"), s),
+            crate::domain::devices::FsSource::Dir(d) => k.abs_dir(format!("{p}/source/@dir"), d),
+            crate::domain::devices::FsSource::Socket(s) => k.abs(format!("{p}/source/@socket"), s),
         }
         let virtiofs =
             f.driver.as_ref().and_then(|d| d.driver_type) == Some(crate::domain::devices::FsDriverType::Virtiofs);
         if let Some(b) = &f.binary {
-            k.opt_abs(&format!("{p}/binary/@path"), b.path.as_deref());
+            k.opt_abs(format!("{p}/binary/@path"), b.path.as_deref());
             if !virtiofs {
                 k.invalid(
                     format!("{p}/binary"),
@@ -423,7 +423,7 @@ fn inputs(k: &mut Checks<'_>, d: &Devices) {
             }
             (Some(s), true) => {
                 let attr = if input.input_type == InputType::Passthrough { "evdev" } else { "dev" };
-                k.abs(&format!("{p}/source/@{attr}"), &s.dev);
+                k.abs(format!("{p}/source/@{attr}"), &s.dev);
                 if input.input_type == InputType::Passthrough {
                     for (a, set) in [
                         ("grab", s.grab_all.is_some()),
@@ -477,7 +477,7 @@ fn videos(k: &mut Checks<'_>, d: &Devices) {
                 k.invalid(format!("{p}/model/acceleration/@accel2d"), "only vbox video accelerates 2D");
             }
             if let Some(r) = &a.rendernode {
-                k.abs(&format!("{p}/model/acceleration/@rendernode"), r);
+                k.abs(format!("{p}/model/acceleration/@rendernode"), r);
                 if vid.driver.as_ref().and_then(|d| d.name) != Some(VideoDriverName::Vhostuser) {
                     k.invalid(format!("{p}/model/acceleration/@rendernode"), "a render node is for a vhost-user GPU");
                 }
@@ -520,7 +520,7 @@ fn misc(k: &mut Checks<'_>, d: &Devices) {
     for (i, r) in d.rngs.iter().enumerate() {
         let p = format!("/domain/devices/{}", idx("rng", i, n));
         match &r.backend {
-            RngBackend::Random { path } => k.opt_abs(&format!("{p}/backend"), path.as_deref()),
+            RngBackend::Random { path } => k.opt_abs(format!("{p}/backend"), path.as_deref()),
             RngBackend::Egd { source, seclabels } => k.char_source(&format!("{p}/backend"), source, seclabels, None),
             _ => {}
         }
@@ -552,8 +552,8 @@ fn tpms(k: &mut Checks<'_>, d: &Devices) {
             k.invalid(&p, "a domain has one TPM (and at most one spapr-tpm-proxy beside it)");
         }
         match &t.backend {
-            TpmBackend::Passthrough { device } => k.one_line(&format!("{p}/backend/device/@path"), device),
-            TpmBackend::External { path } => k.one_line(&format!("{p}/backend/source/@path"), path),
+            TpmBackend::Passthrough { device } => k.one_line(format!("{p}/backend/device/@path"), device),
+            TpmBackend::External { path } => k.one_line(format!("{p}/backend/source/@path"), path),
             TpmBackend::Emulator { version, active_pcr_banks, .. } => {
                 if active_pcr_banks.is_some() && *version == Some(TpmVersion::V1_2) {
                     k.invalid(format!("{p}/backend/active_pcr_banks"), "only a TPM 2.0 has PCR banks to activate");

@@ -221,7 +221,7 @@ impl Domain {
             let n = b.devices.len();
             for (i, d) in b.devices.iter().enumerate() {
                 let p = format!("/domain/blkiotune/{}", idx("device", i, n));
-                v.abs(&format!("{p}/path"), &d.path);
+                v.abs(format!("{p}/path"), &d.path);
                 weight(v, &format!("{p}/weight"), d.weight);
             }
         }
@@ -362,7 +362,7 @@ impl Domain {
         }
         let n = os.acpi_tables.len();
         for (i, t) in os.acpi_tables.iter().enumerate() {
-            v.abs(&format!("/domain/os/acpi/{}", idx("table", i, n)), t);
+            v.abs(format!("/domain/os/acpi/{}", idx("table", i, n)), t);
         }
         v.opt_abs("/domain/os/root", os.root.as_deref());
         if let Some(t) = os.bios.as_ref().and_then(|b| b.reboot_timeout).filter(|t| *t < -1) {
@@ -411,7 +411,7 @@ impl Domain {
                             v.value(format!("{ep}/@name"), "a fw_cfg name starts with 'opt/' and is at most 55 bytes");
                         }
                         match (&e.file, &e.value) {
-                            (Some(f), None) => v.abs(&format!("{ep}/@file"), f),
+                            (Some(f), None) => v.abs(format!("{ep}/@file"), f),
                             (None, Some(_)) => {}
                             _ => v.invalid(&ep, "an entry has a file or a value, not both"),
                         }

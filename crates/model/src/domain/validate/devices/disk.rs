@@ -138,7 +138,7 @@ impl Checks<'_> {
     /// One storage source at `p` (its `<source>`).
     pub(super) fn disk_source(&mut self, p: &str, s: &DiskSource) {
         if let Some(path) = s.path() {
-            self.abs(&format!("{p}/@{}", s.path_attr()), path);
+            self.abs(format!("{p}/@{}", s.path_attr()), path);
         }
         if let Some(sl) = &s.slice {
             if sl.size == 0 {
@@ -152,13 +152,13 @@ impl Checks<'_> {
         match &s.location {
             SourceLocation::Network(n) => self.network_source(p, n),
             SourceLocation::Volume(v) => {
-                self.one_line(&format!("{p}/@pool"), &v.pool);
-                self.one_line(&format!("{p}/@volume"), &v.volume);
+                self.one_line(format!("{p}/@pool"), &v.pool);
+                self.one_line(format!("{p}/@volume"), &v.volume);
             }
-            SourceLocation::VhostUser { path, .. } => self.abs(&format!("{p}/@path"), path),
+            SourceLocation::VhostUser { path, .. } => self.abs(format!("{p}/@path"), path),
             SourceLocation::Block { reservations: Some(r), .. } => {
                 if let Some(sock) = &r.socket {
-                    self.abs(&format!("{p}/reservations/source/@path"), &sock.path);
+                    self.abs(format!("{p}/reservations/source/@path"), &sock.path);
                     if r.managed == Some(true) {
                         self.invalid(format!("{p}/reservations/source"), "a managed helper's socket is libvirt's own");
                     }
@@ -193,7 +193,7 @@ impl Checks<'_> {
             let hp = format!("{p}/{}", idx("host", i, hosts));
             if h.transport == Some(HostTransport::Unix) {
                 match &h.socket {
-                    Some(s) => self.abs(&format!("{hp}/@socket"), s),
+                    Some(s) => self.abs(format!("{hp}/@socket"), s),
                     None => self.invalid(&hp, "a unix host needs a socket"),
                 }
                 if h.name.is_some() || h.port.is_some() {
@@ -201,7 +201,7 @@ impl Checks<'_> {
                 }
             } else {
                 match &h.name {
-                    Some(name) => self.one_line(&format!("{hp}/@name"), name),
+                    Some(name) => self.one_line(format!("{hp}/@name"), name),
                     None => self.invalid(&hp, "a host needs a name (or transport='unix' and a socket)"),
                 }
                 if h.socket.is_some() {

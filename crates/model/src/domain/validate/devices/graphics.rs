@@ -13,7 +13,7 @@ pub(super) fn graphics(k: &mut Checks<'_>, d: &Devices) {
             Graphics::Vnc(vnc) => {
                 ports(k, &p, &[("port", vnc.port), ("websocket", vnc.websocket)]);
                 if let Some(sock) = &vnc.socket {
-                    k.abs(&format!("{p}/@socket"), sock);
+                    k.abs(format!("{p}/@socket"), sock);
                     let tcp = [
                         ("port", vnc.port.is_some()),
                         ("autoport", vnc.autoport.is_some()),
@@ -52,7 +52,7 @@ pub(super) fn graphics(k: &mut Checks<'_>, d: &Devices) {
             }
             Graphics::Sdl(s) => {
                 if let Some(x) = &s.xauth {
-                    k.abs(&format!("{p}/@xauth"), x);
+                    k.abs(format!("{p}/@xauth"), x);
                 }
                 if s.gl.as_ref().is_some_and(|g| g.rendernode.is_some()) {
                     k.invalid(
@@ -75,7 +75,7 @@ pub(super) fn graphics(k: &mut Checks<'_>, d: &Devices) {
             }
             Graphics::Dbus(db) => {
                 if let Some(a) = &db.address {
-                    k.one_line(&format!("{p}/@address"), a);
+                    k.one_line(format!("{p}/@address"), a);
                     if db.p2p.is_some() {
                         k.invalid(format!("{p}/@p2p"), "a D-Bus display is on a bus address or peer to peer, not both");
                     }
@@ -151,7 +151,7 @@ fn listens(k: &mut Checks<'_>, p: &str, listen: Option<&str>, listens: &[Graphic
     for (j, l) in listens.iter().enumerate() {
         let lp = format!("{p}/{}", idx("listen", j, nl));
         match l {
-            GraphicsListen::Socket { socket } => k.opt_abs(&format!("{lp}/@socket"), socket.as_deref()),
+            GraphicsListen::Socket { socket } => k.opt_abs(format!("{lp}/@socket"), socket.as_deref()),
             GraphicsListen::Network { network, .. } if network.is_empty() || network.contains('/') => {
                 k.value(format!("{lp}/@network"), format!("'{}' is not a network name", truncate(network)));
             }
@@ -173,6 +173,6 @@ fn gl(k: &mut Checks<'_>, p: &str, gl: Option<&GraphicsGl>, has_enable: bool) {
         k.invalid(format!("{p}/gl"), "missing attribute 'enable' on <gl>");
     }
     if let Some(r) = &g.rendernode {
-        k.abs(&format!("{p}/gl/@rendernode"), r);
+        k.abs(format!("{p}/gl/@rendernode"), r);
     }
 }

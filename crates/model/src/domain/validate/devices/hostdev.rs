@@ -29,7 +29,7 @@ pub(super) fn host_pci(k: &mut Checks<'_>, p: &str, a: &PciAddress) {
             k.invalid(p, format!("a host PCI device needs its {f}"));
         }
     }
-    k.max(&at("domain"), a.domain, 0xffff);
+    k.max(at("domain"), a.domain, 0xffff);
     k.pci(p, a);
     if a.multifunction.is_some() {
         k.invalid(at("multifunction"), "multifunction is for guest addresses, not a host device's");
@@ -49,8 +49,8 @@ pub(super) fn host_usb(k: &mut Checks<'_>, p: &str, u: &UsbSource) {
     }
     // Written in decimal, as libvirt writes them, and libvirt's schema
     // takes three digits.
-    k.max(&format!("{p}/address/@bus"), u.bus, 999);
-    k.max(&format!("{p}/address/@device"), u.device, 999);
+    k.max(format!("{p}/address/@bus"), u.bus, 999);
+    k.max(format!("{p}/address/@device"), u.device, 999);
 }
 
 pub(super) fn hostdevs(k: &mut Checks<'_>, d: &Devices) {
@@ -94,13 +94,13 @@ pub(super) fn hostdevs(k: &mut Checks<'_>, d: &Devices) {
             HostdevSource::Scsi { source, .. } => {
                 match source {
                     ScsiSource::Adapter { adapter, bus, .. } => {
-                        k.one_line(&format!("{p}/source/adapter/@name"), adapter);
-                        k.max(&format!("{p}/source/address/@bus"), Some(*bus), 99);
+                        k.one_line(format!("{p}/source/adapter/@name"), adapter);
+                        k.max(format!("{p}/source/address/@bus"), Some(*bus), 99);
                     }
                     ScsiSource::Iscsi { name, hosts, .. } => {
-                        k.one_line(&format!("{p}/source/@name"), name);
+                        k.one_line(format!("{p}/source/@name"), name);
                         for (j, h) in hosts.iter().enumerate() {
-                            k.one_line(&format!("{p}/source/{}/@name", idx("host", j, hosts.len())), &h.name);
+                            k.one_line(format!("{p}/source/{}/@name", idx("host", j, hosts.len())), &h.name);
                         }
                     }
                 }
@@ -131,15 +131,15 @@ pub(super) fn hostdevs(k: &mut Checks<'_>, d: &Devices) {
                 Some(format!("mediated device {uuid}"))
             }
             HostdevSource::Storage { block } => {
-                k.abs(&format!("{p}/source/block"), block);
+                k.abs(format!("{p}/source/block"), block);
                 None
             }
             HostdevSource::Misc { char } => {
-                k.abs(&format!("{p}/source/char"), char);
+                k.abs(format!("{p}/source/char"), char);
                 None
             }
             HostdevSource::Net { interface } => {
-                k.one_line(&format!("{p}/source/interface"), interface);
+                k.one_line(format!("{p}/source/interface"), interface);
                 None
             }
         };
@@ -151,7 +151,7 @@ pub(super) fn hostdevs(k: &mut Checks<'_>, d: &Devices) {
             }
         }
         if let Some(r) = &h.rom {
-            k.opt_abs(&format!("{p}/rom/@file"), r.file.as_deref());
+            k.opt_abs(format!("{p}/rom/@file"), r.file.as_deref());
             if !matches!(h.source, HostdevSource::Pci { .. }) {
                 k.invalid(format!("{p}/rom"), "only a PCI device has an option ROM");
             }

@@ -72,7 +72,7 @@ pub(super) fn interfaces(k: &mut Checks<'_>, d: &Devices) {
         teaming(k, &p, nic, &persistent);
         if let Some(r) = &nic.rom {
             if let Some(f) = &r.file {
-                k.abs(&format!("{p}/rom/@file"), f);
+                k.abs(format!("{p}/rom/@file"), f);
             }
             if r.enabled == Some(false) && (r.bar.is_some() || r.file.is_some()) {
                 k.invalid(format!("{p}/rom"), "a disabled ROM has no bar or file");
@@ -137,7 +137,7 @@ fn source(k: &mut Checks<'_>, p: &str, nic: &Interface) {
             }
         }
         InterfaceSource::Vhostuser { path, mode, reconnect } => {
-            k.abs(&at("path"), path);
+            k.abs(at("path"), path);
             if let Some(r) = reconnect {
                 if *mode == VhostUserMode::Server {
                     k.invalid(format!("{p}/source/reconnect"), "only a vhost-user socket in mode 'client' reconnects");
@@ -205,7 +205,7 @@ fn host_side(k: &mut Checks<'_>, p: &str, nic: &Interface) {
         }
     }
     if let Some(b) = &nic.backend_domain {
-        k.one_line(&format!("{p}/backenddomain/@name"), b);
+        k.one_line(format!("{p}/backenddomain/@name"), b);
     }
     if let Some(g) = &nic.guest {
         for (a, v) in [("dev", &g.dev), ("actual", &g.actual)] {
@@ -217,7 +217,7 @@ fn host_side(k: &mut Checks<'_>, p: &str, nic: &Interface) {
     if let Some(b) = &nic.backend {
         for (a, v) in [("tap", &b.tap), ("vhost", &b.vhost), ("logFile", &b.log_file)] {
             if let Some(v) = v {
-                k.abs(&format!("{p}/backend/@{a}"), v);
+                k.abs(format!("{p}/backend/@{a}"), v);
             }
         }
         if b.backend_type.is_some() && !matches!(nic.source, InterfaceSource::User { .. }) {

@@ -47,7 +47,7 @@ pub(super) fn platform(k: &mut Checks<'_>, def: &Domain) {
             }
         }
         if let Some(sv) = &s.server {
-            k.opt_abs(&format!("{p}/server/@path"), sv.path.as_deref());
+            k.opt_abs(format!("{p}/server/@path"), sv.path.as_deref());
         }
         if s.msi.is_some() && s.server.is_none() {
             k.invalid(format!("{p}/msi"), "interrupts (msi) come from an ivshmem server: give <server>");
@@ -58,9 +58,9 @@ pub(super) fn platform(k: &mut Checks<'_>, def: &Domain) {
     let n = d.leases.len();
     for (i, l) in d.leases.iter().enumerate() {
         let p = format!("/domain/devices/{}", idx("lease", i, n));
-        k.one_line(&format!("{p}/lockspace"), &l.lockspace);
-        k.one_line(&format!("{p}/key"), &l.key);
-        k.abs(&format!("{p}/target/@path"), &l.path);
+        k.one_line(format!("{p}/lockspace"), &l.lockspace);
+        k.one_line(format!("{p}/key"), &l.key);
+        k.abs(format!("{p}/target/@path"), &l.path);
     }
 }
 
@@ -129,7 +129,7 @@ fn memories(k: &mut Checks<'_>, def: &Domain) {
             k.invalid(&p, format!("a {} device is backed by a host file: give <source><path>", m.model));
         }
         if let Some(s) = src {
-            k.opt_abs(&format!("{p}/source/path"), s.path.as_deref());
+            k.opt_abs(format!("{p}/source/path"), s.path.as_deref());
             if !file && (s.path.is_some() || s.alignsize.is_some() || s.pmem) {
                 k.invalid(
                     format!("{p}/source"),

@@ -24,7 +24,7 @@ pub(super) fn sound(k: &mut Checks<'_>, d: &Devices) {
             k.invalid(at, format!("{} audio has no {attr}", a.audio_type));
         }
         if let Some(path) = &a.path {
-            k.one_line(&format!("{p}/@path"), path);
+            k.one_line(format!("{p}/@path"), path);
         }
         if a.dsp_policy.is_some_and(|x| !(-1..=10).contains(&x)) {
             k.value(format!("{p}/@dspPolicy"), "a DSP policy is -1 to 10");

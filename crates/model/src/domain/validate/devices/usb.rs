@@ -60,10 +60,10 @@ pub(super) fn usb(k: &mut Checks<'_>, d: &Devices) {
                     k.invalid(&p, format!("host-certificates takes three certificates, not {}", certificates.len()));
                 }
                 for (j, c) in certificates.iter().enumerate() {
-                    k.one_line(&format!("{p}/{}", idx("certificate", j, certificates.len())), c);
+                    k.one_line(format!("{p}/{}", idx("certificate", j, certificates.len())), c);
                 }
                 if let Some(db) = database {
-                    k.abs_dir(&format!("{p}/database"), db);
+                    k.abs_dir(format!("{p}/database"), db);
                 }
             }
             SmartcardMode::Passthrough { source, seclabels } => k.char_source(&p, source, seclabels, None),
