@@ -4,6 +4,7 @@
 //! [`writer::XmlWriter`]; both live beside the type, in its own module.
 
 pub(crate) mod known;
+mod locate;
 pub(crate) mod prescan;
 pub(crate) mod reader;
 #[rustfmt::skip]

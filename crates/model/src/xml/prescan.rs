@@ -1,4 +1,5 @@
-//! The limits a document must keep, checked in one linear pass over its
+//! Parsing a document's text ([`parse_text`]) within the limits it must
+//! keep, checked first in one linear pass over its
 //! text before anything parses it: roxmltree's own work grows faster than
 //! the text in places (it compares each attribute of an element with every
 //! other, and copies the namespaces in scope for each element that declares
@@ -11,7 +12,7 @@
 //! the parser stops at the first such place, so everything it reads was
 //! counted.
 
-use super::reader::{MAX_NODES, Result};
+use super::reader::{MAX_DOCUMENT_BYTES, MAX_NODES, Result};
 use crate::error::{Error, ErrorKind, TextPos};
 
 /// Elements nested in one another, at most (libxml2's default).
@@ -22,6 +23,56 @@ pub const MAX_ATTRIBUTES: usize = 64;
 pub const MAX_NAMESPACES: usize = 256;
 /// Bytes in one element or attribute name, at most.
 pub const MAX_NAME_BYTES: usize = 1024;
+
+/// Parses text into a roxmltree document with virtkit's safety limits,
+/// each checked before any work that grows faster than the text
+/// ([`super::prescan`]). DTDs (and so entity declarations) are refused.
+pub(crate) fn parse_text(text: &str) -> Result<roxmltree::Document<'_>> {
+    if text.len() > MAX_DOCUMENT_BYTES {
+        return Err(Error::new(
+            "",
+            ErrorKind::Limit(format!(
+                "document is {} bytes, more than the limit of {} bytes",
+                text.len(),
+                MAX_DOCUMENT_BYTES
+            )),
+        )
+        .at(TextPos { line: 1, column: 1 }));
+    }
+    super::prescan::check(text)?;
+    let opts = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: MAX_NODES, ..Default::default() };
+    roxmltree::Document::parse_with_options(text, opts).map_err(|e| {
+        let pos = e.pos();
+        let kind = match e {
+            roxmltree::Error::DtdDetected => {
+                ErrorKind::Syntax("document type declarations (DTD) are not allowed".into())
+            }
+            roxmltree::Error::NodesLimitReached => {
+                ErrorKind::Limit(format!("document has more than {MAX_NODES} nodes"))
+            }
+            other => ErrorKind::Syntax(syntax_message(&other)),
+        };
+        Error::new("", kind).at(TextPos { line: pos.row, column: pos.col })
+    })
+}
+
+/// roxmltree's message without its trailing " at L:C" (the position is kept apart).
+fn syntax_message(e: &roxmltree::Error) -> String {
+    let s = e.to_string();
+    let s = match s.rfind(" at ") {
+        Some(i) if s[i + 4..].chars().all(|c| c.is_ascii_digit() || c == ':') => s[..i].to_owned(),
+        _ => s,
+    };
+    lowercase_first(&s)
+}
+
+fn lowercase_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
 
 /// Checks every limit but the document's size (checked first, by the caller).
 pub(crate) fn check(text: &str) -> Result<()> {

@@ -13,9 +13,12 @@ use std::rc::Rc;
 use roxmltree::{Node, NodeType};
 
 use super::known::{Entry, Vocabulary, has_attr, qualified, qualified_attr};
+use super::locate::qualified_name;
+pub(crate) use super::locate::{located, node_path, resolve};
 use super::prescan::MAX_ATTRIBUTES;
+pub(crate) use super::prescan::parse_text;
 use super::{XmlValue, parse_on_off, parse_yes_no};
-use crate::error::{Error, ErrorKind, Hint, TextPos, closest};
+use crate::error::{Error, ErrorKind, Hint, closest};
 
 pub(crate) type Result<T> = std::result::Result<T, Error>;
 
@@ -28,56 +31,6 @@ pub const MAX_NODES: u32 = 500_000;
 /// document of 100,000 mistakes would take minutes to report. Past this,
 /// reading stops and a last problem says so.
 pub const MAX_ERRORS: usize = 100;
-
-/// Parses text into a roxmltree document with virtkit's safety limits,
-/// each checked before any work that grows faster than the text
-/// ([`super::prescan`]). DTDs (and so entity declarations) are refused.
-pub(crate) fn parse_text(text: &str) -> Result<roxmltree::Document<'_>> {
-    if text.len() > MAX_DOCUMENT_BYTES {
-        return Err(Error::new(
-            "",
-            ErrorKind::Limit(format!(
-                "document is {} bytes, more than the limit of {} bytes",
-                text.len(),
-                MAX_DOCUMENT_BYTES
-            )),
-        )
-        .at(TextPos { line: 1, column: 1 }));
-    }
-    super::prescan::check(text)?;
-    let opts = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: MAX_NODES, ..Default::default() };
-    roxmltree::Document::parse_with_options(text, opts).map_err(|e| {
-        let pos = e.pos();
-        let kind = match e {
-            roxmltree::Error::DtdDetected => {
-                ErrorKind::Syntax("document type declarations (DTD) are not allowed".into())
-            }
-            roxmltree::Error::NodesLimitReached => {
-                ErrorKind::Limit(format!("document has more than {MAX_NODES} nodes"))
-            }
-            other => ErrorKind::Syntax(syntax_message(&other)),
-        };
-        Error::new("", kind).at(TextPos { line: pos.row, column: pos.col })
-    })
-}
-
-/// roxmltree's message without its trailing " at L:C" (the position is kept apart).
-fn syntax_message(e: &roxmltree::Error) -> String {
-    let s = e.to_string();
-    let s = match s.rfind(" at ") {
-        Some(i) if s[i + 4..].chars().all(|c| c.is_ascii_digit() || c == ':') => s[..i].to_owned(),
-        _ => s,
-    };
-    lowercase_first(&s)
-}
-
-fn lowercase_first(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_lowercase().chain(c).collect(),
-        None => String::new(),
-    }
-}
 
 /// Reads `node` with `f`, then refuses anything `f` did not ask for.
 /// Reading goes on past problems (see [`read_all`]); this returns the
@@ -824,98 +777,10 @@ fn hint_for(name: &str, asked: &[&'static str], libvirt: &[&'static str]) -> Hin
     Hint::Expected(asked.iter().filter(|n| seen.insert(**n)).map(|s| (*s).to_owned()).collect())
 }
 
-/// `prefix:name` for a namespaced element, else its name.
-fn qualified_name(n: Node<'_, '_>) -> String {
-    let tag = n.tag_name();
-    match tag.namespace().and_then(|ns| n.lookup_prefix(ns)) {
-        Some(p) if !p.is_empty() => format!("{p}:{}", tag.name()),
-        _ => tag.name().to_owned(),
-    }
-}
-
-/// An error at `node` (or at its attribute `attr`), with path and position.
-pub(crate) fn located(node: Node<'_, '_>, attr: Option<&str>, kind: ErrorKind) -> Error {
-    let mut path = node_path(node);
-    let mut offset = node.range().start;
-    if let Some(a) = attr {
-        path.push_str("/@");
-        path.push_str(a);
-        if let Some(at) = node.attributes().find(|x| x.name() == a) {
-            offset = at.range().start;
-        }
-    }
-    let p = node.document().text_pos_at(offset);
-    Error::new(path, kind).at(TextPos { line: p.row, column: p.col })
-}
-
-/// The XPath-like path of an element: `/domain/devices/disk[2]`.
-/// A position index is given only where same-named siblings exist.
-pub(crate) fn node_path(node: Node<'_, '_>) -> String {
-    let mut segs: Vec<String> = Vec::new();
-    let mut cur = Some(node);
-    while let Some(n) = cur {
-        if n.is_element() {
-            segs.push(segment(n));
-        } else if n.is_text() {
-            // text is reported at its element
-        }
-        cur = n.parent();
-    }
-    let mut out = String::new();
-    for s in segs.iter().rev() {
-        out.push('/');
-        out.push_str(s);
-    }
-    out
-}
-
-fn segment(n: Node<'_, '_>) -> String {
-    let same = |x: &Node<'_, '_>| x.is_element() && x.tag_name() == n.tag_name();
-    let before = n.prev_siblings().skip(1).filter(same).count();
-    // Whether a later one exists, not how many: the path of the first of
-    // 100,000 is found at once.
-    let repeated = before > 0 || n.next_siblings().skip(1).any(|x| same(&x));
-    let name = qualified_name(n);
-    if repeated { format!("{name}[{}]", before + 1) } else { name }
-}
-
-/// Finds the position of `path` (as built by [`node_path`] plus an optional
-/// `/@attr`) in `doc`; falls back to the deepest element found on the way.
-pub(crate) fn resolve(doc: &roxmltree::Document<'_>, path: &str) -> Option<TextPos> {
-    let mut node = doc.root();
-    let mut offset = None;
-    for seg in path.split('/').filter(|s| !s.is_empty()) {
-        if let Some(attr) = seg.strip_prefix('@') {
-            if let Some(a) = node.attributes().find(|a| a.name() == attr) {
-                offset = Some(a.range().start);
-            }
-            break;
-        }
-        let (name, index) = match seg.split_once('[') {
-            Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().unwrap_or(1)),
-            None => (seg, 1),
-        };
-        let next = node
-            .children()
-            .filter(|c| c.is_element() && c.tag_name().namespace().is_none() && c.tag_name().name() == name)
-            .nth(index.saturating_sub(1));
-        match next {
-            Some(n) => {
-                node = n;
-                offset = Some(n.range().start);
-            }
-            None => break,
-        }
-    }
-    offset.map(|o| {
-        let p = doc.text_pos_at(o);
-        TextPos { line: p.row, column: p.col }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::TextPos;
 
     fn with_root<T>(xml: &str, f: impl FnOnce(&El<'_, '_>) -> Result<T>) -> Result<T> {
         let doc = parse_text(xml).unwrap();
