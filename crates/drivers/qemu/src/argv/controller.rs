@@ -336,24 +336,14 @@ fn usb2_address(c: &Controller, slots: &BTreeMap<u32, (u32, u32)>) -> Option<Add
 
 /// Every (bus, slot) a device of the definition is given explicitly.
 fn explicit_pci_slots(def: &Domain) -> BTreeSet<(u32, u32)> {
-    fn walk(v: &Value, out: &mut BTreeSet<(u32, u32)>) {
-        match v {
-            Value::Object(m) => {
-                if m.get("type").and_then(Value::as_str) == Some("pci") {
-                    let num = |k: &str| m.get(k).and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok());
-                    if let Some(slot) = num("slot") {
-                        out.insert((num("bus").unwrap_or(0), slot));
-                    }
-                }
-                m.values().for_each(|x| walk(x, out));
-            }
-            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
-            _ => {}
-        }
-    }
     let mut out = BTreeSet::new();
-    if let Ok(v) = serde_json::to_value(&def.devices) {
-        walk(&v, &mut out);
-    }
+    super::each_device_object(def, |m| {
+        if m.get("type").and_then(Value::as_str) == Some("pci") {
+            let num = |k: &str| m.get(k).and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok());
+            if let Some(slot) = num("slot") {
+                out.insert((num("bus").unwrap_or(0), slot));
+            }
+        }
+    });
     out
 }

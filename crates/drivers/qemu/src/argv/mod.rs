@@ -166,26 +166,35 @@ pub(super) struct Builder<'a> {
 
 /// Every `(bus, port)` a USB address in the definition names.
 fn named_usb_ports(def: &Domain) -> HashSet<(u32, String)> {
-    fn walk(v: &Value, out: &mut HashSet<(u32, String)>) {
+    let mut out = HashSet::new();
+    each_device_object(def, |m| {
+        if let Some(a) = m.get("address")
+            && a["type"] == "usb"
+            && let (Some(bus), Some(port)) = (a["bus"].as_u64(), a["port"].as_str())
+        {
+            out.insert((u32::try_from(bus).unwrap_or(u32::MAX), port.to_owned()));
+        }
+    });
+    out
+}
+
+/// Calls `f` with every object of the definition's devices in their JSON
+/// form, nested ones included: what the document gives explicitly (an
+/// address, wherever a device keeps it) found without a walk per device kind.
+fn each_device_object(def: &Domain, mut f: impl FnMut(&Map<String, Value>)) {
+    fn walk(v: &Value, f: &mut dyn FnMut(&Map<String, Value>)) {
         match v {
             Value::Object(m) => {
-                if let Some(a) = m.get("address")
-                    && a["type"] == "usb"
-                    && let (Some(bus), Some(port)) = (a["bus"].as_u64(), a["port"].as_str())
-                {
-                    out.insert((u32::try_from(bus).unwrap_or(u32::MAX), port.to_owned()));
-                }
-                m.values().for_each(|v| walk(v, out));
+                f(m);
+                m.values().for_each(|x| walk(x, f));
             }
-            Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            Value::Array(a) => a.iter().for_each(|x| walk(x, f)),
             _ => {}
         }
     }
-    let mut out = HashSet::new();
     if let Ok(v) = serde_json::to_value(&def.devices) {
-        walk(&v, &mut out);
+        walk(&v, &mut f);
     }
-    out
 }
 
 impl Builder<'_> {
