@@ -297,7 +297,6 @@ pub(crate) fn is_address_or_name(s: &str) -> bool {
     }
 }
 
-/// `name` or `name[i+1]` when there are several.
 /// A path, or part of one, and what follows it (`Sub(device, "/address")`),
 /// written out only when a problem is reported there.
 #[derive(Clone, Copy)]
@@ -322,11 +321,8 @@ pub(crate) struct Nth<P> {
 
 impl<P: Display> Display for Nth<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.n > 1 {
-            write!(f, "{}/{}[{}]", self.parent, self.name, self.i + 1)
-        } else {
-            write!(f, "{}/{}", self.parent, self.name)
-        }
+        write!(f, "{}/", self.parent)?;
+        write_idx(f, self.name, self.i, self.n)
     }
 }
 
@@ -335,8 +331,16 @@ pub(crate) fn device(name: &'static str, i: usize, n: usize) -> Nth<&'static str
     Nth { parent: "/domain/devices", name, i, n }
 }
 
+/// `name` or `name[i+1]` when there are several.
 pub(crate) fn idx(name: &str, i: usize, n: usize) -> String {
-    if n > 1 { format!("{name}[{}]", i + 1) } else { name.to_owned() }
+    let mut s = String::new();
+    let _ = write_idx(&mut s, name, i, n);
+    s
+}
+
+/// [`idx`] written into `out`.
+fn write_idx(out: &mut impl fmt::Write, name: &str, i: usize, n: usize) -> fmt::Result {
+    if n > 1 { write!(out, "{name}[{}]", i + 1) } else { out.write_str(name) }
 }
 
 /// Letters, digits and the given extra characters, at least one.
