@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use virtkit_model::MacAddress;
-use virtkit_model::network::{Network, NetworkUpdated};
+use virtkit_model::network::{ForwardMode, Network, NetworkUpdated};
 
 use crate::driver::DomainRef;
 use crate::error::{Error, ErrorKind, Result};
@@ -77,6 +77,27 @@ pub struct PortRef {
 impl PortRef {
     pub fn new(network: Option<String>, bridge: impl Into<String>, device: Option<String>, mac: MacAddress) -> Self {
         PortRef { network, bridge: bridge.into(), device, mac }
+    }
+}
+
+/// What every network driver decides the same way before a network is
+/// stored, as libvirt does: a network whose bridge the host manages (nat,
+/// route, open, isolated) gets the first `virbrN` no other network has and
+/// a MAC address of its own, unless its document names them.
+pub fn name_bridge(def: &mut Network, others: &[Arc<Network>]) {
+    let manages = def.mode().is_none_or(|m| matches!(m, ForwardMode::Nat | ForwardMode::Route | ForwardMode::Open));
+    if !manages {
+        return;
+    }
+    if def.bridge.as_ref().and_then(|b| b.name.as_ref()).is_none() {
+        let used: Vec<&str> = others.iter().filter_map(|o| o.bridge.as_ref().and_then(|b| b.name.as_deref())).collect();
+        let name = (0..).map(|n| format!("virbr{n}")).find(|n| !used.contains(&n.as_str())).unwrap_or_default();
+        let mut b = def.bridge.take().unwrap_or_default();
+        b.name = Some(name);
+        def.bridge = Some(b);
+    }
+    if def.mac.is_none() {
+        def.mac = Some(MacAddress::generate());
     }
 }
 

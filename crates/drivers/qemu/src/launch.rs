@@ -74,9 +74,27 @@ pub(crate) fn launch_env(def: &Domain, run_dir: &Path) -> Vec<(String, String)> 
     env
 }
 
+/// The descriptor QEMU gets its first tap as (the monitor is 3).
+pub(crate) const FIRST_TAP_FD: i32 = 4;
+
+/// The open taps of `def`'s interfaces on networks and bridges, in the
+/// order [`argv::tap_fds`] numbers them. An interface the network driver
+/// gave no tap is refused here, naming it.
+pub(crate) fn taps_of(def: &Domain, res: &mut Resources) -> Result<Vec<OwnedFd>> {
+    argv::tap_fds(def, FIRST_TAP_FD)
+        .into_keys()
+        .map(|i| {
+            res.take_tap(i).ok_or_else(|| {
+                err(ErrorKind::Internal, format!("interface {}: the network driver opened no tap for it", i + 1))
+            })
+        })
+        .collect()
+}
+
 /// The argv context for `def` on this host.
 pub(crate) fn argv_context(def: &Domain, caps: &QemuCaps, accel: Accel, run_dir: &Path) -> Result<argv::Context> {
     Ok(argv::Context {
+        taps: argv::tap_fds(def, FIRST_TAP_FD),
         accel,
         monitor_fd: 3,
         run_dir: run_dir.to_owned(),
@@ -197,6 +215,7 @@ impl QemuDriver {
         accel: Accel,
         run_dir: &Path,
         log: &Path,
+        taps: Vec<OwnedFd>,
     ) -> Result<Started> {
         let st = &self.state;
         let monitor_path = run_dir.join("monitor.sock");
@@ -213,15 +232,18 @@ impl QemuDriver {
         virtkit_host::fs::create_dir(log.parent().unwrap_or(&st.root), 0o700).map_err(driver_err)?;
         let tpm_log = st.log_path(dom.uuid, "-swtpm");
         let swtpms = swtpm::start(def, &st.root, run_dir, &tpm_log).await?;
-        let started = self.run_qemu(dom, def, opts, emulator, &ctx, &args, listener, run_dir, log, &swtpms).await;
+        let mut fds = vec![(OwnedFd::from(listener), ctx.monitor_fd)];
+        fds.extend(taps.into_iter().zip(FIRST_TAP_FD..));
+        let started = self.run_qemu(dom, def, opts, emulator, &ctx, &args, fds, run_dir, log, &swtpms).await;
         if started.is_err() {
             swtpm::stop(&swtpms).await;
         }
         started
     }
 
-    /// Runs QEMU with `args` and sets it up; the software TPMs it uses are
-    /// already running.
+    /// Runs QEMU with `args` and the descriptors `fds` (each under its
+    /// number: the monitor's listening socket, the taps) and sets it up;
+    /// the software TPMs it uses are already running.
     #[allow(clippy::too_many_arguments)]
     async fn run_qemu(
         &self,
@@ -231,7 +253,7 @@ impl QemuDriver {
         emulator: &Path,
         ctx: &argv::Context,
         args: &[String],
-        listener: std::os::unix::net::UnixListener,
+        fds: Vec<(OwnedFd, i32)>,
         run_dir: &Path,
         log: &Path,
         swtpms: &[ProcessId],
@@ -244,7 +266,10 @@ impl QemuDriver {
             .append(true)
             .open(log)
             .map_err(|e| driver_err(format!("cannot open {}: {e}", log.display())))?;
-        let mut spawn = Spawn::new(emulator).args(args).fd(OwnedFd::from(listener), 3).log(log_file).cwd(run_dir);
+        let mut spawn = Spawn::new(emulator).args(args).log(log_file).cwd(run_dir);
+        for (fd, target) in fds {
+            spawn = spawn.fd(fd, target);
+        }
         for (k, v) in launch_env(def, run_dir) {
             spawn = spawn.env(k, v);
         }

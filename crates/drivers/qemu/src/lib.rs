@@ -47,7 +47,7 @@ use virtkit_model::domain::{Domain, DomainType};
 use crate::caps::QemuCaps;
 use crate::console::PtyConsole;
 use crate::guest::{Halt, monitor, on_guest_halt, request_power_off, stop_vm};
-use crate::launch::{argv_context, check_files, launch_env, prepare_run, with_volumes};
+use crate::launch::{argv_context, check_files, launch_env, prepare_run, taps_of, with_volumes};
 use crate::qmp::{Qmp, QmpEvent};
 
 /// How long QEMU may take to answer on its monitor.
@@ -364,9 +364,16 @@ impl DomainDriver for QemuDriver {
         Ok(())
     }
 
-    async fn start(&self, dom: &DomainRef, def: Arc<Domain>, res: Resources, opts: &StartOptions) -> Result<Started> {
+    async fn start(
+        &self,
+        dom: &DomainRef,
+        def: Arc<Domain>,
+        mut res: Resources,
+        opts: &StartOptions,
+    ) -> Result<Started> {
         let st = &self.state;
         let def = with_volumes(def, &res);
+        let taps = taps_of(&def, &mut res)?;
         host::check(&def)?;
         let (emulator, caps, accel, live) = prepare_run(st, &def, true).await?;
         let def = Arc::new(live);
@@ -379,7 +386,7 @@ impl DomainDriver for QemuDriver {
         let cleanup = |run_dir: &Path| {
             let _ = std::fs::remove_dir_all(run_dir);
         };
-        let result = self.launch(dom, &def, opts, &emulator, &caps, accel, &run_dir, &log).await;
+        let result = self.launch(dom, &def, opts, &emulator, &caps, accel, &run_dir, &log, taps).await;
         if result.is_err() {
             cleanup(&run_dir);
         }

@@ -22,6 +22,7 @@ fn context(def: &Domain) -> Context {
         audio_drivers: Default::default(),
         displays: Default::default(),
         spice_port: Some(5901),
+        taps: virtkit_driver_qemu::argv::tap_fds(def, 4),
         // QEMU's block drivers as modules, curl, iSCSI and NFS installed
         // (not rbd or gluster).
         block_modules: Some(["curl", "iscsi", "nfs"].into_iter().map(String::from).collect()),

@@ -22,28 +22,39 @@ fn host_qemu() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kvm_is_reported_the_same_whichever_call_probes_first() {
     let qemu = host_qemu();
-    // Capabilities asked before anything else.
-    let a = tempfile::tempdir().unwrap();
-    let first = QemuDriver::new(a.path()).capabilities();
-    // Capabilities asked after a start's preparation probed QEMU.
-    let b = tempfile::tempdir().unwrap();
-    let d = QemuDriver::new(b.path());
     let def =
         Domain::from_xml("<domain type='qemu'><name>x</name><memory>65536</memory><os><type>hvm</type></os></domain>")
             .unwrap();
-    d.native_config(&def, "qemu-argv").await.unwrap();
-    let after = d.capabilities();
-    // The verdicts, not the reasons' words: a reason may give the time a
-    // probe took, which differs from one probe to the next on a busy host.
     let verdict = |u: &[(String, String)]| u.iter().map(|(what, _)| what.clone()).collect::<Vec<_>>();
-    assert_eq!(verdict(&first.unavailable), verdict(&after.unavailable), "{first:?} then {after:?}");
-    // Both are the probe's verdict.
-    let c = tempfile::tempdir().unwrap();
-    let probed = caps::get(&qemu, c.path(), c.path()).await.unwrap();
-    let expected: Vec<String> = if probed.kvm.usable { Vec::new() } else { vec!["kvm".into()] };
-    assert_eq!(verdict(&first.unavailable), expected, "{first:?}; the probe: {:?}", probed.kvm);
+    // What a driver's one probe (cached under its root) says of KVM. Two
+    // probes may disagree on a busy host (the probe is timed), so each
+    // driver is held to its own.
+    let probed = |root: &std::path::Path| {
+        let (cache, scratch) = (root.join("cache"), root.join("run"));
+        let qemu = qemu.clone();
+        async move {
+            let cached = std::fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0);
+            assert_eq!(cached, 1, "QEMU was probed {cached} times under {}", cache.display());
+            let kvm = caps::get(&qemu, &cache, &scratch).await.unwrap().kvm;
+            let expected: Vec<String> = if kvm.usable { Vec::new() } else { vec!["kvm".into()] };
+            (expected, kvm)
+        }
+    };
+    // Capabilities asked before anything else probe as a start does; a
+    // start's preparation after them uses that probe.
+    let a = tempfile::tempdir().unwrap();
+    let da = QemuDriver::new(a.path());
+    let first = da.capabilities();
     assert!(first.unavailable.iter().all(|(_, why)| !why.is_empty()), "a verdict without its reason: {first:?}");
-    // The first call probed as a start does: its result is cached for them.
-    let cached = std::fs::read_dir(a.path().join("cache")).map(|d| d.count()).unwrap_or(0);
-    assert_eq!(cached, 1, "capabilities() did not probe QEMU");
+    da.native_config(&def, "qemu-argv").await.unwrap();
+    let (expected, kvm) = probed(a.path()).await;
+    assert_eq!(verdict(&first.unavailable), expected, "{first:?}; the probe: {kvm:?}");
+    // Capabilities asked after a start's preparation probed QEMU say what
+    // that probe found.
+    let b = tempfile::tempdir().unwrap();
+    let db = QemuDriver::new(b.path());
+    db.native_config(&def, "qemu-argv").await.unwrap();
+    let after = db.capabilities();
+    let (expected, kvm) = probed(b.path()).await;
+    assert_eq!(verdict(&after.unavailable), expected, "{after:?}; the probe: {kvm:?}");
 }

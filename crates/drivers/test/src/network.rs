@@ -77,19 +77,7 @@ impl NetworkDriver for TestNetworkDriver {
     }
 
     fn prepare(&self, def: &mut Network, others: &[Arc<Network>]) -> Result<()> {
-        let manages = def.mode().is_none_or(|m| matches!(m, ForwardMode::Nat | ForwardMode::Route | ForwardMode::Open));
-        if manages && def.bridge.as_ref().and_then(|b| b.name.as_ref()).is_none() {
-            // libvirt's choice: the first virbrN no other network has.
-            let used: Vec<&str> =
-                others.iter().filter_map(|o| o.bridge.as_ref().and_then(|b| b.name.as_deref())).collect();
-            let name = (0..).map(|n| format!("virbr{n}")).find(|n| !used.contains(&n.as_str())).unwrap_or_default();
-            let mut b = def.bridge.take().unwrap_or_default();
-            b.name = Some(name);
-            def.bridge = Some(b);
-        }
-        if manages && def.mac.is_none() {
-            def.mac = Some(MacAddress::generate());
-        }
+        virtkit_engine::network_driver::name_bridge(def, others);
         Ok(())
     }
 

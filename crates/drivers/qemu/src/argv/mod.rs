@@ -19,12 +19,12 @@ mod top;
 mod tpm;
 mod usb;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 use virtkit_model::domain::Domain;
-use virtkit_model::domain::devices::{Address, VirtioOptions};
+use virtkit_model::domain::devices::{Address, InterfaceSource, VirtioOptions};
 
 pub use hostdev::pci_name;
 
@@ -84,6 +84,20 @@ pub struct Context {
     /// …, named without `block-`), or `None` when its drivers are built in.
     pub block_modules: Option<BTreeSet<String>>,
     pub host: HostFacts,
+    /// The descriptor number QEMU gets the open tap of each interface on a
+    /// network or bridge under, by the interface's index.
+    pub taps: BTreeMap<usize, i32>,
+}
+
+/// Descriptor numbers from `first` on for each interface that takes a port
+/// from the host's network driver (`type='network'` and `'bridge'`), in
+/// order: what the taps are passed to QEMU as.
+pub fn tap_fds(def: &Domain, first: i32) -> BTreeMap<usize, i32> {
+    let on_bridge = |n: &&virtkit_model::domain::devices::Interface| {
+        matches!(n.source, InterfaceSource::Network { .. } | InterfaceSource::Bridge { .. })
+    };
+    let wanted = def.devices.interfaces.iter().enumerate().filter(|(_, n)| on_bridge(n)).map(|(i, _)| i);
+    wanted.zip(first..).collect()
 }
 
 impl Context {

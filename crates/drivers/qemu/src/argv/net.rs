@@ -145,12 +145,11 @@ fn refusals(nic: &Interface, path: &str) -> Result<(), ArgvError> {
         let what = if nic.script.is_some() { "script" } else { "downscript" };
         return not_yet(what, "scripts set up a tap: they are for ethernet interfaces");
     }
-    if nic.tune.is_some_and(|t| t.sndbuf.is_some()) && !tap {
-        return not_yet("tune/sndbuf", "a send buffer is a tap's: it is for ethernet interfaces");
+    let port = matches!(nic.source, InterfaceSource::Network { .. } | InterfaceSource::Bridge { .. });
+    if nic.tune.is_some_and(|t| t.sndbuf.is_some()) && !tap && !port {
+        return not_yet("tune/sndbuf", "a send buffer is a tap's: it is for ethernet, network and bridge interfaces");
     }
-    if nic.port_isolated.is_some()
-        && !matches!(nic.source, InterfaceSource::Network { .. } | InterfaceSource::Bridge { .. })
-    {
+    if nic.port_isolated.is_some() && !port {
         return not_yet("port", "port isolation is a bridge port's: it is for network and bridge interfaces");
     }
     Ok(())
@@ -176,7 +175,7 @@ fn netdev(b: &mut Builder<'_>, nic: &Interface, i: usize, path: &str) -> Result<
                 format!("'{n}' is no backend of a QEMU network card"),
             ));
         }
-        (InterfaceSource::Ethernet { .. }, _) => {}
+        (InterfaceSource::Ethernet { .. } | InterfaceSource::Network { .. } | InterfaceSource::Bridge { .. }, _) => {}
         (InterfaceSource::Vhostuser { .. } | InterfaceSource::Vdpa { .. }, Some(n)) => {
             return Err(unsupported(
                 format!("{path}/driver/@name"),
@@ -186,7 +185,7 @@ fn netdev(b: &mut Builder<'_>, nic: &Interface, i: usize, path: &str) -> Result<
         (_, Some(InterfaceDriverName::Vhost)) => {
             return Err(unsupported(
                 format!("{path}/driver/@name"),
-                "vhost-net moves the packets of a tap: it is for ethernet interfaces",
+                "vhost-net moves the packets of a tap: it is for ethernet, network and bridge interfaces",
             ));
         }
         _ => {}
@@ -268,10 +267,10 @@ fn netdev(b: &mut Builder<'_>, nic: &Interface, i: usize, path: &str) -> Result<
             ));
         }
         InterfaceSource::Network { .. } | InterfaceSource::Bridge { .. } => {
-            return Err(unsupported(
-                at_type,
-                "interfaces on virtual networks and bridges come with host networking; use type 'user' or 'ethernet'",
-            ));
+            let Some(fd) = b.ctx.taps.get(&i) else {
+                return Err(unsupported(at_type, "this interface got no port from the host's network driver"));
+            };
+            port_netdev(nic, id, *fd, queues, path)?
         }
         InterfaceSource::Internal { .. } => return Err(unsupported(at_type, "an internal network is VirtualBox's")),
         InterfaceSource::Null | InterfaceSource::Vds { .. } => {
@@ -331,6 +330,28 @@ fn tap_netdev(nic: &Interface, id: String, queues: Option<u32>, path: &str) -> R
     }
     if let Some(q) = queues {
         v["queues"] = json!(q);
+    }
+    if let Some(s) = nic.tune.and_then(|t| t.sndbuf) {
+        v["sndbuf"] = json!(s);
+    }
+    Ok(v)
+}
+
+/// The tap the network driver opened for an interface on a network or a
+/// bridge, passed to QEMU as descriptor `fd`. vhost-net only when the
+/// document asks for it (`<driver name='vhost'/>`): QEMU opens it itself.
+fn port_netdev(nic: &Interface, id: String, fd: i32, queues: Option<u32>, path: &str) -> Result<Value, ArgvError> {
+    if queues.is_some() {
+        return Err(unsupported(format!("{path}/driver/@queues"), "a port's tap is opened with one queue"));
+    }
+    let mut v = json!({ "type": "tap", "fd": fd.to_string(), "id": id });
+    match nic.driver.as_ref().and_then(|d| d.name) {
+        Some(InterfaceDriverName::Vhost) if !nic.is_virtio() => {
+            return Err(unsupported(format!("{path}/driver/@name"), "vhost-net serves virtio network cards only"));
+        }
+        Some(InterfaceDriverName::Vhost) => v["vhost"] = json!(true),
+        Some(InterfaceDriverName::Qemu) => v["vhost"] = json!(false),
+        _ => {}
     }
     if let Some(s) = nic.tune.and_then(|t| t.sndbuf) {
         v["sndbuf"] = json!(s);
