@@ -100,6 +100,20 @@ fn network_bad_values() {
 }
 
 #[test]
+fn static_dhcp_hosts_sharing_a_mac_or_an_address_are_refused() {
+    let host = "<host mac='52:54:00:6c:3c:01' name='web' ip='192.168.122.10'/>";
+    let twice = |other: &str| with(NETWORK, host, &format!("{host}\n      {other}"));
+    assert_eq!(
+        refused(&twice("<host mac='52:54:00:6c:3c:01' ip='192.168.122.11'/>")),
+        one(16, 13, "/network/ip[1]/dhcp/host[2]/@mac", "MAC 52:54:00:6c:3c:01 is host 1's already")
+    );
+    assert_eq!(
+        refused(&twice("<host mac='52:54:00:6c:3c:02' ip='192.168.122.10'/>")),
+        one(16, 37, "/network/ip[1]/dhcp/host[2]/@ip", "address 192.168.122.10 is host 1's already")
+    );
+}
+
+#[test]
 fn network_rules_across_fields_are_located() {
     assert_eq!(
         refused(&with(NETWORK, "end='192.168.122.254'", "end='192.168.123.254'")),

@@ -279,6 +279,14 @@ fn dhcp(s: Sub, newer: bool) -> BoxedStrategy<Dhcp> {
         .prop_map(|(ranges, hosts, bootp, options)| {
             let mut d = Dhcp::default();
             d.ranges = ranges;
+            // Each MAC and each address is one host's.
+            let mut hosts: Vec<DhcpHost> = hosts;
+            let mut seen = Vec::new();
+            hosts.retain(|h: &DhcpHost| {
+                let clash = seen.iter().any(|(m, ip)| *ip == h.ip || (h.mac.is_some() && *m == h.mac));
+                seen.push((h.mac, h.ip));
+                !clash
+            });
             d.hosts = hosts;
             d.bootp = bootp;
             d.options = options;

@@ -484,6 +484,18 @@ fn check_dhcp(ip: &NetworkIp, d: &Dhcp, at: &str, v: &mut V) {
     let n = d.hosts.len();
     for (i, h) in d.hosts.iter().enumerate() {
         check_dhcp_host(ip, h, &format!("{at}/{}", idx("host", i, n)), v);
+        // dnsmasq would give one of the two what the other was promised.
+        let earlier = &d.hosts[..i];
+        if let Some(mac) = h.mac
+            && let Some(j) = earlier.iter().position(|o| o.mac == Some(mac))
+        {
+            let p = format!("{at}/{}/@mac", idx("host", i, n));
+            v.invalid(p, format!("MAC {mac} is host {}'s already", j + 1));
+        }
+        if let Some(j) = earlier.iter().position(|o| o.ip == h.ip) {
+            let p = format!("{at}/{}/@ip", idx("host", i, n));
+            v.invalid(p, format!("address {} is host {}'s already", h.ip, j + 1));
+        }
     }
     if let Some(b) = &d.bootp {
         if ip.is_ipv6() {
