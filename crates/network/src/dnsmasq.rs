@@ -11,16 +11,16 @@
 #![allow(dead_code, unused_imports)]
 
 mod conf;
-// mod leases;
-// mod process;
+mod leases;
+mod process;
 
 use std::path::{Path, PathBuf};
 
 use virtkit_model::network::{ForwardMode, Network};
 
-pub(crate) use conf::config;
-// pub(crate) use leases::leases;
-// pub(crate) use process::{Dnsmasq, find, start};
+pub(crate) use conf::{Config, config};
+pub(crate) use leases::leases;
+pub(crate) use process::{Dnsmasq, find, start};
 
 /// What can go wrong with a network's dnsmasq.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +34,8 @@ pub(crate) enum Error {
     Invalid(String),
     #[error("cannot write the dnsmasq files of network {0}")]
     Write(String, #[source] virtkit_host::Error),
+    #[error("cannot open {}", .0.display())]
+    Log(PathBuf, #[source] std::io::Error),
     #[error("cannot run dnsmasq")]
     Spawn(#[source] virtkit_host::Error),
     /// dnsmasq did not come up; the text is what it said.
