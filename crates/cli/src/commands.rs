@@ -120,6 +120,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the addresses of a running domain's interfaces.
+    Domifaddr {
+        domain: String,
+        /// Where from: lease (the DHCP leases of its networks), agent, arp.
+        #[arg(long, default_value = "lease")]
+        source: virtkit::AddressSource,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print statistics of domains (every domain when none is named).
     Domstats {
         domains: Vec<String>,
@@ -436,6 +445,26 @@ impl Session {
                     }
                     Ok(())
                 }
+            }
+            Command::Domifaddr { domain, source, json } => {
+                let d = self.domain(&domain).await?;
+                let addrs = d.interface_addresses(virtkit::InterfaceAddressOptions::default().source(source)).await?;
+                if json {
+                    return output::json(&serde_json::json!({ "interfaces": addrs }));
+                }
+                let rows: Vec<Vec<String>> = addrs
+                    .iter()
+                    .map(|l| {
+                        vec![
+                            if l.iface.is_empty() { "-".into() } else { l.iface.clone() },
+                            l.mac.to_string(),
+                            if l.ip.is_ipv4() { "ipv4" } else { "ipv6" }.into(),
+                            format!("{}/{}", l.ip, l.prefix),
+                        ]
+                    })
+                    .collect();
+                output::table(&["Name", "MAC address", "Protocol", "Address"], &rows);
+                Ok(())
             }
             Command::Domstats { domains, json } => {
                 let conn = self.conn().await?;

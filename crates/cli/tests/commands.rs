@@ -368,6 +368,27 @@ fn shell_reads_commands_from_stdin() {
 }
 
 #[test]
+fn domifaddr_shows_the_addresses_a_guest_leased_from_its_networks() {
+    let out = ok("domifaddr test");
+    assert!(out.contains("Name    MAC address         Protocol   Address"), "{out}");
+    assert!(out.contains(" vnet0   aa:bb:cc:dd:ee:ff   ipv4       192.168.122."), "{out}");
+    let out = ok("domifaddr test --json");
+    assert!(out.contains("\"iface\": \"vnet0\""), "{out}");
+    vk().args(["-c", T, "domifaddr test --source agent"])
+        .assert()
+        .code(1)
+        .stderr("error: addresses from the guest agent are not read yet; ask the leases (source lease)\n");
+    vk().args(["-c", T, "domifaddr test --source bogus"])
+        .assert()
+        .code(2)
+        .stderr(contains("'bogus' is not an address source"));
+    vk().args(["-c", T, "destroy test; domifaddr test"])
+        .assert()
+        .code(1)
+        .stderr(contains("domain 'test' is not running"));
+}
+
+#[test]
 fn usage_errors_exit_two() {
     vk().args(["-c", T, "start"]).assert().code(2);
     vk().args(["-c", T, "shutdown test --mode acpii"])

@@ -79,6 +79,22 @@ async fn transcript(conn: &Connection) -> Vec<String> {
     let leases: Vec<_> =
         default.leases(Default::default()).await.unwrap().into_iter().map(|l| (l.ip, l.mac, l.hostname)).collect();
     out.push(format!("{leases:?}"));
+    // The running domain's addresses, from those leases.
+    let dom = conn.lookup_domain("test").await.unwrap();
+    let addrs: Vec<_> = dom
+        .interface_addresses(Default::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.iface, l.ip, l.prefix, l.mac))
+        .collect();
+    assert!(!addrs.is_empty(), "the test domain has no address");
+    out.push(format!("{addrs:?}"));
+    let err = dom
+        .interface_addresses(virtkit::InterfaceAddressOptions::default().source(virtkit::AddressSource::Arp))
+        .await
+        .unwrap_err();
+    out.push(format!("{:?} {}", err.kind(), err));
     let pool = conn.define_pool_xml(POOL, Default::default()).await.unwrap();
     out.push(format!("{:?}", pool.build(Default::default()).await.unwrap()));
     out.push(format!("{:?}", pool.start(Default::default()).await.unwrap()));

@@ -306,6 +306,22 @@ impl Service {
         Ok(Response::new(v1::LeaseList { leases: leases.iter().map(conv::lease_to).collect() }))
     }
 
+    pub(crate) async fn get_interface_addresses_call(
+        &self,
+        req: Request<v1::GetInterfaceAddressesRequest>,
+    ) -> Reply<v1::LeaseList> {
+        let conn = self.conn(&req, "get-interface-addresses", Access::Read)?;
+        let m = req.get_ref();
+        let source = if m.source.is_empty() { "lease" } else { m.source.as_str() };
+        let source: virtkit::AddressSource = source
+            .parse()
+            .map_err(|e: String| status(Error::new(ErrorKind::InvalidArgument, format!("source: {e}"))))?;
+        let dom = conn.lookup_domain(&uuid("uuid", &m.uuid)?.to_string()).await.map_err(status)?;
+        let opts = virtkit::InterfaceAddressOptions::default().source(source);
+        let leases = dom.interface_addresses(opts).await.map_err(status)?;
+        Ok(Response::new(v1::LeaseList { leases: leases.iter().map(conv::lease_to).collect() }))
+    }
+
     pub(crate) async fn update_network_call(&self, req: Request<v1::UpdateNetworkRequest>) -> Reply<v1::ObjectInfo> {
         let conn = self.conn(&req, "update-network", Access::Write)?.clone();
         let msg = req.into_inner();

@@ -482,6 +482,12 @@ impl Virtkit for Service {
     ) -> Result<Response<v1::LeaseList>, Status> {
         self.get_network_leases_call(req).await
     }
+    async fn get_interface_addresses(
+        &self,
+        req: Request<v1::GetInterfaceAddressesRequest>,
+    ) -> Result<Response<v1::LeaseList>, Status> {
+        self.get_interface_addresses_call(req).await
+    }
     async fn update_network(&self, req: Request<v1::UpdateNetworkRequest>) -> Result<Response<v1::ObjectInfo>, Status> {
         self.update_network_call(req).await
     }

@@ -282,6 +282,38 @@ impl Inner {
         Ok(leases)
     }
 
+    /// The addresses a running domain's interfaces got, from the DHCP
+    /// leases of the networks they are on (virsh's `domifaddr --source
+    /// lease`): one lease per address, named after the interface's host
+    /// device (`vnet0`).
+    pub(crate) async fn interface_addresses(&self, uuid: Uuid) -> Result<Vec<Lease>> {
+        let live = {
+            let reg = self.lock();
+            let r = reg.domains.get(&uuid)?;
+            match (&r.live, r.active()) {
+                (Some(l), true) => l.clone(),
+                _ => return Err(Error::state(format!("domain '{}' is not running", r.name))),
+            }
+        };
+        let mut out = Vec::new();
+        for nic in &live.devices.interfaces {
+            let (InterfaceSource::Network { network, .. }, Some(mac)) = (&nic.source, nic.mac) else { continue };
+            let net = {
+                let reg = self.lock();
+                reg.networks.by_name(Uuid::nil(), network)
+            };
+            let Some(net) = net else { continue };
+            // A network stopped since keeps no leases for it.
+            let Ok(leases) = self.network_leases(net, Some(mac)).await else { continue };
+            let device = nic.target.as_ref().map(|t| t.dev.clone()).unwrap_or_default();
+            out.extend(leases.into_iter().map(|mut l| {
+                l.iface.clone_from(&device);
+                l
+            }));
+        }
+        Ok(out)
+    }
+
     /// Ports for every `<interface type='network'|'bridge'>` of a domain
     /// about to start, and the definition with each port's device written
     /// into its interface (`<target dev='vnet0'/>`, as libvirt writes it).

@@ -16,8 +16,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::kind::{Kind, Record};
 use crate::network::NetworkKind;
 use crate::options::{
-    AutostartOptions, CreateOptions, DefineOptions, InfoOptions, LeaseOptions, ListOptions, StartOptions, StopOptions,
-    UndefineOptions, XmlOptions,
+    AddressSource, AutostartOptions, CreateOptions, DefineOptions, InfoOptions, InterfaceAddressOptions, LeaseOptions,
+    ListOptions, StartOptions, StopOptions, UndefineOptions, XmlOptions,
 };
 use crate::storage::PoolKind;
 use crate::types::{DomainInfo, Lease, List, NetworkInfo, ObjectKind, PoolInfo, VolumeInfo};
@@ -297,6 +297,18 @@ impl Engine {
                 let v: Arc<Volume> = self.inner.shown::<VolumeKind>(&uuid, &opts)?;
                 Ok(Def::Volume(Box::new((*v).clone())))
             }
+        }
+    }
+
+    /// The addresses of a running domain's interfaces, from the leases of
+    /// the networks they are on (`domifaddr`).
+    pub async fn interface_addresses(&self, uuid: Uuid, opts: InterfaceAddressOptions) -> Result<Vec<Lease>> {
+        match opts.source {
+            AddressSource::Lease => self.run(move |i| async move { i.interface_addresses(uuid).await }).await,
+            s => Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("addresses from the {s} are not read yet; ask the leases (source lease)"),
+            )),
         }
     }
 

@@ -188,6 +188,60 @@ pub struct LeaseOptions {
 }
 setters!(LeaseOptions { mac: virtkit_model::MacAddress });
 
+/// Where a domain's interface addresses are read from (virsh's
+/// `domifaddr --source`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum AddressSource {
+    /// The DHCP leases of the networks the interfaces are on.
+    #[default]
+    Lease,
+    /// The guest agent.
+    Agent,
+    /// The host's ARP table.
+    Arp,
+}
+
+impl AddressSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddressSource::Lease => "lease",
+            AddressSource::Agent => "agent",
+            AddressSource::Arp => "arp",
+        }
+    }
+}
+
+impl std::fmt::Display for AddressSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AddressSource::Lease => "DHCP leases",
+            AddressSource::Agent => "guest agent",
+            AddressSource::Arp => "ARP table",
+        })
+    }
+}
+
+impl std::str::FromStr for AddressSource {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "lease" => Ok(AddressSource::Lease),
+            "agent" => Ok(AddressSource::Agent),
+            "arp" => Ok(AddressSource::Arp),
+            _ => Err(format!("'{s}' is not an address source (lease, agent, arp)")),
+        }
+    }
+}
+
+/// Options for reading a domain's interface addresses (`domifaddr`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct InterfaceAddressOptions {
+    pub source: AddressSource,
+}
+setters!(InterfaceAddressOptions { source: AddressSource });
+
 /// Options for changing part of a network (`net-update`): which of its
 /// definitions the change goes to, as libvirt's
 /// `VIR_NETWORK_UPDATE_AFFECT_*` flags. Neither `live` nor `config` is

@@ -142,6 +142,7 @@ fn main() {
         spice_port: None,
         block_modules: None,
         host: Default::default(),
+        taps: Default::default(),
     };
     let args = argv::build(&def, &ctx).expect("argv");
     let emulator = PathBuf::from("/usr/bin/qemu-system-x86_64");

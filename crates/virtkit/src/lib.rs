@@ -49,9 +49,9 @@ pub use objects::{
 };
 pub use uri::Uri;
 pub use virtkit_engine::options::{
-    AutostartOptions, CreateOptions, DefineOptions, InfoOptions, ListOptions, NativeOptions, PowerOffOptions,
-    RebootOptions, ResetOptions, ResumeOptions, ShutdownMode, ShutdownOptions, StartOptions, StatsOptions,
-    SuspendOptions, UndefineOptions, WatchOptions, XmlOptions,
+    AddressSource, AutostartOptions, CreateOptions, DefineOptions, InfoOptions, InterfaceAddressOptions, ListOptions,
+    NativeOptions, PowerOffOptions, RebootOptions, ResetOptions, ResumeOptions, ShutdownMode, ShutdownOptions,
+    StartOptions, StatsOptions, SuspendOptions, UndefineOptions, WatchOptions, XmlOptions,
 };
 pub use virtkit_engine::types::{
     BlockStats, Capabilities, DomainInfo, DomainList, DomainState, DomainStats, Event, EventDetail, EventKind,
@@ -453,6 +453,15 @@ impl Domain {
 
     fn backend(&self) -> &Backend {
         self.conn.backend()
+    }
+
+    /// The addresses its interfaces have (`virsh domifaddr`): one lease
+    /// per address, named after the interface's host device (`vnet0`).
+    pub async fn interface_addresses(&self, opts: InterfaceAddressOptions) -> Result<Vec<Lease>> {
+        match self.backend() {
+            Backend::Local(e) => e.interface_addresses(self.uuid, opts).await,
+            Backend::Remote(r) => r.interface_addresses(self.uuid, opts.source).await,
+        }
     }
 
     /// Identity, state and (when asked) statistics.

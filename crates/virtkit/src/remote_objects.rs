@@ -173,6 +173,16 @@ impl Remote {
         r.into_inner().leases.into_iter().map(conv::lease_from).collect()
     }
 
+    pub(crate) async fn interface_addresses(
+        &self,
+        dom: Uuid,
+        source: virtkit_engine::options::AddressSource,
+    ) -> Result<Vec<Lease>> {
+        let msg = v1::GetInterfaceAddressesRequest { uuid: dom.to_string(), source: source.as_str().to_owned() };
+        let r = self.c().get_interface_addresses(self.req(msg)).await.map_err(status)?;
+        r.into_inner().leases.into_iter().map(conv::lease_from).collect()
+    }
+
     pub(crate) async fn update_network(
         &self,
         net: Uuid,
