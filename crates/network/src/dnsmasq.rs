@@ -43,6 +43,10 @@ pub(crate) enum Error {
     Start(String),
     #[error("cannot signal dnsmasq")]
     Signal(#[source] virtkit_host::Error),
+    #[error("a dnsmasq (pid {0}) already runs with this conf")]
+    Running(u32),
+    #[error("dnsmasq (pid {0}) is not running")]
+    Gone(u32),
     #[error("dnsmasq (pid {0}) did not stop")]
     Stop(u32),
 }

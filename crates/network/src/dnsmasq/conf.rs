@@ -111,6 +111,20 @@ pub(crate) fn config(net: &Network, files: &Files) -> Result<Config, Error> {
     Ok(Config { conf: c, hostsfile: hosts, addnhosts: addnhosts(net) })
 }
 
+/// dnsmasq options virtkit gives on the command line or relies on (a
+/// daemon that writes its pid file where virtkit looks for it).
+const OURS: &[&str] = &[
+    "conf-file",
+    "conf-dir",
+    "conf-script",
+    "pid-file",
+    "dhcp-leasefile",
+    "leasefile-ro",
+    "log-facility",
+    "keep-in-foreground",
+    "no-daemon",
+];
+
 /// What the model can hold but this dnsmasq config cannot say.
 fn refuse_unsupported(net: &Network) -> Result<(), Error> {
     for ip in &net.ips {
@@ -130,6 +144,10 @@ fn refuse_unsupported(net: &Network) -> Result<(), Error> {
     for o in &net.dnsmasq_options {
         if o.contains('\n') {
             return Err(Error::Invalid("a dnsmasq option cannot hold a line break".into()));
+        }
+        let key = o.split('=').next().unwrap_or_default().trim();
+        if OURS.contains(&key) {
+            return Err(Error::Unsupported(format!("dnsmasq option '{key}' is not supported: virtkit sets it")));
         }
     }
     Ok(())

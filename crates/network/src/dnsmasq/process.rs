@@ -38,11 +38,14 @@ pub(crate) struct Dnsmasq {
 /// says what dnsmasq said when it does not come up.
 pub(crate) async fn start(net: &Network, files: &Files) -> Result<Dnsmasq, Error> {
     let cfg = config(net, files)?;
+    if let Some(running) = find(files) {
+        return Err(Error::Running(running.id.pid));
+    }
     let started = launch(&net.name, &cfg, files).await;
     if started.is_err() {
         // Nothing half-started stays behind (the log's tail is in the
         // error), nor an empty lease file dnsmasq may have made.
-        let _ = remove_files(files);
+        let _ = files.remove();
         if std::fs::metadata(&files.leases).is_ok_and(|m| m.len() == 0) {
             let _ = virtkit_host::fs::remove_durable(&files.leases);
         }
@@ -59,10 +62,12 @@ async fn launch(name: &str, cfg: &Config, files: &Files) -> Result<Dnsmasq, Erro
     virtkit_host::fs::write_atomic(&files.conf, cfg.conf.as_bytes(), 0o600).map_err(write_err)?;
     write_hosts(files, &cfg.hostsfile, &cfg.addnhosts).map_err(write_err)?;
     virtkit_host::fs::remove_durable(&files.pid).map_err(write_err)?;
+    // Appending, as dnsmasq's own log to the same file does after the
+    // leader's messages; a fresh file for each start.
+    virtkit_host::fs::remove_durable(&files.log).map_err(write_err)?;
     let log = std::fs::OpenOptions::new()
         .create(true)
-        .write(true)
-        .truncate(true)
+        .append(true)
         .open(&files.log)
         .map_err(|e| Error::Log(files.log.clone(), e))?;
     let mut leader = Spawn::new(binary())
@@ -102,6 +107,9 @@ impl Dnsmasq {
     /// (SIGHUP). Returns whether the conf itself changed: dnsmasq rereads
     /// only the hosts files, so the caller must restart it then.
     pub(crate) fn reload(&self, net: &Network) -> Result<bool, Error> {
+        if !self.id.is_alive() {
+            return Err(Error::Gone(self.id.pid));
+        }
         let cfg = config(net, &self.files)?;
         write_hosts(&self.files, &cfg.hostsfile, &cfg.addnhosts).map_err(|e| Error::Write(net.name.clone(), e))?;
         self.id.signal(Signal::SIGHUP).map_err(Error::Signal)?;
@@ -113,7 +121,7 @@ impl Dnsmasq {
     /// is gone and removes its files, the lease file excepted.
     pub(crate) async fn stop(&self) -> Result<(), Error> {
         self.id.terminate(STOP_GRACE).await.map_err(|_| Error::Stop(self.id.pid))?;
-        remove_files(&self.files)
+        self.files.remove()
     }
 }
 
@@ -151,12 +159,15 @@ fn write_hosts(files: &Files, hostsfile: &str, addnhosts: &str) -> Result<(), vi
     virtkit_host::fs::write_atomic(&files.addnhosts, addnhosts.as_bytes(), 0o644)
 }
 
-/// Removes every file of a dnsmasq but its leases.
-fn remove_files(f: &Files) -> Result<(), Error> {
-    for p in [&f.conf, &f.hostsfile, &f.addnhosts, &f.pid, &f.log] {
-        virtkit_host::fs::remove_durable(p).map_err(|e| Error::Write(name_of(f), e))?;
+impl Files {
+    /// Removes every file but the leases (after a stop, or when no dnsmasq
+    /// is found for them).
+    pub(crate) fn remove(&self) -> Result<(), Error> {
+        for p in [&self.conf, &self.hostsfile, &self.addnhosts, &self.pid, &self.log] {
+            virtkit_host::fs::remove_durable(p).map_err(|e| Error::Write(name_of(self), e))?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// The network name a set of files is for (for error messages).

@@ -173,7 +173,11 @@ fn start_reload_find_stop_in_a_namespace() {
         assert!(find(&other).is_none(), "a process that is not dnsmasq is not adopted");
         std::fs::remove_file(&other.pid).unwrap();
 
-        // A second one on the same address cannot start, and says why.
+        // Not twice for one conf; a second one on the same address cannot
+        // start, and says why.
+        let e = start(&net, &files).await.unwrap_err().to_string();
+        assert!(e.contains(&format!("a dnsmasq (pid {}) already runs", d.id.pid)), "{e}");
+        assert!(files.conf.exists(), "the running one keeps its files");
         let mut twin = network();
         twin.name = "twin".into();
         let twin_files = Files::new(&dir, &twin.name).unwrap();
@@ -185,6 +189,7 @@ fn start_reload_find_stop_in_a_namespace() {
         assert!(!d.id.is_alive());
         assert!(!Path::new(&format!("/proc/{}", d.id.pid)).exists() || !d.id.is_alive());
         assert!(find(&files).is_none());
+        assert!(d.reload(&net).unwrap_err().to_string().contains("is not running"));
         let mut left: Vec<String> =
             std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         left.sort();

@@ -131,6 +131,12 @@ fn refusals_name_what_is_refused() {
         d.ranges[0].end = "fd00::2:1".parse().unwrap();
     }
     assert!(config(&big, &files).unwrap_err().to_string().contains("too large"));
+    let mut opts = net("<network><name>n</name><bridge name='b0'/><ip address='10.0.0.1' prefix='24'/></network>");
+    opts.dnsmasq_options = vec!["cname=a,b".into(), "pid-file=/tmp/x".into()];
+    let e = config(&opts, &files).unwrap_err();
+    assert!(e.to_string().contains("'pid-file' is not supported"), "{e}");
+    opts.dnsmasq_options.truncate(1);
+    assert!(config(&opts, &files).unwrap().conf.ends_with("addn-hosts=/d/n.addnhosts\ncname=a,b\n"));
     assert!(Files::new(Path::new("/d"), "../etc").is_err());
     assert!(Files::new(Path::new("/d"), "..").is_err());
 }
