@@ -39,8 +39,9 @@ pub(crate) struct NetRules {
     inbound: Vec<String>,
     outbound: Vec<String>,
     nat: Vec<String>,
-    /// Whether the host must forward IPv4 (`ipv4`) and IPv6 (`ipv6`).
+    /// Whether the host must forward IPv4 for the network.
     pub(crate) ipv4_forwarding: bool,
+    /// Whether the host must forward IPv6 for the network.
     pub(crate) ipv6_forwarding: bool,
 }
 

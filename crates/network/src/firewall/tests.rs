@@ -314,3 +314,116 @@ fn netns_forwarding_is_enabled_as_the_network_needs() {
         }
     });
 }
+
+/// A network namespace of a parked thread, for a guest or the outside.
+struct Ns {
+    tid: i32,
+    fd: std::fs::File,
+    _park: std::sync::mpsc::Sender<()>,
+}
+
+impl Ns {
+    fn new() -> Ns {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (park, wait) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let fd = std::fs::File::open("/proc/thread-self/ns/net").unwrap();
+            tx.send((nix::unistd::gettid().as_raw(), fd)).unwrap();
+            let _ = wait.recv();
+        });
+        let (tid, fd) = rx.recv().unwrap();
+        Ns { tid, fd, _park: park }
+    }
+
+    /// Runs `f` on a thread inside this namespace.
+    fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let fd = self.fd.try_clone().unwrap();
+        std::thread::spawn(move || {
+            nix::sched::setns(&fd, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            f()
+        })
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    }
+}
+
+/// Runs `ip` with `args` (a line of words) in the calling thread's namespace.
+fn ip(args: &str) {
+    let out = std::process::Command::new("ip").args(args.split_whitespace()).output().unwrap();
+    assert!(out.status.success(), "ip {args}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The peer of the first connection `l` accepts within 5 s.
+fn accept_within(l: &std::net::TcpListener) -> Option<std::net::SocketAddr> {
+    l.set_nonblocking(true).unwrap();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if let Ok((_, peer)) = l.accept() {
+            return Some(peer);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+fn connect(to: &str) -> std::io::Result<std::net::TcpStream> {
+    std::net::TcpStream::connect_timeout(&to.parse().unwrap(), Duration::from_secs(3))
+}
+
+/// A guest behind virbr0 and a host outside: nat masquerades the guest's
+/// connections out and refuses new ones in; route lets them in untranslated.
+#[test]
+fn netns_packets_are_masqueraded_and_routed() {
+    in_netns(|| async {
+        let (guest, outside) = (Ns::new(), Ns::new());
+        for a in [
+            "link set lo up",
+            "link add virbr0 type bridge",
+            "addr add 192.168.122.1/24 dev virbr0",
+            "link set virbr0 up",
+            "link add vk-g1 type veth peer name vk-g0",
+            &format!("link set vk-g0 netns {}", guest.tid),
+            "link set vk-g1 master virbr0 up",
+            "link add vk-o1 type veth peer name vk-o0",
+            &format!("link set vk-o0 netns {}", outside.tid),
+            "addr add 203.0.113.1/24 dev vk-o1",
+            "link set vk-o1 up",
+        ] {
+            ip(a);
+        }
+        guest.run(|| {
+            for a in ["link set lo up", "addr add 192.168.122.10/24 dev vk-g0", "link set vk-g0 up"] {
+                ip(a);
+            }
+            ip("route add default via 192.168.122.1");
+        });
+        // The outside has no route to the guests: only translated traffic comes back.
+        outside.run(|| ["link set lo up", "addr add 203.0.113.2/24 dev vk-o0", "link set vk-o0 up"].map(ip));
+
+        let nat = rules(&doc("firewall-nat-default"), "virbr0").unwrap();
+        enable_forwarding(&nat).unwrap();
+        let l = outside.run(|| std::net::TcpListener::bind("203.0.113.2:8080").unwrap());
+        let quick =
+            || std::net::TcpStream::connect_timeout(&"203.0.113.2:8080".parse().unwrap(), Duration::from_secs(1));
+        assert!(guest.run(quick).is_err(), "without the table, replies have no way back");
+
+        let fw = Firewall::new(Duration::from_secs(1));
+        fw.set("default", nat).unwrap();
+        fw.apply().await.unwrap();
+        guest.run(|| connect("203.0.113.2:8080")).expect("guest reaches the outside");
+        let peer = accept_within(&l).expect("outside accepted");
+        assert_eq!(peer.ip().to_string(), "203.0.113.1", "masqueraded behind the host");
+        assert!(peer.port() >= 1024);
+
+        outside.run(|| ip("route add 192.168.122.0/24 via 203.0.113.1"));
+        let gl = guest.run(|| std::net::TcpListener::bind("192.168.122.10:8080").unwrap());
+        assert!(outside.run(|| connect("192.168.122.10:8080")).is_err(), "nat: new connections in are refused");
+
+        fw.set("default", rules(&doc("firewall-route-default"), "virbr0").unwrap()).unwrap();
+        fw.apply().await.unwrap();
+        outside.run(|| connect("192.168.122.10:8080")).expect("route: the outside reaches the guest");
+        let peer = accept_within(&gl).expect("guest accepted");
+        assert_eq!(peer.ip().to_string(), "203.0.113.2", "routed untranslated");
+    });
+}
