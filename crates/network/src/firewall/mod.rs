@@ -27,22 +27,31 @@ pub(crate) use rules::{NetRules, rules};
 /// What the firewall could not do.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum FirewallError {
+    /// A bridge name nftables cannot take as it is (in a chain's name).
     #[error("bridge name '{0}' cannot be used in nftables rules")]
     BridgeName(String),
+    /// A `<forward dev>` nftables cannot take as it is.
     #[error("forward device '{0}' cannot be used in nftables rules")]
     DeviceName(String),
+    /// An `<ip>` whose subnet is unknown.
     #[error("address {0} has no prefix or netmask")]
     NoPrefix(std::net::IpAddr),
+    /// A `<nat><port>` range libvirt refuses.
     #[error("nat port range {start}-{end} is not increasing")]
     PortRange { start: u16, end: u16 },
+    /// A `<nat><address>` range that ends before it starts.
     #[error("nat address range {start}-{end} is reversed")]
     AddressRange { start: Ipv4Addr, end: Ipv4Addr },
+    /// Two active networks on one bridge.
     #[error("bridge '{bridge}' is already used by network '{network}'")]
     BridgeInUse { bridge: String, network: String },
+    /// nft could not be started or talked to.
     #[error("cannot run nft")]
     Spawn(#[source] std::io::Error),
+    /// nft ran and refused.
     #[error("nft {args} failed: {stderr}")]
     Nft { args: String, stderr: String },
+    /// A forwarding switch in /proc/sys could not be turned on.
     #[error("cannot write {path}")]
     Sysctl {
         path: &'static str,
