@@ -44,6 +44,9 @@ pub(crate) enum LinkError {
     /// A link to be created already exists (it is left untouched).
     #[error("{device}: a link of this name already exists")]
     Exists { device: String },
+    /// The routes could not be listed.
+    #[error("cannot list routes")]
+    Routes(#[source] rtnetlink::Error),
     /// The link asked about does not exist.
     #[error("{device}: no such link")]
     NotFound { device: String },
@@ -210,9 +213,6 @@ impl Netlink {
         if let Some(mac) = spec.mac {
             builder = builder.address(mac.to_vec());
         }
-        if let Some(mtu) = spec.mtu {
-            builder = builder.mtu(mtu);
-        }
         match self.handle.link().add(builder.build()).execute().await {
             Ok(()) => {}
             Err(e) if errno(&e) == Some(libc_errno::EEXIST) => {
@@ -238,6 +238,12 @@ impl Netlink {
         for (addr, prefix) in &spec.addresses {
             self.handle.address().add(index, *addr, *prefix).execute().await.map_err(nl(name, "add an address"))?;
         }
+        if let Some(mtu) = spec.mtu {
+            // Set after creation (not in RTM_NEWLINK) so the kernel marks it
+            // set by the user and keeps it when ports of other MTUs join.
+            let msg = LinkUnspec::new_with_index(index).mtu(mtu).build();
+            self.handle.link().set(msg).execute().await.map_err(nl(name, "set the mtu"))?;
+        }
         let up = LinkUnspec::new_with_index(index).up().build();
         self.handle.link().set(up).execute().await.map_err(nl(name, "bring the bridge up"))
     }
@@ -257,11 +263,12 @@ impl Netlink {
     /// The routes of the main table, IPv4 then IPv6.
     pub(crate) async fn routes(&self) -> Result<Vec<Route>, LinkError> {
         let mut out = Vec::new();
+        let mut names: std::collections::HashMap<u32, Option<String>> = Default::default();
         let v4 = RouteMessageBuilder::<std::net::Ipv4Addr>::new().build();
         let v6 = RouteMessageBuilder::<std::net::Ipv6Addr>::new().build();
         for (query, unspecified) in [(v4, IpAddr::from([0u8; 4])), (v6, IpAddr::from([0u8; 16]))] {
             let mut msgs = self.handle.route().get(query).execute();
-            while let Some(msg) = msgs.try_next().await.map_err(nl("routes", "list routes"))? {
+            while let Some(msg) = msgs.try_next().await.map_err(LinkError::Routes)? {
                 if table(&msg) != MAIN_TABLE {
                     continue;
                 }
@@ -279,7 +286,14 @@ impl Netlink {
                     _ => None,
                 });
                 let device = match oif {
-                    Some(i) => self.name_of(i).await?,
+                    Some(i) => match names.get(&i) {
+                        Some(n) => n.clone(),
+                        None => {
+                            let n = self.name_of(i).await?;
+                            names.insert(i, n.clone());
+                            n
+                        }
+                    },
                     None => None,
                 };
                 out.push(Route { destination, prefix: msg.header.destination_prefix_length, device });
