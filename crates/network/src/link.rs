@@ -19,7 +19,7 @@ use rtnetlink::packet_route::link::{BridgeStpState, InfoKind, LinkAttribute, Lin
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
 use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, RouteMessageBuilder};
 
-pub(crate) use tap::{TapRequest, vhost_net_available};
+pub(crate) use tap::{TapRequest, tap_mac, vhost_net_available};
 
 /// The longest interface name the kernel takes (IFNAMSIZ - 1).
 pub(crate) const MAX_NAME_LEN: usize = 15;

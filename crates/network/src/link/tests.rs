@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::tap::tap_mac;
 use super::*;
 
 /// Runs `f` on a fresh thread in a fresh network namespace, on a tokio
