@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use common::guest_dir;
+use common::{base64, guest_dir};
 use virtkit::{
     Connection, DomainState, EventDetail, EventKind, ListOptions, PowerOffOptions, RebootOptions, ResumeOptions,
     ShutdownMode, ShutdownOptions, StartOptions, StateReason, SuspendOptions, WatchOptions, XmlOptions,
@@ -210,24 +210,6 @@ fn raw_qmp(socket: &Path, command: &str) -> serde_json::Value {
     };
     ask("qmp_capabilities");
     ask(command)
-}
-
-/// Standard base64, for the guest's `virtkit.run=`.
-fn base64(text: &str) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in text.as_bytes().chunks(3) {
-        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ABC[(n >> (18 - 6 * i)) as usize & 63]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 fn monitor_socket(lab: &Lab, uuid: uuid::Uuid) -> PathBuf {

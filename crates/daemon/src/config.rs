@@ -73,6 +73,10 @@ pub(crate) struct Args {
     /// Worker threads.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Define the host's `default` network (NAT, virbr0) on first start:
+    /// yes for the system daemon with its own directories, no otherwise.
+    #[arg(long, value_name = "yes|no", value_parser = clap::builder::BoolishValueParser::new())]
+    default_network: Option<bool>,
 }
 
 /// The configuration file's keys.
@@ -98,6 +102,7 @@ struct File {
     idle_timeout: Option<u64>,
     log_level: Option<String>,
     threads: Option<usize>,
+    default_network: Option<bool>,
 }
 
 #[derive(Debug)]
@@ -116,6 +121,8 @@ pub(crate) struct Settings {
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) log_level: String,
     pub(crate) threads: usize,
+    /// Whether the host's `default` network is defined on first start.
+    pub(crate) default_network: bool,
 }
 
 const SYSTEM_CONFIG: &str = "/etc/virtkit/virtkitd.toml";
@@ -175,7 +182,9 @@ impl Settings {
             bail!("tls_handshake_timeout must be at least 1");
         }
         let handshake_timeout = Duration::from_secs(handshake_timeout);
+        let default_network = args.default_network.or(file.default_network).unwrap_or(!session && root.is_none());
         Ok(Settings {
+            default_network,
             session,
             state_dir,
             run_dir,

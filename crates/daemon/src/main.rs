@@ -103,7 +103,10 @@ async fn run(s: Settings) -> anyhow::Result<()> {
     let mut targets = HashMap::new();
     let qemu_name = if s.session { "qemu:///session" } else { "qemu:///system" };
     let qemu_root = s.state_dir.join("qemu");
-    let qemu_uri = format!("qemu:///embed?root={}&wait=0", escape(&qemu_root.to_string_lossy()));
+    let mut qemu_uri = format!("qemu:///embed?root={}&wait=0", escape(&qemu_root.to_string_lossy()));
+    if s.default_network {
+        qemu_uri.push_str("&default-network=1");
+    }
     let qemu = virtkit::Connection::open(&qemu_uri).await.with_context(|| format!("cannot open {qemu_name}"))?;
     for w in qemu.warnings() {
         tracing::warn!("{qemu_name}: {w}");

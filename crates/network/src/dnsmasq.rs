@@ -7,9 +7,6 @@
 //! `NAME.log`. The pid and lease files are given on dnsmasq's command line,
 //! not in the conf, so that the conf stays libvirt's.
 
-// Until the driver (lib.rs) calls every item.
-#![allow(dead_code, unused_imports)]
-
 mod conf;
 mod leases;
 mod process;
@@ -20,7 +17,7 @@ use virtkit_model::network::{ForwardMode, Network};
 
 pub(crate) use conf::{Config, config};
 pub(crate) use leases::leases;
-pub(crate) use process::{Dnsmasq, find, start};
+pub(crate) use process::{find, start};
 
 /// What can go wrong with a network's dnsmasq.
 #[derive(Debug, thiserror::Error)]

@@ -3,5 +3,8 @@
 //! dnsmasq per network for DHCP and DNS) and gives domains taps on them.
 
 mod dnsmasq;
+mod driver;
 mod firewall;
 mod link;
+
+pub use driver::LinuxNetworkDriver;

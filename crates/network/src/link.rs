@@ -4,7 +4,6 @@
 //! the thread that opened the [`Netlink`] connection.
 
 // Used by the driver (lib.rs) as it lands; tests use everything.
-#![cfg_attr(not(test), allow(dead_code, unused_imports))]
 
 mod tap;
 #[cfg(test)]
@@ -14,12 +13,15 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use futures_util::stream::TryStreamExt;
+#[cfg(test)]
 use rtnetlink::packet_route::address::AddressAttribute;
 use rtnetlink::packet_route::link::{BridgeStpState, InfoKind, LinkAttribute, LinkInfo, LinkMessage};
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteMessage};
 use rtnetlink::{Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, RouteMessageBuilder};
 
-pub(crate) use tap::{TapRequest, tap_mac, vhost_net_available};
+#[cfg(test)]
+pub(crate) use tap::vhost_net_available;
+pub(crate) use tap::{TapRequest, tap_mac};
 
 /// The longest interface name the kernel takes (IFNAMSIZ - 1).
 pub(crate) const MAX_NAME_LEN: usize = 15;
@@ -162,12 +164,22 @@ impl Netlink {
         Ok(self.get(name).await?.is_some())
     }
 
+    /// The MAC address of `name` (`None`: no such link, or none).
+    pub(crate) async fn mac_of(&self, name: &str) -> Result<Option<[u8; 6]>, LinkError> {
+        let Some(link) = self.get(name).await? else { return Ok(None) };
+        Ok(link.attributes.iter().find_map(|a| match a {
+            LinkAttribute::Address(b) => <[u8; 6]>::try_from(b.as_slice()).ok(),
+            _ => None,
+        }))
+    }
+
     /// Whether `name` exists and is a bridge.
     pub(crate) async fn is_bridge(&self, name: &str) -> Result<bool, LinkError> {
         Ok(self.get(name).await?.is_some_and(|l| kind(&l) == Some(&InfoKind::Bridge)))
     }
 
     /// The name of the master (bridge) of `name`, if it has one.
+    #[cfg(test)]
     pub(crate) async fn master_of(&self, name: &str) -> Result<Option<String>, LinkError> {
         let link = self.get_some(name).await?;
         match controller(&link) {
@@ -177,6 +189,7 @@ impl Netlink {
     }
 
     /// The addresses on `name` (v4 and v6, link-local included) with prefixes.
+    #[cfg(test)]
     pub(crate) async fn addresses(&self, name: &str) -> Result<Vec<(IpAddr, u8)>, LinkError> {
         let index = self.get_some(name).await?.header.index;
         let mut msgs = self.handle.address().get().set_link_index_filter(index).execute();
@@ -332,6 +345,7 @@ fn link_name(link: &LinkMessage) -> Option<String> {
 }
 
 /// The index of a link's master.
+#[cfg(test)]
 fn controller(link: &LinkMessage) -> Option<u32> {
     link.attributes.iter().find_map(|a| match a {
         LinkAttribute::Controller(i) => Some(*i),

@@ -143,6 +143,7 @@ fn main() {
         block_modules: None,
         host: Default::default(),
         taps: Default::default(),
+        vhost_net: false,
     };
     let args = argv::build(&def, &ctx).expect("argv");
     let emulator = PathBuf::from("/usr/bin/qemu-system-x86_64");

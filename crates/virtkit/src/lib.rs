@@ -408,8 +408,58 @@ async fn open_qemu(uri: &Uri) -> Result<Arc<Engine>> {
     let mut config = virtkit_engine::EngineConfig::default();
     config.state_dir = Some(root.clone());
     config.lock_wait = wait;
-    let driver = Arc::new(virtkit_driver_qemu::QemuDriver::new(root));
-    Ok(Arc::new(Engine::open(driver, config).await?))
+    let driver = Arc::new(virtkit_driver_qemu::QemuDriver::new(root.clone()));
+    let network = Arc::new(virtkit_network::LinuxNetworkDriver::new(root.join("network")));
+    let drivers = virtkit_engine::Drivers::new(driver).with_network_driver(network.clone());
+    let engine = Arc::new(Engine::open_host(drivers, config).await?);
+    if uri.param("default-network").is_some_and(|v| v != "0") {
+        default_network(&engine, &network, &root.join("network/default-defined")).await?;
+    }
+    Ok(engine)
+}
+
+/// Defines and starts the host's `default` network once, on a host's first
+/// open (`&default-network=1`, which the system daemon passes): unless a
+/// network of that name exists, or it was defined once already (`marker`;
+/// a user who undefined it keeps it undefined).
+async fn default_network(
+    engine: &Engine,
+    driver: &virtkit_network::LinuxNetworkDriver,
+    marker: &std::path::Path,
+) -> Result<()> {
+    use virtkit_engine::Def;
+    if marker.exists() {
+        return Ok(());
+    }
+    let kind = virtkit_engine::types::ObjectKind::Network;
+    let listed = engine.list_objects(kind, Default::default()).await?;
+    let mut others = Vec::new();
+    for info in &listed.items {
+        if info.name() == "default" {
+            return mark(marker);
+        }
+        if let Def::Network(n) = engine.object_definition(kind, info.uuid(), Default::default())? {
+            others.push(Arc::new(*n));
+        }
+    }
+    let (def, note) = driver.default_network(&others).await?;
+    if let Some(note) = note {
+        tracing::warn!("{note}");
+    }
+    let info = engine.define_object(Def::Network(Box::new(def)), Default::default()).await?;
+    mark(marker)?;
+    engine.set_object_autostart(kind, info.uuid(), true, Default::default()).await?;
+    if let Err(e) = engine.start_object(kind, info.uuid(), Default::default()).await {
+        tracing::warn!("network 'default' is defined but did not start: {e}");
+    }
+    Ok(())
+}
+
+fn mark(marker: &std::path::Path) -> Result<()> {
+    let dir = marker.parent().unwrap_or(marker);
+    virtkit_host::fs::create_dir(dir, 0o755)
+        .and_then(|()| virtkit_host::fs::write_atomic(marker, b"", 0o644))
+        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot write {}: {e}", marker.display())))
 }
 
 /// A handle to one domain: its UUID, its name, and the connection.

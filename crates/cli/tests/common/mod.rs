@@ -2,6 +2,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod grpc;
+pub mod netns;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -37,13 +38,23 @@ pub fn virtkitd_bin() -> PathBuf {
 pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub args: Vec<String>,
+    /// What runs virtkitd (`nsenter … --` into a network namespace).
+    pub wrapper: Vec<String>,
     child: Option<Child>,
 }
 
 impl Daemon {
     pub fn start(args: &[&str]) -> Daemon {
+        Daemon::start_wrapped(Vec::new(), args)
+    }
+
+    /// A virtkitd run by `wrapper` (which execs it: the child is virtkitd).
+    pub fn start_wrapped(wrapper: Vec<String>, args: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new().prefix("vkd").tempdir_in("/tmp").unwrap();
-        let mut d = Daemon { dir, args: args.iter().map(|s| (*s).to_owned()).collect(), child: None };
+        // As a daemon's own directories are: others may search it (a
+        // network's dnsmasq, no longer root, reads its hosts files there).
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let mut d = Daemon { dir, args: args.iter().map(|s| (*s).to_owned()).collect(), wrapper, child: None };
         d.spawn();
         d
     }
@@ -77,7 +88,15 @@ impl Daemon {
     /// Starts virtkitd and waits until it answers on its socket.
     pub fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.root().join("virtkitd.log")).unwrap();
-        let child = std::process::Command::new(virtkitd_bin())
+        let mut cmd = match self.wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = std::process::Command::new(first);
+                c.args(rest).arg(virtkitd_bin());
+                c
+            }
+            None => std::process::Command::new(virtkitd_bin()),
+        };
+        let child = cmd
             .arg("--root")
             .arg(self.root())
             .args(&self.args)
@@ -129,6 +148,15 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill9();
+        // What its networks left running: each dnsmasq on its files.
+        let root = format!("--conf-file={}/", self.root().display());
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmd).split('\0').any(|a| a.starts_with(&root)) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+        }
     }
 }
 
@@ -169,6 +197,24 @@ pub fn guest_xml(name: &str, uuid: &str, console: &Path) -> String {
         console.display(),
         g = g.display()
     )
+}
+
+/// Standard base64, for the guest's `virtkit.run=`.
+pub fn base64(text: &str) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in text.as_bytes().chunks(3) {
+        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ABC[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// Waits for the guest to print READY on its console.

@@ -95,6 +95,7 @@ pub(crate) fn taps_of(def: &Domain, res: &mut Resources) -> Result<Vec<OwnedFd>>
 pub(crate) fn argv_context(def: &Domain, caps: &QemuCaps, accel: Accel, run_dir: &Path) -> Result<argv::Context> {
     Ok(argv::Context {
         taps: argv::tap_fds(def, FIRST_TAP_FD),
+        vhost_net: std::fs::OpenOptions::new().read(true).write(true).open("/dev/vhost-net").is_ok(),
         accel,
         monitor_fd: 3,
         run_dir: run_dir.to_owned(),

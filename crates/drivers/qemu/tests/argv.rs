@@ -23,6 +23,8 @@ fn context(def: &Domain) -> Context {
         displays: Default::default(),
         spice_port: Some(5901),
         taps: virtkit_driver_qemu::argv::tap_fds(def, 4),
+        // A host with /dev/vhost-net: KVM guests' virtio ports use it.
+        vhost_net: true,
         // QEMU's block drivers as modules, curl, iSCSI and NFS installed
         // (not rbd or gluster).
         block_modules: Some(["curl", "iscsi", "nfs"].into_iter().map(String::from).collect()),

@@ -4,9 +4,6 @@
 //! another program (`nft flush ruleset`, Docker, firewalld) removes or
 //! changes it. Every other table of the host is left alone.
 
-// The driver calls these as it starts and stops networks.
-#![cfg_attr(not(test), allow(dead_code))]
-
 mod rules;
 #[cfg(test)]
 mod tests;
@@ -21,7 +18,6 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 use tokio::task::JoinHandle;
 
-#[cfg_attr(not(test), allow(unused_imports))] // until the driver calls it
 pub(crate) use rules::{NetRules, rules};
 
 /// What the firewall could not do.

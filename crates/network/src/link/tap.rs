@@ -53,6 +53,7 @@ pub(crate) fn tap_mac(guest: [u8; 6]) -> [u8; 6] {
 }
 
 /// Whether /dev/vhost-net can be opened (vhost=on is possible).
+#[cfg(test)]
 pub(crate) fn vhost_net_available() -> bool {
     OpenOptions::new().read(true).write(true).open("/dev/vhost-net").is_ok()
 }

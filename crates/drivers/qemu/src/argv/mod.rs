@@ -87,6 +87,9 @@ pub struct Context {
     /// The descriptor number QEMU gets the open tap of each interface on a
     /// network or bridge under, by the interface's index.
     pub taps: BTreeMap<usize, i32>,
+    /// Whether /dev/vhost-net opens here: KVM guests' virtio cards on
+    /// ports then move their packets in the kernel, as libvirt does.
+    pub vhost_net: bool,
 }
 
 /// Descriptor numbers from `first` on for each interface that takes a port

@@ -270,7 +270,8 @@ fn netdev(b: &mut Builder<'_>, nic: &Interface, i: usize, path: &str) -> Result<
             let Some(fd) = b.ctx.taps.get(&i) else {
                 return Err(unsupported(at_type, "this interface got no port from the host's network driver"));
             };
-            port_netdev(nic, id, *fd, queues, path)?
+            let vhost = b.ctx.vhost_net && b.ctx.accel == super::Accel::Kvm;
+            port_netdev(nic, id, *fd, queues, vhost, path)?
         }
         InterfaceSource::Internal { .. } => return Err(unsupported(at_type, "an internal network is VirtualBox's")),
         InterfaceSource::Null | InterfaceSource::Vds { .. } => {
@@ -338,9 +339,18 @@ fn tap_netdev(nic: &Interface, id: String, queues: Option<u32>, path: &str) -> R
 }
 
 /// The tap the network driver opened for an interface on a network or a
-/// bridge, passed to QEMU as descriptor `fd`. vhost-net only when the
-/// document asks for it (`<driver name='vhost'/>`): QEMU opens it itself.
-fn port_netdev(nic: &Interface, id: String, fd: i32, queues: Option<u32>, path: &str) -> Result<Value, ArgvError> {
+/// bridge, passed to QEMU as descriptor `fd`. vhost-net (QEMU opens it)
+/// when the document asks for it (`<driver name='vhost'/>`), or for a
+/// virtio card when `vhost` (a KVM guest on a host that has it) unless the
+/// document says `<driver name='qemu'/>`.
+fn port_netdev(
+    nic: &Interface,
+    id: String,
+    fd: i32,
+    queues: Option<u32>,
+    vhost: bool,
+    path: &str,
+) -> Result<Value, ArgvError> {
     if queues.is_some() {
         return Err(unsupported(format!("{path}/driver/@queues"), "a port's tap is opened with one queue"));
     }
@@ -351,6 +361,7 @@ fn port_netdev(nic: &Interface, id: String, fd: i32, queues: Option<u32>, path: 
         }
         Some(InterfaceDriverName::Vhost) => v["vhost"] = json!(true),
         Some(InterfaceDriverName::Qemu) => v["vhost"] = json!(false),
+        _ if vhost && nic.is_virtio() => v["vhost"] = json!(true),
         _ => {}
     }
     if let Some(s) = nic.tune.and_then(|t| t.sndbuf) {
