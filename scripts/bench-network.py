@@ -179,6 +179,13 @@ class Libvirt:
         self.lv = libvirt
         libvirt.registerErrorHandler(lambda c, e: None, None)
         self.daemon = Netns(["/usr/sbin/libvirtd"], "/var/log/libvirt/libvirtd.log")
+        try:
+            self._connect(libvirt)
+        except BaseException:
+            self.close()  # a daemon that came up half is not left behind
+            raise
+
+    def _connect(self, libvirt):
         sock, deadline, err = "/run/libvirt/libvirt-sock", time.monotonic() + 60, "no socket"
         self.conn = None
         while self.conn is None:
@@ -215,9 +222,10 @@ class Libvirt:
 
     def close(self):
         try:
-            if self.net.isActive():
-                self.net.destroy()
-            self.net.undefine()
+            if getattr(self, "net", None) is not None:
+                if self.net.isActive():
+                    self.net.destroy()
+                self.net.undefine()
         except Exception:  # noqa: BLE001 - the daemon may be gone already
             pass
         if os.environ.get("BENCH_NETWORK_DEBUG"):
@@ -287,6 +295,14 @@ class Virtkit:
         os.mkdir(self.root, 0o755)  # dnsmasq, run as its own user, reads its files here
         self.daemon = Netns([virtkitd, "--root", self.root, "--default-network", "no"],
                             os.path.join(tmp, "virtkitd.out"))
+        self.shell = None
+        try:
+            self._connect(virtkit)
+        except BaseException:
+            self.close()  # a daemon that came up half is not left behind
+            raise
+
+    def _connect(self, virtkit):
         sock, deadline = os.path.join(self.root, "virtkit-sock"), time.monotonic() + 60
         while not os.path.exists(sock):
             if self.daemon.proc.poll() is not None or time.monotonic() > deadline:
@@ -328,12 +344,13 @@ class Virtkit:
         self.shell.call("destroy bench-guest; undefine bench-guest")
 
     def close(self):
-        for line in ("destroy bench-guest", "undefine bench-guest", "net-destroy lan", "net-undefine lan"):
-            try:
-                self.shell.call(line, timeout=10)
-            except (RuntimeError, queue.Empty):
-                pass
-        self.shell.close()
+        if self.shell is not None:
+            for line in ("destroy bench-guest", "undefine bench-guest", "net-destroy lan", "net-undefine lan"):
+                try:
+                    self.shell.call(line, timeout=10)
+                except (RuntimeError, queue.Empty, OSError):
+                    pass
+            self.shell.close()
         self.daemon.stop()
 
 
