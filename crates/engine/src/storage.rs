@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use uuid::Uuid;
 use virtkit_model::ByteSize;
-use virtkit_model::storage::{Pool, Volume};
+use virtkit_model::storage::{Pool, PoolType, Volume};
 
 use crate::engine::Inner;
 use crate::error::{Error, ErrorKind, Result};
@@ -116,11 +116,23 @@ impl Lifecycle for PoolKind {
 
     fn check_against(reg: &Registry, def: &Pool) -> Result<()> {
         let Some(path) = def.target_path() else { return Ok(()) };
+        // Directories of files (dir, fs, netfs) do not nest: a pool's
+        // volumes would be another's files.
+        let files = |t: PoolType| matches!(t, PoolType::Dir | PoolType::Fs | PoolType::Netfs);
         for other in reg.pools.iter().filter(|r| r.uuid != def.uuid) {
-            if other.current_def().and_then(|o| o.target_path()).is_some_and(|p| p == path) {
+            let Some(o) = other.current_def() else { continue };
+            let Some(p) = o.target_path() else { continue };
+            if p == path {
                 return Err(Error::new(
                     ErrorKind::AlreadyExists,
                     format!("target '{path}' is already used by storage pool '{}'", other.name),
+                ));
+            }
+            let (mine, theirs) = (std::path::Path::new(&path), std::path::Path::new(&p));
+            if files(def.pool_type) && files(o.pool_type) && (mine.starts_with(theirs) || theirs.starts_with(mine)) {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!("target '{path}' and storage pool '{}' at '{p}' are one inside the other", other.name),
                 ));
             }
         }

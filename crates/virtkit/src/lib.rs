@@ -410,7 +410,9 @@ async fn open_qemu(uri: &Uri) -> Result<Arc<Engine>> {
     config.lock_wait = wait;
     let driver = Arc::new(virtkit_driver_qemu::QemuDriver::new(root.clone()));
     let network = Arc::new(virtkit_network::LinuxNetworkDriver::new(root.join("network")));
-    let drivers = virtkit_engine::Drivers::new(driver).with_network_driver(network.clone());
+    let drivers = virtkit_engine::Drivers::new(driver)
+        .with_network_driver(network.clone())
+        .with_storage_driver(Arc::new(virtkit_storage::LinuxStorageDriver::new()));
     let engine = Arc::new(Engine::open_host(drivers, config).await?);
     if uri.param("default-network").is_some_and(|v| v != "0") {
         default_network(&engine, &network, &root.join("network/default-defined")).await?;

@@ -1,0 +1,61 @@
+//! Real storage from the command line: a directory pool on
+//! `qemu:///embed`, in a temporary directory, its volumes made by qemu-img.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use assert_cmd::Command;
+
+fn virtkit(uri: &str, script: &str) -> std::process::Output {
+    Command::cargo_bin("virtkit").unwrap().args(["-c", uri, script]).output().unwrap()
+}
+
+fn qemu_info(path: &std::path::Path) -> serde_json::Value {
+    let out = std::process::Command::new("qemu-img").args(["info", "-U", "--output=json"]).arg(path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_dir_pool_and_its_volumes_from_the_command_line() {
+    let root = tempfile::Builder::new().prefix("vk").tempdir_in("/tmp").unwrap();
+    let uri = format!("qemu:///embed?root={}", root.path().display());
+    let images = root.path().join("images");
+    let input = root.path().join("in.bin");
+    let data: Vec<u8> = (0..3u32 << 20).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&input, &data).unwrap();
+    let output = root.path().join("out.bin");
+    let script = format!(
+        "pool-define-as images dir --target {dir}; pool-build images; pool-start images; \
+         vol-create-as images disk.qcow2 1G --format qcow2; vol-create-as images a.img 3M --format raw; \
+         vol-upload a.img {input} --pool images; vol-clone a.img b.img --pool images; \
+         vol-download b.img {output} --pool images; \
+         vol-create-as images top.qcow2 3M --format qcow2 --backing-vol {dir}/a.img --backing-vol-format raw; \
+         vol-resize disk.qcow2 2G --pool images; vol-info disk.qcow2 --pool images; vol-list images",
+        dir = images.display(),
+        input = input.display(),
+        output = output.display(),
+    );
+    let out = virtkit(&uri, &script);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("Capacity:       2.00 GiB"), "{stdout}");
+    let disk = qemu_info(&images.join("disk.qcow2"));
+    assert_eq!((disk["format"].as_str(), disk["virtual-size"].as_u64()), (Some("qcow2"), Some(2 << 30)));
+    let top = qemu_info(&images.join("top.qcow2"));
+    assert_eq!(top["backing-filename-format"], "raw");
+    assert_eq!(top["backing-filename"], images.join("a.img").to_str().unwrap());
+    assert!(std::fs::read(&output).unwrap() == data);
+    assert!(std::fs::read(images.join("b.img")).unwrap() == data);
+
+    // The pool is still there for the next connection; bad input is refused.
+    let out = virtkit(&uri, "vol-create-as images x.iso 1M --format iso");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("qemu-img cannot create volumes of format iso"));
+    let out = virtkit(&uri, "pool-define-as lv logical --target /dev/vg; pool-start lv");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("device-mapper") || err.contains("no backend for logical yet"), "{err}");
+    let mut names: Vec<String> =
+        std::fs::read_dir(&images).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["a.img", "b.img", "disk.qcow2", "top.qcow2"]);
+}

@@ -1,0 +1,140 @@
+//! Files in a pool's directory: the temporary names volumes are made
+//! under, and moving bytes in and out of them.
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use tokio::sync::mpsc;
+use virtkit_engine::{Error, ErrorKind, JobCtl, Result};
+
+use crate::error::io;
+use crate::qemu_img::cancelled;
+
+/// What the names of volumes being made start with; a refresh skips them.
+pub(crate) const TEMP_PREFIX: &str = ".virtkit-part.";
+
+/// Bytes moved per read or write.
+const CHUNK: usize = 1 << 20;
+
+pub(crate) fn is_temp(name: &str) -> bool {
+    name.starts_with(TEMP_PREFIX)
+}
+
+/// A volume's file being made: removed when dropped, unless committed
+/// (renamed to its name).
+#[derive(Debug)]
+pub(crate) struct TempFile {
+    path: PathBuf,
+    done: bool,
+}
+
+impl TempFile {
+    /// A free temporary name in `dir` for a volume `name`.
+    pub(crate) fn new(dir: &Path, name: &str) -> Self {
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        TempFile { path: dir.join(format!("{TEMP_PREFIX}{}.{name}", &tag[..12])), done: false }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Puts the file in place at `to` (replacing what is there).
+    pub(crate) fn commit(mut self, to: &Path) -> Result<()> {
+        std::fs::rename(&self.path, to).map_err(|e| io(format!("cannot rename to {}", to.display()), e))?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn write_all_at(f: &std::fs::File, path: &Path, buf: &[u8], at: u64) -> Result<()> {
+    f.write_all_at(buf, at).map_err(|e| io(format!("cannot write {}", path.display()), e).into())
+}
+
+/// Writes the chunks from `data` into `path` from `offset` (at most up to
+/// `limit`), reporting on `job`; returns the end written.
+pub(crate) async fn receive(
+    path: &Path,
+    offset: u64,
+    limit: Option<u64>,
+    data: &mut mpsc::Receiver<Vec<u8>>,
+    job: &JobCtl,
+) -> Result<u64> {
+    let f = OpenOptions::new().write(true).open(path).map_err(|e| io(format!("cannot open {}", path.display()), e))?;
+    let mut at = offset;
+    loop {
+        let chunk = tokio::select! {
+            c = data.recv() => c,
+            () = job.cancelled() => return Err(cancelled(job)),
+        };
+        let Some(chunk) = chunk else { break };
+        let end = at + chunk.len() as u64;
+        if let Some(limit) = limit
+            && end > limit
+        {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("the upload is longer than the {} bytes asked for", limit - offset),
+            ));
+        }
+        write_all_at(&f, path, &chunk, at)?;
+        job.add_done(chunk.len() as u64);
+        at = end;
+    }
+    f.sync_all().map_err(|e| io(format!("cannot write {}", path.display()), e))?;
+    Ok(at)
+}
+
+/// Sends the bytes of `path` in `[offset, end)` to `out`.
+pub(crate) async fn send(path: &Path, offset: u64, end: u64, out: &mpsc::Sender<Vec<u8>>, job: &JobCtl) -> Result<u64> {
+    let f = std::fs::File::open(path).map_err(|e| io(format!("cannot open {}", path.display()), e))?;
+    job.set_total(end.saturating_sub(offset));
+    let mut at = offset;
+    while at < end {
+        job.check()?;
+        let n = (end - at).min(CHUNK as u64) as usize;
+        let mut buf = vec![0; n];
+        let got = f.read_at(&mut buf, at).map_err(|e| io(format!("cannot read {}", path.display()), e))?;
+        if got == 0 {
+            break;
+        }
+        buf.truncate(got);
+        out.send(buf).await.map_err(|_| Error::new(ErrorKind::Cancelled, "the download's reader went away"))?;
+        job.add_done(got as u64);
+        at += got as u64;
+    }
+    Ok(at - offset)
+}
+
+/// Writes zeros over the first `len` bytes of `path`.
+pub(crate) async fn zero(path: &Path, len: u64, job: &JobCtl) -> Result<()> {
+    let f = OpenOptions::new().write(true).open(path).map_err(|e| io(format!("cannot open {}", path.display()), e))?;
+    job.set_total(len);
+    let zeros = vec![0u8; CHUNK];
+    let mut at = 0;
+    while at < len {
+        job.check()?;
+        let n = (len - at).min(CHUNK as u64) as usize;
+        write_all_at(&f, path, &zeros[..n], at)?;
+        at += n as u64;
+        job.set_done(at);
+        tokio::task::yield_now().await;
+    }
+    f.sync_all().map_err(|e| io(format!("cannot write {}", path.display()), e).into())
+}
+
+/// Allocates `len` bytes of `f` on disk now.
+pub(crate) fn allocate(f: &std::fs::File, path: &Path, len: u64) -> Result<()> {
+    let len = i64::try_from(len).map_err(|_| Error::new(ErrorKind::InvalidArgument, "the size is too large"))?;
+    nix::fcntl::fallocate(f, nix::fcntl::FallocateFlags::empty(), 0, len)
+        .map_err(|e| io(format!("cannot allocate {}", path.display()), e.into()).into())
+}

@@ -1,0 +1,67 @@
+//! virtkit's storage on Linux: the pools and volumes guests boot from.
+//!
+//! [`LinuxStorageDriver`] implements the engine's
+//! [`StorageDriver`](virtkit_engine::storage_driver::StorageDriver). It has
+//! a backend for `dir` pools (a directory of image files, made and read
+//! with `qemu-img`); a pool of any other type can be defined and is refused
+//! at start with the reason this host cannot run it.
+//!
+//! Every volume that is made (created, cloned, uploaded into) is written
+//! under a temporary name in the pool's directory and renamed when whole,
+//! so a failure or a kill never leaves half a volume listed as a whole one.
+
+mod absent;
+mod dir;
+mod error;
+mod files;
+mod qemu_img;
+mod volumes;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use virtkit_engine::storage_driver::{PoolBackend, StorageDriver};
+use virtkit_model::storage::PoolType;
+
+/// The storage of a Linux host.
+#[derive(Debug, Clone)]
+pub struct LinuxStorageDriver {
+    qemu_img: PathBuf,
+}
+
+impl Default for LinuxStorageDriver {
+    fn default() -> Self {
+        LinuxStorageDriver::new()
+    }
+}
+
+impl LinuxStorageDriver {
+    /// A driver that runs `qemu-img` from `PATH`.
+    pub fn new() -> Self {
+        LinuxStorageDriver { qemu_img: PathBuf::from("qemu-img") }
+    }
+
+    /// A driver that runs this `qemu-img`.
+    #[must_use]
+    pub fn with_qemu_img(mut self, path: impl Into<PathBuf>) -> Self {
+        self.qemu_img = path.into();
+        self
+    }
+}
+
+impl StorageDriver for LinuxStorageDriver {
+    fn name(&self) -> &'static str {
+        "linux"
+    }
+
+    fn backend(&self, pool_type: PoolType) -> Option<Arc<dyn PoolBackend>> {
+        Some(match pool_type {
+            PoolType::Dir => Arc::new(dir::DirBackend::new(qemu_img::QemuImg::new(self.qemu_img.clone()))),
+            other => Arc::new(absent::Absent::new(other)),
+        })
+    }
+
+    fn pool_types(&self) -> Vec<PoolType> {
+        vec![PoolType::Dir]
+    }
+}

@@ -1,0 +1,199 @@
+//! Making a `dir` pool's volumes (empty, on a backing store, or copied),
+//! resizing and wiping them.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use virtkit_engine::storage_driver::Resize;
+use virtkit_engine::{Error, ErrorKind, JobCtl, Result};
+use virtkit_model::ByteSize;
+use virtkit_model::storage::{Pool, Volume, VolumeFormat};
+
+use crate::dir::{DirBackend, VOLUME_MODE, apply_permissions, dir_of, file_of};
+use crate::error::io;
+use crate::files::{self, TempFile};
+use crate::qemu_img;
+
+fn invalid(msg: String) -> Error {
+    Error::new(ErrorKind::InvalidArgument, msg)
+}
+
+/// The most a file can hold (`off_t`).
+const MAX_FILE: u64 = i64::MAX as u64;
+
+fn check_capacity(capacity: u64) -> Result<u64> {
+    if capacity > MAX_FILE {
+        return Err(invalid(format!("{capacity} bytes is more than a file can hold (at most {MAX_FILE})")));
+    }
+    Ok(capacity)
+}
+
+/// `qemu-img create -o` options from a volume's document.
+fn image_options(vol: &Volume, fmt: &str, capacity: u64, backed: bool) -> Vec<String> {
+    let t = &vol.target;
+    let mut o = Vec::new();
+    if fmt == "qcow2" {
+        if let Some(c) = &t.compat {
+            o.push(format!("compat={c}"));
+        }
+        if let Some(c) = t.cluster_size {
+            o.push(format!("cluster_size={}", c.as_bytes()));
+        }
+        if let Some(f) = &t.features {
+            if f.lazy_refcounts {
+                o.push("lazy_refcounts=on".to_owned());
+            }
+            if f.extended_l2 {
+                o.push("extended_l2=on".to_owned());
+            }
+        }
+    }
+    if t.nocow && matches!(fmt, "raw" | "qcow2" | "vdi") {
+        o.push("nocow=on".to_owned());
+    }
+    let alloc = vol.allocation.map(ByteSize::as_bytes);
+    if !backed && matches!(fmt, "qcow2" | "raw" | "vdi" | "qed") {
+        match alloc {
+            Some(a) if a >= capacity && capacity > 0 => o.push("preallocation=falloc".to_owned()),
+            Some(a) if a > 0 && fmt == "qcow2" => o.push("preallocation=metadata".to_owned()),
+            _ => {}
+        }
+    }
+    o
+}
+
+impl DirBackend {
+    /// A volume's backing store, its format known (given, or read from it).
+    async fn backing(&self, vol: &Volume, format: VolumeFormat) -> Result<Option<(String, String, u64)>> {
+        let Some(b) = &vol.backing_store else { return Ok(None) };
+        if !format.has_backing() {
+            return Err(invalid(format!("a {format} volume cannot have a backing store")));
+        }
+        if !Path::new(&b.path).exists() {
+            return Err(Error::new(ErrorKind::NotFound, format!("backing store {} does not exist", b.path)));
+        }
+        let given = b.format.map(qemu_img::name_of);
+        let info = self.qemu_img.info(Path::new(&b.path), given).await?;
+        let fmt = given.map_or(info.format.clone(), str::to_owned);
+        Ok(Some((b.path.clone(), fmt, info.virtual_size)))
+    }
+
+    /// Makes a volume under a temporary name, then gives it its own.
+    pub(crate) async fn make(&self, pool: &Pool, vol: &Volume, from: Option<&Volume>, job: &JobCtl) -> Result<Volume> {
+        let dir = dir_of(pool)?;
+        let path = file_of(pool, vol)?;
+        if path.symlink_metadata().is_ok() {
+            return Err(Error::new(ErrorKind::AlreadyExists, format!("{} exists already", path.display())));
+        }
+        if vol.target.encryption.is_some() {
+            return Err(Error::new(ErrorKind::Unsupported, "encrypted volumes are not supported yet"));
+        }
+        let format = vol.target.format.or(from.and_then(|f| f.target.format)).unwrap_or(VolumeFormat::Raw);
+        let fmt = qemu_img::creatable(format)
+            .ok_or_else(|| invalid(format!("qemu-img cannot create volumes of format {format}")))?;
+        let tmp = TempFile::new(&dir, &vol.name);
+        match from {
+            Some(src) => self.copy(vol, src, fmt, tmp.path(), job).await?,
+            None => self.fresh(vol, format, fmt, tmp.path(), job).await?,
+        }
+        apply_permissions(tmp.path(), vol.target.permissions.as_ref(), VOLUME_MODE)?;
+        job.check()?;
+        tmp.commit(&path)?;
+        self.look(&path, &vol.name, Some(fmt)).await
+    }
+
+    /// An empty volume (or one on a backing store).
+    async fn fresh(&self, vol: &Volume, format: VolumeFormat, fmt: &str, tmp: &Path, job: &JobCtl) -> Result<()> {
+        let backing = self.backing(vol, format).await?;
+        let capacity = vol
+            .capacity
+            .map(ByteSize::as_bytes)
+            .or(backing.as_ref().map(|b| b.2))
+            .ok_or_else(|| invalid(format!("storage volume '{}' needs a capacity", vol.name)))?;
+        let capacity = check_capacity(capacity)?;
+        job.set_total(capacity);
+        if fmt == "raw" && backing.is_none() {
+            let f = std::fs::File::create_new(tmp).map_err(|e| io(format!("cannot make {}", tmp.display()), e))?;
+            f.set_len(capacity).map_err(|e| io(format!("cannot size {}", tmp.display()), e))?;
+            if vol.allocation.is_some_and(|a| a.as_bytes() >= capacity) {
+                files::allocate(&f, tmp, capacity)?;
+            }
+            f.sync_all().map_err(|e| io(format!("cannot write {}", tmp.display()), e))?;
+        } else {
+            let mut args: Vec<OsString> = vec!["-f".into(), fmt.into()];
+            let opts = image_options(vol, fmt, capacity, backing.is_some());
+            if !opts.is_empty() {
+                args.extend(["-o".into(), opts.join(",").into()]);
+            }
+            if let Some((path, bfmt, _)) = &backing {
+                args.extend(["-b".into(), path.into(), "-F".into(), bfmt.into()]);
+            }
+            args.extend([tmp.into(), capacity.to_string().into()]);
+            self.qemu_img.create(args).await?;
+        }
+        job.set_done(capacity);
+        Ok(())
+    }
+
+    /// A copy of `src` (of this pool or another) in format `fmt`.
+    async fn copy(&self, vol: &Volume, src: &Volume, fmt: &str, tmp: &Path, job: &JobCtl) -> Result<()> {
+        let src_path = src
+            .target
+            .path
+            .clone()
+            .ok_or_else(|| invalid(format!("storage volume '{}' has no path to copy from", src.name)))?;
+        let src_fmt = src.target.format.map_or("raw", qemu_img::name_of);
+        let src_cap = src.capacity.map_or(0, ByteSize::as_bytes);
+        let capacity = check_capacity(vol.capacity.map_or(src_cap, ByteSize::as_bytes))?;
+        let mut args: Vec<OsString> = vec!["-f".into(), src_fmt.into(), "-O".into(), fmt.into()];
+        let opts = image_options(vol, fmt, capacity, false);
+        if !opts.is_empty() {
+            args.extend(["-o".into(), opts.join(",").into()]);
+        }
+        args.extend([src_path.into(), tmp.into()]);
+        self.qemu_img.convert(args, job, src_cap).await?;
+        if capacity > src_cap {
+            self.qemu_img.resize(tmp, fmt, capacity, false).await?;
+        }
+        job.set_done(src_cap);
+        Ok(())
+    }
+
+    pub(crate) async fn resize(&self, pool: &Pool, vol: &Volume, to: Resize) -> Result<Volume> {
+        let path = file_of(pool, vol)?;
+        let fmt = vol.target.format.map_or("raw", qemu_img::name_of);
+        let now = vol.capacity.map_or(0, ByteSize::as_bytes);
+        check_capacity(to.capacity)?;
+        if fmt == "raw" {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|e| io(format!("cannot open {}", path.display()), e))?;
+            if to.allocate && to.capacity > now {
+                files::allocate(&f, &path, to.capacity)?;
+            }
+            f.set_len(to.capacity).map_err(|e| io(format!("cannot resize {}", path.display()), e))?;
+        } else {
+            self.qemu_img.resize(&path, fmt, to.capacity, to.capacity < now).await?;
+        }
+        self.look(&path, &vol.name, Some(fmt)).await
+    }
+
+    /// Zeros a raw volume's bytes; an image is made again, empty, with
+    /// what its document says.
+    pub(crate) async fn wipe(&self, pool: &Pool, vol: &Volume, job: &JobCtl) -> Result<()> {
+        let path = file_of(pool, vol)?;
+        let format = vol.target.format.unwrap_or(VolumeFormat::Raw);
+        if format == VolumeFormat::Raw {
+            let len = std::fs::metadata(&path).map_err(|e| io(format!("cannot read {}", path.display()), e))?.len();
+            return files::zero(&path, len, job).await;
+        }
+        let fmt = qemu_img::creatable(format)
+            .ok_or_else(|| Error::new(ErrorKind::Unsupported, format!("volumes of format {format} cannot be wiped")))?;
+        let tmp = TempFile::new(&dir_of(pool)?, &vol.name);
+        self.fresh(vol, format, fmt, tmp.path(), job).await?;
+        apply_permissions(tmp.path(), vol.target.permissions.as_ref(), VOLUME_MODE)?;
+        job.check()?;
+        tmp.commit(&path)
+    }
+}

@@ -1,0 +1,335 @@
+//! Directory pools on the real host, in temporary directories: built,
+//! started, refreshed; volumes made by qemu-img and seen by it, copied,
+//! uploaded and downloaded, resized; jobs that are cancelled or fail leave
+//! nothing behind; bad input changes nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+use common::*;
+use virtkit_engine::ErrorKind;
+use virtkit_engine::options::{BuildOptions, ResizeOptions, VolumeCreateOptions};
+use virtkit_engine::types::ObjectKind;
+
+#[tokio::test]
+async fn a_dir_pool_is_built_started_and_refreshed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("images");
+    let e = engine();
+    let xml = format!(
+        "<pool type='dir'><name>images</name><target><path>{}</path>\
+         <permissions><mode>0750</mode><owner>0</owner><group>0</group></permissions></target></pool>",
+        dir.display()
+    );
+    let p = define(&e, &xml).await.unwrap();
+    let err = e.start_object(ObjectKind::Pool, p, Default::default()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(err.message().contains("build the pool first"), "{err}");
+    e.build_pool(p, BuildOptions::default()).await.unwrap();
+    let meta = std::fs::metadata(&dir).unwrap();
+    assert_eq!((meta.permissions().mode() & 0o7777, meta.uid(), meta.gid()), (0o750, 0, 0));
+    let err = e.build_pool(p, BuildOptions::default().no_overwrite(true)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    e.start_object(ObjectKind::Pool, p, Default::default()).await.unwrap();
+    let info = pool_info(&e, p).await;
+    let st = nix::sys::statvfs::statvfs(&dir).unwrap();
+    assert_eq!(info.capacity, st.blocks() as u64 * st.fragment_size() as u64);
+    assert!(info.available > 0 && info.available <= info.capacity, "{info:?}");
+    assert_eq!(info.volumes, 0);
+
+    // Files put there from outside are found with their real format and sizes.
+    let q = std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(dir.join("disk.qcow2"))
+        .arg("5M")
+        .status()
+        .unwrap();
+    assert!(q.success());
+    std::fs::write(dir.join("notes.txt"), b"hello").unwrap();
+    std::fs::write(dir.join(".virtkit-part.0123.half.img"), b"half").unwrap();
+    std::fs::create_dir(dir.join("subdir")).unwrap();
+    e.refresh_pool(p, Default::default()).await.unwrap();
+    assert_eq!(pool_info(&e, p).await.volumes, 2);
+    let disk = e.lookup_volume(p, "disk.qcow2").unwrap();
+    assert_eq!((disk.format.as_deref(), disk.capacity), (Some("qcow2"), 5 * MIB));
+    assert_eq!(disk.allocation, qemu_info(&dir.join("disk.qcow2"))["actual-size"].as_u64().unwrap());
+    let notes = e.lookup_volume(p, "notes.txt").unwrap();
+    assert_eq!((notes.format.as_deref(), notes.capacity), (Some("raw"), 5));
+    assert_eq!(notes.path.as_deref(), Some(dir.join("notes.txt").to_str().unwrap()));
+    assert!(e.lookup_volume(p, ".virtkit-part.0123.half.img").is_err());
+
+    // What a killed engine left half made is removed at the next start.
+    e.stop_object(ObjectKind::Pool, p, Default::default()).await.unwrap();
+    e.start_object(ObjectKind::Pool, p, Default::default()).await.unwrap();
+    assert_eq!(listing(&dir), ["disk.qcow2", "notes.txt", "subdir"]);
+}
+
+#[tokio::test]
+async fn raw_and_qcow2_volumes_are_what_qemu_img_sees() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let e = engine();
+    let p = dir_pool(&e, "p", &dir).await;
+    let opts = VolumeCreateOptions::default;
+
+    let sparse = e
+        .create_volume(
+            p,
+            vol("<volume><name>sparse.img</name><capacity unit='MiB'>64</capacity><allocation>0</allocation></volume>"),
+            opts(),
+        )
+        .await
+        .unwrap();
+    let i = qemu_info(&dir.join("sparse.img"));
+    assert_eq!((i["format"].as_str(), i["virtual-size"].as_u64()), (Some("raw"), Some(64 * MIB)));
+    assert!(sparse.allocation < MIB, "{sparse:?}");
+    let meta = std::fs::metadata(dir.join("sparse.img")).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+
+    let full = e
+        .create_volume(p, vol("<volume><name>full.img</name><capacity unit='MiB'>8</capacity><allocation unit='MiB'>8</allocation></volume>"), opts())
+        .await
+        .unwrap();
+    assert!(std::fs::metadata(dir.join("full.img")).unwrap().blocks() * 512 >= 8 * MIB);
+    assert_eq!(full.allocation, 8 * MIB);
+
+    let q = e
+        .create_volume(
+            p,
+            vol("<volume><name>base.qcow2</name><capacity unit='GiB'>2</capacity>\
+                 <target><format type='qcow2'/><compat>1.1</compat><clusterSize unit='KiB'>128</clusterSize>\
+                 <features><lazy_refcounts/></features></target></volume>"),
+            opts(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((q.format.as_deref(), q.capacity), (Some("qcow2"), 2 << 30));
+    let i = qemu_info(&dir.join("base.qcow2"));
+    assert_eq!(i["format"], "qcow2");
+    assert_eq!(i["cluster-size"], 128 * 1024);
+    assert_eq!(i["format-specific"]["data"]["compat"], "1.1");
+    assert_eq!(i["format-specific"]["data"]["lazy-refcounts"], true);
+
+    // On a backing store: its format is always given to qemu-img.
+    let base = dir.join("base.qcow2");
+    for (name, fmt) in [("top.qcow2", "<format type='qcow2'/>"), ("probed.qcow2", "")] {
+        let xml = format!(
+            "<volume><name>{name}</name><target><format type='qcow2'/></target>\
+             <backingStore><path>{}</path>{fmt}</backingStore></volume>",
+            base.display()
+        );
+        let top = e.create_volume(p, vol(&xml), opts()).await.unwrap();
+        assert_eq!(top.capacity, 2 << 30, "the backing store's capacity");
+        let i = qemu_info(&dir.join(name));
+        assert_eq!(i["backing-filename"], base.to_str().unwrap());
+        assert_eq!(i["backing-filename-format"], "qcow2");
+    }
+    let xml = e.object_xml(ObjectKind::Volume, e.lookup_volume(p, "top.qcow2").unwrap().uuid, Default::default());
+    let xml = xml.unwrap();
+    assert!(xml.contains("<backingStore>") && xml.contains(base.to_str().unwrap()), "{xml}");
+    assert_eq!(pool_info(&e, p).await.volumes, 5);
+}
+
+#[tokio::test]
+async fn clones_upload_and_download_move_the_same_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let e = engine();
+    let p = dir_pool(&e, "p", &dir).await;
+    let v = e
+        .create_volume(
+            p,
+            vol("<volume><name>a.img</name><capacity unit='MiB'>64</capacity></volume>"),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let bytes = pattern(64 << 20, 7);
+    let after = upload(&e, &v, &bytes).await.unwrap();
+    assert_eq!(after.capacity, 64 * MIB);
+    assert!(std::fs::read(dir.join("a.img")).unwrap() == bytes);
+    assert!(download(&e, &v).await == bytes);
+
+    let c = e.clone_volume(v.uuid, "b.img", Default::default()).await.unwrap();
+    assert_eq!((c.format.as_deref(), c.capacity), (Some("raw"), 64 * MIB));
+    assert!(std::fs::read(dir.join("b.img")).unwrap() == bytes);
+
+    // Into another format, then back: the guest sees the same disk.
+    let q = e
+        .create_volume(
+            p,
+            vol("<volume><name>c.qcow2</name><target><format type='qcow2'/></target></volume>"),
+            VolumeCreateOptions::default().from(v.uuid),
+        )
+        .await
+        .unwrap();
+    assert_eq!(qemu_info(&dir.join("c.qcow2"))["format"], "qcow2");
+    let back = e
+        .create_volume(
+            p,
+            vol("<volume><name>d.img</name><target><format type='raw'/></target></volume>"),
+            VolumeCreateOptions::default().from(q.uuid),
+        )
+        .await
+        .unwrap();
+    assert_eq!(back.capacity, 64 * MIB);
+    assert!(std::fs::read(dir.join("d.img")).unwrap() == bytes);
+    assert_eq!(listing(&dir), ["a.img", "b.img", "c.qcow2", "d.img"]);
+}
+
+#[tokio::test]
+async fn volumes_grow_and_shrink_only_when_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let e = engine();
+    let p = dir_pool(&e, "p", &dir).await;
+    let raw = e
+        .create_volume(
+            p,
+            vol("<volume><name>r.img</name><capacity unit='MiB'>1</capacity></volume>"),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let r = e.resize_volume(raw.uuid, 4 * MIB, ResizeOptions::default()).await.unwrap();
+    assert_eq!(r.capacity, 4 * MIB);
+    assert_eq!(qemu_info(&dir.join("r.img"))["virtual-size"], 4 * MIB);
+    let r = e.resize_volume(raw.uuid, 8 * MIB, ResizeOptions::default().allocate(true)).await.unwrap();
+    assert_eq!(r.allocation, 8 * MIB);
+
+    let q = e
+        .create_volume(
+            p,
+            vol("<volume><name>q.qcow2</name><capacity unit='MiB'>10</capacity><target><format type='qcow2'/></target></volume>"),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let r = e.resize_volume(q.uuid, 20 * MIB, ResizeOptions::default()).await.unwrap();
+    assert_eq!(r.capacity, 20 * MIB);
+    let err = e.resize_volume(q.uuid, 5 * MIB, ResizeOptions::default()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert_eq!(qemu_info(&dir.join("q.qcow2"))["virtual-size"], 20 * MIB);
+    let r = e.resize_volume(q.uuid, 5 * MIB, ResizeOptions::default().shrink(true)).await.unwrap();
+    assert_eq!(r.capacity, 5 * MIB);
+    assert_eq!(qemu_info(&dir.join("q.qcow2"))["virtual-size"], 5 * MIB);
+}
+
+#[tokio::test]
+async fn wipe_zeros_and_delete_removes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let e = engine();
+    let p = dir_pool(&e, "p", &dir).await;
+    let v = e
+        .create_volume(
+            p,
+            vol("<volume><name>w.img</name><capacity unit='MiB'>3</capacity></volume>"),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    upload(&e, &v, &pattern(3 << 20, 3)).await.unwrap();
+    e.wipe_volume(v.uuid, Default::default()).await.unwrap();
+    let data = std::fs::read(dir.join("w.img")).unwrap();
+    assert!(data.len() == 3 << 20 && data.iter().all(|b| *b == 0));
+
+    let q = e
+        .create_volume(
+            p,
+            vol("<volume><name>w.qcow2</name><capacity unit='MiB'>3</capacity><target><format type='qcow2'/></target></volume>"),
+            VolumeCreateOptions::default().from(v.uuid),
+        )
+        .await
+        .unwrap();
+    e.wipe_volume(q.uuid, Default::default()).await.unwrap();
+    let i = qemu_info(&dir.join("w.qcow2"));
+    assert_eq!((i["format"].as_str(), i["virtual-size"].as_u64()), (Some("qcow2"), Some(3 * MIB)));
+
+    e.delete_volume(v.uuid, Default::default()).await.unwrap();
+    e.delete_volume(q.uuid, Default::default()).await.unwrap();
+    assert!(listing(&dir).is_empty());
+    e.stop_object(ObjectKind::Pool, p, Default::default()).await.unwrap();
+    e.delete_pool(p, Default::default()).await.unwrap();
+    assert!(!dir.exists());
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let e = engine();
+    let p = dir_pool(&e, "p", &dir).await;
+    let bad = [
+        (
+            "<volume><name>a.iso</name><capacity>1024</capacity><target><format type='iso'/></target></volume>"
+                .to_owned(),
+            ErrorKind::InvalidArgument,
+            "qemu-img cannot create volumes of format iso",
+        ),
+        (
+            "<volume><name>huge</name><capacity>18446744073709551615</capacity></volume>".to_owned(),
+            ErrorKind::InvalidArgument,
+            "more than a file can hold",
+        ),
+        (
+            format!(
+                "<volume><name>t.qcow2</name><capacity>1024</capacity><target><format type='qcow2'/></target>\
+                  <backingStore><path>{}/missing.qcow2</path></backingStore></volume>",
+                dir.display()
+            ),
+            ErrorKind::NotFound,
+            "does not exist",
+        ),
+        (
+            "<volume><name>r.img</name><capacity>1024</capacity>\
+          <backingStore><path>/etc/hostname</path></backingStore></volume>"
+                .to_owned(),
+            ErrorKind::InvalidArgument,
+            "cannot have a backing store",
+        ),
+    ];
+    for (xml, kind, why) in bad {
+        let err = e.create_volume(p, vol(&xml), Default::default()).await.unwrap_err();
+        assert_eq!(err.kind(), kind, "{xml}: {err}");
+        assert!(err.message().contains(why), "{err}");
+    }
+    // A name that is a path is refused by the document.
+    assert!(
+        virtkit_model::storage::Volume::from_xml("<volume><name>a/b</name><capacity>1</capacity></volume>")
+            .and_then(|v| v.validate().map(|()| v))
+            .is_err()
+    );
+    assert!(listing(&dir).is_empty());
+    assert_eq!(pool_info(&e, p).await.volumes, 0);
+
+    // Pools do not nest.
+    for target in [dir.join("inner"), tmp.path().to_path_buf()] {
+        let xml = format!("<pool type='dir'><name>n</name><target><path>{}</path></target></pool>", target.display());
+        let err = define(&e, &xml).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+        assert!(err.message().contains("one inside the other"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn pool_types_without_a_backend_say_why_at_start() {
+    let e = engine();
+    assert_eq!(e.pool_types(), [virtkit_model::storage::PoolType::Dir]);
+    let lv = define(&e, "<pool type='logical'><name>vg</name><source><name>vg</name></source><target><path>/dev/vg</path></target></pool>")
+        .await
+        .unwrap();
+    let err = e.start_object(ObjectKind::Pool, lv, Default::default()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    let dm = std::path::Path::new("/dev/mapper/control").exists();
+    let want = if dm { "no backend for logical yet" } else { "logical: device-mapper is not available on this host" };
+    assert_eq!(err.message(), want);
+    let rbd =
+        define(&e, "<pool type='rbd'><name>ceph</name><source><host name='mon'/><name>rbd</name></source></pool>")
+            .await
+            .unwrap();
+    let err = e.start_object(ObjectKind::Pool, rbd, Default::default()).await.unwrap_err();
+    assert_eq!(err.message(), "no backend for rbd yet");
+}
