@@ -15,6 +15,7 @@ use virtkit_model::storage::{BackingStore, Permissions, Pool, PoolType, Volume, 
 use crate::error::io;
 use crate::files::{self, TempFile};
 use crate::qemu_img::{self, ImageInfo, QemuImg};
+use crate::volumes::does_not_fit;
 
 /// A pool directory's mode unless its document gives one (libvirt's).
 const POOL_MODE: u32 = 0o711;
@@ -220,7 +221,9 @@ impl PoolBackend for DirBackend {
         }
         job.set_total(if range.length > 0 { range.length } else { vol.capacity.map_or(0, ByteSize::as_bytes) });
         let limit = (range.length > 0).then(|| range.offset + range.length);
-        let end = files::receive(tmp.path(), range.offset, limit, data, job).await?;
+        let end = files::receive(tmp.path(), range.offset, limit, data, job)
+            .await
+            .map_err(|e| does_not_fit(e, &vol.name, &dir_of(a.live).unwrap_or_default()))?;
         if end < old.len() {
             // As writing into the file would leave it: as long as it was.
             let f = std::fs::OpenOptions::new()

@@ -18,6 +18,17 @@ fn invalid(msg: String) -> Error {
     Error::new(ErrorKind::InvalidArgument, msg)
 }
 
+/// A full file system, said of the volume (its temporary file is gone).
+pub(crate) fn does_not_fit(e: Error, name: &str, dir: &Path) -> Error {
+    if e.kind() != ErrorKind::NoSpace {
+        return e;
+    }
+    Error::new(
+        ErrorKind::NoSpace,
+        format!("storage volume '{name}' does not fit in {}: {}", dir.display(), e.message()),
+    )
+}
+
 /// The most a file can hold (`off_t`).
 const MAX_FILE: u64 = i64::MAX as u64;
 
@@ -92,10 +103,11 @@ impl DirBackend {
         let fmt = qemu_img::creatable(format)
             .ok_or_else(|| invalid(format!("qemu-img cannot create volumes of format {format}")))?;
         let tmp = TempFile::new(&dir, &vol.name);
-        match from {
-            Some(src) => self.copy(vol, src, fmt, tmp.path(), job).await?,
-            None => self.fresh(vol, format, fmt, tmp.path(), job).await?,
-        }
+        let made = match from {
+            Some(src) => self.copy(vol, src, fmt, tmp.path(), job).await,
+            None => self.fresh(vol, format, fmt, tmp.path(), job).await,
+        };
+        made.map_err(|e| does_not_fit(e, &vol.name, &dir))?;
         apply_permissions(tmp.path(), vol.target.permissions.as_ref(), VOLUME_MODE)?;
         job.check()?;
         tmp.commit(&path)?;
