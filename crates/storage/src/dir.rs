@@ -1,7 +1,7 @@
 //! The `dir` backend: a pool is a directory, its volumes the image files in
 //! it (as `qemu-img info` reads them).
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -232,7 +232,9 @@ impl PoolBackend for DirBackend {
                 .map_err(|e| io(format!("cannot open {}", tmp.path().display()), e))?;
             f.set_len(old.len()).map_err(|e| io(format!("cannot extend {}", tmp.path().display()), e))?;
         }
-        apply_permissions(tmp.path(), None, old.permissions().mode() & 0o7777)?;
+        // The new file is the old one's: its mode and owners too.
+        let same = Permissions::new(old.permissions().mode() & 0o7777, old.uid(), old.gid());
+        apply_permissions(tmp.path(), Some(&same), VOLUME_MODE)?;
         job.check()?;
         tmp.commit(&path)?;
         let format = vol.target.format.map(qemu_img::name_of);

@@ -2,12 +2,13 @@
 //! resizing and wiping them.
 
 use std::ffi::OsString;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use virtkit_engine::storage_driver::Resize;
 use virtkit_engine::{Error, ErrorKind, JobCtl, Result};
 use virtkit_model::ByteSize;
-use virtkit_model::storage::{Pool, Volume, VolumeFormat};
+use virtkit_model::storage::{Permissions, Pool, Volume, VolumeFormat};
 
 use crate::dir::{DirBackend, VOLUME_MODE, apply_permissions, dir_of, file_of};
 use crate::error::io;
@@ -202,9 +203,11 @@ impl DirBackend {
         }
         let fmt = qemu_img::creatable(format)
             .ok_or_else(|| Error::new(ErrorKind::Unsupported, format!("volumes of format {format} cannot be wiped")))?;
+        let old = std::fs::metadata(&path).map_err(|e| io(format!("cannot read {}", path.display()), e))?;
         let tmp = TempFile::new(&dir_of(pool)?, &vol.name);
         self.fresh(vol, format, fmt, tmp.path(), job).await?;
-        apply_permissions(tmp.path(), vol.target.permissions.as_ref(), VOLUME_MODE)?;
+        let same = Permissions::new(old.permissions().mode() & 0o7777, old.uid(), old.gid());
+        apply_permissions(tmp.path(), Some(&same), VOLUME_MODE)?;
         job.check()?;
         tmp.commit(&path)
     }

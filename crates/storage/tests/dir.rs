@@ -112,6 +112,18 @@ async fn raw_and_qcow2_volumes_are_what_qemu_img_sees() {
     assert_eq!(i["format-specific"]["data"]["compat"], "1.1");
     assert_eq!(i["format-specific"]["data"]["lazy-refcounts"], true);
 
+    // Allocated now when the allocation is the capacity; metadata only when less.
+    for (name, alloc, want) in [("full.qcow2", 8, "falloc"), ("meta.qcow2", 1, "metadata")] {
+        let xml = format!(
+            "<volume><name>{name}</name><capacity unit='MiB'>8</capacity><allocation unit='MiB'>{alloc}</allocation>\
+             <target><format type='qcow2'/></target></volume>"
+        );
+        e.create_volume(p, vol(&xml), opts()).await.unwrap();
+        let blocks = std::fs::metadata(dir.join(name)).unwrap().blocks() * 512;
+        assert_eq!(blocks >= 8 * MIB, want == "falloc", "{name}: {blocks} bytes allocated");
+        assert!(blocks >= 128 << 10, "{name}: {blocks} bytes allocated");
+    }
+
     // On a backing store: its format is always given to qemu-img.
     let base = dir.join("base.qcow2");
     for (name, fmt) in [("top.qcow2", "<format type='qcow2'/>"), ("probed.qcow2", "")] {
@@ -129,7 +141,7 @@ async fn raw_and_qcow2_volumes_are_what_qemu_img_sees() {
     let xml = e.object_xml(ObjectKind::Volume, e.lookup_volume(p, "top.qcow2").unwrap().uuid, Default::default());
     let xml = xml.unwrap();
     assert!(xml.contains("<backingStore>") && xml.contains(base.to_str().unwrap()), "{xml}");
-    assert_eq!(pool_info(&e, p).await.volumes, 5);
+    assert_eq!(pool_info(&e, p).await.volumes, 7);
 }
 
 #[tokio::test]
@@ -147,7 +159,11 @@ async fn clones_upload_and_download_move_the_same_bytes() {
         .await
         .unwrap();
     let bytes = pattern(64 << 20, 7);
+    std::os::unix::fs::chown(dir.join("a.img"), Some(107), Some(108)).unwrap();
+    std::fs::set_permissions(dir.join("a.img"), std::fs::Permissions::from_mode(0o640)).unwrap();
     let after = upload(&e, &v, &bytes).await.unwrap();
+    let meta = std::fs::metadata(dir.join("a.img")).unwrap();
+    assert_eq!((meta.uid(), meta.gid(), meta.permissions().mode() & 0o777), (107, 108, 0o640), "kept by the upload");
     assert_eq!(after.capacity, 64 * MIB);
     assert!(std::fs::read(dir.join("a.img")).unwrap() == bytes);
     assert!(download(&e, &v).await == bytes);
