@@ -4,6 +4,7 @@
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use virtkit_engine::{Error, ErrorKind, JobCtl, Result};
@@ -60,6 +61,17 @@ fn write_all_at(f: &std::fs::File, path: &Path, buf: &[u8], at: u64) -> Result<(
     f.write_all_at(buf, at).map_err(|e| io(format!("cannot write {}", path.display()), e).into())
 }
 
+/// Runs file I/O off the runtime's threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::new(ErrorKind::Internal, format!("a file operation was lost: {e}")))?
+}
+
+fn sync(f: &std::fs::File, path: &Path) -> Result<()> {
+    f.sync_all().map_err(|e| io(format!("cannot write {}", path.display()), e).into())
+}
+
 /// Writes the chunks from `data` into `path` from `offset` (at most up to
 /// `limit`), reporting on `job`; returns the end written.
 pub(crate) async fn receive(
@@ -70,6 +82,7 @@ pub(crate) async fn receive(
     job: &JobCtl,
 ) -> Result<u64> {
     let f = OpenOptions::new().write(true).open(path).map_err(|e| io(format!("cannot open {}", path.display()), e))?;
+    let f = Arc::new(f);
     let mut at = offset;
     loop {
         let chunk = tokio::select! {
@@ -86,28 +99,37 @@ pub(crate) async fn receive(
                 format!("the upload is longer than the {} bytes asked for", limit - offset),
             ));
         }
-        write_all_at(&f, path, &chunk, at)?;
-        job.add_done(chunk.len() as u64);
+        let n = chunk.len() as u64;
+        let (f2, p2) = (f.clone(), path.to_path_buf());
+        blocking(move || write_all_at(&f2, &p2, &chunk, at)).await?;
+        job.add_done(n);
         at = end;
     }
-    f.sync_all().map_err(|e| io(format!("cannot write {}", path.display()), e))?;
+    let p2 = path.to_path_buf();
+    blocking(move || sync(&f, &p2)).await?;
     Ok(at)
 }
 
 /// Sends the bytes of `path` in `[offset, end)` to `out`.
 pub(crate) async fn send(path: &Path, offset: u64, end: u64, out: &mpsc::Sender<Vec<u8>>, job: &JobCtl) -> Result<u64> {
-    let f = std::fs::File::open(path).map_err(|e| io(format!("cannot open {}", path.display()), e))?;
+    let f = Arc::new(std::fs::File::open(path).map_err(|e| io(format!("cannot open {}", path.display()), e))?);
     job.set_total(end.saturating_sub(offset));
     let mut at = offset;
     while at < end {
         job.check()?;
         let n = (end - at).min(CHUNK as u64) as usize;
-        let mut buf = vec![0; n];
-        let got = f.read_at(&mut buf, at).map_err(|e| io(format!("cannot read {}", path.display()), e))?;
+        let (f2, p2) = (f.clone(), path.to_path_buf());
+        let buf = blocking(move || {
+            let mut buf = vec![0; n];
+            let got = f2.read_at(&mut buf, at).map_err(|e| io(format!("cannot read {}", p2.display()), e))?;
+            buf.truncate(got);
+            Ok(buf)
+        })
+        .await?;
+        let got = buf.len();
         if got == 0 {
             break;
         }
-        buf.truncate(got);
         out.send(buf).await.map_err(|_| Error::new(ErrorKind::Cancelled, "the download's reader went away"))?;
         job.add_done(got as u64);
         at += got as u64;
@@ -118,18 +140,20 @@ pub(crate) async fn send(path: &Path, offset: u64, end: u64, out: &mpsc::Sender<
 /// Writes zeros over the first `len` bytes of `path`.
 pub(crate) async fn zero(path: &Path, len: u64, job: &JobCtl) -> Result<()> {
     let f = OpenOptions::new().write(true).open(path).map_err(|e| io(format!("cannot open {}", path.display()), e))?;
+    let f = Arc::new(f);
     job.set_total(len);
-    let zeros = vec![0u8; CHUNK];
+    let zeros: Arc<[u8]> = vec![0u8; CHUNK].into();
     let mut at = 0;
     while at < len {
         job.check()?;
         let n = (len - at).min(CHUNK as u64) as usize;
-        write_all_at(&f, path, &zeros[..n], at)?;
+        let (f2, p2, z) = (f.clone(), path.to_path_buf(), zeros.clone());
+        blocking(move || write_all_at(&f2, &p2, &z[..n], at)).await?;
         at += n as u64;
         job.set_done(at);
-        tokio::task::yield_now().await;
     }
-    f.sync_all().map_err(|e| io(format!("cannot write {}", path.display()), e).into())
+    let p2 = path.to_path_buf();
+    blocking(move || sync(&f, &p2)).await
 }
 
 /// Allocates `len` bytes of `f` on disk now.
