@@ -2,6 +2,8 @@
 //! `qemu:///embed`, in a temporary directory, its volumes made by qemu-img.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use assert_cmd::Command;
 
 fn virtkit(uri: &str, script: &str) -> std::process::Output {
@@ -58,4 +60,30 @@ fn a_dir_pool_and_its_volumes_from_the_command_line() {
         std::fs::read_dir(&images).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
     assert_eq!(names, ["a.img", "b.img", "disk.qcow2", "top.qcow2"]);
+}
+
+#[test]
+fn the_daemon_serves_real_pools_and_moves_their_bytes() {
+    let d = common::Daemon::start(&[]);
+    let uri = d.uri("qemu");
+    let images = d.root().join("images");
+    let input = d.root().join("in.bin");
+    let data: Vec<u8> = (0..2u32 << 20).map(|i| (i * 13 % 253) as u8).collect();
+    std::fs::write(&input, &data).unwrap();
+    let output = d.root().join("out.bin");
+    let script = format!(
+        "pool-define-as images dir --target {dir}; pool-build images; pool-start images; \
+         vol-create-as images a.img 2M; vol-upload a.img {input} --pool images; \
+         vol-create-as images c.qcow2 2M --format qcow2; vol-download a.img {output} --pool images; \
+         vol-info c.qcow2 --pool images",
+        dir = images.display(),
+        input = input.display(),
+        output = output.display(),
+    );
+    let (code, out, err) = common::run(&uri, &script);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(std::fs::read(&output).unwrap() == data);
+    assert!(std::fs::read(images.join("a.img")).unwrap() == data);
+    assert_eq!(qemu_info(&images.join("c.qcow2"))["format"], "qcow2");
+    assert!(out.contains("Capacity:       2.00 MiB"), "{out}");
 }
