@@ -11,15 +11,29 @@ use crate::Error;
 
 /// Replaces `path` with `data`, atomically and durably, with mode `mode`.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), Error> {
+    replace(path, data, mode, true)
+}
+
+/// Replaces `path` with `data` atomically (a reader sees the old content
+/// or the new), not durably: for files made again from durable state
+/// whenever they are needed (a dnsmasq's configuration), where an fsync
+/// only costs time.
+pub fn write_replace(path: &Path, data: &[u8], mode: u32) -> Result<(), Error> {
+    replace(path, data, mode, false)
+}
+
+fn replace(path: &Path, data: &[u8], mode: u32, durable: bool) -> Result<(), Error> {
     let dir = path.parent().ok_or_else(|| Error::Invalid(format!("{} has no directory", path.display())))?;
     let name = path.file_name().ok_or_else(|| Error::Invalid(format!("{} has no file name", path.display())))?;
     let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
     let result = (|| {
         let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
         f.write_all(data)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        if durable { File::open(dir)?.sync_all() } else { Ok(()) }
     })();
     if let Err(e) = result {
         let _ = fs::remove_file(&tmp);

@@ -218,15 +218,19 @@ impl LinuxNetworkDriver {
         let spec = bridge_spec(def, &bridge);
         self.netlink().await?.create_bridge(&spec).await.map_err(driver_err)?;
         let data = Data { bridge: Some(bridge.clone()), dnsmasq: serve };
-        let made = async {
+        // The rules and dnsmasq do not wait on each other: both at once.
+        let rules = async {
             let rules = self.set_rules(net, def, &bridge).await?;
-            firewall::enable_forwarding(&rules).map_err(driver_err)?;
+            firewall::enable_forwarding(&rules).map_err(driver_err)
+        };
+        let dns = async {
             if serve {
                 dnsmasq::start(def, &files).await.map_err(driver_err)?;
             }
             Ok(())
-        }
-        .await;
+        };
+        let (r, d) = tokio::join!(rules, dns);
+        let made = r.and(d);
         match made {
             Ok(()) => Ok(data),
             Err(e) => Err(match self.take_down(net, &data).await {
@@ -240,39 +244,32 @@ impl LinuxNetworkDriver {
     /// bridge (taps on it are detached, not removed). Every step is tried;
     /// the first failure is returned.
     async fn take_down(&self, net: &ObjRef, data: &Data) -> Result<()> {
-        let mut first: Option<Error> = None;
-        if data.dnsmasq {
-            match self.files(net) {
-                Ok(files) => {
-                    if let Some(d) = dnsmasq::find(&files)
-                        && let Err(e) = d.stop().await
-                    {
-                        first.get_or_insert(driver_err(e));
-                    }
-                }
-                Err(e) => {
-                    first.get_or_insert(e);
-                }
+        // dnsmasq, the rules and the bridge go at once; every step is tried.
+        let dns = async {
+            if !data.dnsmasq {
+                return Ok(());
             }
-        }
-        if let Some(bridge) = &data.bridge {
+            match dnsmasq::find(&self.files(net)?) {
+                Some(d) => d.stop().await.map_err(driver_err),
+                None => Ok(()),
+            }
+        };
+        let rules = async {
+            if data.bridge.is_none() {
+                return Ok(());
+            }
             let fw = self.firewall().await;
             fw.remove(&net.uuid.to_string());
-            if let Err(e) = fw.apply().await {
-                first.get_or_insert(driver_err(e));
+            fw.apply().await.map_err(driver_err)
+        };
+        let link = async {
+            match &data.bridge {
+                Some(bridge) => self.netlink().await?.delete_link(bridge).await.map_err(driver_err),
+                None => Ok(()),
             }
-            match self.netlink().await {
-                Ok(nl) => {
-                    if let Err(e) = nl.delete_link(bridge).await {
-                        first.get_or_insert(driver_err(e));
-                    }
-                }
-                Err(e) => {
-                    first.get_or_insert(e);
-                }
-            }
-        }
-        first.map_or(Ok(()), Err)
+        };
+        let (d, r, l) = tokio::join!(dns, rules, link);
+        d.and(r).and(l)
     }
 
     /// Opens a tap for a guest's interface on `bridge`.

@@ -59,7 +59,7 @@ async fn launch(name: &str, cfg: &Config, files: &Files) -> Result<Dnsmasq, Erro
     if let Some(dir) = files.conf.parent() {
         virtkit_host::fs::create_dir(dir, 0o755).map_err(write_err)?;
     }
-    virtkit_host::fs::write_atomic(&files.conf, cfg.conf.as_bytes(), 0o600).map_err(write_err)?;
+    virtkit_host::fs::write_replace(&files.conf, cfg.conf.as_bytes(), 0o600).map_err(write_err)?;
     write_hosts(files, &cfg.hostsfile, &cfg.addnhosts).map_err(write_err)?;
     virtkit_host::fs::remove_durable(&files.pid).map_err(write_err)?;
     // Appending, as dnsmasq's own log to the same file does after the
@@ -155,8 +155,10 @@ fn args(files: &Files) -> Vec<String> {
 }
 
 fn write_hosts(files: &Files, hostsfile: &str, addnhosts: &str) -> Result<(), virtkit_host::Error> {
-    virtkit_host::fs::write_atomic(&files.hostsfile, hostsfile.as_bytes(), 0o644)?;
-    virtkit_host::fs::write_atomic(&files.addnhosts, addnhosts.as_bytes(), 0o644)
+    // Made again from the network's definition at each start and reload:
+    // atomic for dnsmasq's rereading, not durable.
+    virtkit_host::fs::write_replace(&files.hostsfile, hostsfile.as_bytes(), 0o644)?;
+    virtkit_host::fs::write_replace(&files.addnhosts, addnhosts.as_bytes(), 0o644)
 }
 
 impl Files {

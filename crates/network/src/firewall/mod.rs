@@ -56,6 +56,18 @@ pub(crate) enum FirewallError {
     },
 }
 
+/// What the watcher compares the table with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Baseline {
+    /// Nothing applied yet: nothing to watch.
+    Never,
+    /// Applied; its listing is being taken (a task right after the apply,
+    /// so that the apply does not wait for a second nft).
+    Pending,
+    /// The listing right after the last apply (`None`: no table, meant).
+    Listed(Option<String>),
+}
+
 /// The active networks' rules and what the table looked like after the
 /// last apply; cheap to clone (shared).
 #[derive(Debug, Clone)]
@@ -67,15 +79,20 @@ pub(crate) struct Firewall {
 struct Inner {
     period: Duration,
     nets: Mutex<BTreeMap<String, NetRules>>,
-    /// `None` before the first apply; then the listing right after it
-    /// (`Some(None)`: the table is meant to be absent).
-    applied: tokio::sync::Mutex<Option<Option<String>>>,
+    /// What the table should list as, for the watcher.
+    applied: tokio::sync::Mutex<Baseline>,
 }
 
 impl Firewall {
     /// A firewall with no networks, whose watcher looks every `period`.
     pub(crate) fn new(period: Duration) -> Firewall {
-        Firewall { inner: Arc::new(Inner { period, nets: Mutex::default(), applied: tokio::sync::Mutex::new(None) }) }
+        Firewall {
+            inner: Arc::new(Inner {
+                period,
+                nets: Mutex::default(),
+                applied: tokio::sync::Mutex::new(Baseline::Never),
+            }),
+        }
     }
 
     /// Sets `network`'s rules (applied by the next [`Firewall::apply`]);
@@ -100,10 +117,16 @@ impl Firewall {
         self.apply_locked(&mut applied).await
     }
 
-    async fn apply_locked(&self, applied: &mut Option<Option<String>>) -> Result<(), FirewallError> {
+    async fn apply_locked(&self, applied: &mut Baseline) -> Result<(), FirewallError> {
         let script = rules::script(&self.inner.nets.lock().unwrap_or_else(PoisonError::into_inner));
         nft(&["-f", "-"], Some(&script)).await?;
-        *applied = Some(list().await?);
+        *applied = Baseline::Pending;
+        let fw = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = fw.record().await {
+                tracing::warn!(error = %ErrorChain(&e), "cannot list nftables table inet {}", rules::TABLE);
+            }
+        });
         Ok(())
     }
 
@@ -123,14 +146,46 @@ impl Firewall {
         }))
     }
 
+    /// Takes the listing just after an apply as the watcher's baseline
+    /// (left pending when the table is already gone while networks need
+    /// it: the watcher then applies it again).
+    async fn record(&self) -> Result<(), FirewallError> {
+        let mut applied = self.inner.applied.lock().await;
+        if *applied != Baseline::Pending {
+            return Ok(());
+        }
+        let now = list().await?;
+        let empty = self.inner.nets.lock().unwrap_or_else(PoisonError::into_inner).is_empty();
+        if now.is_some() || empty {
+            *applied = Baseline::Listed(now);
+        }
+        Ok(())
+    }
+
     /// Re-applies the table when it is no longer what the last apply left.
     async fn check(&self) -> Result<(), FirewallError> {
         let mut applied = self.inner.applied.lock().await;
-        let Some(want) = applied.as_ref() else { return Ok(()) };
-        let now = list().await?;
-        if &now == want {
-            return Ok(());
-        }
+        let now = match &*applied {
+            Baseline::Never => return Ok(()),
+            Baseline::Listed(want) => {
+                let now = list().await?;
+                if &now == want {
+                    return Ok(());
+                }
+                now
+            }
+            // Applied, not listed yet: the table gone while networks need it
+            // is the one thing known to be wrong.
+            Baseline::Pending => {
+                let now = list().await?;
+                let empty = self.inner.nets.lock().unwrap_or_else(PoisonError::into_inner).is_empty();
+                if now.is_some() || empty {
+                    *applied = Baseline::Listed(now);
+                    return Ok(());
+                }
+                now
+            }
+        };
         let what = if now.is_none() { "removed" } else { "changed" };
         tracing::warn!("nftables table inet {} was {what} by another program; restoring it", rules::TABLE);
         self.apply_locked(&mut applied).await
