@@ -30,7 +30,7 @@ use virtkit_model::network::{
 };
 
 use crate::dnsmasq::{self, Files};
-use crate::firewall::{self, Firewall, Watch};
+use crate::firewall::{self, Firewall, FirewallError, Watch};
 use crate::link::{BridgeSpec, Netlink, TapRequest, tap_mac};
 
 /// How often the firewall table is checked for being flushed or changed.
@@ -132,8 +132,10 @@ impl LinuxNetworkDriver {
     async fn set_rules(&self, net: &ObjRef, def: &Network, bridge: &str) -> Result<firewall::NetRules> {
         let rules = firewall::rules(def, bridge).map_err(|e| failed(ErrorKind::Unsupported, &e))?;
         let fw = self.firewall().await;
-        fw.set(&net.uuid.to_string(), rules.clone()).map_err(|e| failed(ErrorKind::AlreadyExists, &e))?;
-        fw.apply().await.map_err(driver_err)?;
+        fw.put(&net.uuid.to_string(), rules.clone()).await.map_err(|e| match e {
+            FirewallError::BridgeInUse { .. } => failed(ErrorKind::AlreadyExists, &e),
+            e => driver_err(e),
+        })?;
         Ok(rules)
     }
 

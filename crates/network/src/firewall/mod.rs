@@ -8,7 +8,6 @@ mod rules;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -18,7 +17,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 use tokio::task::JoinHandle;
 
-pub(crate) use rules::{NetRules, rules};
+pub(crate) use rules::{NetRules, Nets, rules};
 
 /// What the firewall could not do.
 #[derive(Debug, thiserror::Error)]
@@ -57,19 +56,8 @@ pub(crate) enum FirewallError {
 }
 
 /// What the watcher compares the table with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Baseline {
-    /// Nothing applied yet: nothing to watch.
-    Never,
-    /// Applied; its listing is being taken (a task right after the apply,
-    /// so that the apply does not wait for a second nft).
-    Pending,
-    /// The listing right after the last apply (`None`: no table, meant).
-    Listed(Option<String>),
-}
-
-/// The active networks' rules and what the table looked like after the
-/// last apply; cheap to clone (shared).
+/// The active networks' rules, in the table's order, and what the table
+/// should list as; cheap to clone (shared).
 #[derive(Debug, Clone)]
 pub(crate) struct Firewall {
     inner: Arc<Inner>,
@@ -78,37 +66,63 @@ pub(crate) struct Firewall {
 #[derive(Debug)]
 struct Inner {
     period: Duration,
-    nets: Mutex<BTreeMap<String, NetRules>>,
-    /// What the table should list as, for the watcher.
-    applied: tokio::sync::Mutex<Baseline>,
+    nets: Mutex<Nets>,
+    /// The table as nft lists it after our last write (`Some(None)`: no
+    /// table, meant; `None`: nothing written yet, nothing to watch). Our
+    /// rendering is nft's listing, so no listing is taken after a write.
+    applied: tokio::sync::Mutex<Option<Option<String>>>,
 }
 
 impl Firewall {
     /// A firewall with no networks, whose watcher looks every `period`.
     pub(crate) fn new(period: Duration) -> Firewall {
-        Firewall {
-            inner: Arc::new(Inner {
-                period,
-                nets: Mutex::default(),
-                applied: tokio::sync::Mutex::new(Baseline::Never),
-            }),
-        }
+        Firewall { inner: Arc::new(Inner { period, nets: Mutex::default(), applied: tokio::sync::Mutex::new(None) }) }
+    }
+
+    fn nets(&self) -> std::sync::MutexGuard<'_, Nets> {
+        self.inner.nets.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Sets `network`'s rules (applied by the next [`Firewall::apply`]);
     /// refused when another network has the same bridge.
     pub(crate) fn set(&self, network: &str, rules: NetRules) -> Result<(), FirewallError> {
-        let mut nets = self.inner.nets.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut nets = self.nets();
         if let Some((other, _)) = nets.iter().find(|(n, r)| n.as_str() != network && r.bridge() == rules.bridge()) {
             return Err(FirewallError::BridgeInUse { bridge: rules.bridge().to_string(), network: other.clone() });
         }
-        nets.insert(network.to_string(), rules);
+        match nets.iter_mut().find(|(n, _)| n == network) {
+            Some((_, r)) => *r = rules,
+            None => nets.push((network.to_string(), rules)),
+        }
         Ok(())
     }
 
     /// Forgets `network`'s rules (gone from the table at the next apply).
     pub(crate) fn remove(&self, network: &str) {
-        self.inner.nets.lock().unwrap_or_else(PoisonError::into_inner).remove(network);
+        self.nets().retain(|(n, _)| n != network);
+    }
+
+    /// Sets `network`'s rules and writes them: a new network is added to
+    /// the table in place (additions only, fast) when the table is as we
+    /// left it; otherwise the whole table is written again.
+    pub(crate) async fn put(&self, network: &str, rules: NetRules) -> Result<(), FirewallError> {
+        let mut applied = self.inner.applied.lock().await;
+        let addition = {
+            let nets = self.nets();
+            let new = !nets.iter().any(|(n, _)| n == network);
+            let in_place = matches!(&*applied, Some(Some(_)));
+            if new && in_place { rules::addition(&nets, &rules) } else { None }
+        };
+        self.set(network, rules)?;
+        // A failed addition means the table is not as we left it after
+        // all: it is written whole below.
+        if let Some(script) = addition
+            && nft(&["-f", "-"], Some(&script)).await.is_ok()
+        {
+            *applied = Some(rules::table(&self.nets()));
+            return Ok(());
+        }
+        self.apply_locked(&mut applied).await
     }
 
     /// Rewrites the whole table from the active networks, in one transaction.
@@ -117,16 +131,22 @@ impl Firewall {
         self.apply_locked(&mut applied).await
     }
 
-    async fn apply_locked(&self, applied: &mut Baseline) -> Result<(), FirewallError> {
-        let script = rules::script(&self.inner.nets.lock().unwrap_or_else(PoisonError::into_inner));
-        nft(&["-f", "-"], Some(&script)).await?;
-        *applied = Baseline::Pending;
-        let fw = self.clone();
-        tokio::spawn(async move {
-            if let Err(e) = fw.record().await {
-                tracing::warn!(error = %ErrorChain(&e), "cannot list nftables table inet {}", rules::TABLE);
-            }
-        });
+    async fn apply_locked(&self, applied: &mut Option<Option<String>>) -> Result<(), FirewallError> {
+        let (script, table) = {
+            let nets = self.nets();
+            (rules::script(&nets), rules::table(&nets))
+        };
+        // Where we left no table, the table alone makes it: deleting one
+        // (even an empty one made for the purpose) costs the kernel a wait
+        // of 10 to 20 ms. Anything there after all: the whole script.
+        let made = match (&*applied, &table) {
+            (Some(None), Some(t)) => nft(&["-f", "-"], Some(t)).await.is_ok(),
+            _ => false,
+        };
+        if !made {
+            nft(&["-f", "-"], Some(&script)).await?;
+        }
+        *applied = Some(table);
         Ok(())
     }
 
@@ -146,46 +166,14 @@ impl Firewall {
         }))
     }
 
-    /// Takes the listing just after an apply as the watcher's baseline
-    /// (left pending when the table is already gone while networks need
-    /// it: the watcher then applies it again).
-    async fn record(&self) -> Result<(), FirewallError> {
-        let mut applied = self.inner.applied.lock().await;
-        if *applied != Baseline::Pending {
-            return Ok(());
-        }
-        let now = list().await?;
-        let empty = self.inner.nets.lock().unwrap_or_else(PoisonError::into_inner).is_empty();
-        if now.is_some() || empty {
-            *applied = Baseline::Listed(now);
-        }
-        Ok(())
-    }
-
-    /// Re-applies the table when it is no longer what the last apply left.
+    /// Re-applies the table when it is no longer what the last write left.
     async fn check(&self) -> Result<(), FirewallError> {
         let mut applied = self.inner.applied.lock().await;
-        let now = match &*applied {
-            Baseline::Never => return Ok(()),
-            Baseline::Listed(want) => {
-                let now = list().await?;
-                if &now == want {
-                    return Ok(());
-                }
-                now
-            }
-            // Applied, not listed yet: the table gone while networks need it
-            // is the one thing known to be wrong.
-            Baseline::Pending => {
-                let now = list().await?;
-                let empty = self.inner.nets.lock().unwrap_or_else(PoisonError::into_inner).is_empty();
-                if now.is_some() || empty {
-                    *applied = Baseline::Listed(now);
-                    return Ok(());
-                }
-                now
-            }
-        };
+        let Some(want) = applied.as_ref() else { return Ok(()) };
+        let now = list().await?;
+        if &now == want {
+            return Ok(());
+        }
         let what = if now.is_none() { "removed" } else { "changed" };
         tracing::warn!("nftables table inet {} was {what} by another program; restoring it", rules::TABLE);
         self.apply_locked(&mut applied).await

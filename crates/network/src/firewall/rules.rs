@@ -12,7 +12,6 @@
 //! (libvirt's nftables backend leaves them out too: a table of its own
 //! that accepts by default has nothing to override).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
@@ -133,11 +132,14 @@ fn nat_ports(nat: &Nat) -> Result<(u16, u16), FirewallError> {
 /// the bridge, accept guest to guest on it. IPv6 only when the network has
 /// an IPv6 address or `ipv6='yes'` (IPv4 always, as libvirt).
 fn general(r: &mut NetRules, ipv6: bool) {
+    // Written as nft lists them (an IPv4-only reject is listed as the ICMP
+    // one it is), so that the table's listing is the text written.
     let family = if ipv6 { "" } else { "meta nfproto ipv4 " };
+    let reject = if ipv6 { "reject" } else { "reject with icmp port-unreachable" };
     let br = &r.bridge;
     r.cross.push(format!("{family}iifname \"{br}\" oifname \"{br}\" accept"));
-    r.inbound.push(format!("{family}oifname \"{br}\" reject"));
-    r.outbound.push(format!("{family}iifname \"{br}\" reject"));
+    r.inbound.push(format!("oifname \"{br}\" {reject}"));
+    r.outbound.push(format!("iifname \"{br}\" {reject}"));
 }
 
 /// `ip` or `ip6`, as nftables names a family's header.
@@ -211,35 +213,53 @@ fn chain(bridge: &str, kind: &str) -> String {
     format!("{bridge}-{kind}")
 }
 
+/// The networks' rules in the order they are in the table.
+pub(crate) type Nets = Vec<(String, NetRules)>;
+
 /// The nft script that makes the table hold exactly `nets` (and removes it
 /// when none has rules), whether or not it exists: one transaction.
-pub(crate) fn script(nets: &BTreeMap<String, NetRules>) -> String {
+pub(crate) fn script(nets: &Nets) -> String {
     let mut s = format!("table inet {TABLE}\ndelete table inet {TABLE}\n");
-    let nets: Vec<&NetRules> = nets.values().filter(|n| !n.is_empty()).collect();
-    if nets.is_empty() {
-        return s;
+    if let Some(t) = table(nets) {
+        s.push_str(&t);
     }
+    s
+}
+
+/// The table holding `nets`, exactly as `nft -s list table inet virtkit`
+/// prints it (`None`: no network has rules, so no table).
+pub(crate) fn table(nets: &Nets) -> Option<String> {
+    let nets: Vec<&NetRules> = nets.iter().map(|(_, n)| n).filter(|n| !n.is_empty()).collect();
+    if nets.is_empty() {
+        return None;
+    }
+    let mut s = String::new();
     let _ = writeln!(s, "table inet {TABLE} {{");
     s.push_str("\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n");
-    for n in nets.iter().filter(|n| !n.cross.is_empty()) {
-        let _ = writeln!(s, "\t\tjump {}", chain(&n.bridge, "fwx"));
+    for n in &nets {
+        if let Some(j) = n.jump("fwx") {
+            let _ = writeln!(s, "\t\t{j}");
+        }
     }
-    for n in nets.iter().filter(|n| !n.inbound.is_empty()) {
-        let _ = writeln!(s, "\t\toifname \"{}\" jump {}", n.bridge, chain(&n.bridge, "fwi"));
+    for n in &nets {
+        if let Some(j) = n.jump("fwi") {
+            let _ = writeln!(s, "\t\t{j}");
+        }
     }
-    for n in nets.iter().filter(|n| !n.outbound.is_empty()) {
-        let _ = writeln!(s, "\t\tiifname \"{}\" jump {}", n.bridge, chain(&n.bridge, "fwo"));
+    for n in &nets {
+        if let Some(j) = n.jump("fwo") {
+            let _ = writeln!(s, "\t\t{j}");
+        }
     }
     s.push_str("\t}\n\n\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n");
-    for n in nets.iter().filter(|n| !n.nat.is_empty()) {
-        let _ = writeln!(s, "\t\tjump {}", chain(&n.bridge, "nat"));
+    for n in &nets {
+        if let Some(j) = n.jump("nat") {
+            let _ = writeln!(s, "\t\t{j}");
+        }
     }
     s.push_str("\t}\n");
     for n in &nets {
-        for (kind, rules) in [("fwx", &n.cross), ("fwi", &n.inbound), ("fwo", &n.outbound), ("nat", &n.nat)] {
-            if rules.is_empty() {
-                continue;
-            }
+        for (kind, rules) in n.chains() {
             let _ = writeln!(s, "\n\tchain {} {{", chain(&n.bridge, kind));
             for rule in rules {
                 let _ = writeln!(s, "\t\t{rule}");
@@ -248,5 +268,63 @@ pub(crate) fn script(nets: &BTreeMap<String, NetRules>) -> String {
         }
     }
     s.push_str("}\n");
-    s
+    Some(s)
+}
+
+/// The script that adds `new` to a table holding `before` (in place, as
+/// [`table`] renders them: its chains after theirs, its jumps after
+/// theirs of each kind), with additions only: no rule or chain of theirs
+/// is touched, which keeps it fast (the kernel waits for nothing).
+/// `None` when there is no table yet (a whole [`script`] makes it).
+pub(crate) fn addition(before: &Nets, new: &NetRules) -> Option<String> {
+    let old: Vec<&NetRules> = before.iter().map(|(_, n)| n).filter(|n| !n.is_empty()).collect();
+    if old.is_empty() || new.is_empty() {
+        return None;
+    }
+    let count = |kind: &str| old.iter().filter(|n| n.jump(kind).is_some()).count();
+    let (x, i) = (count("fwx"), count("fwi"));
+    let mut s = String::new();
+    for (kind, rules) in new.chains() {
+        let name = chain(&new.bridge, kind);
+        let _ = writeln!(s, "add chain inet {TABLE} {name}");
+        for rule in rules {
+            let _ = writeln!(s, "add rule inet {TABLE} {name} {rule}");
+        }
+    }
+    // From the end of `forward` back, so that each index still holds.
+    if let Some(j) = new.jump("fwo") {
+        let _ = writeln!(s, "add rule inet {TABLE} forward {j}");
+    }
+    for (kind, at) in [("fwi", x + i), ("fwx", x)] {
+        let Some(j) = new.jump(kind) else { continue };
+        if at == 0 {
+            let _ = writeln!(s, "insert rule inet {TABLE} forward {j}");
+        } else {
+            let _ = writeln!(s, "add rule inet {TABLE} forward index {} {j}", at - 1);
+        }
+    }
+    if let Some(j) = new.jump("nat") {
+        let _ = writeln!(s, "add rule inet {TABLE} postrouting {j}");
+    }
+    Some(s)
+}
+
+impl NetRules {
+    /// Its chains with rules, in the table's order.
+    fn chains(&self) -> impl Iterator<Item = (&'static str, &Vec<String>)> {
+        [("fwx", &self.cross), ("fwi", &self.inbound), ("fwo", &self.outbound), ("nat", &self.nat)]
+            .into_iter()
+            .filter(|(_, r)| !r.is_empty())
+    }
+
+    /// The base chain's rule that jumps to its chain of `kind`, if it has one.
+    fn jump(&self, kind: &str) -> Option<String> {
+        let (rules, guard) = match kind {
+            "fwx" => (&self.cross, String::new()),
+            "fwi" => (&self.inbound, format!("oifname \"{}\" ", self.bridge)),
+            "fwo" => (&self.outbound, format!("iifname \"{}\" ", self.bridge)),
+            _ => (&self.nat, String::new()),
+        };
+        (!rules.is_empty()).then(|| format!("{guard}jump {}", chain(&self.bridge, kind)))
+    }
 }

@@ -7,7 +7,6 @@
 //! them: read the diff.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -53,7 +52,7 @@ fn bridge_of(net: &Network) -> String {
 }
 
 fn script_of(name: &str, r: &NetRules) -> String {
-    rules::script(&BTreeMap::from([(name.to_string(), r.clone())]))
+    rules::script(&vec![(name.to_string(), r.clone())])
 }
 
 fn doc(name: &str) -> Network {
@@ -184,7 +183,7 @@ fn what_cannot_be_a_rule_is_refused_by_name() {
 
 #[test]
 fn no_rules_leaves_only_the_delete() {
-    assert_eq!(rules::script(&BTreeMap::new()), "table inet virtkit\ndelete table inet virtkit\n");
+    assert_eq!(rules::script(&Vec::new()), "table inet virtkit\ndelete table inet virtkit\n");
 }
 
 #[test]
@@ -251,6 +250,40 @@ fn netns_tables_follow_the_networks_and_others_survive() {
 }
 
 #[test]
+fn netns_networks_added_in_place_list_as_the_whole_table_would() {
+    in_netns(|| async {
+        let fw = Firewall::new(Duration::from_secs(1));
+        let docs = [
+            ("a", "firewall-nat-default", "virbr0"),
+            ("b", "routed-network", "virbr1"),
+            ("c", "isolated-network", "virbr2"),
+        ];
+        let mut nets = Vec::new();
+        for (name, d, br) in docs {
+            let r = rules(&doc(d), br).unwrap();
+            // The second and third go in with additions only.
+            if !nets.is_empty() {
+                assert!(rules::addition(&nets, &r).is_some(), "{name}: no addition");
+            }
+            nets.push((name.to_string(), r.clone()));
+            fw.put(name, r).await.unwrap();
+            assert_eq!(list().await.unwrap(), rules::table(&nets), "after {name}");
+        }
+        // A table changed behind our back: the addition is not tried on
+        // it blindly; the whole table is written.
+        sh_nft(&["flush", "ruleset"], None).await;
+        let r = rules(&doc("firewall-route-default"), "virbr3").unwrap();
+        nets.push(("d".to_string(), r.clone()));
+        fw.put("d", r).await.unwrap();
+        assert_eq!(list().await.unwrap(), rules::table(&nets));
+        fw.remove("b");
+        fw.apply().await.unwrap();
+        nets.retain(|(n, _)| n != "b");
+        assert_eq!(list().await.unwrap(), rules::table(&nets));
+    });
+}
+
+#[test]
 fn netns_watcher_restores_a_flushed_or_changed_table() {
     in_netns(|| async {
         let fw = Firewall::new(Duration::from_millis(100));
@@ -291,9 +324,12 @@ fn netns_every_document_loads() {
             if r.is_empty() {
                 continue;
             }
-            fw.set(&name, r).unwrap();
+            fw.set(&name, r.clone()).unwrap();
             fw.apply().await.unwrap_or_else(|e| panic!("{name}: {}", ErrorChain(&e)));
-            assert!(list().await.unwrap().is_some(), "{name}: no table");
+            // nft lists the table exactly as virtkit wrote it: what the
+            // watcher compares with, without listing after each write.
+            let want = rules::table(&vec![(name.clone(), r)]);
+            assert_eq!(list().await.unwrap(), want, "{name}");
             fw.remove(&name);
             loaded += 1;
         }
