@@ -14,6 +14,8 @@ mod absent;
 mod dir;
 mod error;
 mod files;
+mod iscsi_direct;
+mod libiscsi;
 mod qemu_img;
 mod volumes;
 
@@ -57,11 +59,12 @@ impl StorageDriver for LinuxStorageDriver {
     fn backend(&self, pool_type: PoolType) -> Option<Arc<dyn PoolBackend>> {
         Some(match pool_type {
             PoolType::Dir => Arc::new(dir::DirBackend::new(qemu_img::QemuImg::new(self.qemu_img.clone()))),
+            PoolType::IscsiDirect => Arc::new(iscsi_direct::IscsiDirect::default()),
             other => Arc::new(absent::Absent::new(other)),
         })
     }
 
     fn pool_types(&self) -> Vec<PoolType> {
-        vec![PoolType::Dir]
+        vec![PoolType::Dir, PoolType::IscsiDirect]
     }
 }

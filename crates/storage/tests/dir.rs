@@ -333,7 +333,8 @@ async fn bad_input_is_refused_and_changes_nothing() {
 #[tokio::test]
 async fn pool_types_without_a_backend_say_why_at_start() {
     let e = engine();
-    assert_eq!(e.pool_types(), [virtkit_model::storage::PoolType::Dir]);
+    use virtkit_model::storage::PoolType;
+    assert_eq!(e.pool_types(), [PoolType::Dir, PoolType::IscsiDirect]);
     let lv = define(&e, "<pool type='logical'><name>vg</name><source><name>vg</name></source><target><path>/dev/vg</path></target></pool>")
         .await
         .unwrap();
