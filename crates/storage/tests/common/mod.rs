@@ -2,6 +2,8 @@
 //! directories.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+pub mod tgt;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
