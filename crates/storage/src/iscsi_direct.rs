@@ -2,17 +2,23 @@
 //! QEMU's own initiator, never by the host's. A LUN is the volume
 //! `unit:0:0:LUN` (libvirt's names), its path the URL
 //! `iscsi://HOST:PORT/IQN/LUN`. The LUNs are made on the target, so a
-//! pool cannot create or delete volumes.
+//! pool cannot create or delete volumes; it can zero one (`qemu-io`, with
+//! QEMU's initiator).
 
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use tokio::process::Command;
 use virtkit_engine::storage_driver::{ActivePool, PoolActive, PoolBackend, PoolScan};
 use virtkit_engine::{Error, ErrorKind, JobCtl, ObjRef, Result};
 use virtkit_model::ByteSize;
 use virtkit_model::storage::{AuthType, Pool, PoolType, Volume, VolumeFormat, VolumeType};
 
+use crate::error::io;
 use crate::libiscsi::{self, Libiscsi};
+use crate::qemu_img::cancelled;
 
 /// The port of an iSCSI portal unless the pool gives one.
 const DEFAULT_PORT: u16 = 3260;
@@ -22,9 +28,15 @@ const VOLUME_PREFIX: &str = "unit:0:0:";
 /// Why a pool with CHAP cannot start.
 pub(crate) const NO_SECRETS: &str = "CHAP needs a secret store, which virtkit does not have yet";
 
-#[derive(Default)]
 pub(crate) struct IscsiDirect {
     tools: Libiscsi,
+    qemu_io: PathBuf,
+}
+
+impl Default for IscsiDirect {
+    fn default() -> Self {
+        IscsiDirect { tools: Libiscsi::default(), qemu_io: "qemu-io".into() }
+    }
 }
 
 /// Where a pool's target is and who logs in to it.
@@ -63,6 +75,18 @@ impl Target {
 
     fn lun_url(&self, lun: u32) -> String {
         format!("iscsi://{}/{}/{lun}", self.portal, self.iqn)
+    }
+
+    /// QEMU's options for a LUN, raw, as its iscsi driver opens it.
+    fn image_opts(&self, lun: u32) -> String {
+        let esc = |s: &str| s.replace(',', ",,");
+        format!(
+            "driver=raw,file.driver=iscsi,file.transport=tcp,file.portal={},file.target={},file.lun={lun},\
+             file.initiator-name={}",
+            esc(&self.portal),
+            esc(&self.iqn),
+            esc(&self.initiator)
+        )
     }
 
     /// The volume of a LUN of `bytes`.
@@ -108,6 +132,38 @@ fn not_listed(t: &Target, listed: &[libiscsi::Listed], ran: &libiscsi::Ran) -> E
 }
 
 impl IscsiDirect {
+    /// The size in bytes of a LUN, as the target says now.
+    async fn size(&self, t: &Target, lun: u32) -> Result<u64> {
+        self.tools
+            .size(&t.initiator, &t.lun_url(lun))
+            .await?
+            .map_err(|why| Error::new(ErrorKind::Io, format!("cannot read the size of LUN {lun} of {}: {why}", t.iqn)))
+    }
+
+    /// Writes zeros over the whole of a LUN, with QEMU's initiator.
+    async fn zero(&self, t: &Target, lun: u32, job: &JobCtl) -> Result<()> {
+        let bytes = self.size(t, lun).await?;
+        job.set_total(bytes);
+        let child = Command::new(&self.qemu_io)
+            .args(["--image-opts", "-c", &format!("write -z 0 {bytes}"), &t.image_opts(lun)])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| io(format!("cannot run {}", self.qemu_io.display()), e))?;
+        let out = tokio::select! {
+            out = child.wait_with_output() => out.map_err(|e| io("qemu-io was lost", e))?,
+            () = job.cancelled() => return Err(cancelled(job)),
+        };
+        if !out.status.success() {
+            let why = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+            return Err(Error::new(ErrorKind::Io, format!("cannot zero LUN {lun} of {}: {why}", t.iqn)));
+        }
+        job.set_done(bytes);
+        Ok(())
+    }
+
     /// Logs in to the target and lists its disks with their sizes.
     async fn scan(&self, pool: &Pool) -> Result<PoolScan> {
         let t = Target::of(pool)?;
@@ -120,14 +176,19 @@ impl IscsiDirect {
         let mut total = 0u64;
         // Only disks are volumes: a target's controller LUN holds no data.
         for l in ours.luns.iter().filter(|l| l.device_type == libiscsi::DISK) {
-            let bytes = self.tools.size(&t.initiator, &t.lun_url(l.lun)).await?.map_err(|why| {
-                Error::new(ErrorKind::Io, format!("cannot read the size of LUN {} of {}: {why}", l.lun, t.iqn))
-            })?;
+            let bytes = self.size(&t, l.lun).await?;
             total = total.saturating_add(bytes);
             volumes.push(t.volume(l.lun, bytes));
         }
         Ok(PoolScan::new(total, total, 0, volumes))
     }
+}
+
+/// The LUN a volume stands for.
+fn lun_of(vol: &Volume) -> Result<u32> {
+    vol.name.strip_prefix(VOLUME_PREFIX).and_then(|n| n.parse().ok()).ok_or_else(|| {
+        Error::new(ErrorKind::InvalidArgument, format!("'{}' is not a LUN of an iscsi-direct pool", vol.name))
+    })
 }
 
 fn fixed(what: &str) -> Error {
@@ -170,6 +231,10 @@ impl PoolBackend for IscsiDirect {
     async fn delete_volume(&self, _active: ActivePool<'_>, _vol: &Volume) -> Result<()> {
         Err(fixed("delete"))
     }
+
+    async fn wipe_volume(&self, a: ActivePool<'_>, vol: &Volume, job: &JobCtl) -> Result<()> {
+        self.zero(&Target::of(a.live)?, lun_of(vol)?, job).await
+    }
 }
 
 #[cfg(test)]
@@ -195,6 +260,13 @@ mod tests {
         assert_eq!(v.volume_type, Some(VolumeType::Network));
         assert_eq!(v.target.format, Some(VolumeFormat::Raw));
         assert_eq!(v.capacity, Some(ByteSize::bytes(8 << 20)));
+        assert_eq!(lun_of(&v).unwrap(), 2);
+        assert!(lun_of(&Volume::new("unit:0:0:x")).is_err());
+        assert_eq!(
+            t.image_opts(2),
+            "driver=raw,file.driver=iscsi,file.transport=tcp,file.portal=127.0.0.1:3261,\
+             file.target=iqn.2026-12.org.example:t1,file.lun=2,file.initiator-name=iqn.2026-12.org.example:c"
+        );
     }
 
     #[test]

@@ -69,6 +69,13 @@ fn an_iscsi_direct_pool_lists_the_luns_of_its_target() {
         let err = e.delete_volume(v.uuid, Default::default()).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
         assert_eq!(pool_info(&e, p).await.volumes, 3);
+
+        // A wipe zeroes the whole LUN, through QEMU's initiator.
+        let lun1 = tmp.path().join("lun1.img");
+        std::fs::write(&lun1, pattern(8 * MIB as usize, 3)).unwrap();
+        e.wipe_volume(v.uuid, Default::default()).await.unwrap();
+        let bytes = std::fs::read(&lun1).unwrap();
+        assert!(bytes.len() == 8 * MIB as usize && bytes.iter().all(|b| *b == 0), "LUN 1 was not zeroed");
         e.stop_object(ObjectKind::Pool, p, Default::default()).await.unwrap();
 
         // A target the portal does not have, a portal that is not there,
