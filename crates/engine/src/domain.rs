@@ -169,7 +169,7 @@ impl Inner {
     /// beside the error that caused it.
     async fn boot(&self, dom: &DomainRef, def: Arc<Domain>, opts: &StartOptions, unhide: bool) -> Result<DomainInfo> {
         let driver = self.domain_driver(&def)?.clone();
-        let volumes = crate::volume::resolve_disks(&self.lock(), &def)?;
+        let volumes = crate::volume_use::resolve_disks(&self.lock(), &def)?;
         let (ports, named) = self.open_ports(dom, &def).await?;
         let def = named.map(Arc::new).unwrap_or(def);
         let held = self.ports_of(&def);

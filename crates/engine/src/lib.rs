@@ -24,6 +24,7 @@ pub mod storage_driver;
 mod store;
 pub mod types;
 mod volume;
+mod volume_use;
 
 pub use driver::{Console, ConsoleIo, DomainDriver, DomainRef, DriverEvents, Started};
 pub use engine::{Drivers, Engine, EngineConfig};

@@ -59,8 +59,21 @@ impl Port {
 pub enum VolumeSource {
     File(PathBuf),
     Block(PathBuf),
-    /// A URL the hypervisor opens itself (`iscsi://…/iqn…/1`).
-    Url(String),
+    /// A LUN of an iSCSI target, which the hypervisor opens itself.
+    Iscsi(IscsiLun),
+}
+
+/// A LUN of an iSCSI target (`iscsi://HOST:PORT/IQN/LUN`), and the
+/// initiator name to log in with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IscsiLun {
+    pub host: String,
+    pub port: u16,
+    /// The target's IQN.
+    pub target: String,
+    pub lun: u32,
+    pub initiator: Option<String>,
 }
 
 /// One layer of a volume's backing chain, its format always explicit.

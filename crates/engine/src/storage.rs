@@ -272,7 +272,7 @@ impl Inner {
             .filter(|v| v.parent == *uuid)
             .filter_map(|v| v.config.as_ref()?.target.path.as_deref())
             .collect();
-        let users = crate::volume::users_of(reg, &paths);
+        let users = crate::volume_use::users_of(reg, &paths);
         if !users.is_empty() {
             return Err(Error::state(format!(
                 "storage pool '{}' cannot {doing}: its volumes are in use by {}",

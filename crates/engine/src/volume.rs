@@ -17,10 +17,10 @@ use crate::jobs::JobGuard;
 use crate::kind::{Definition, Kind, Record, Table};
 use crate::lifecycle::Lifecycle;
 use crate::registry::Registry;
-use crate::seams::{Layer, ResolvedVolume, VolumeSource};
 use crate::storage::{PoolRun, account, allocation_of, volume_uuid};
 use crate::storage_driver::{Range, Resize};
 use crate::types::{EventDetail, EventKind, JobKind, ObjectKind, ObjectState, ResourceState, VolumeInfo};
+use crate::volume_use::ensure_unused;
 
 impl Definition for Volume {
     /// Volumes have no UUID of their own: the engine names each by its pool
@@ -111,27 +111,6 @@ impl Lifecycle for VolumeKind {
         def.validate().map_err(Error::invalid_document)?;
         Ok(def)
     }
-}
-
-/// The running domains whose disks use any of `paths`, by name.
-pub(crate) fn users_of(reg: &Registry, paths: &[&str]) -> Vec<String> {
-    if paths.is_empty() {
-        return Vec::new();
-    }
-    let mut users: Vec<String> = reg
-        .domains
-        .iter()
-        .filter(|d| d.active())
-        .filter(|d| {
-            d.live
-                .iter()
-                .flat_map(|l| l.devices.disks.iter())
-                .any(|k| k.source.path().or_else(|| volume_path(reg, k)).is_some_and(|s| paths.contains(&s)))
-        })
-        .map(|d| format!("domain '{}'", d.name))
-        .collect();
-    users.sort();
-    users
 }
 
 /// Counts a volume job in its pool while it lives.
@@ -262,18 +241,7 @@ impl Inner {
     /// Removes a volume and its data. One a running domain uses is kept.
     pub(crate) async fn delete_volume(&self, uuid: Uuid) -> Result<VolumeInfo> {
         let op = self.vol_op(&uuid, JobKind::Delete).await?;
-        {
-            let reg = self.lock();
-            let paths: Vec<&str> = op.vol.target.path.as_deref().into_iter().collect();
-            let users = users_of(&reg, &paths);
-            if !users.is_empty() {
-                return Err(Error::state(format!(
-                    "storage volume '{}' is in use by {}",
-                    op.vol.name,
-                    users.join(", ")
-                )));
-            }
-        }
+        ensure_unused(&self.lock(), &op.vol, "be deleted")?;
         self.backend(&op.pool.live)?.delete_volume(op.pool.active(), &op.vol).await?;
         let mut reg = self.lock();
         account(&mut reg, &op.pool.obj.uuid, allocation_of(&op.vol), 0);
@@ -302,6 +270,9 @@ impl Inner {
         }
         {
             let reg = self.lock();
+            if to.capacity < now {
+                ensure_unused(&reg, &op.vol, "shrink")?;
+            }
             let free = reg.pools.get(&op.pool.obj.uuid)?.extra.available;
             let grow = to.capacity.saturating_sub(now);
             if to.allocate && grow > free {
@@ -318,6 +289,7 @@ impl Inner {
     /// Writes zeros over a volume's data.
     pub(crate) async fn wipe_volume(&self, uuid: Uuid) -> Result<VolumeInfo> {
         let op = self.vol_op(&uuid, JobKind::Wipe).await?;
+        ensure_unused(&self.lock(), &op.vol, "be wiped")?;
         self.backend(&op.pool.live)?.wipe_volume(op.pool.active(), &op.vol, &op.job.state).await?;
         self.volume_changed(&uuid, (*op.vol).clone(), EventDetail::Wiped)
     }
@@ -330,6 +302,7 @@ impl Inner {
         mut data: mpsc::Receiver<Vec<u8>>,
     ) -> Result<VolumeInfo> {
         let op = self.vol_op(&uuid, JobKind::Upload).await?;
+        ensure_unused(&self.lock(), &op.vol, "be written")?;
         let cap = op.vol.capacity.map_or(0, ByteSize::as_bytes);
         check_range(range, cap, &op.vol.name)?;
         let total = if range.length > 0 { range.length } else { cap - range.offset };
@@ -380,61 +353,4 @@ fn check_range(range: Range, capacity: u64, name: &str) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// The path of the pool volume a `<disk type='volume'>` names, if the
-/// pool and volume are there.
-fn volume_path<'r>(reg: &'r Registry, disk: &virtkit_model::domain::devices::Disk) -> Option<&'r str> {
-    let virtkit_model::domain::devices::SourceLocation::Volume(v) = &disk.source.location else { return None };
-    let pool = reg.pools.by_name(Uuid::nil(), &v.pool)?;
-    let vol = reg.volumes.by_name(pool, &v.volume)?;
-    reg.volumes.get_any(&vol)?.current_def()?.target.path.as_deref()
-}
-
-/// Each `<disk type='volume'>` of `def` resolved to its volume's path and
-/// format: the pool must be running and hold the volume. The error names
-/// the disk and what is missing.
-pub(crate) fn resolve_disks(reg: &Registry, def: &virtkit_model::domain::Domain) -> Result<Vec<ResolvedVolume>> {
-    use virtkit_model::domain::devices::SourceLocation;
-    use virtkit_model::storage::VolumeType;
-    let mut out = Vec::new();
-    for (i, d) in def.devices.disks.iter().enumerate() {
-        let SourceLocation::Volume(v) = &d.source.location else { continue };
-        let dev = &d.target.dev;
-        let pool = reg
-            .pools
-            .by_name(Uuid::nil(), &v.pool)
-            .and_then(|u| reg.pools.get_any(&u))
-            .filter(|p| !p.hidden)
-            .ok_or_else(|| {
-                Error::new(ErrorKind::NotFound, format!("disk {dev}: storage pool '{}' does not exist", v.pool))
-            })?;
-        if !pool.active() {
-            return Err(Error::state(format!("disk {dev}: storage pool '{}' is not active", v.pool)));
-        }
-        let vol = reg
-            .volumes
-            .by_name(pool.uuid, &v.volume)
-            .and_then(|u| reg.volumes.get_any(&u))
-            .and_then(|r| r.current_def())
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::NotFound,
-                    format!("disk {dev}: storage pool '{}' has no volume '{}'", v.pool, v.volume),
-                )
-            })?;
-        let Some(path) = vol.target.path.as_deref() else {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                format!("disk {dev}: volume '{}' of pool '{}' has no path on this host", v.volume, v.pool),
-            ));
-        };
-        let source = match vol.volume_type {
-            Some(VolumeType::Block) => VolumeSource::Block(path.into()),
-            _ => VolumeSource::File(path.into()),
-        };
-        let format = vol.target.format.map_or("raw", |f| f.as_str());
-        out.push(ResolvedVolume::new(i, &v.pool, &v.volume, vec![Layer::new(source, format)]));
-    }
-    Ok(out)
 }

@@ -10,11 +10,11 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 use tokio::net::UnixStream;
 use virtkit_engine::options::StartOptions;
-use virtkit_engine::seams::{Resources, VolumeSource};
+use virtkit_engine::seams::Resources;
 use virtkit_engine::types::{DomainState, State, StateReason};
 use virtkit_engine::{DomainRef, ErrorKind, Result, Started};
 use virtkit_host::{ProcessId, Spawn};
-use virtkit_model::domain::devices::{BalloonModel, CharSource, SourceLocation};
+use virtkit_model::domain::devices::{BalloonModel, CharSource};
 use virtkit_model::domain::{Domain, DomainType};
 
 use crate::argv::Accel;
@@ -108,30 +108,6 @@ pub(crate) fn argv_context(def: &Domain, caps: &QemuCaps, accel: Accel, run_dir:
         block_modules: caps::block_modules(&caps.binary),
         host: hostmem::facts(),
     })
-}
-
-/// `def` with each `<disk type='volume'>` the storage driver resolved
-/// turned into the file or block device it is (its format as the
-/// volume's, unless the disk names one): what QEMU opens, and what the
-/// live definition shows, so that the pool sees the volume in use.
-pub(crate) fn with_volumes(def: Arc<Domain>, res: &Resources) -> Arc<Domain> {
-    if res.volumes.is_empty() {
-        return def;
-    }
-    let mut d = (*def).clone();
-    for v in &res.volumes {
-        let (Some(disk), Some(top)) = (d.devices.disks.get_mut(v.disk), v.chain.first()) else { continue };
-        disk.source.location = match &top.source {
-            VolumeSource::Block(p) => SourceLocation::Block { dev: Some(p.display().to_string()), reservations: None },
-            VolumeSource::File(p) => SourceLocation::File { path: Some(p.display().to_string()), fdgroup: None },
-            _ => continue,
-        };
-        let driver = disk.driver.get_or_insert_with(Default::default);
-        if driver.format.is_none() {
-            driver.format = top.format.parse().ok();
-        }
-    }
-    Arc::new(d)
 }
 
 /// Files the definition needs that are not there: refused before QEMU runs.

@@ -24,6 +24,7 @@ pub mod qmp;
 mod setup;
 mod stats;
 mod swtpm;
+mod volumes;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -47,8 +48,9 @@ use virtkit_model::domain::{Domain, DomainType};
 use crate::caps::QemuCaps;
 use crate::console::PtyConsole;
 use crate::guest::{Halt, monitor, on_guest_halt, request_power_off, stop_vm};
-use crate::launch::{argv_context, check_files, launch_env, prepare_run, taps_of, with_volumes};
+use crate::launch::{argv_context, check_files, launch_env, prepare_run, taps_of};
 use crate::qmp::{Qmp, QmpEvent};
+use crate::volumes::with_volumes;
 
 /// How long QEMU may take to answer on its monitor.
 const QMP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -372,7 +374,7 @@ impl DomainDriver for QemuDriver {
         opts: &StartOptions,
     ) -> Result<Started> {
         let st = &self.state;
-        let def = with_volumes(def, &res);
+        let def = with_volumes(def, &res)?;
         let taps = taps_of(&def, &mut res)?;
         host::check(&def)?;
         let (emulator, caps, accel, live) = prepare_run(st, &def, true).await?;

@@ -288,8 +288,19 @@ async fn a_volume_a_running_domain_uses_keeps_its_pool_up_and_itself_alive() {
     let err = e.stop_object(ObjectKind::Pool, p, Default::default()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidState);
     assert_eq!(err.to_string(), "storage pool 'default-pool' cannot stop: its volumes are in use by domain 'user'");
+    let in_use = |doing: &str| format!("storage volume 'root.img' cannot {doing}: it is in use by domain 'user'");
     let err = e.delete_volume(v.uuid, Default::default()).await.unwrap_err();
-    assert_eq!(err.to_string(), "storage volume 'root.img' is in use by domain 'user'");
+    assert_eq!((err.kind(), err.to_string()), (ErrorKind::InvalidState, in_use("be deleted")));
+    let err = e.wipe_volume(v.uuid, Default::default()).await.unwrap_err();
+    assert_eq!(err.to_string(), in_use("be wiped"));
+    let err = e.resize_volume(v.uuid, 65536, ResizeOptions::default().shrink(true)).await.unwrap_err();
+    assert_eq!(err.to_string(), in_use("shrink"));
+    let err = upload(&e, &v, 0, &[1; 512]).await.unwrap_err();
+    assert_eq!(err.to_string(), in_use("be written"));
+    // Growing a volume in use is what a guest's disk resize is: allowed.
+    let grown = e.resize_volume(v.uuid, 2 * 1048576, ResizeOptions::default()).await.unwrap();
+    assert_eq!(grown.capacity, 2 * 1048576);
+    assert!(download(&e, &v, 0, 0).await.iter().all(|b| *b == 0), "nothing was written");
     e.power_off(d.uuid, Default::default()).await.unwrap();
     e.delete_volume(v.uuid, Default::default()).await.unwrap();
     e.stop_object(ObjectKind::Pool, p, Default::default()).await.unwrap();

@@ -1,0 +1,241 @@
+//! Volumes as guests use them: a `<disk type='volume'>` resolved at start
+//! to its whole backing chain (every layer's format explicit, so QEMU never
+//! guesses one), and the running domains that use a volume (as a disk or
+//! as any layer below one), which keep it from being deleted, wiped,
+//! shrunk or written.
+
+use std::path::PathBuf;
+
+use uuid::Uuid;
+use virtkit_model::domain::Domain;
+use virtkit_model::domain::devices::{Disk, SourceLocation};
+use virtkit_model::storage::{PoolType, Volume, VolumeType};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::registry::Registry;
+use crate::seams::{IscsiLun, Layer, ResolvedVolume, VolumeSource};
+
+/// A chain longer than this is refused (QEMU's own limit is near it).
+const MAX_LAYERS: usize = 64;
+
+/// Every path a disk of a running domain opens: its source, and each layer
+/// of its backing chain (the live definition holds the chain the engine
+/// resolved at start).
+fn disk_paths<'r>(reg: &'r Registry, disk: &'r Disk) -> impl Iterator<Item = &'r str> {
+    let top = disk.source.path().or_else(|| volume_path(reg, disk));
+    let below = disk.backing_store.iter().flat_map(|b| b.layers()).filter_map(|l| l.source.path());
+    top.into_iter().chain(below)
+}
+
+/// The running domains whose disks use any of `paths`, by name.
+pub(crate) fn users_of(reg: &Registry, paths: &[&str]) -> Vec<String> {
+    if paths.is_empty() {
+        return Vec::new();
+    }
+    let mut users: Vec<String> = reg
+        .domains
+        .iter()
+        .filter(|d| d.active())
+        .filter(|d| {
+            d.live.iter().flat_map(|l| l.devices.disks.iter()).any(|k| disk_paths(reg, k).any(|s| paths.contains(&s)))
+        })
+        .map(|d| format!("domain '{}'", d.name))
+        .collect();
+    users.sort();
+    users
+}
+
+/// Refuses to `doing` a volume a running domain uses; the error names them.
+pub(crate) fn ensure_unused(reg: &Registry, vol: &Volume, doing: &str) -> Result<()> {
+    let paths: Vec<&str> = vol.target.path.as_deref().into_iter().collect();
+    let users = users_of(reg, &paths);
+    if users.is_empty() {
+        return Ok(());
+    }
+    Err(Error::state(format!("storage volume '{}' cannot {doing}: it is in use by {}", vol.name, users.join(", "))))
+}
+
+/// The path of the pool volume a `<disk type='volume'>` names, if the
+/// pool and volume are there.
+fn volume_path<'r>(reg: &'r Registry, disk: &Disk) -> Option<&'r str> {
+    let SourceLocation::Volume(v) = &disk.source.location else { return None };
+    let pool = reg.pools.by_name(Uuid::nil(), &v.pool)?;
+    let vol = reg.volumes.by_name(pool, &v.volume)?;
+    reg.volumes.get_any(&vol)?.current_def()?.target.path.as_deref()
+}
+
+/// The volume of an active pool at `path`, with its pool's type and
+/// initiator, if one is there.
+fn volume_at<'r>(reg: &'r Registry, path: &str) -> Option<(&'r Volume, Option<&'r str>)> {
+    reg.volumes.iter().filter(|r| !r.hidden).find_map(|r| {
+        let v: &Volume = r.current_def()?;
+        if v.target.path.as_deref() != Some(path) {
+            return None;
+        }
+        let pool = reg.pools.get_any(&r.parent).filter(|p| p.active())?;
+        let initiator = pool.current_def().and_then(|d| d.source.initiator_iqn.as_deref());
+        Some((v, initiator))
+    })
+}
+
+/// Where a volume's data is, from its path and type.
+fn source_of(path: &str, vol: Option<&Volume>, initiator: Option<&str>) -> std::result::Result<VolumeSource, String> {
+    if let Some(rest) = path.strip_prefix("iscsi://") {
+        return iscsi_lun(rest, initiator).map(VolumeSource::Iscsi);
+    }
+    if path.contains("://") {
+        return Err(format!("{path} is not a path or an iscsi:// URL"));
+    }
+    Ok(match vol.and_then(|v| v.volume_type) {
+        Some(VolumeType::Block) => VolumeSource::Block(PathBuf::from(path)),
+        _ => VolumeSource::File(PathBuf::from(path)),
+    })
+}
+
+/// `HOST[:PORT]/IQN/LUN` (after `iscsi://`).
+fn iscsi_lun(rest: &str, initiator: Option<&str>) -> std::result::Result<IscsiLun, String> {
+    let bad = || format!("iscsi://{rest} is not iscsi://HOST:PORT/IQN/LUN");
+    let (portal, path) = rest.split_once('/').ok_or_else(bad)?;
+    let (target, lun) = path.rsplit_once('/').ok_or_else(bad)?;
+    let lun: u32 = lun.parse().map_err(|_| bad())?;
+    let (host, port) = match portal.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').ok_or_else(bad)?,
+        None => portal.find(':').map_or((portal, ""), |at| portal.split_at(at)),
+    };
+    let port = match port.strip_prefix(':') {
+        Some(p) => p.parse::<u16>().map_err(|_| bad())?,
+        None if port.is_empty() => 3260,
+        None => return Err(bad()),
+    };
+    if host.is_empty() || target.is_empty() {
+        return Err(bad());
+    }
+    Ok(IscsiLun {
+        host: host.to_owned(),
+        port,
+        target: target.to_owned(),
+        lun,
+        initiator: initiator.map(str::to_owned),
+    })
+}
+
+/// The layers below `vol`, each with its format as the image records it
+/// (or as its pool knows it). A layer that is no volume of an active pool
+/// ends the chain only if its format cannot have a backing file: what lies
+/// below it would otherwise be unknown.
+fn backing_layers(reg: &Registry, dev: &str, vol: &Volume) -> Result<Vec<Layer>> {
+    let refuse = |msg: String| Error::new(ErrorKind::InvalidArgument, format!("disk {dev}: {msg}"));
+    let mut seen: Vec<&str> = vol.target.path.as_deref().into_iter().collect();
+    let mut layers = Vec::new();
+    let mut above = vol;
+    while let Some(b) = &above.backing_store {
+        if seen.contains(&b.path.as_str()) {
+            return Err(refuse(format!("the backing chain of volume '{}' loops at {}", vol.name, b.path)));
+        }
+        if seen.len() > MAX_LAYERS {
+            return Err(refuse(format!("volume '{}' has more than {MAX_LAYERS} backing layers", vol.name)));
+        }
+        seen.push(&b.path);
+        let known = volume_at(reg, &b.path);
+        let format = b.format.or_else(|| known.and_then(|(v, _)| v.target.format)).ok_or_else(|| {
+            refuse(format!(
+                "the backing file {} of '{}' has no recorded format, and QEMU must not guess one \
+                 (qemu-img rebase -u -F FORMAT sets it)",
+                b.path, above.name
+            ))
+        })?;
+        let source = source_of(&b.path, known.map(|k| k.0), known.and_then(|k| k.1)).map_err(refuse)?;
+        layers.push(Layer::new(source, format.as_str()));
+        match known {
+            Some((v, _)) => above = v,
+            None if format.has_backing() => {
+                return Err(refuse(format!(
+                    "the backing file {} of '{}' is in no active pool, so what lies below it is not known",
+                    b.path, above.name
+                )));
+            }
+            None => break,
+        }
+    }
+    Ok(layers)
+}
+
+/// Each `<disk type='volume'>` of `def` resolved to its volume's whole
+/// chain, formats explicit: the pool must be running and hold the volume.
+/// The error names the disk and what is missing.
+pub(crate) fn resolve_disks(reg: &Registry, def: &Domain) -> Result<Vec<ResolvedVolume>> {
+    let mut out = Vec::new();
+    for (i, d) in def.devices.disks.iter().enumerate() {
+        let SourceLocation::Volume(v) = &d.source.location else { continue };
+        let dev = &d.target.dev;
+        let pool = reg
+            .pools
+            .by_name(Uuid::nil(), &v.pool)
+            .and_then(|u| reg.pools.get_any(&u))
+            .filter(|p| !p.hidden)
+            .ok_or_else(|| {
+                Error::new(ErrorKind::NotFound, format!("disk {dev}: storage pool '{}' does not exist", v.pool))
+            })?;
+        if !pool.active() {
+            return Err(Error::state(format!("disk {dev}: storage pool '{}' is not active", v.pool)));
+        }
+        let vol = reg
+            .volumes
+            .by_name(pool.uuid, &v.volume)
+            .and_then(|u| reg.volumes.get_any(&u))
+            .filter(|r| !r.hidden)
+            .and_then(|r| r.current_def())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!("disk {dev}: storage pool '{}' has no volume '{}'", v.pool, v.volume),
+                )
+            })?;
+        let Some(path) = vol.target.path.as_deref() else {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("disk {dev}: volume '{}' of pool '{}' has no path on this host", v.volume, v.pool),
+            ));
+        };
+        let live = pool.current_def();
+        let initiator = live.and_then(|p| p.source.initiator_iqn.as_deref());
+        if live.is_some_and(|p| p.pool_type == PoolType::IscsiDirect) && !path.starts_with("iscsi://") {
+            return Err(Error::new(
+                ErrorKind::Internal,
+                format!("disk {dev}: iscsi-direct volume '{}' has no iscsi:// URL", v.volume),
+            ));
+        }
+        let source = source_of(path, Some(vol), initiator)
+            .map_err(|m| Error::new(ErrorKind::InvalidArgument, format!("disk {dev}: {m}")))?;
+        let format = vol.target.format.map_or("raw", |f| f.as_str());
+        let mut chain = vec![Layer::new(source, format)];
+        chain.extend(backing_layers(reg, dev, vol)?);
+        out.push(ResolvedVolume::new(i, &v.pool, &v.volume, chain));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iscsi_urls_are_read_whole() {
+        let l = iscsi_lun("127.0.0.1:3261/iqn.2026-12.org.example:t1/2", Some("iqn.x:c")).unwrap();
+        assert_eq!(
+            (l.host.as_str(), l.port, l.target.as_str(), l.lun),
+            ("127.0.0.1", 3261, "iqn.2026-12.org.example:t1", 2)
+        );
+        assert_eq!(l.initiator.as_deref(), Some("iqn.x:c"));
+        let l = iscsi_lun("[::1]/iqn.a:b/0", None).unwrap();
+        assert_eq!((l.host.as_str(), l.port), ("::1", 3260));
+        let l = iscsi_lun("[2001:db8::5:7]:3262/iqn.a:b/0", None).unwrap();
+        assert_eq!((l.host.as_str(), l.port), ("2001:db8::5:7", 3262));
+        for bad in
+            ["127.0.0.1", "h/iqn", "h/iqn/x", "h:port/iqn/1", "/iqn/1", "h//1", "[::1/i/1", "[::1]x/i/1", "a:1:2/i/1"]
+        {
+            assert!(iscsi_lun(bad, None).is_err(), "{bad}");
+        }
+        assert!(source_of("nbd://h/x", None, None).is_err());
+    }
+}
