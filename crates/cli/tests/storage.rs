@@ -87,3 +87,40 @@ fn the_daemon_serves_real_pools_and_moves_their_bytes() {
     assert_eq!(qemu_info(&images.join("c.qcow2"))["format"], "qcow2");
     assert!(out.contains("Capacity:       2.00 MiB"), "{out}");
 }
+
+#[test]
+fn the_system_daemon_defines_the_default_pool_once() {
+    let mut d = common::Daemon::start(&["--default-pool", "yes"]);
+    let uri = d.uri("qemu");
+    let images = d.root().join("images");
+    let (code, out, err) = common::run(&uri, "pool-list --all; pool-dumpxml default");
+    assert_eq!(code, 0, "{out}\n{err}");
+    let row = out.lines().find(|l| l.trim_start().starts_with("default")).unwrap_or_else(|| panic!("{out}"));
+    assert!(row.contains("active") && row.contains("yes"), "active and autostarted: {out}");
+    assert!(out.contains(&format!("<path>{}</path>", images.display())), "{out}");
+    assert!(images.is_dir(), "the pool's directory was built");
+
+    // A volume made there outlives the daemon; an undefined default pool
+    // stays undefined.
+    let (code, _, err) = common::run(&uri, "vol-create-as default disk.qcow2 10M --format qcow2");
+    assert_eq!(code, 0, "{err}");
+    d.kill9();
+    d.spawn();
+    let (code, out, err) = common::run(&uri, "vol-list default; pool-destroy default; pool-undefine default");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("disk.qcow2"), "{out}");
+    d.kill9();
+    d.spawn();
+    let (code, out, err) = common::run(&uri, "pool-list --all");
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("default"), "an undefined default pool came back: {out}");
+    assert!(images.join("disk.qcow2").exists(), "undefining the pool kept its data");
+}
+
+#[test]
+fn a_daemon_with_its_own_root_defines_no_default_pool() {
+    let d = common::Daemon::start(&[]);
+    let (code, out, err) = common::run(&d.uri("qemu"), "pool-list --all");
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("default"), "{out}");
+}

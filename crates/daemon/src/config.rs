@@ -77,6 +77,11 @@ pub(crate) struct Args {
     /// yes for the system daemon with its own directories, no otherwise.
     #[arg(long, value_name = "yes|no", value_parser = clap::builder::BoolishValueParser::new())]
     default_network: Option<bool>,
+    /// Define the host's `default` storage pool (a directory, STATE/images:
+    /// /var/lib/virtkit/images for the system daemon) on first start: yes
+    /// for the system daemon with its own directories, no otherwise.
+    #[arg(long, value_name = "yes|no", value_parser = clap::builder::BoolishValueParser::new())]
+    default_pool: Option<bool>,
 }
 
 /// The configuration file's keys.
@@ -103,6 +108,7 @@ struct File {
     log_level: Option<String>,
     threads: Option<usize>,
     default_network: Option<bool>,
+    default_pool: Option<bool>,
 }
 
 #[derive(Debug)]
@@ -123,6 +129,8 @@ pub(crate) struct Settings {
     pub(crate) threads: usize,
     /// Whether the host's `default` network is defined on first start.
     pub(crate) default_network: bool,
+    /// The directory of the host's `default` pool, defined on first start.
+    pub(crate) default_pool: Option<PathBuf>,
 }
 
 const SYSTEM_CONFIG: &str = "/etc/virtkit/virtkitd.toml";
@@ -182,9 +190,13 @@ impl Settings {
             bail!("tls_handshake_timeout must be at least 1");
         }
         let handshake_timeout = Duration::from_secs(handshake_timeout);
-        let default_network = args.default_network.or(file.default_network).unwrap_or(!session && root.is_none());
+        let system_defaults = !session && root.is_none();
+        let default_network = args.default_network.or(file.default_network).unwrap_or(system_defaults);
+        let default_pool =
+            args.default_pool.or(file.default_pool).unwrap_or(system_defaults).then(|| state_dir.join(paths::IMAGES));
         Ok(Settings {
             default_network,
+            default_pool,
             session,
             state_dir,
             run_dir,

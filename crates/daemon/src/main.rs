@@ -107,6 +107,9 @@ async fn run(s: Settings) -> anyhow::Result<()> {
     if s.default_network {
         qemu_uri.push_str("&default-network=1");
     }
+    if let Some(dir) = &s.default_pool {
+        qemu_uri.push_str(&format!("&default-pool={}", escape(&dir.to_string_lossy())));
+    }
     let qemu = virtkit::Connection::open(&qemu_uri).await.with_context(|| format!("cannot open {qemu_name}"))?;
     for w in qemu.warnings() {
         tracing::warn!("{qemu_name}: {w}");

@@ -8,6 +8,9 @@ use std::path::PathBuf;
 pub const SYSTEM_RUN_DIR: &str = "/run/virtkit";
 /// The system daemon's state directory (definitions, domain status).
 pub const SYSTEM_STATE_DIR: &str = "/var/lib/virtkit";
+/// The `default` storage pool's directory, under the state directory
+/// (`/var/lib/virtkit/images` for the system daemon).
+pub const IMAGES: &str = "images";
 /// The read-write socket's file name.
 pub const SOCKET: &str = "virtkit-sock";
 /// The read-only socket's file name.

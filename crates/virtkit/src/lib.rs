@@ -28,6 +28,7 @@
 //! ```
 
 mod daemon;
+mod defaults;
 mod objects;
 mod remote;
 mod remote_objects;
@@ -415,53 +416,19 @@ async fn open_qemu(uri: &Uri) -> Result<Arc<Engine>> {
         .with_storage_driver(Arc::new(virtkit_storage::LinuxStorageDriver::new()));
     let engine = Arc::new(Engine::open_host(drivers, config).await?);
     if uri.param("default-network").is_some_and(|v| v != "0") {
-        default_network(&engine, &network, &root.join("network/default-defined")).await?;
+        defaults::default_network(&engine, &network, &root.join("network/default-defined")).await?;
+    }
+    if let Some(dir) = uri.param("default-pool") {
+        let dir = std::path::PathBuf::from(dir);
+        if !dir.is_absolute() {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("default-pool {} is not an absolute path", dir.display()),
+            ));
+        }
+        defaults::default_pool(&engine, &dir, &root.join("storage/default-pool-defined")).await?;
     }
     Ok(engine)
-}
-
-/// Defines and starts the host's `default` network once, on a host's first
-/// open (`&default-network=1`, which the system daemon passes): unless a
-/// network of that name exists, or it was defined once already (`marker`;
-/// a user who undefined it keeps it undefined).
-async fn default_network(
-    engine: &Engine,
-    driver: &virtkit_network::LinuxNetworkDriver,
-    marker: &std::path::Path,
-) -> Result<()> {
-    use virtkit_engine::Def;
-    if marker.exists() {
-        return Ok(());
-    }
-    let kind = virtkit_engine::types::ObjectKind::Network;
-    let listed = engine.list_objects(kind, Default::default()).await?;
-    let mut others = Vec::new();
-    for info in &listed.items {
-        if info.name() == "default" {
-            return mark(marker);
-        }
-        if let Def::Network(n) = engine.object_definition(kind, info.uuid(), Default::default())? {
-            others.push(Arc::new(*n));
-        }
-    }
-    let (def, note) = driver.default_network(&others).await?;
-    if let Some(note) = note {
-        tracing::warn!("{note}");
-    }
-    let info = engine.define_object(Def::Network(Box::new(def)), Default::default()).await?;
-    mark(marker)?;
-    engine.set_object_autostart(kind, info.uuid(), true, Default::default()).await?;
-    if let Err(e) = engine.start_object(kind, info.uuid(), Default::default()).await {
-        tracing::warn!("network 'default' is defined but did not start: {e}");
-    }
-    Ok(())
-}
-
-fn mark(marker: &std::path::Path) -> Result<()> {
-    let dir = marker.parent().unwrap_or(marker);
-    virtkit_host::fs::create_dir(dir, 0o755)
-        .and_then(|()| virtkit_host::fs::write_atomic(marker, b"", 0o644))
-        .map_err(|e| Error::new(ErrorKind::Io, format!("cannot write {}: {e}", marker.display())))
 }
 
 /// A handle to one domain: its UUID, its name, and the connection.
