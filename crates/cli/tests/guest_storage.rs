@@ -102,3 +102,51 @@ fn a_guest_boots_on_a_qcow2_overlay_and_its_writes_stay_in_the_overlay() {
     assert!(flat[4096..] == pattern[4096..], "the overlay does not read through to the base");
     ok(&uri, "undefine g; vol-delete top.qcow2 --pool images; vol-delete base.img --pool images");
 }
+
+fn qemu_img(args: &[&str]) {
+    let out = std::process::Command::new("qemu-img").args(args).output().unwrap();
+    assert!(out.status.success(), "qemu-img {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_chain_that_loops_or_leaves_the_pools_is_refused_at_start_naming_the_layer() {
+    let root = tempfile::Builder::new().prefix("vk").tempdir_in("/tmp").unwrap();
+    let uri = format!("qemu:///embed?root={}", root.path().display());
+    let images = root.path().join("images");
+    let outside = root.path().join("outside.qcow2");
+    std::fs::create_dir(&images).unwrap();
+    let at = |name: &str| images.join(name).to_string_lossy().into_owned();
+    // Made behind virtkit's back, as a user with qemu-img would.
+    qemu_img(&["create", "-q", "-f", "qcow2", &at("a.qcow2"), "1M"]);
+    qemu_img(&["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", &at("a.qcow2"), &at("b.qcow2")]);
+    qemu_img(&["rebase", "-u", "-F", "qcow2", "-b", &at("b.qcow2"), &at("a.qcow2")]);
+    qemu_img(&["create", "-q", "-f", "qcow2", outside.to_str().unwrap(), "1M"]);
+    qemu_img(&["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", outside.to_str().unwrap(), &at("c.qcow2")]);
+    ok(&uri, &format!("pool-define-as images dir --target {}; pool-start images", images.display()));
+
+    let console = root.path().join("g.console");
+    for (vol, says) in [
+        ("a.qcow2", format!("disk vda: the backing chain of volume 'a.qcow2' loops at {}", at("a.qcow2"))),
+        (
+            "c.qcow2",
+            format!(
+                "disk vda: the backing file {} of 'c.qcow2' is in no active pool, so what lies below it is not known",
+                outside.display()
+            ),
+        ),
+    ] {
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let _reaper = Reaper(vec![uuid.clone()]);
+        let disk = format!(
+            "<disk type='volume' device='disk'><source pool='images' volume='{vol}'/>\
+             <target dev='vda' bus='virtio'/></disk><memballoon model='none'/>"
+        );
+        let xml = guest_xml("g", &uuid, &console).replace("<memballoon model='none'/>", &disk);
+        let xml_path = root.path().join("g.xml");
+        std::fs::write(&xml_path, xml).unwrap();
+        let err = refused(&uri, &format!("define {}; start g", xml_path.display()));
+        assert!(err.contains(&says), "{vol}: {err}");
+        assert!(common::qemu_of(&uuid).is_none(), "QEMU ran for {vol}");
+        ok(&uri, "domstate g; undefine g");
+    }
+}
