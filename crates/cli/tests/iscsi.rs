@@ -1,0 +1,89 @@
+//! A guest on a LUN of an `iscsi-direct` pool, reached by QEMU's own
+//! initiator: tgtd serves a file on 127.0.0.1 in a network namespace of
+//! this test's own (the storage crate's test helper), the test guest boots
+//! under TCG from `<disk type='volume'>` and writes its line to the LUN,
+//! and the line is then in the file.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+#[path = "../../storage/tests/common/tgt.rs"]
+mod tgt;
+
+use std::time::{Duration, Instant};
+
+use virtkit::{Connection, PowerOffOptions, StartOptions};
+
+/// How long a boot may take: TCG, with other tests booting beside it.
+const BOOT: Duration = Duration::from_secs(120);
+const NAME: &str = "a_guest_writes_to_a_lun_of_an_iscsi_direct_pool";
+
+/// Kills the guest's QEMU, whatever happens.
+struct Guest(String);
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        if let Some(pid) = common::qemu_of(&self.0) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+fn domain_xml(uuid: &str, console: &std::path::Path) -> String {
+    let g = common::guest_dir();
+    format!(
+        "<domain type='qemu'><name>g</name><uuid>{uuid}</uuid><memory unit='MiB'>192</memory><vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type><kernel>{g}/vmlinuz</kernel><initrd>{g}/initrd.img</initrd>
+    <cmdline>console=ttyS0 quiet panic=0</cmdline></os>
+  <devices>
+    <serial type='file'><source path='{console}'/></serial>
+    <memballoon model='none'/>
+    <disk type='volume' device='disk'><source pool='p' volume='unit:0:0:1'/><target dev='vda' bus='virtio'/></disk>
+  </devices>
+</domain>",
+        g = g.display(),
+        console = console.display()
+    )
+}
+
+#[test]
+fn a_guest_writes_to_a_lun_of_an_iscsi_direct_pool() {
+    if !tgt::in_namespaces(NAME) {
+        return;
+    }
+    let dir = tempfile::Builder::new().prefix("vk").tempdir_in("/tmp").unwrap();
+    let tgtd = tgt::Tgtd::start();
+    tgtd.add_lun(dir.path(), 1, 4 << 20);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let uri = format!("qemu:///embed?root={}", dir.path().join("root").display());
+        let conn = Connection::open(&uri).await.unwrap();
+        let pool = format!(
+            "<pool type='iscsi-direct'><name>p</name><source><host name='127.0.0.1' port='{}'/>\
+             <device path='{}'/><initiator><iqn name='{}'/></initiator></source></pool>",
+            tgt::PORT,
+            tgt::IQN,
+            tgt::CLIENT
+        );
+        let pool = conn.define_pool_xml(&pool, Default::default()).await.unwrap();
+        pool.start(Default::default()).await.unwrap();
+        let uuid = uuid::Uuid::new_v4().to_string();
+        let console = dir.path().join("g.console");
+        let guest = Guest(uuid.clone());
+        let dom = conn.define_xml(&domain_xml(&uuid, &console), Default::default()).await.unwrap();
+        dom.start(StartOptions::default()).await.unwrap();
+        let since = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&console).unwrap_or_default();
+            if text.contains("VIRTKIT-GUEST-DISK-WRITTEN") {
+                break;
+            }
+            assert!(since.elapsed() < BOOT, "the guest did not write its disk:\n{text}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        dom.power_off(PowerOffOptions::default()).await.unwrap();
+        drop(guest);
+    });
+    let lun = std::fs::read(dir.path().join("lun1.img")).unwrap();
+    assert!(lun.starts_with(b"VIRTKIT-DISK-WRITE "), "the guest's line is not on the LUN");
+    drop(tgtd);
+}
