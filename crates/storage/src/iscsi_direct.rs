@@ -2,22 +2,28 @@
 //! QEMU's own initiator, never by the host's. A LUN is the volume
 //! `unit:0:0:LUN` (libvirt's names), its path the URL
 //! `iscsi://HOST:PORT/IQN/LUN`. The LUNs are made on the target, so a
-//! pool cannot create or delete volumes; it can zero one (`qemu-io`, with
-//! QEMU's initiator).
+//! pool cannot create or delete volumes; it can zero one (`qemu-io`) and
+//! stream its bytes in and out (`qemu-nbd`, spoken to over NBD), both with
+//! QEMU's initiator.
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::process::Command;
-use virtkit_engine::storage_driver::{ActivePool, PoolActive, PoolBackend, PoolScan};
+use tokio::io::AsyncReadExt;
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+use virtkit_engine::storage_driver::{ActivePool, PoolActive, PoolBackend, PoolScan, Range};
 use virtkit_engine::{Error, ErrorKind, JobCtl, ObjRef, Result};
 use virtkit_model::ByteSize;
 use virtkit_model::storage::{AuthType, Pool, PoolType, Volume, VolumeFormat, VolumeType};
 
 use crate::error::io;
 use crate::libiscsi::{self, Libiscsi};
+use crate::nbd::{Nbd, NbdError};
 use crate::qemu_img::cancelled;
 
 /// The port of an iSCSI portal unless the pool gives one.
@@ -28,14 +34,34 @@ const VOLUME_PREFIX: &str = "unit:0:0:";
 /// Why a pool with CHAP cannot start.
 pub(crate) const NO_SECRETS: &str = "CHAP needs a secret store, which virtkit does not have yet";
 
+/// The most bytes moved in one NBD request.
+const CHUNK: u64 = 1 << 20;
+/// How long qemu-nbd may take to log in and serve.
+const SERVE_TIMEOUT: Duration = Duration::from_secs(20);
+
 pub(crate) struct IscsiDirect {
     tools: Libiscsi,
     qemu_io: PathBuf,
+    qemu_nbd: PathBuf,
 }
 
 impl Default for IscsiDirect {
     fn default() -> Self {
-        IscsiDirect { tools: Libiscsi::default(), qemu_io: "qemu-io".into() }
+        IscsiDirect { tools: Libiscsi::default(), qemu_io: "qemu-io".into(), qemu_nbd: "qemu-nbd".into() }
+    }
+}
+
+/// qemu-nbd serving one LUN on a socket in a directory of its own, for as
+/// long as this lives.
+struct Served {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -164,6 +190,55 @@ impl IscsiDirect {
         Ok(())
     }
 
+    /// Serves LUN `lun` with qemu-nbd (read-only unless `writable`) and
+    /// connects to it.
+    async fn open(&self, t: &Target, lun: u32, writable: bool) -> Result<(Served, Nbd)> {
+        let dir = std::env::temp_dir().join(format!("virtkit-nbd-{}", uuid::Uuid::new_v4()));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| io(format!("cannot make {}", dir.display()), e))?;
+        let sock = dir.join("sock");
+        let mut cmd = Command::new(&self.qemu_nbd);
+        cmd.args(["--image-opts", "-k"]).arg(&sock);
+        if !writable {
+            cmd.arg("-r");
+        }
+        let child = cmd
+            .arg(t.image_opts(lun))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn();
+        let child = match child {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(io(format!("cannot run {}", self.qemu_nbd.display()), e).into());
+            }
+        };
+        let mut served = Served { child, dir };
+        let since = std::time::Instant::now();
+        loop {
+            if sock.exists()
+                && let Ok(n) = Nbd::connect(&sock).await
+            {
+                return Ok((served, n));
+            }
+            let ended = served.child.try_wait().map_err(|e| io("qemu-nbd was lost", e))?;
+            if ended.is_some() || since.elapsed() > SERVE_TIMEOUT {
+                let mut why = String::new();
+                if let Some(mut err) = served.child.stderr.take() {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), err.read_to_string(&mut why)).await;
+                }
+                let why = why.trim().rsplit(": ").next().unwrap_or("no answer").to_owned();
+                return Err(Error::new(ErrorKind::Io, format!("cannot open LUN {lun} of {}: {why}", t.iqn)));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Logs in to the target and lists its disks with their sizes.
     async fn scan(&self, pool: &Pool) -> Result<PoolScan> {
         let t = Target::of(pool)?;
@@ -181,6 +256,68 @@ impl IscsiDirect {
             volumes.push(t.volume(l.lun, bytes));
         }
         Ok(PoolScan::new(total, total, 0, volumes))
+    }
+}
+
+fn nbd_fault(t: &Target, lun: u32, e: NbdError) -> Error {
+    Error::new(ErrorKind::Io, format!("LUN {lun} of {}: {e}", t.iqn))
+}
+
+/// Sends `[from, end)` of an export to `out`, in chunks.
+async fn send(n: &mut Nbd, from: u64, end: u64, out: &mpsc::Sender<Vec<u8>>, job: &JobCtl) -> Result<u64, Fail> {
+    let mut at = from;
+    while at < end {
+        job.check().map_err(Fail::Engine)?;
+        let len = (end - at).min(CHUNK) as u32;
+        let buf = n.read(at, len).await?;
+        out.send(buf)
+            .await
+            .map_err(|_| Fail::Engine(Error::new(ErrorKind::Cancelled, "the download's reader went away")))?;
+        job.add_done(u64::from(len));
+        at += u64::from(len);
+    }
+    Ok(at - from)
+}
+
+/// Writes the chunks of `data` into an export from `from`, up to `limit`
+/// (more is `too_long`).
+async fn receive(
+    n: &mut Nbd,
+    (from, limit): (u64, u64),
+    data: &mut mpsc::Receiver<Vec<u8>>,
+    job: &JobCtl,
+    too_long: impl Fn() -> Error,
+) -> Result<u64, Fail> {
+    let mut at = from;
+    loop {
+        let chunk = tokio::select! {
+            c = data.recv() => c,
+            () = job.cancelled() => return Err(Fail::Engine(cancelled(job))),
+        };
+        let Some(chunk) = chunk else { break };
+        let end = at + chunk.len() as u64;
+        if end > limit {
+            return Err(Fail::Engine(too_long()));
+        }
+        for (i, piece) in chunk.chunks(CHUNK as usize).enumerate() {
+            n.write(at + i as u64 * CHUNK, piece).await?;
+        }
+        job.add_done(chunk.len() as u64);
+        at = end;
+    }
+    n.flush().await?;
+    Ok(at)
+}
+
+/// Why a transfer stopped.
+enum Fail {
+    Engine(Error),
+    Nbd(NbdError),
+}
+
+impl From<NbdError> for Fail {
+    fn from(e: NbdError) -> Self {
+        Fail::Nbd(e)
     }
 }
 
@@ -234,6 +371,60 @@ impl PoolBackend for IscsiDirect {
 
     async fn wipe_volume(&self, a: ActivePool<'_>, vol: &Volume, job: &JobCtl) -> Result<()> {
         self.zero(&Target::of(a.live)?, lun_of(vol)?, job).await
+    }
+
+    async fn upload(
+        &self,
+        a: ActivePool<'_>,
+        vol: &Volume,
+        range: Range,
+        data: &mut mpsc::Receiver<Vec<u8>>,
+        job: &JobCtl,
+    ) -> Result<Volume> {
+        let (t, lun) = (Target::of(a.live)?, lun_of(vol)?);
+        let (_served, mut n) = self.open(&t, lun, true).await?;
+        let size = n.size();
+        let limit = if range.length > 0 { range.offset.saturating_add(range.length).min(size) } else { size };
+        job.set_total(limit.saturating_sub(range.offset));
+        let asked = range.length > 0 && range.offset.saturating_add(range.length) <= size;
+        let too_long = || {
+            if asked {
+                let why = format!("the upload is longer than the {} bytes asked for", range.length);
+                Error::new(ErrorKind::InvalidArgument, why)
+            } else {
+                let why = format!("the upload does not fit in LUN {lun} of {} ({size} bytes)", t.iqn);
+                Error::new(ErrorKind::NoSpace, why)
+            }
+        };
+        match receive(&mut n, (range.offset, limit), data, job, too_long).await {
+            Ok(_) => {}
+            Err(Fail::Engine(e)) => return Err(e),
+            Err(Fail::Nbd(e)) => return Err(nbd_fault(&t, lun, e)),
+        }
+        let _ = n.disconnect().await;
+        Ok(t.volume(lun, size))
+    }
+
+    async fn download(
+        &self,
+        a: ActivePool<'_>,
+        vol: &Volume,
+        range: Range,
+        out: &mpsc::Sender<Vec<u8>>,
+        job: &JobCtl,
+    ) -> Result<u64> {
+        let (t, lun) = (Target::of(a.live)?, lun_of(vol)?);
+        let (_served, mut n) = self.open(&t, lun, false).await?;
+        let size = n.size();
+        let end = if range.length > 0 { range.offset.saturating_add(range.length).min(size) } else { size };
+        job.set_total(end.saturating_sub(range.offset));
+        let sent = match send(&mut n, range.offset, end, out, job).await {
+            Ok(sent) => sent,
+            Err(Fail::Engine(e)) => return Err(e),
+            Err(Fail::Nbd(e)) => return Err(nbd_fault(&t, lun, e)),
+        };
+        let _ = n.disconnect().await;
+        Ok(sent)
     }
 }
 

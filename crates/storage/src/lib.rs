@@ -16,6 +16,7 @@ mod error;
 mod files;
 mod iscsi_direct;
 mod libiscsi;
+mod nbd;
 mod qemu_img;
 mod volumes;
 

@@ -76,6 +76,19 @@ fn an_iscsi_direct_pool_lists_the_luns_of_its_target() {
         e.wipe_volume(v.uuid, Default::default()).await.unwrap();
         let bytes = std::fs::read(&lun1).unwrap();
         assert!(bytes.len() == 8 * MIB as usize && bytes.iter().all(|b| *b == 0), "LUN 1 was not zeroed");
+
+        // Bytes go in and out through QEMU's initiator (qemu-nbd); the LUN
+        // is written in place.
+        let v2 = e.lookup_volume(p, "unit:0:0:2").unwrap();
+        let data = pattern(3 * MIB as usize, 7);
+        upload(&e, &v2, &data).await.unwrap();
+        let lun2 = std::fs::read(tmp.path().join("lun2.img")).unwrap();
+        assert!(lun2[..data.len()] == data[..], "the upload is not on LUN 2");
+        assert!(lun2.len() == 20 * MIB as usize && lun2[data.len()..].iter().all(|b| *b == 0));
+        assert!(download(&e, &v2).await == lun2, "the download is not LUN 2");
+        let err = upload(&e, &v2, &pattern(21 * MIB as usize, 1)).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NoSpace, "{err}");
+        assert!(err.message().contains("does not fit in LUN 2"), "{err}");
         e.stop_object(ObjectKind::Pool, p, Default::default()).await.unwrap();
 
         // A target the portal does not have, a portal that is not there,
