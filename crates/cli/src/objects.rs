@@ -14,7 +14,7 @@ use virtkit::model::ByteSize;
 use virtkit::model::storage::{BackingStore, Volume, VolumeFormat};
 use virtkit::{
     Connection, DefineOptions, Info, ListOptions, ObjectKind, ResizeOptions, StorageVolume, TransferOptions,
-    VolumeCreateOptions, XmlOptions,
+    VolumeCreateOptions, WipeAlgorithm, WipeOptions, XmlOptions,
 };
 
 use crate::commands::Failure;
@@ -205,11 +205,14 @@ pub enum VolCommand {
         #[arg(long)]
         pool: Option<String>,
     },
-    /// Write zeros over its data.
+    /// Write over its data: zeros, or random bytes.
     Wipe {
         volume: String,
         #[arg(long)]
         pool: Option<String>,
+        /// zero or random (virsh's other algorithms are not done yet).
+        #[arg(long, value_name = "ALGORITHM", default_value = "zero")]
+        algorithm: String,
     },
     /// Change its capacity.
     Resize {
@@ -551,6 +554,18 @@ async fn volume(conn: &Connection, key: &str, pool: Option<&str>) -> Result<Stor
     })
 }
 
+/// virsh's wipe algorithms: those virtkit does, and a clear no for the rest.
+fn wipe_algorithm(s: &str) -> Result<WipeAlgorithm, Failure> {
+    const VIRSH: &[&str] = &["nnsa", "dod", "bsi", "gutmann", "schneier", "pfitzner7", "pfitzner33", "trim"];
+    s.parse().map_err(|e| {
+        Failure::Message(if VIRSH.contains(&s) {
+            format!("algorithm: {s} is not done by virtkit yet (zero, random)")
+        } else {
+            format!("algorithm: {e}")
+        })
+    })
+}
+
 fn format_of(s: &str) -> Result<VolumeFormat, Failure> {
     s.parse().map_err(|e| Failure::Message(format!("format: {e}")))
 }
@@ -608,9 +623,10 @@ pub async fn vol(conn: &Connection, cmd: VolCommand) -> Result<(), Failure> {
             v.delete(Default::default()).await?;
             println!("Vol {} deleted", v.name());
         }
-        VolCommand::Wipe { volume: v, pool } => {
+        VolCommand::Wipe { volume: v, pool, algorithm } => {
+            let algorithm = wipe_algorithm(&algorithm)?;
             let v = volume(conn, &v, pool.as_deref()).await?;
-            v.wipe(Default::default()).await?;
+            v.wipe(WipeOptions::default().algorithm(algorithm)).await?;
             println!("Vol {} wiped", v.name());
         }
         VolCommand::Resize { volume: v, capacity, pool, delta, shrink, allocate } => {

@@ -48,6 +48,17 @@ fn a_dir_pool_and_its_volumes_from_the_command_line() {
     assert!(std::fs::read(&output).unwrap() == data);
     assert!(std::fs::read(images.join("b.img")).unwrap() == data);
 
+    // Random bytes over a raw volume; virsh's other algorithms are refused.
+    let out = virtkit(&uri, "vol-wipe b.img --pool images --algorithm random");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let noise = std::fs::read(images.join("b.img")).unwrap();
+    assert!(noise.len() == data.len() && noise != data && noise.iter().filter(|b| **b == 0).count() < data.len() / 64);
+    let out = virtkit(&uri, "vol-wipe b.img --pool images --algorithm dod");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("algorithm: dod is not done by virtkit yet (zero, random)"), "{err}");
+    assert!(std::fs::read(images.join("b.img")).unwrap() == noise, "a refused wipe changed the volume");
+
     // The pool is still there for the next connection; bad input is refused.
     let out = virtkit(&uri, "vol-create-as images x.iso 1M --format iso");
     assert!(!out.status.success());
@@ -86,6 +97,11 @@ fn the_daemon_serves_real_pools_and_moves_their_bytes() {
     assert!(std::fs::read(images.join("a.img")).unwrap() == data);
     assert_eq!(qemu_info(&images.join("c.qcow2"))["format"], "qcow2");
     assert!(out.contains("Capacity:       2.00 MiB"), "{out}");
+    // The wipe's algorithm crosses the wire.
+    let (code, _, err) = common::run(&uri, "vol-wipe a.img --pool images --algorithm random");
+    assert_eq!(code, 0, "{err}");
+    let noise = std::fs::read(images.join("a.img")).unwrap();
+    assert!(noise.len() == data.len() && noise.iter().filter(|b| **b == 0).count() < data.len() / 64);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use virtkit::{Connection, Def, Error, ErrorKind, ObjectKind};
 use virtkit_proto::objects as conv;
 use virtkit_proto::v1;
 
-use crate::service::{Access, Service, status};
+use crate::service::{Access, Service, bad_field, status};
 
 pub(crate) type DataStream = Pin<Box<dyn Stream<Item = Result<v1::DataChunk, Status>> + Send>>;
 
@@ -202,9 +202,14 @@ impl Service {
         info(v.delete(Default::default()).await.map(virtkit::Info::from))
     }
 
-    pub(crate) async fn wipe_volume_call(&self, req: Request<v1::ObjectRequest>) -> Reply<v1::ObjectInfo> {
-        let v = self.volume(&req, "wipe-volume", Access::Write, &req.get_ref().uuid).await?;
-        info(v.wipe(Default::default()).await.map(virtkit::Info::from))
+    pub(crate) async fn wipe_volume_call(&self, req: Request<v1::WipeVolumeRequest>) -> Reply<v1::ObjectInfo> {
+        let m = req.get_ref();
+        let algorithm = match m.algorithm.as_str() {
+            "" => virtkit::WipeAlgorithm::default(),
+            a => a.parse().map_err(|e: String| bad_field("algorithm", e))?,
+        };
+        let v = self.volume(&req, "wipe-volume", Access::Write, &m.uuid).await?;
+        info(v.wipe(virtkit::WipeOptions::default().algorithm(algorithm)).await.map(virtkit::Info::from))
     }
 
     pub(crate) async fn resize_volume_call(&self, req: Request<v1::ResizeVolumeRequest>) -> Reply<v1::ObjectInfo> {

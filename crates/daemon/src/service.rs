@@ -38,7 +38,7 @@ pub(crate) fn status(e: Error) -> Status {
 
 /// A request field that does not hold what it should: the caller's fault,
 /// said with the field's name.
-fn bad_field(field: &str, problem: impl std::fmt::Display) -> Status {
+pub(crate) fn bad_field(field: &str, problem: impl std::fmt::Display) -> Status {
     status(Error::new(ErrorKind::InvalidArgument, format!("{field}: {problem}")))
 }
 
@@ -458,7 +458,7 @@ impl Virtkit for Service {
     async fn resize_volume(&self, req: Request<v1::ResizeVolumeRequest>) -> Result<Response<v1::ObjectInfo>, Status> {
         self.resize_volume_call(req).await
     }
-    async fn wipe_volume(&self, req: Request<v1::ObjectRequest>) -> Result<Response<v1::ObjectInfo>, Status> {
+    async fn wipe_volume(&self, req: Request<v1::WipeVolumeRequest>) -> Result<Response<v1::ObjectInfo>, Status> {
         self.wipe_volume_call(req).await
     }
     async fn upload_volume(

@@ -303,10 +303,32 @@ pub struct ResizeOptions {
 }
 setters!(ResizeOptions { delta: bool, shrink: bool, allocate: bool });
 
+word_enum! {
+    /// What a volume's data is overwritten with (virsh's `vol-wipe
+    /// --algorithm`).
+    pub enum WipeAlgorithm {
+        /// Zeros, once.
+        Zero = "zero",
+        /// Random bytes from the kernel, once.
+        Random = "random",
+    }
+}
+
+// The variants come from `word_enum!`, which cannot mark a `#[default]`.
+#[allow(clippy::derivable_impls)]
+impl Default for WipeAlgorithm {
+    fn default() -> Self {
+        WipeAlgorithm::Zero
+    }
+}
+
 /// Options for wiping a volume.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct WipeOptions {}
+pub struct WipeOptions {
+    pub algorithm: WipeAlgorithm,
+}
+setters!(WipeOptions { algorithm: WipeAlgorithm });
 
 /// Options for uploading to or downloading from a volume: a byte range
 /// (`length` 0: to the end).

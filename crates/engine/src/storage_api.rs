@@ -76,8 +76,8 @@ impl Engine {
         self.run(move |i| async move { i.resize_volume(vol, resize, opts.shrink).await }).await
     }
 
-    pub async fn wipe_volume(&self, vol: Uuid, _opts: WipeOptions) -> Result<VolumeInfo> {
-        self.run(move |i| async move { i.wipe_volume(vol).await }).await
+    pub async fn wipe_volume(&self, vol: Uuid, opts: WipeOptions) -> Result<VolumeInfo> {
+        self.run(move |i| async move { i.wipe_volume(vol, opts.algorithm).await }).await
     }
 
     /// Writes what `data` brings into the volume, from `opts.offset`. The

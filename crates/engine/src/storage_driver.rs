@@ -14,6 +14,7 @@ use virtkit_model::storage::{Pool, PoolType, Volume};
 use crate::error::{Error, ErrorKind, Result};
 use crate::jobs::JobCtl;
 use crate::kind::ObjRef;
+use crate::options::WipeAlgorithm;
 
 /// What a backend sees of a pool's space and volumes, as they are now.
 #[derive(Debug, Clone, Default)]
@@ -167,9 +168,15 @@ pub trait PoolBackend: Send + Sync + 'static {
         Err(unsupported(self.pool_type(), "resize volumes"))
     }
 
-    /// Writes zeros over a volume's data.
-    async fn wipe_volume(&self, active: ActivePool<'_>, vol: &Volume, job: &JobCtl) -> Result<()> {
-        let _ = (active, vol, job);
+    /// Writes over a volume's data (zeros, or random bytes).
+    async fn wipe_volume(
+        &self,
+        active: ActivePool<'_>,
+        vol: &Volume,
+        algorithm: WipeAlgorithm,
+        job: &JobCtl,
+    ) -> Result<()> {
+        let _ = (active, vol, algorithm, job);
         Err(unsupported(self.pool_type(), "wipe volumes"))
     }
 

@@ -16,6 +16,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::jobs::JobGuard;
 use crate::kind::{Definition, Kind, Record, Table};
 use crate::lifecycle::Lifecycle;
+use crate::options::WipeAlgorithm;
 use crate::registry::Registry;
 use crate::storage::{PoolRun, account, allocation_of, volume_uuid};
 use crate::storage_driver::{Range, Resize};
@@ -286,11 +287,11 @@ impl Inner {
         self.volume_changed(&uuid, new, EventDetail::Resized)
     }
 
-    /// Writes zeros over a volume's data.
-    pub(crate) async fn wipe_volume(&self, uuid: Uuid) -> Result<VolumeInfo> {
+    /// Writes zeros (or random bytes) over a volume's data.
+    pub(crate) async fn wipe_volume(&self, uuid: Uuid, algorithm: WipeAlgorithm) -> Result<VolumeInfo> {
         let op = self.vol_op(&uuid, JobKind::Wipe).await?;
         ensure_unused(&self.lock(), &op.vol, "be wiped")?;
-        self.backend(&op.pool.live)?.wipe_volume(op.pool.active(), &op.vol, &op.job.state).await?;
+        self.backend(&op.pool.live)?.wipe_volume(op.pool.active(), &op.vol, algorithm, &op.job.state).await?;
         self.volume_changed(&uuid, (*op.vol).clone(), EventDetail::Wiped)
     }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
+use virtkit_engine::options::WipeAlgorithm;
 use virtkit_engine::storage_driver::{ActivePool, BuildMode, PoolActive, PoolBackend, PoolScan, Range, Resize};
 use virtkit_engine::{Error, ErrorKind, JobCtl, ObjRef, Result};
 use virtkit_model::ByteSize;
@@ -198,8 +199,8 @@ impl PoolBackend for DirBackend {
         self.resize(a.live, vol, to).await
     }
 
-    async fn wipe_volume(&self, a: ActivePool<'_>, vol: &Volume, job: &JobCtl) -> Result<()> {
-        self.wipe(a.live, vol, job).await
+    async fn wipe_volume(&self, a: ActivePool<'_>, vol: &Volume, how: WipeAlgorithm, job: &JobCtl) -> Result<()> {
+        self.wipe(a.live, vol, how, job).await
     }
 
     async fn upload(

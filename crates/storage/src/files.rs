@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
+use virtkit_engine::options::WipeAlgorithm;
 use virtkit_engine::{Error, ErrorKind, JobCtl, Result};
 
 use crate::error::io;
@@ -137,18 +138,33 @@ pub(crate) async fn send(path: &Path, offset: u64, end: u64, out: &mpsc::Sender<
     Ok(at - offset)
 }
 
-/// Writes zeros over the first `len` bytes of `path`.
-pub(crate) async fn zero(path: &Path, len: u64, job: &JobCtl) -> Result<()> {
+/// Writes over the first `len` bytes of `path`: zeros, or random bytes
+/// from the kernel (a fresh chunk of them for every write).
+pub(crate) async fn overwrite(path: &Path, len: u64, algorithm: WipeAlgorithm, job: &JobCtl) -> Result<()> {
     let f = OpenOptions::new().write(true).open(path).map_err(|e| io(format!("cannot open {}", path.display()), e))?;
     let f = Arc::new(f);
+    let random = match algorithm {
+        WipeAlgorithm::Random => {
+            Some(Arc::new(std::fs::File::open("/dev/urandom").map_err(|e| io("cannot open /dev/urandom", e))?))
+        }
+        _ => None,
+    };
     job.set_total(len);
     let zeros: Arc<[u8]> = vec![0u8; CHUNK].into();
     let mut at = 0;
     while at < len {
         job.check()?;
         let n = (len - at).min(CHUNK as u64) as usize;
-        let (f2, p2, z) = (f.clone(), path.to_path_buf(), zeros.clone());
-        blocking(move || write_all_at(&f2, &p2, &z[..n], at)).await?;
+        let (f2, p2, z, r) = (f.clone(), path.to_path_buf(), zeros.clone(), random.clone());
+        blocking(move || match r {
+            Some(r) => {
+                let mut buf = vec![0u8; n];
+                std::io::Read::read_exact(&mut &*r, &mut buf).map_err(|e| io("cannot read /dev/urandom", e))?;
+                write_all_at(&f2, &p2, &buf, at)
+            }
+            None => write_all_at(&f2, &p2, &z[..n], at),
+        })
+        .await?;
         at += n as u64;
         job.set_done(at);
     }

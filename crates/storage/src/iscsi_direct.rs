@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
+use virtkit_engine::options::WipeAlgorithm;
 use virtkit_engine::storage_driver::{ActivePool, PoolActive, PoolBackend, PoolScan, Range};
 use virtkit_engine::{Error, ErrorKind, JobCtl, ObjRef, Result};
 use virtkit_model::ByteSize;
@@ -369,7 +370,13 @@ impl PoolBackend for IscsiDirect {
         Err(fixed("delete"))
     }
 
-    async fn wipe_volume(&self, a: ActivePool<'_>, vol: &Volume, job: &JobCtl) -> Result<()> {
+    async fn wipe_volume(&self, a: ActivePool<'_>, vol: &Volume, how: WipeAlgorithm, job: &JobCtl) -> Result<()> {
+        if how != WipeAlgorithm::Zero {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("iscsi-direct volumes are wiped with zeros only, not {how}"),
+            ));
+        }
         self.zero(&Target::of(a.live)?, lun_of(vol)?, job).await
     }
 

@@ -5,6 +5,7 @@ use std::ffi::OsString;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
+use virtkit_engine::options::WipeAlgorithm;
 use virtkit_engine::storage_driver::Resize;
 use virtkit_engine::{Error, ErrorKind, JobCtl, Result};
 use virtkit_model::ByteSize;
@@ -192,18 +193,22 @@ impl DirBackend {
         self.look(&path, &vol.name, Some(fmt)).await
     }
 
-    /// Zeros a raw volume's bytes; an image is made again, empty, with
-    /// what its document says.
-    pub(crate) async fn wipe(&self, pool: &Pool, vol: &Volume, job: &JobCtl) -> Result<()> {
+    /// Overwrites a raw volume's bytes; an image is made again, empty,
+    /// with what its document says (with `random`, after its old file's
+    /// bytes are overwritten with random ones).
+    pub(crate) async fn wipe(&self, pool: &Pool, vol: &Volume, how: WipeAlgorithm, job: &JobCtl) -> Result<()> {
         let path = file_of(pool, vol)?;
         let format = vol.target.format.unwrap_or(VolumeFormat::Raw);
+        let len = std::fs::metadata(&path).map_err(|e| io(format!("cannot read {}", path.display()), e))?.len();
         if format == VolumeFormat::Raw {
-            let len = std::fs::metadata(&path).map_err(|e| io(format!("cannot read {}", path.display()), e))?.len();
-            return files::zero(&path, len, job).await;
+            return files::overwrite(&path, len, how, job).await;
         }
         let fmt = qemu_img::creatable(format)
             .ok_or_else(|| Error::new(ErrorKind::Unsupported, format!("volumes of format {format} cannot be wiped")))?;
         let old = std::fs::metadata(&path).map_err(|e| io(format!("cannot read {}", path.display()), e))?;
+        if how == WipeAlgorithm::Random {
+            files::overwrite(&path, len, how, job).await?;
+        }
         let tmp = TempFile::new(&dir_of(pool)?, &vol.name);
         self.fresh(vol, format, fmt, tmp.path(), job).await?;
         let same = Permissions::new(old.permissions().mode() & 0o7777, old.uid(), old.gid());

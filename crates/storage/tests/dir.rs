@@ -10,7 +10,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use common::*;
 use virtkit_engine::ErrorKind;
-use virtkit_engine::options::{BuildOptions, ResizeOptions, VolumeCreateOptions};
+use virtkit_engine::options::{BuildOptions, ResizeOptions, VolumeCreateOptions, WipeAlgorithm, WipeOptions};
 use virtkit_engine::types::ObjectKind;
 
 #[tokio::test]
@@ -234,7 +234,7 @@ async fn volumes_grow_and_shrink_only_when_asked() {
 }
 
 #[tokio::test]
-async fn wipe_zeros_and_delete_removes() {
+async fn wipe_zeros_or_randomizes_and_delete_removes() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("p");
     let e = engine();
@@ -251,6 +251,17 @@ async fn wipe_zeros_and_delete_removes() {
     e.wipe_volume(v.uuid, Default::default()).await.unwrap();
     let data = std::fs::read(dir.join("w.img")).unwrap();
     assert!(data.len() == 3 << 20 && data.iter().all(|b| *b == 0));
+    let random = WipeOptions::default().algorithm(WipeAlgorithm::Random);
+    e.wipe_volume(v.uuid, random.clone()).await.unwrap();
+    let noise = std::fs::read(dir.join("w.img")).unwrap();
+    assert_eq!(noise.len(), 3 << 20);
+    // Random bytes: every byte value shows, none far more than its share.
+    let mut counts = [0u32; 256];
+    noise.iter().for_each(|b| counts[usize::from(*b)] += 1);
+    let share = (3 << 20) / 256;
+    assert!(counts.iter().all(|c| (share / 2..share * 2).contains(c)), "not random: {counts:?}");
+    e.wipe_volume(v.uuid, random.clone()).await.unwrap();
+    assert!(std::fs::read(dir.join("w.img")).unwrap() != noise, "two random wipes wrote the same bytes");
 
     let q = e
         .create_volume(
@@ -261,6 +272,10 @@ async fn wipe_zeros_and_delete_removes() {
         .await
         .unwrap();
     e.wipe_volume(q.uuid, Default::default()).await.unwrap();
+    let i = qemu_info(&dir.join("w.qcow2"));
+    assert_eq!((i["format"].as_str(), i["virtual-size"].as_u64()), (Some("qcow2"), Some(3 * MIB)));
+    // An image wiped with random bytes is made again, empty.
+    e.wipe_volume(q.uuid, random).await.unwrap();
     let i = qemu_info(&dir.join("w.qcow2"));
     assert_eq!((i["format"].as_str(), i["virtual-size"].as_u64()), (Some("qcow2"), Some(3 * MIB)));
 

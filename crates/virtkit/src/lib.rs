@@ -45,8 +45,8 @@ pub use daemon::daemon_socket;
 pub use objects::{
     BuildOptions, Def, DeleteOptions, Handle, Info, Lease, LeaseOptions, Network, NetworkInfo, NetworkUpdate,
     NetworkUpdateCommand, NetworkUpdateOptions, NetworkUpdateSection, PoolInfo, RefreshOptions, ResizeOptions,
-    StopOptions, StoragePool, StorageVolume, TransferOptions, VolumeCreateOptions, VolumeInfo, WipeOptions, kinds,
-    parse_document,
+    StopOptions, StoragePool, StorageVolume, TransferOptions, VolumeCreateOptions, VolumeInfo, WipeAlgorithm,
+    WipeOptions, kinds, parse_document,
 };
 pub use uri::Uri;
 pub use virtkit_engine::options::{

@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 pub use virtkit_engine::options::{
     BuildOptions, DeleteOptions, LeaseOptions, NetworkUpdateOptions, RefreshOptions, ResizeOptions, StopOptions,
-    TransferOptions, VolumeCreateOptions, WipeOptions,
+    TransferOptions, VolumeCreateOptions, WipeAlgorithm, WipeOptions,
 };
 pub use virtkit_engine::types::{Lease, NetworkInfo, PoolInfo, VolumeInfo};
 pub use virtkit_engine::{Def, Info};
@@ -509,7 +509,7 @@ impl StorageVolume {
         self.conn.writable()?;
         match self.conn.backend() {
             Backend::Local(e) => e.wipe_volume(self.uuid, opts).await,
-            Backend::Remote(r) => self.vol_info(r.wipe_volume(self.uuid).await?),
+            Backend::Remote(r) => self.vol_info(r.wipe_volume(self.uuid, opts.algorithm).await?),
         }
     }
 

@@ -3,7 +3,7 @@
 
 use tokio::sync::mpsc;
 use uuid::Uuid;
-use virtkit_engine::options::{BuildOptions, NetworkUpdateOptions, ResizeOptions, TransferOptions};
+use virtkit_engine::options::{BuildOptions, NetworkUpdateOptions, ResizeOptions, TransferOptions, WipeAlgorithm};
 use virtkit_engine::types::{Lease, List};
 use virtkit_engine::{Def, Info};
 use virtkit_model::network::NetworkUpdate;
@@ -117,8 +117,13 @@ impl Remote {
         info(self.c().delete_volume(self.req(object(ObjectKind::Volume, vol))).await)
     }
 
-    pub(crate) async fn wipe_volume(&self, vol: Uuid) -> Result<Info> {
-        info(self.c().wipe_volume(self.req(object(ObjectKind::Volume, vol))).await)
+    pub(crate) async fn wipe_volume(&self, vol: Uuid, algorithm: WipeAlgorithm) -> Result<Info> {
+        let msg = v1::WipeVolumeRequest {
+            kind: v1::ObjectKind::Volume.into(),
+            uuid: vol.to_string(),
+            algorithm: algorithm.as_str().to_owned(),
+        };
+        info(self.c().wipe_volume(self.req(msg)).await)
     }
 
     pub(crate) async fn resize_volume(&self, vol: Uuid, capacity: u64, opts: ResizeOptions) -> Result<Info> {

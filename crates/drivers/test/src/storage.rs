@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 use uuid::Uuid;
+use virtkit_engine::options::WipeAlgorithm;
 use virtkit_engine::storage_driver::{
     ActivePool, BuildMode, PoolActive, PoolBackend, PoolScan, Range, Resize, StorageDriver,
 };
@@ -24,6 +25,9 @@ pub const DEFAULT_CAPACITY: u64 = 100 << 30;
 /// Volume data is kept in chunks of this many bytes; unwritten ones read as
 /// zeros.
 const CHUNK: u64 = 64 << 10;
+
+/// The largest simulated volume a random wipe fills (its bytes are kept).
+const RANDOM_WIPE_MAX: u64 = 256 << 20;
 
 #[derive(Debug, Clone)]
 struct SimVolume {
@@ -306,11 +310,31 @@ impl PoolBackend for SimBackend {
         Ok(new)
     }
 
-    async fn wipe_volume(&self, a: ActivePool<'_>, vol: &Volume, job: &JobCtl) -> Result<()> {
-        job.set_total(capacity(vol));
+    async fn wipe_volume(&self, a: ActivePool<'_>, vol: &Volume, how: WipeAlgorithm, job: &JobCtl) -> Result<()> {
+        let cap = capacity(vol);
+        if how == WipeAlgorithm::Random && cap > RANDOM_WIPE_MAX {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("the test driver wipes at most {RANDOM_WIPE_MAX} bytes with random ones, not {cap}"),
+            ));
+        }
+        job.set_total(cap);
         self.with_volume(a, &vol.name, |v| {
             job.check()?;
             v.chunks.clear();
+            if how == WipeAlgorithm::Random {
+                let mut x = (cap ^ 0x9e37_79b9_7f4a_7c15) | 1;
+                let bytes: Vec<u8> = (0..cap)
+                    .map(|_| {
+                        // xorshift64: a simulation's noise, not a secret.
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        x as u8
+                    })
+                    .collect();
+                write_at(&mut v.chunks, 0, &bytes);
+            }
             Ok(())
         })?;
         job.set_done(capacity(vol));

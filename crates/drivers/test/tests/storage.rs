@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use virtkit_engine::options::{ListOptions, ResizeOptions, TransferOptions, VolumeCreateOptions, WatchOptions};
+use virtkit_engine::options::{
+    ListOptions, ResizeOptions, TransferOptions, VolumeCreateOptions, WatchOptions, WipeAlgorithm, WipeOptions,
+};
 use virtkit_engine::types::{EventDetail, EventKind, ObjectKind, PoolInfo, ResourceState, VolumeInfo};
 use virtkit_engine::{Def, Drivers, Engine, EngineConfig, ErrorKind, Info};
 use virtkit_model::storage::{Pool, PoolType, Volume};
@@ -224,6 +226,11 @@ async fn upload_download_clone_wipe_and_resize_move_real_bytes() {
     assert_eq!((c.path.as_deref(), c.capacity), (Some("/default-pool/d-copy.img"), 1_048_576));
     assert_eq!(download(&e, &c, 4096, data.len() as u64).await, data);
     // Wiping the original leaves the clone.
+    let random = WipeOptions::default().algorithm(WipeAlgorithm::Random);
+    e.wipe_volume(v.uuid, random).await.unwrap();
+    let noise = download(&e, &v, 0, 0).await;
+    assert_eq!(noise.len(), 1_048_576);
+    assert!(noise.iter().filter(|b| **b == 0).count() < 1_048_576 / 64, "random bytes are mostly not zero");
     e.wipe_volume(v.uuid, Default::default()).await.unwrap();
     assert!(download(&e, &v, 0, 0).await.iter().all(|b| *b == 0));
     assert_eq!(download(&e, &c, 4096, data.len() as u64).await, data);
