@@ -1,10 +1,11 @@
 //! The `iscsi-direct` backend: the LUNs of one iSCSI target, reached by
 //! QEMU's own initiator, never by the host's. A LUN is the volume
 //! `unit:0:0:LUN` (libvirt's names), its path the URL
-//! `iscsi://HOST:PORT/IQN/LUN`. The LUNs are made on the target, so a
-//! pool cannot create or delete volumes; it can zero one (`qemu-io`) and
-//! stream its bytes in and out (`qemu-nbd`, spoken to over NBD), both with
-//! QEMU's initiator.
+//! `iscsi://HOST:PORT/IQN/LUN`. Start and refresh log in once and ask the
+//! target for its LUNs and their sizes ([`initiator`]). The LUNs are made
+//! on the target, so a pool cannot create or delete volumes; it can zero
+//! one (`qemu-io`) and stream its bytes in and out (`qemu-nbd`, spoken to
+//! over NBD), both with QEMU's initiator.
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
@@ -23,7 +24,7 @@ use virtkit_model::ByteSize;
 use virtkit_model::storage::{AuthType, Pool, PoolType, Volume, VolumeFormat, VolumeType};
 
 use crate::error::io;
-use crate::libiscsi::{self, Libiscsi};
+use crate::initiator::{self, IscsiError, Session};
 use crate::nbd::{Nbd, NbdError};
 use crate::qemu_img::cancelled;
 
@@ -41,14 +42,13 @@ const CHUNK: u64 = 1 << 20;
 const SERVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub(crate) struct IscsiDirect {
-    tools: Libiscsi,
     qemu_io: PathBuf,
     qemu_nbd: PathBuf,
 }
 
 impl Default for IscsiDirect {
     fn default() -> Self {
-        IscsiDirect { tools: Libiscsi::default(), qemu_io: "qemu-io".into(), qemu_nbd: "qemu-nbd".into() }
+        IscsiDirect { qemu_io: "qemu-io".into(), qemu_nbd: "qemu-nbd".into() }
     }
 }
 
@@ -96,10 +96,6 @@ impl Target {
         Ok(Target { portal, iqn: device.path.clone(), initiator })
     }
 
-    fn portal_url(&self) -> String {
-        format!("iscsi://{}/", self.portal)
-    }
-
     fn lun_url(&self, lun: u32) -> String {
         format!("iscsi://{}/{}/{lun}", self.portal, self.iqn)
     }
@@ -130,41 +126,44 @@ impl Target {
     }
 }
 
-/// The reason a portal's listing gives for not having `t`'s LUNs.
-fn not_listed(t: &Target, listed: &[libiscsi::Listed], ran: &libiscsi::Ran) -> Error {
-    match listed.last() {
-        None if !ran.ok => Error::new(
-            ErrorKind::Io,
-            format!("cannot reach the iscsi portal {} as {}: {}", t.portal, t.initiator, ran.reason),
-        ),
-        Some(last) if !last.whole && last.iqn == t.iqn => {
-            Error::new(ErrorKind::Io, format!("cannot log in to {} at {}: {}", t.iqn, t.portal, ran.reason))
+/// A failure of the session to `t`, as the engine hears of it.
+fn session_error(t: &Target, e: IscsiError) -> Error {
+    match e {
+        IscsiError::Connect { source, .. } => {
+            Error::new(ErrorKind::Io, format!("cannot reach the iscsi portal {}: {source}", t.portal))
         }
-        Some(last) if !last.whole => Error::new(
-            ErrorKind::Io,
-            format!(
-                "cannot list the targets of the iscsi portal {}: it stopped at {}: {}",
-                t.portal, last.iqn, ran.reason
-            ),
-        ),
-        _ => {
-            let names: Vec<&str> = listed.iter().map(|l| l.iqn.as_str()).collect();
-            let has = if names.is_empty() { "none".to_owned() } else { names.join(", ") };
-            Error::new(
-                ErrorKind::NotFound,
-                format!("the iscsi portal {} has no target {} for {} (it has {has})", t.portal, t.iqn, t.initiator),
-            )
+        IscsiError::Timeout { .. } => {
+            Error::new(ErrorKind::Timeout, format!("cannot reach the iscsi portal {}: no answer in time", t.portal))
         }
+        IscsiError::Refused { class: 2, detail: 3 } => Error::new(
+            ErrorKind::NotFound,
+            format!("the iscsi portal {} has no target {} (for {})", t.portal, t.iqn, t.initiator),
+        ),
+        IscsiError::Refused { class, detail } => {
+            let kind = if class == 2 { ErrorKind::PermissionDenied } else { ErrorKind::Io };
+            let why = initiator::login_refusal(class, detail, &t.iqn);
+            Error::new(kind, format!("cannot log in to the iscsi portal {} as {}: {why}", t.portal, t.initiator))
+        }
+        e => Error::new(ErrorKind::Io, format!("iscsi target {} at {}: {e}", t.iqn, t.portal)),
     }
 }
 
 impl IscsiDirect {
+    /// A session to the pool's target, for `work`; logged out after.
+    async fn with_session<T>(
+        &self,
+        t: &Target,
+        work: impl AsyncFnOnce(&mut Session) -> std::result::Result<T, IscsiError>,
+    ) -> Result<T> {
+        let mut s = Session::login(&t.portal, &t.iqn, &t.initiator).await.map_err(|e| session_error(t, e))?;
+        let r = work(&mut s).await;
+        s.logout().await;
+        r.map_err(|e| session_error(t, e))
+    }
+
     /// The size in bytes of a LUN, as the target says now.
     async fn size(&self, t: &Target, lun: u32) -> Result<u64> {
-        self.tools
-            .size(&t.initiator, &t.lun_url(lun))
-            .await?
-            .map_err(|why| Error::new(ErrorKind::Io, format!("cannot read the size of LUN {lun} of {}: {why}", t.iqn)))
+        self.with_session(t, async |s| s.capacity(lun).await).await
     }
 
     /// Writes zeros over the whole of a LUN, with QEMU's initiator.
@@ -243,19 +242,18 @@ impl IscsiDirect {
     /// Logs in to the target and lists its disks with their sizes.
     async fn scan(&self, pool: &Pool) -> Result<PoolScan> {
         let t = Target::of(pool)?;
-        let ran = self.tools.list(&t.initiator, &t.portal_url()).await?;
-        let listed = libiscsi::parse_list(&ran.stdout, ran.ok);
-        let Some(ours) = listed.iter().find(|l| l.iqn == t.iqn && l.whole) else {
-            return Err(not_listed(&t, &listed, &ran));
-        };
-        let mut volumes = Vec::new();
-        let mut total = 0u64;
-        // Only disks are volumes: a target's controller LUN holds no data.
-        for l in ours.luns.iter().filter(|l| l.device_type == libiscsi::DISK) {
-            let bytes = self.size(&t, l.lun).await?;
-            total = total.saturating_add(bytes);
-            volumes.push(t.volume(l.lun, bytes));
-        }
+        let luns = self
+            .with_session(&t, async |s| {
+                let mut sized = Vec::new();
+                // Only disks are volumes: a target's controller LUN holds no data.
+                for l in s.luns().await?.into_iter().filter(|l| l.device_type == initiator::DIRECT_ACCESS) {
+                    sized.push((l.lun, s.capacity(l.lun).await?));
+                }
+                Ok(sized)
+            })
+            .await?;
+        let total = luns.iter().fold(0u64, |sum, (_, bytes)| sum.saturating_add(*bytes));
+        let volumes = luns.into_iter().map(|(lun, bytes)| t.volume(lun, bytes)).collect();
         Ok(PoolScan::new(total, total, 0, volumes))
     }
 }
@@ -450,7 +448,7 @@ mod tests {
     #[test]
     fn a_lun_is_a_network_volume_at_its_url() {
         let t = Target::of(&pool(POOL)).unwrap();
-        assert_eq!(t.portal_url(), "iscsi://127.0.0.1:3261/");
+        assert_eq!(t.portal, "127.0.0.1:3261");
         let v = t.volume(2, 8 << 20);
         assert_eq!(v.name, "unit:0:0:2");
         assert_eq!(v.target.path.as_deref(), Some("iscsi://127.0.0.1:3261/iqn.2026-12.org.example:t1/2"));

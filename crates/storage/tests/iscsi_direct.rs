@@ -39,6 +39,12 @@ fn an_iscsi_direct_pool_lists_the_luns_of_its_target() {
     rt.block_on(async {
         let e = engine();
         assert!(e.pool_types().contains(&virtkit_model::storage::PoolType::IscsiDirect));
+        // Another target of the portal, one that wants CHAP, is no matter.
+        let chap_iqn = "iqn.2026-12.org.example:chap";
+        tgtadm(&["--op", "new", "--mode", "target", "--tid", "2", "-T", chap_iqn]);
+        tgtadm(&["--op", "bind", "--mode", "target", "--tid", "2", "-I", "ALL"]);
+        tgtadm(&["--op", "new", "--mode", "account", "--user", "u", "--password", "secretpass12"]);
+        tgtadm(&["--op", "bind", "--mode", "account", "--tid", "2", "--user", "u"]);
         let p = define(&e, &pool_xml("p", IQN, PORT, "")).await.unwrap();
         e.start_object(ObjectKind::Pool, p, Default::default()).await.unwrap();
         let info = pool_info(&e, p).await;
@@ -96,9 +102,12 @@ fn an_iscsi_direct_pool_lists_the_luns_of_its_target() {
         let wrong = "iqn.2026-12.org.example:nosuch";
         let err = refused(&e, &pool_xml("q", wrong, PORT, "")).await;
         assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
-        assert!(err.message().contains(wrong) && err.message().contains(IQN), "{err}");
+        assert!(err.message().contains(wrong) && err.message().contains("127.0.0.1:3260"), "{err}");
         let err = refused(&e, &pool_xml("r", IQN, PORT + 1, "")).await;
         assert!(err.message().contains(&format!("cannot reach the iscsi portal 127.0.0.1:{}", PORT + 1)), "{err}");
+        let err = refused(&e, &pool_xml("t", chap_iqn, PORT, "")).await;
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+        assert!(err.message().contains("wants authentication"), "{err}");
         let chap = "<auth type='chap' username='u'><secret usage='x'/></auth>";
         let err = refused(&e, &pool_xml("s", IQN, PORT, chap)).await;
         assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
