@@ -209,6 +209,11 @@ impl Session {
             ("DataPDUInOrder", "Yes"),
             ("DataSequenceInOrder", "Yes"),
         ]);
+        // A random ISID (type 10b): a session of its own, never one that
+        // replaces another of this initiator name (QEMU's, or a listing
+        // going on beside).
+        let r = uuid::Uuid::new_v4().into_bytes();
+        let isid = [0x80 | (r[0] & 0x3f), r[1], r[2], r[3], r[4], r[5]];
         let mut tsih = 0u16;
         // Security (0) to operational (1), then operational to full
         // feature (3); a stage the target does not end yet is sent again.
@@ -217,7 +222,7 @@ impl Session {
             let (csg, data) = if stage == 0 { (0, security.clone()) } else { (1, operational.clone()) };
             let nsg = if stage == 0 { 1 } else { 3 };
             let mut p = Pdu::new(IMMEDIATE | OP_LOGIN, FINAL | (csg << 2) | nsg);
-            p.bhs[8..14].copy_from_slice(&[0x80, 0x76, 0x6b, 0x00, 0x00, 0x01]); // a random-type ISID
+            p.bhs[8..14].copy_from_slice(&isid);
             p.bhs[14..16].copy_from_slice(&tsih.to_be_bytes());
             p.data = data;
             let itt = self.next_itt();
@@ -486,7 +491,7 @@ mod tests {
     /// controller at LUN 0 and a disk of 1 MiB at LUN 1.
     async fn fake_target(mut s: TcpStream) {
         let (req, data) = read_pdu(&mut s).await;
-        assert_eq!((req[0], req[1]), (IMMEDIATE | OP_LOGIN, FINAL | 1));
+        assert_eq!((req[0], req[1], req[8] >> 6), (IMMEDIATE | OP_LOGIN, FINAL | 1, 0b10));
         assert!(data.split(|b| *b == 0).any(|kv| kv == b"TargetName=iqn.a:t"));
         write_pdu(&mut s, answer(&req, OP_LOGIN_RESPONSE, FINAL | 1), b"AuthMethod=None\0").await;
         let (req, _) = read_pdu(&mut s).await;
