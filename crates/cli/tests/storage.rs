@@ -140,3 +140,86 @@ fn a_daemon_with_its_own_root_defines_no_default_pool() {
     assert_eq!(code, 0, "{err}");
     assert!(!out.contains("default"), "{out}");
 }
+
+/// The (source, type) of every mount at `point`, from mountinfo.
+fn mounts_at(point: &std::path::Path) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    text.lines()
+        .filter_map(|l| {
+            let (head, tail) = l.split_once(" - ")?;
+            let mut tail = tail.split(' ');
+            let (fstype, source) = (tail.next()?, tail.next()?);
+            (head.split(' ').nth(4)? == point.to_str()?).then(|| (source.to_owned(), fstype.to_owned()))
+        })
+        .collect()
+}
+
+const IN_MOUNT_NS: &str = "VIRTKIT_CLI_STORAGE_IN_MOUNT_NS";
+
+/// An fs pool on an image file, in a mount namespace of the test's own
+/// (it runs itself again under `unshare -m`; virtkitd runs in it too):
+/// built, mounted, holding a volume; after virtkitd is killed, the next
+/// one has it active, mounted once, its volume listed, and unmounts it.
+#[test]
+fn an_fs_pool_stays_mounted_and_managed_across_a_daemon_kill() {
+    let name = "an_fs_pool_stays_mounted_and_managed_across_a_daemon_kill";
+    if std::env::var_os(IN_MOUNT_NS).is_none() {
+        let utab = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("unshare")
+            .args(["-m", "--propagation", "private"])
+            .arg(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--nocapture", "--test-threads=1"])
+            .env(IN_MOUNT_NS, "1")
+            .env("LIBMOUNT_UTAB", utab.path().join("utab"))
+            .output()
+            .unwrap();
+        let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("1 passed"), "{text}");
+        return;
+    }
+    let mut d = common::Daemon::start(&[]);
+    let uri = d.uri("qemu");
+    let img = d.root().join("fs.img");
+    std::fs::File::create(&img).unwrap().set_len(64 << 20).unwrap();
+    let target = d.root().join("mnt");
+    let xml = d.root().join("pool.xml");
+    std::fs::write(
+        &xml,
+        format!(
+            "<pool type='fs'><name>fsp</name><source><device path='{}'/><format type='ext4'/></source>\
+             <target><path>{}</path></target></pool>",
+            img.display(),
+            target.display()
+        ),
+    )
+    .unwrap();
+    let script = format!("pool-define {}; pool-build fsp; pool-start fsp; vol-create-as fsp a.img 2M", xml.display());
+    let (code, out, err) = common::run(&uri, &script);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let mounted = mounts_at(&target);
+    assert_eq!(mounted.len(), 1, "{mounted:?}");
+    assert_eq!(mounted[0].1, "ext4");
+    assert!(target.join("a.img").is_file());
+    let (code, _, err) = common::run(&uri, "pool-build fsp --overwrite");
+    assert_ne!(code, 0);
+    assert!(err.contains("is active"), "{err}");
+
+    d.kill9();
+    d.spawn();
+    let (code, out, err) = common::run(&uri, "pool-info fsp --json");
+    assert_eq!(code, 0, "{out}\n{err}");
+    let info: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((info["state"].as_str(), info["volumes"].as_u64()), (Some("active"), Some(1)), "{info}");
+    assert_eq!(mounts_at(&target), mounted);
+    let (code, out, err) = common::run(&uri, "vol-list fsp");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("a.img"), "{out}");
+
+    let (code, out, err) = common::run(&uri, "pool-destroy fsp");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(mounts_at(&target).is_empty());
+    assert!(!target.join("a.img").exists());
+    let loops = std::process::Command::new("losetup").arg("-j").arg(&img).output().unwrap();
+    assert!(loops.stdout.is_empty(), "{}", String::from_utf8_lossy(&loops.stdout));
+}

@@ -63,6 +63,19 @@ impl DirBackend {
         Ok(PoolScan::new(capacity, allocation, available, volumes))
     }
 
+    /// Takes a pool's directory into use: what a killed engine was making
+    /// there is not a volume and is removed; then it is scanned.
+    pub(crate) async fn open(&self, dir: &Path) -> Result<PoolScan> {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for e in entries.flatten() {
+                if e.file_name().to_str().is_some_and(files::is_temp) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        self.scan(dir).await
+    }
+
     /// A volume as its file is now.
     pub(crate) async fn look(&self, path: &Path, name: &str, format: Option<&str>) -> Result<Volume> {
         let info = self.qemu_img.info(path, format).await?;
@@ -116,7 +129,15 @@ pub(crate) fn apply_permissions(path: &Path, perm: Option<&Permissions>, mode: u
     Ok(())
 }
 
-fn missing_dir(dir: &Path) -> Error {
+/// Makes a pool's directory (and those above it) with the owner, group
+/// and mode of its document.
+pub(crate) fn make_dir(def: &Pool) -> Result<()> {
+    let dir = dir_of(def)?;
+    std::fs::create_dir_all(&dir).map_err(|e| io(format!("cannot make {}", dir.display()), e))?;
+    apply_permissions(&dir, def.target.as_ref().and_then(|t| t.permissions.as_ref()), POOL_MODE)
+}
+
+pub(crate) fn missing_dir(dir: &Path) -> Error {
     Error::new(
         ErrorKind::NotFound,
         format!("the pool's directory {} does not exist: build the pool first", dir.display()),
@@ -134,8 +155,7 @@ impl PoolBackend for DirBackend {
         if dir.exists() && mode.no_overwrite {
             return Err(Error::new(ErrorKind::AlreadyExists, format!("{} exists already", dir.display())));
         }
-        std::fs::create_dir_all(&dir).map_err(|e| io(format!("cannot make {}", dir.display()), e))?;
-        apply_permissions(&dir, def.target.as_ref().and_then(|t| t.permissions.as_ref()), POOL_MODE)
+        make_dir(def)
     }
 
     async fn start(&self, _pool: &ObjRef, def: Arc<Pool>) -> Result<PoolActive> {
@@ -143,15 +163,7 @@ impl PoolBackend for DirBackend {
         if !dir.is_dir() {
             return Err(missing_dir(&dir));
         }
-        // What a killed engine was making is not a volume: remove it.
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            for e in entries.flatten() {
-                if e.file_name().to_str().is_some_and(files::is_temp) {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
-        }
-        let scan = self.scan(&dir).await?;
+        let scan = self.open(&dir).await?;
         Ok(PoolActive::new(def, scan))
     }
 

@@ -12,6 +12,8 @@ pub(crate) enum Fault {
     },
     #[error("qemu-img {op} failed: {stderr}")]
     QemuImg { op: &'static str, stderr: String },
+    #[error("{prog} failed: {stderr}")]
+    Command { prog: String, stderr: String },
     #[error("qemu-img {op} gave an answer that cannot be read")]
     Answer {
         op: &'static str,
@@ -34,7 +36,8 @@ impl Fault {
             }
             Fault::Io { .. } => ErrorKind::Io,
             Fault::QemuImg { stderr, .. } if stderr.contains("No space left on device") => ErrorKind::NoSpace,
-            Fault::QemuImg { .. } | Fault::Answer { .. } => ErrorKind::Driver,
+            Fault::Command { stderr, .. } if stderr.contains("target is busy") => ErrorKind::InvalidState,
+            Fault::QemuImg { .. } | Fault::Answer { .. } | Fault::Command { .. } => ErrorKind::Driver,
         }
     }
 }

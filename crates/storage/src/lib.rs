@@ -3,8 +3,11 @@
 //! [`LinuxStorageDriver`] implements the engine's
 //! [`StorageDriver`](virtkit_engine::storage_driver::StorageDriver). It has
 //! a backend for `dir` pools (a directory of image files, made and read
-//! with `qemu-img`); a pool of any other type can be defined and is refused
-//! at start with the reason this host cannot run it.
+//! with `qemu-img`), one for `fs` pools (a file system on a device,
+//! mounted at the pool's directory, its volumes as a `dir` pool's) and one
+//! for `iscsi-direct` pools (the LUNs of an iSCSI target); a pool of any
+//! other type can be defined and is refused at start with the reason this
+//! host cannot run it.
 //!
 //! Every volume that is made (created, cloned, uploaded into) is written
 //! under a temporary name in the pool's directory and renamed when whole,
@@ -14,8 +17,10 @@ mod absent;
 mod dir;
 mod error;
 mod files;
+mod fs;
 mod initiator;
 mod iscsi_direct;
+mod mounts;
 mod nbd;
 mod qemu_img;
 mod volumes;
@@ -58,14 +63,16 @@ impl StorageDriver for LinuxStorageDriver {
     }
 
     fn backend(&self, pool_type: PoolType) -> Option<Arc<dyn PoolBackend>> {
+        let files = || dir::DirBackend::new(qemu_img::QemuImg::new(self.qemu_img.clone()));
         Some(match pool_type {
-            PoolType::Dir => Arc::new(dir::DirBackend::new(qemu_img::QemuImg::new(self.qemu_img.clone()))),
+            PoolType::Dir => Arc::new(files()),
+            PoolType::Fs => Arc::new(fs::FsBackend::new(files())),
             PoolType::IscsiDirect => Arc::new(iscsi_direct::IscsiDirect::default()),
             other => Arc::new(absent::Absent::new(other)),
         })
     }
 
     fn pool_types(&self) -> Vec<PoolType> {
-        vec![PoolType::Dir, PoolType::IscsiDirect]
+        vec![PoolType::Dir, PoolType::Fs, PoolType::IscsiDirect]
     }
 }

@@ -349,7 +349,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
 async fn pool_types_without_a_backend_say_why_at_start() {
     let e = engine();
     use virtkit_model::storage::PoolType;
-    assert_eq!(e.pool_types(), [PoolType::Dir, PoolType::IscsiDirect]);
+    assert_eq!(e.pool_types(), [PoolType::Dir, PoolType::Fs, PoolType::IscsiDirect]);
     let lv = define(&e, "<pool type='logical'><name>vg</name><source><name>vg</name></source><target><path>/dev/vg</path></target></pool>")
         .await
         .unwrap();
@@ -364,4 +364,14 @@ async fn pool_types_without_a_backend_say_why_at_start() {
             .unwrap();
     let err = e.start_object(ObjectKind::Pool, rbd, Default::default()).await.unwrap_err();
     assert_eq!(err.message(), "no backend for rbd yet");
+    // No NFS client here either.
+    let nfs = define(
+        &e,
+        "<pool type='netfs'><name>nfs</name><source><host name='nas'/><dir path='/export'/></source>\
+         <target><path>/mnt/nfs</path></target></pool>",
+    )
+    .await
+    .unwrap();
+    let err = e.start_object(ObjectKind::Pool, nfs, Default::default()).await.unwrap_err();
+    assert_eq!(err.message(), "no backend for netfs yet");
 }
