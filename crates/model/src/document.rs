@@ -10,6 +10,7 @@ use crate::domain::validate::V;
 use crate::domain::{Domain, sorted};
 use crate::error::{Error, ErrorKind, Errors, TextPos};
 use crate::network::Network;
+use crate::secret::Secret;
 use crate::storage::{Pool, Volume};
 use crate::xml::reader::{self, El, located};
 use crate::xml::writer::XmlWriter;
@@ -25,6 +26,8 @@ pub enum Document {
     Pool(Box<Pool>),
     /// A storage volume (`<volume>`).
     Volume(Box<Volume>),
+    /// A secret (`<secret>`), without its value.
+    Secret(Box<Secret>),
     /// The test driver's simulated host (`<node>`).
     TestNode(Box<crate::node::TestNode>),
 }
@@ -40,8 +43,9 @@ impl Document {
             (None, "network") => read_root(&doc, root).map(|n| Document::Network(Box::new(n))),
             (None, "pool") => read_root(&doc, root).map(|p| Document::Pool(Box::new(p))),
             (None, "volume") => read_root(&doc, root).map(|v| Document::Volume(Box::new(v))),
+            (None, "secret") => read_root(&doc, root).map(|s| Document::Secret(Box::new(s))),
             (None, "node") => crate::node::TestNode::from_parsed(&doc).map(|n| Document::TestNode(Box::new(n))),
-            _ => Err(kind_error(root, &["domain", "network", "pool", "volume", "node"]).into()),
+            _ => Err(kind_error(root, &["domain", "network", "pool", "volume", "secret", "node"]).into()),
         }
     }
 
@@ -52,6 +56,7 @@ impl Document {
             Document::Network(n) => n.to_xml(),
             Document::Pool(p) => p.to_xml(),
             Document::Volume(v) => v.to_xml(),
+            Document::Secret(s) => s.to_xml(),
             Document::TestNode(n) => n.to_xml(),
         }
     }
@@ -63,17 +68,20 @@ impl Document {
             Document::Network(n) => n.to_json(),
             Document::Pool(p) => p.to_json(),
             Document::Volume(v) => v.to_json(),
+            Document::Secret(s) => s.to_json(),
             Document::TestNode(n) => to_json(n.as_ref()),
         }
     }
 
-    /// The root element's name: `domain`, `network`, `pool`, `volume`, `node`.
+    /// The root element's name: `domain`, `network`, `pool`, `volume`,
+    /// `secret`, `node`.
     pub fn kind(&self) -> &'static str {
         match self {
             Document::Domain(_) => "domain",
             Document::Network(_) => Network::ROOT,
             Document::Pool(_) => Pool::ROOT,
             Document::Volume(_) => Volume::ROOT,
+            Document::Secret(_) => Secret::ROOT,
             Document::TestNode(_) => "node",
         }
     }
@@ -213,7 +221,6 @@ const LATER: &[(&str, &str)] = &[
     ("networkport", "network port"),
     ("interface", "host interface"),
     ("nodedevice", "node device"),
-    ("secret", "secret"),
     ("filter", "network filter"),
     ("filterbinding", "network filter binding"),
     ("capabilities", "capabilities"),

@@ -1,5 +1,5 @@
 //! virtkit's document model: libvirt-compatible domain, network, storage
-//! pool and storage volume definitions as typed Rust values, with a strict
+//! pool, storage volume and secret definitions as typed Rust values, with a strict
 //! XML reader, a canonical XML writer and a JSON encoding. It does no I/O.
 //!
 //! ```
@@ -25,6 +25,7 @@ pub mod error;
 pub mod metadata;
 pub mod network;
 pub mod node;
+pub mod secret;
 pub mod secrets;
 pub mod storage;
 mod strings;

@@ -38,6 +38,7 @@ const NOT_SECRET: &[(&str, &str, &str)] = &[
     ("IscsiAuth", "secret_type", "iscsi or ceph"),
     ("IscsiAuth", "secret", "a reference (uuid or usage) to a secret object"),
     ("Lease", "key", "the name of a lock in its lockspace, not a secret"),
+    ("Secret", "private", "whether the value may be read back; the value is never in the document"),
 ];
 
 fn looks_secret(name: &str) -> bool {

@@ -1,5 +1,5 @@
 //! What `parse_domain` does not: the JSON encoding of networks, storage
-//! pools and volumes read from any bytes must read back unchanged (their
+//! pools, volumes and secrets read from any bytes must read back unchanged (their
 //! XML round trip is `parse_domain`'s, which reads every kind).
 
 #![no_main]
@@ -7,6 +7,7 @@
 use libfuzzer_sys::fuzz_target;
 use virtkit_model::Document;
 use virtkit_model::network::Network;
+use virtkit_model::secret::Secret;
 use virtkit_model::storage::{Pool, Volume};
 
 fuzz_target!(|data: &[u8]| {
@@ -18,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
         Document::Network(_) => Network::from_json(&json).map(|n| Document::Network(Box::new(n))),
         Document::Pool(_) => Pool::from_json(&json).map(|p| Document::Pool(Box::new(p))),
         Document::Volume(_) => Volume::from_json(&json).map(|v| Document::Volume(Box::new(v))),
+        Document::Secret(_) => Secret::from_json(&json).map(|s| Document::Secret(Box::new(s))),
         _ => return,
     };
     match back {

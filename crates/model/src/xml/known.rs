@@ -7,7 +7,7 @@
 
 use roxmltree::Node;
 
-pub(crate) use super::vocabulary::{DOMAIN, NETWORK, STORAGE_POOL, STORAGE_VOLUME};
+pub(crate) use super::vocabulary::{DOMAIN, NETWORK, SECRET, STORAGE_POOL, STORAGE_VOLUME};
 
 /// One context: (parent, element, attribute names, child names). `"*"`
 /// is any name; a namespaced name is `"{URI}name"`.
@@ -25,7 +25,7 @@ pub(crate) struct Vocabulary {
 impl Vocabulary {
     /// The vocabulary of documents whose root element is `name`.
     pub(crate) fn for_root(name: &str) -> Option<&'static Vocabulary> {
-        [&DOMAIN, &NETWORK, &STORAGE_POOL, &STORAGE_VOLUME].into_iter().find(|v| v.root == name)
+        [&DOMAIN, &NETWORK, &STORAGE_POOL, &STORAGE_VOLUME, &SECRET].into_iter().find(|v| v.root == name)
     }
 
     /// The context of element `name` as a child of `parent` (`""` for the root).

@@ -983,3 +983,17 @@ pub(crate) static STORAGE_VOLUME: Vocabulary = Vocabulary {
             "nocow", "path", "permissions", "timestamps"]),
     ],
 };
+
+/// `secret.rng` (<secret>).
+pub(crate) static SECRET: Vocabulary = Vocabulary {
+    root: "secret",
+    elements: &[
+        ("", "secret", &["ephemeral", "private"], &["description", "usage", "uuid"]),
+        ("secret", "description", &[], &[]),
+        ("secret", "usage", &["type"], &["name", "target", "volume"]),
+        ("secret", "uuid", &[], &[]),
+        ("usage", "name", &[], &[]),
+        ("usage", "target", &[], &[]),
+        ("usage", "volume", &[], &[]),
+    ],
+};
