@@ -129,14 +129,21 @@ impl QemuImg {
     /// Runs `qemu-img` to its end (killed when the job is cancelled) and
     /// returns what it wrote on stdout.
     async fn run(&self, op: &'static str, args: Vec<OsString>, job: Option<(&JobCtl, u64)>) -> Result<String> {
-        let mut child = Command::new(&self.bin)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| io(format!("cannot run {}", self.bin.display()), e))?;
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(&args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        // A qemu-img dies with the engine, even one killed by SIGKILL, so that
+        // none goes on writing into a pool the next engine manages. (The
+        // signal comes when the thread that forked ends: the runtime's
+        // workers live as long as it.)
+        // SAFETY: between fork and exec only prctl runs, which is a system
+        // call: async-signal-safe, no allocation, no lock.
+        #[allow(unsafe_code)]
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from)
+            });
+        }
+        let mut child = cmd.spawn().map_err(|e| io(format!("cannot run {}", self.bin.display()), e))?;
         let mut stdout = child.stdout.take();
         let mut stderr = child.stderr.take();
         let read_out = async {
