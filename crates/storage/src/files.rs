@@ -69,6 +69,22 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
         .map_err(|e| Error::new(ErrorKind::Internal, format!("a file operation was lost: {e}")))?
 }
 
+/// Makes the new file `path` holding `bytes`, on disk when this returns
+/// (as `qemu-img create` leaves its images).
+pub(crate) async fn write_new(path: &Path, bytes: Vec<u8>) -> Result<()> {
+    let path = path.to_path_buf();
+    blocking(move || {
+        let f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| io(format!("cannot make {}", path.display()), e))?;
+        write_all_at(&f, &path, &bytes, 0)?;
+        f.sync_data().map_err(|e| io(format!("cannot write {}", path.display()), e).into())
+    })
+    .await
+}
+
 fn sync(f: &std::fs::File, path: &Path) -> Result<()> {
     f.sync_all().map_err(|e| io(format!("cannot write {}", path.display()), e).into())
 }

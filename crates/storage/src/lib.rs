@@ -22,6 +22,7 @@ mod initiator;
 mod iscsi_direct;
 mod mounts;
 mod nbd;
+mod qcow2;
 mod qemu_img;
 mod volumes;
 

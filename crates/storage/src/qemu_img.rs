@@ -24,6 +24,13 @@ pub(crate) struct ImageInfo {
     pub backing_format: Option<String>,
 }
 
+impl ImageInfo {
+    /// An image without backing file, nothing allocated (yet).
+    pub(crate) fn new(format: &str, virtual_size: u64) -> Self {
+        ImageInfo { format: format.to_owned(), virtual_size, actual_size: 0, backing: None, backing_format: None }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct QemuImg {
     bin: PathBuf,

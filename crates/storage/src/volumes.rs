@@ -11,10 +11,11 @@ use virtkit_engine::{Error, ErrorKind, JobCtl, Result};
 use virtkit_model::ByteSize;
 use virtkit_model::storage::{Permissions, Pool, Volume, VolumeFormat};
 
-use crate::dir::{DirBackend, VOLUME_MODE, apply_permissions, dir_of, file_of};
+use crate::dir::{DirBackend, VOLUME_MODE, apply_permissions, dir_of, file_of, volume_of};
 use crate::error::io;
 use crate::files::{self, TempFile};
-use crate::qemu_img;
+use crate::qcow2;
+use crate::qemu_img::{self, ImageInfo};
 
 fn invalid(msg: String) -> Error {
     Error::new(ErrorKind::InvalidArgument, msg)
@@ -75,6 +76,43 @@ fn image_options(vol: &Volume, fmt: &str, capacity: u64, backed: bool) -> Vec<St
     o
 }
 
+/// An empty qcow2 image made here rather than by `qemu-img`.
+struct Made {
+    bytes: Vec<u8>,
+    size: u64,
+    backing: (Option<String>, Option<String>),
+}
+
+/// The qcow2 image `qemu-img create` would make with `opts`, when this is
+/// a case [`qcow2`] makes (an absolute backing path, options it knows).
+fn in_process_qcow2(
+    fmt: &str,
+    capacity: u64,
+    opts: &[String],
+    backing: Option<&(String, String, u64)>,
+) -> Option<Made> {
+    if fmt != "qcow2" || backing.is_some_and(|b| !b.0.starts_with('/')) {
+        return None;
+    }
+    let mut spec = qcow2::Spec {
+        size: capacity,
+        cluster_size: 1 << 16,
+        lazy_refcounts: false,
+        backing: backing.map(|b| (b.0.as_str(), b.1.as_str())),
+    };
+    for o in opts {
+        match o.split_once('=') {
+            Some(("compat", "1.1")) => {}
+            Some(("cluster_size", n)) => spec.cluster_size = n.parse().ok()?,
+            Some(("lazy_refcounts", "on")) => spec.lazy_refcounts = true,
+            _ => return None,
+        }
+    }
+    let bytes = qcow2::image(&spec)?;
+    let backing = (backing.map(|b| b.0.clone()), backing.map(|b| b.1.clone()));
+    Some(Made { bytes, size: capacity.next_multiple_of(512), backing })
+}
+
 impl DirBackend {
     /// A volume's backing store, its format known (given, or read from it).
     async fn backing(&self, vol: &Volume, format: VolumeFormat) -> Result<Option<(String, String, u64)>> {
@@ -106,18 +144,34 @@ impl DirBackend {
             .ok_or_else(|| invalid(format!("qemu-img cannot create volumes of format {format}")))?;
         let tmp = TempFile::new(&dir, &vol.name);
         let made = match from {
-            Some(src) => self.copy(vol, src, fmt, tmp.path(), job).await,
+            Some(src) => self.copy(vol, src, fmt, tmp.path(), job).await.map(|()| None),
             None => self.fresh(vol, format, fmt, tmp.path(), job).await,
         };
-        made.map_err(|e| does_not_fit(e, &vol.name, &dir))?;
+        let known = made.map_err(|e| does_not_fit(e, &vol.name, &dir))?;
         apply_permissions(tmp.path(), vol.target.permissions.as_ref(), VOLUME_MODE)?;
         job.check()?;
         tmp.commit(&path)?;
-        self.look(&path, &vol.name, Some(fmt)).await
+        match known {
+            // Made here: what it is is known (its allocation is the file's).
+            Some(mut info) => {
+                let meta = std::fs::metadata(&path).map_err(|e| io(format!("cannot read {}", path.display()), e))?;
+                info.actual_size = meta.blocks() * 512;
+                Ok(volume_of(&vol.name, &path, &info))
+            }
+            None => self.look(&path, &vol.name, Some(fmt)).await,
+        }
     }
 
-    /// An empty volume (or one on a backing store).
-    async fn fresh(&self, vol: &Volume, format: VolumeFormat, fmt: &str, tmp: &Path, job: &JobCtl) -> Result<()> {
+    /// An empty volume (or one on a backing store); what it is when that is
+    /// known without asking `qemu-img` (made here).
+    async fn fresh(
+        &self,
+        vol: &Volume,
+        format: VolumeFormat,
+        fmt: &str,
+        tmp: &Path,
+        job: &JobCtl,
+    ) -> Result<Option<ImageInfo>> {
         let backing = self.backing(vol, format).await?;
         let capacity = vol
             .capacity
@@ -126,16 +180,23 @@ impl DirBackend {
             .ok_or_else(|| invalid(format!("storage volume '{}' needs a capacity", vol.name)))?;
         let capacity = check_capacity(capacity)?;
         job.set_total(capacity);
-        if fmt == "raw" && backing.is_none() {
+        let opts = image_options(vol, fmt, capacity, backing.is_some());
+        let known = if fmt == "raw" && backing.is_none() {
             let f = std::fs::File::create_new(tmp).map_err(|e| io(format!("cannot make {}", tmp.display()), e))?;
             f.set_len(capacity).map_err(|e| io(format!("cannot size {}", tmp.display()), e))?;
             if vol.allocation.is_some_and(|a| a.as_bytes() >= capacity) {
                 files::allocate(&f, tmp, capacity)?;
             }
             f.sync_all().map_err(|e| io(format!("cannot write {}", tmp.display()), e))?;
+            Some(ImageInfo::new("raw", capacity))
+        } else if let Some(img) = in_process_qcow2(fmt, capacity, &opts, backing.as_ref()) {
+            let size = img.size;
+            files::write_new(tmp, img.bytes).await?;
+            let mut info = ImageInfo::new("qcow2", size);
+            (info.backing, info.backing_format) = img.backing;
+            Some(info)
         } else {
             let mut args: Vec<OsString> = vec!["-f".into(), fmt.into()];
-            let opts = image_options(vol, fmt, capacity, backing.is_some());
             if !opts.is_empty() {
                 args.extend(["-o".into(), opts.join(",").into()]);
             }
@@ -144,9 +205,10 @@ impl DirBackend {
             }
             args.extend([tmp.into(), capacity.to_string().into()]);
             self.qemu_img.create(args).await?;
-        }
+            None
+        };
         job.set_done(capacity);
-        Ok(())
+        Ok(known)
     }
 
     /// A copy of `src` (of this pool or another) in format `fmt`.
