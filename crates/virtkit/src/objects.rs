@@ -493,6 +493,8 @@ impl StorageVolume {
         def.name = name.to_owned();
         def.key = None;
         def.target.path = None;
+        // What the source uses now is no request to preallocate the copy.
+        def.allocation = None;
         let from = opts.from.unwrap_or(self.uuid);
         pool.create_volume(def, opts.from(from)).await
     }
