@@ -12,6 +12,7 @@ mod console;
 mod net_update;
 mod objects;
 mod output;
+mod progress;
 mod proxy;
 mod shell;
 mod split;

@@ -5,20 +5,20 @@
 //! every kind.
 
 use std::ffi::OsString;
+use std::future::Future;
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
 use virtkit::model::ByteSize;
 use virtkit::model::storage::{BackingStore, Volume, VolumeFormat};
 use virtkit::{
-    Connection, DefineOptions, Info, ListOptions, ObjectKind, ResizeOptions, StorageVolume, TransferOptions,
-    VolumeCreateOptions, WipeAlgorithm, WipeOptions, XmlOptions,
+    Connection, DefineOptions, Info, ListOptions, ObjectKind, ResizeOptions, StoragePool, StorageVolume,
+    TransferOptions, VolumeCreateOptions, WipeAlgorithm, WipeOptions, XmlOptions,
 };
 
 use crate::commands::Failure;
 use crate::output;
+use crate::progress::{self, Watch};
 
 /// The kinds whose commands have a virsh prefix.
 const PREFIXES: &[&str] = &["net", "pool", "vol"];
@@ -546,6 +546,21 @@ pub async fn pool(conn: &Connection, cmd: PoolCommand) -> Result<(), Failure> {
     }
 }
 
+/// The name a volume's document gives it, if it can be read (and a bar
+/// is drawn: else it is not needed).
+fn volume_name(xml: &str) -> Option<String> {
+    progress::on_terminal().then(|| Volume::from_xml(xml).ok().map(|v| v.name)).flatten()
+}
+
+/// Runs `op`, a job making volume `name` in `pool`, with a bar on a
+/// terminal (a document without a name: no bar, its error is `op`'s).
+async fn making<T>(pool: &StoragePool, name: Option<impl AsRef<str>>, op: impl Future<Output = T>) -> T {
+    match name {
+        Some(n) => progress::job_bar(Watch::new(pool.connection(), pool.volume_uuid(n.as_ref())), op).await,
+        None => op.await,
+    }
+}
+
 /// A volume by pool and name, or by UUID, key or path.
 async fn volume(conn: &Connection, key: &str, pool: Option<&str>) -> Result<StorageVolume, Failure> {
     Ok(match pool {
@@ -575,10 +590,8 @@ pub async fn vol(conn: &Connection, cmd: VolCommand) -> Result<(), Failure> {
         VolCommand::Create { pool, file } => {
             let (shown, xml) = read_file(&file)?;
             let p = conn.lookup_pool(&pool).await?;
-            let v = p
-                .create_volume_xml(&xml, Default::default())
-                .await
-                .map_err(|e| Failure::Api(e, Some(shown.clone())))?;
+            let op = p.create_volume_xml(&xml, Default::default());
+            let v = making(&p, volume_name(&xml), op).await.map_err(|e| Failure::Api(e, Some(shown.clone())))?;
             println!("Vol {} created from {shown}", v.name());
         }
         VolCommand::CreateAs { pool, name, capacity, allocation, format, backing_vol, backing_vol_format } => {
@@ -602,7 +615,9 @@ pub async fn vol(conn: &Connection, cmd: VolCommand) -> Result<(), Failure> {
                 }
                 def = def.with_backing_store(bs);
             }
-            let v = conn.lookup_pool(&pool).await?.create_volume(def, Default::default()).await?;
+            let p = conn.lookup_pool(&pool).await?;
+            let name = def.name.clone();
+            let v = making(&p, Some(&name), p.create_volume(def, Default::default())).await?;
             println!("Vol {} created", v.name());
         }
         VolCommand::CreateFrom { pool, file, volume: src, inputpool } => {
@@ -610,12 +625,15 @@ pub async fn vol(conn: &Connection, cmd: VolCommand) -> Result<(), Failure> {
             let from = volume(conn, &src, inputpool.as_deref()).await?;
             let p = conn.lookup_pool(&pool).await?;
             let opts = VolumeCreateOptions::default().from(from.uuid());
-            let v = p.create_volume_xml(&xml, opts).await.map_err(|e| Failure::Api(e, Some(shown.clone())))?;
+            let op = p.create_volume_xml(&xml, opts);
+            let v = making(&p, volume_name(&xml), op).await.map_err(|e| Failure::Api(e, Some(shown.clone())))?;
             println!("Vol {} created from input vol {}", v.name(), from.name());
         }
         VolCommand::Clone { volume: src, name, pool } => {
             let from = volume(conn, &src, pool.as_deref()).await?;
-            let v = from.clone_as(&name, Default::default()).await?;
+            let op = from.clone_as(&name, Default::default());
+            let v =
+                if progress::on_terminal() { making(&from.pool().await?, Some(&name), op).await? } else { op.await? };
             println!("Vol {} cloned from {}", v.name(), from.name());
         }
         VolCommand::Delete { volume: v, pool } => {
@@ -626,7 +644,8 @@ pub async fn vol(conn: &Connection, cmd: VolCommand) -> Result<(), Failure> {
         VolCommand::Wipe { volume: v, pool, algorithm } => {
             let algorithm = wipe_algorithm(&algorithm)?;
             let v = volume(conn, &v, pool.as_deref()).await?;
-            v.wipe(WipeOptions::default().algorithm(algorithm)).await?;
+            let op = v.wipe(WipeOptions::default().algorithm(algorithm));
+            progress::job_bar(Watch::new(conn, v.uuid()), op).await?;
             println!("Vol {} wiped", v.name());
         }
         VolCommand::Resize { volume: v, capacity, pool, delta, shrink, allocate } => {
@@ -636,11 +655,11 @@ pub async fn vol(conn: &Connection, cmd: VolCommand) -> Result<(), Failure> {
         }
         VolCommand::Upload { volume: v, file, pool, offset, length } => {
             let v = volume(conn, &v, pool.as_deref()).await?;
-            upload(&v, &file, TransferOptions::default().offset(offset).length(length)).await?;
+            progress::upload(&v, &file, TransferOptions::default().offset(offset).length(length)).await?;
         }
         VolCommand::Download { volume: v, file, pool, offset, length } => {
             let v = volume(conn, &v, pool.as_deref()).await?;
-            download(&v, &file, TransferOptions::default().offset(offset).length(length)).await?;
+            progress::download(&v, &file, TransferOptions::default().offset(offset).length(length)).await?;
         }
         VolCommand::List { pool, json } => {
             let l = conn.lookup_pool(&pool).await?.list_volumes(ListOptions::default()).await?;
@@ -671,77 +690,5 @@ pub async fn vol(conn: &Connection, cmd: VolCommand) -> Result<(), Failure> {
             println!("{}", volume(conn, &v, pool.as_deref()).await?.info().await?.pool)
         }
     }
-    Ok(())
-}
-
-/// A progress bar on a terminal (standard error), nothing otherwise.
-fn progress(total: u64, what: &str) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(what.to_owned());
-    bar
-}
-
-async fn upload(v: &StorageVolume, file: &std::path::Path, opts: TransferOptions) -> Result<(), Failure> {
-    let shown = file.display().to_string();
-    let mut f = tokio::fs::File::open(file).await.map_err(|e| Failure::Message(format!("{shown}: {e}")))?;
-    let size = f.metadata().await.map_err(|e| Failure::Message(format!("{shown}: {e}")))?.len();
-    let total = if opts.length > 0 { opts.length.min(size) } else { size };
-    let bar = progress(total, "upload");
-    let (tx, rx) = mpsc::channel(4);
-    let feeder_bar = bar.clone();
-    let feed = tokio::spawn(async move {
-        let mut left = total;
-        let mut buf = vec![0u8; 256 << 10];
-        while left > 0 {
-            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            let n = f.read(&mut buf[..want]).await?;
-            if n == 0 {
-                break;
-            }
-            if tx.send(buf[..n].to_vec()).await.is_err() {
-                break;
-            }
-            feeder_bar.inc(n as u64);
-            left -= n as u64;
-        }
-        Ok::<(), std::io::Error>(())
-    });
-    let r = v.upload(opts, rx).await;
-    bar.finish_and_clear();
-    let read = feed.await.map_err(|e| Failure::Message(format!("upload: {e}")))?;
-    r?;
-    read.map_err(|e| Failure::Message(format!("{shown}: {e}")))?;
-    Ok(())
-}
-
-async fn download(v: &StorageVolume, file: &std::path::Path, opts: TransferOptions) -> Result<(), Failure> {
-    let shown = file.display().to_string();
-    let info = v.info().await?;
-    let total = if opts.length > 0 { opts.length } else { info.capacity.saturating_sub(opts.offset) };
-    let mut f = tokio::fs::File::create(file).await.map_err(|e| Failure::Message(format!("{shown}: {e}")))?;
-    let bar = progress(total, "download");
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4);
-    let writer_bar = bar.clone();
-    let writer = tokio::spawn(async move {
-        while let Some(chunk) = rx.recv().await {
-            f.write_all(&chunk).await?;
-            writer_bar.inc(chunk.len() as u64);
-        }
-        f.flush().await
-    });
-    let r = v.download(opts, tx).await;
-    bar.finish_and_clear();
-    let wrote = writer.await.map_err(|e| Failure::Message(format!("download: {e}")))?;
-    r?;
-    wrote.map_err(|e| Failure::Message(format!("{shown}: {e}")))?;
     Ok(())
 }

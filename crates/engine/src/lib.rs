@@ -33,3 +33,4 @@ pub use jobs::{JobCtl, JobState};
 pub use kind::{Definition, ObjRef};
 pub use objects::{Def, Info};
 pub use registry::Watcher;
+pub use storage::volume_uuid;

@@ -252,6 +252,7 @@ impl Engine {
     pub async fn object_info(&self, kind: ObjectKind, uuid: Uuid, opts: InfoOptions) -> Result<Info> {
         match kind {
             ObjectKind::Domain => self.info(uuid, opts).await.map(Info::from),
+            ObjectKind::Volume => self.inner.volume_info(&uuid).map(Info::from),
             k => by_kind!(k, K => self.inner.info_of::<K>(&uuid).map(Info::from)),
         }
     }

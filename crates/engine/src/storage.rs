@@ -154,8 +154,8 @@ impl PoolRun {
 }
 
 /// A volume's UUID: named by its pool and its name, so a volume found again
-/// (after a refresh, a restart) keeps it.
-pub(crate) fn volume_uuid(pool: Uuid, name: &str) -> Uuid {
+/// (after a refresh, a restart) keeps it, and one being made has it already.
+pub fn volume_uuid(pool: Uuid, name: &str) -> Uuid {
     Uuid::new_v5(&pool, name.as_bytes())
 }
 

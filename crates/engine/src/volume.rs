@@ -151,6 +151,18 @@ impl Inner {
         Ok(VolOp { job, pool, vol, _busy: busy })
     }
 
+    /// A volume by UUID; one being made (a create or clone under way) too,
+    /// as building, with its job's progress: it is neither listed nor found
+    /// by name until it is whole.
+    pub(crate) fn volume_info(&self, uuid: &Uuid) -> Result<VolumeInfo> {
+        let reg = self.lock();
+        let r = match reg.volumes.get(uuid) {
+            Ok(r) => r,
+            Err(e) => reg.volumes.get_any(uuid).filter(|r| r.state == ResourceState::Building).ok_or(e)?,
+        };
+        Ok(VolumeKind::info(&reg, r))
+    }
+
     /// Records a volume's new definition after a change to it.
     fn volume_changed(&self, uuid: &Uuid, new: Volume, detail: EventDetail) -> Result<VolumeInfo> {
         let mut reg = self.lock();

@@ -411,6 +411,13 @@ impl StoragePool {
         kinds::Pool::info(i)
     }
 
+    /// The UUID its volume `name` has, or will have once made: while a
+    /// create or clone makes it, its info by this UUID shows it building,
+    /// with the job's progress.
+    pub fn volume_uuid(&self, name: &str) -> Uuid {
+        virtkit_engine::volume_uuid(self.uuid, name)
+    }
+
     /// Makes its underlying storage (`pool-build`).
     pub async fn build(&self, opts: BuildOptions) -> Result<PoolInfo> {
         self.conn.writable()?;

@@ -1,0 +1,202 @@
+//! Progress bars on a terminal (standard error) for volumes' long jobs:
+//! upload and download count the bytes they move; create, clone and wipe
+//! show the job's progress as the engine reports it, asked for by the
+//! volume's UUID (a volume being made answers by it, building).
+
+use std::future::Future;
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::ProgressBar;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+use virtkit::{Connection, Info, JobInfo, ObjectKind, StorageVolume, TransferOptions};
+
+use crate::commands::Failure;
+
+/// How often a job's progress is asked for.
+const EVERY: Duration = Duration::from_millis(100);
+
+/// Whether bars are drawn: both standard output and error are terminals.
+pub(crate) fn on_terminal() -> bool {
+    std::io::stdout().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// A bar of `total` bytes on a terminal, a hidden one otherwise.
+fn bar(total: u64, what: &str) -> ProgressBar {
+    if !on_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// Where a volume's job is read: its info, by UUID.
+pub(crate) struct Watch<'a> {
+    conn: &'a Connection,
+    volume: Uuid,
+}
+
+impl<'a> Watch<'a> {
+    pub(crate) fn new(conn: &'a Connection, volume: Uuid) -> Self {
+        Watch { conn, volume }
+    }
+
+    /// The volume's job now, if it has one.
+    async fn job(&self) -> Option<JobInfo> {
+        match self.conn.object_info(ObjectKind::Volume, self.volume).await {
+            Ok(Info::Volume(i)) => i.job,
+            _ => None,
+        }
+    }
+}
+
+/// Runs `op`, showing the volume's job on a bar meanwhile when on a
+/// terminal.
+pub(crate) async fn job_bar<T>(watch: Watch<'_>, op: impl Future<Output = T>) -> T {
+    if !on_terminal() {
+        return op.await;
+    }
+    let bar = bar(0, "");
+    let r = follow(&bar, &watch, EVERY, op).await;
+    bar.finish_and_clear();
+    r
+}
+
+/// Keeps `bar` at the progress of `watch`'s job, asked every `every`,
+/// until `op` ends (a job that cannot tell its total leaves it as it is).
+pub(crate) async fn follow<T>(bar: &ProgressBar, watch: &Watch<'_>, every: Duration, op: impl Future<Output = T>) -> T {
+    tokio::pin!(op);
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            r = &mut op => return r,
+            _ = tick.tick() => {
+                if let Some(j) = watch.job().await.filter(|j| j.total > 0) {
+                    bar.set_length(j.total);
+                    bar.set_position(j.done.min(j.total));
+                    bar.set_message(j.kind.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// Bytes read or written per piece of a transfer.
+const PIECE: usize = 256 << 10;
+
+/// Sends `file`'s bytes to the volume. The file is read by a thread of
+/// its own, each piece into the buffer that is sent (no copy on the way).
+pub(crate) async fn upload(v: &StorageVolume, file: &std::path::Path, opts: TransferOptions) -> Result<(), Failure> {
+    use std::io::Read;
+    let shown = file.display().to_string();
+    let f = std::fs::File::open(file).map_err(|e| Failure::Message(format!("{shown}: {e}")))?;
+    let size = f.metadata().map_err(|e| Failure::Message(format!("{shown}: {e}")))?.len();
+    let total = if opts.length > 0 { opts.length.min(size) } else { size };
+    let bar = bar(total, "upload");
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(4);
+    let feeder_bar = bar.clone();
+    let feed = tokio::task::spawn_blocking(move || {
+        let mut f = f.take(total);
+        loop {
+            let mut piece = Vec::with_capacity(PIECE);
+            (&mut f).take(PIECE as u64).read_to_end(&mut piece)?;
+            if piece.is_empty() {
+                break;
+            }
+            let n = piece.len() as u64;
+            if tx.blocking_send(piece).is_err() {
+                break;
+            }
+            feeder_bar.inc(n);
+        }
+        Ok::<(), std::io::Error>(())
+    });
+    let r = v.upload(opts, rx).await;
+    bar.finish_and_clear();
+    let read = feed.await.map_err(|e| Failure::Message(format!("upload: {e}")))?;
+    r?;
+    read.map_err(|e| Failure::Message(format!("{shown}: {e}")))?;
+    Ok(())
+}
+
+/// Writes the volume's bytes into `file`, from a thread of its own that
+/// writes each piece as it comes.
+pub(crate) async fn download(v: &StorageVolume, file: &std::path::Path, opts: TransferOptions) -> Result<(), Failure> {
+    use std::io::Write;
+    let shown = file.display().to_string();
+    let info = v.info().await?;
+    let total = if opts.length > 0 { opts.length } else { info.capacity.saturating_sub(opts.offset) };
+    let mut f = std::fs::File::create(file).map_err(|e| Failure::Message(format!("{shown}: {e}")))?;
+    let bar = bar(total, "download");
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4);
+    let writer_bar = bar.clone();
+    let writer = tokio::task::spawn_blocking(move || {
+        while let Some(piece) = rx.blocking_recv() {
+            f.write_all(&piece)?;
+            writer_bar.inc(piece.len() as u64);
+        }
+        f.flush()
+    });
+    let r = v.download(opts, tx).await;
+    bar.finish_and_clear();
+    let wrote = writer.await.map_err(|e| Failure::Message(format!("download: {e}")))?;
+    r?;
+    wrote.map_err(|e| Failure::Message(format!("{shown}: {e}")))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Bytes that are not zeros (so that a copy has them all to move).
+    fn data(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i % 251) as u8 | 1).collect()
+    }
+
+    #[tokio::test]
+    async fn the_bars_of_clone_and_wipe_follow_their_jobs() {
+        let root = tempfile::Builder::new().prefix("vk").tempdir_in("/tmp").unwrap();
+        let conn = Connection::open(&format!("qemu:///embed?root={}", root.path().display())).await.unwrap();
+        let dir = root.path().join("images");
+        let xml = format!("<pool type='dir'><name>p</name><target><path>{}</path></target></pool>", dir.display());
+        let pool = conn.define_pool_xml(&xml, Default::default()).await.unwrap();
+        pool.build(Default::default()).await.unwrap();
+        pool.start(Default::default()).await.unwrap();
+        let size = 256usize << 20;
+        std::fs::write(dir.join("a.img"), data(size)).unwrap();
+        pool.refresh(Default::default()).await.unwrap();
+        let a = pool.lookup_volume("a.img").await.unwrap();
+
+        // The clone's volume is not there yet: its job is read by the UUID it will have.
+        let bar = ProgressBar::hidden();
+        let watch = Watch::new(&conn, pool.volume_uuid("b.img"));
+        let b = follow(&bar, &watch, Duration::from_millis(5), a.clone_as("b.img", Default::default())).await.unwrap();
+        assert_eq!((bar.length(), bar.message()), (Some(size as u64), "clone".to_owned()));
+        assert!(bar.position() > 0, "the bar never moved");
+        assert_eq!(b.uuid(), pool.volume_uuid("b.img"));
+
+        let bar = ProgressBar::hidden();
+        follow(&bar, &Watch::new(&conn, b.uuid()), Duration::from_millis(5), b.wipe(Default::default())).await.unwrap();
+        assert_eq!((bar.length(), bar.message()), (Some(size as u64), "wipe".to_owned()));
+        assert!(bar.position() > 0, "the bar never moved");
+        // No job, no change: a finished job leaves the bar where it was.
+        let bar = ProgressBar::hidden();
+        follow(
+            &bar,
+            &Watch::new(&conn, b.uuid()),
+            Duration::from_millis(5),
+            tokio::time::sleep(Duration::from_millis(30)),
+        )
+        .await;
+        assert_eq!((bar.length(), bar.position()), (None, 0));
+    }
+}
