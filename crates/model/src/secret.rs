@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::document::{self, Model};
+use crate::domain::keep;
 use crate::domain::validate::V;
 use crate::error::{Error, ErrorKind, Errors};
-use crate::domain::keep;
 use crate::xml::reader::{El, Result};
 use crate::xml::truncate;
 use crate::xml::writer::XmlWriter;

@@ -1,5 +1,5 @@
 //! A small iSCSI initiator (RFC 7143): one session to one target, over
-//! TCP, without digests or authentication, enough to ask which LUNs the
+//! TCP, without digests, with CHAP (MD5) or no authentication, enough to ask which LUNs the
 //! target has (REPORT LUNS), what each is (INQUIRY) and how big
 //! (READ CAPACITY (16)). A guest's data never goes through it: QEMU has
 //! its own initiator.
@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::chap::{self, Credentials};
 
 /// How long connecting, logging in or one command may take.
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -162,6 +164,12 @@ fn parse_capacity16(data: &[u8]) -> Option<u64> {
 /// What a command came to: its data, or its SCSI status and sense key.
 type Outcome = Result<Vec<u8>, (u8, Option<u8>)>;
 
+/// A login under way: the session's ISID and the TSIH the target gave.
+struct Login {
+    isid: [u8; 6],
+    tsih: u16,
+}
+
 /// A session in full feature phase.
 pub(crate) struct Session {
     stream: TcpStream,
@@ -173,25 +181,30 @@ pub(crate) struct Session {
 
 impl Session {
     /// Connects to `portal` (`HOST:PORT`) and logs in to `target` as
-    /// `initiator`.
-    pub(crate) async fn login(portal: &str, target: &str, initiator: &str) -> Result<Session, IscsiError> {
+    /// `initiator`, with CHAP when `chap` is given.
+    pub(crate) async fn login(
+        portal: &str,
+        target: &str,
+        initiator: &str,
+        chap: Option<&Credentials>,
+    ) -> Result<Session, IscsiError> {
         let timeout = || IscsiError::Timeout { portal: portal.to_owned() };
         let stream = tokio::time::timeout(TIMEOUT, TcpStream::connect(portal))
             .await
             .map_err(|_| timeout())?
             .map_err(|source| IscsiError::Connect { portal: portal.to_owned(), source })?;
         let mut s = Session { stream, portal: portal.to_owned(), itt: 0, cmd_sn: 1, exp_stat_sn: 0 };
-        tokio::time::timeout(TIMEOUT, s.negotiate(target, initiator)).await.map_err(|_| timeout())??;
+        tokio::time::timeout(TIMEOUT, s.negotiate(target, initiator, chap)).await.map_err(|_| timeout())??;
         Ok(s)
     }
 
-    async fn negotiate(&mut self, target: &str, initiator: &str) -> Result<(), IscsiError> {
+    async fn negotiate(&mut self, target: &str, initiator: &str, chap: Option<&Credentials>) -> Result<(), IscsiError> {
         let max_recv = MAX_RECV.to_string();
         let security = text(&[
             ("InitiatorName", initiator),
             ("TargetName", target),
             ("SessionType", "Normal"),
-            ("AuthMethod", "None"),
+            ("AuthMethod", if chap.is_some() { "CHAP" } else { "None" }),
         ]);
         let operational = text(&[
             ("HeaderDigest", "None"),
@@ -213,31 +226,20 @@ impl Session {
         // replaces another of this initiator name (QEMU's, or a listing
         // going on beside).
         let r = uuid::Uuid::new_v4().into_bytes();
-        let isid = [0x80 | (r[0] & 0x3f), r[1], r[2], r[3], r[4], r[5]];
-        let mut tsih = 0u16;
+        let mut login = Login { isid: [0x80 | (r[0] & 0x3f), r[1], r[2], r[3], r[4], r[5]], tsih: 0 };
         // Security (0) to operational (1), then operational to full
         // feature (3); a stage the target does not end yet is sent again.
-        let mut stage = 0u8;
+        let mut stage = match chap {
+            Some(c) => self.authenticate(&mut login, security.clone(), c).await?,
+            None => 0,
+        };
+        if stage == 3 {
+            return Ok(());
+        }
         for _ in 0..8 {
             let (csg, data) = if stage == 0 { (0, security.clone()) } else { (1, operational.clone()) };
             let nsg = if stage == 0 { 1 } else { 3 };
-            let mut p = Pdu::new(IMMEDIATE | OP_LOGIN, FINAL | (csg << 2) | nsg);
-            p.bhs[8..14].copy_from_slice(&isid);
-            p.bhs[14..16].copy_from_slice(&tsih.to_be_bytes());
-            p.data = data;
-            let itt = self.next_itt();
-            p.set_u32(16, itt);
-            self.send(&mut p, false).await?;
-            let r = self.recv().await?;
-            if r.opcode() != OP_LOGIN_RESPONSE {
-                return Err(IscsiError::Protocol(format!("opcode {:#04x} during login", r.opcode())));
-            }
-            let (class, detail) = (r.bhs[36], r.bhs[37]);
-            if class != 0 {
-                return Err(IscsiError::Refused { class, detail });
-            }
-            self.exp_stat_sn = r.u32_at(24).wrapping_add(1);
-            tsih = u16::from_be_bytes([r.bhs[14], r.bhs[15]]);
+            let r = self.login_step(&mut login, csg, Some(nsg), data).await?;
             let transit = r.bhs[1] & FINAL != 0;
             match (transit, r.bhs[1] & 0x03) {
                 (true, 3) => return Ok(()),
@@ -247,6 +249,61 @@ impl Session {
             }
         }
         Err(IscsiError::Login(format!("{target} did not end the login")))
+    }
+
+    /// The security stage with CHAP: the offer, the algorithm, the answer
+    /// to the target's challenge. Returns the stage the target moved to.
+    async fn authenticate(&mut self, login: &mut Login, offer: Vec<u8>, c: &Credentials) -> Result<u8, IscsiError> {
+        let r = self.login_step(login, 0, None, offer).await?;
+        match chap::key(&r.data, "AuthMethod") {
+            Some("CHAP") => {}
+            other => {
+                let said = other.unwrap_or("nothing");
+                return Err(IscsiError::Login(format!("CHAP was offered, the target chose {said}")));
+            }
+        }
+        let r = self.login_step(login, 0, None, text(&[("CHAP_A", chap::MD5)])).await?;
+        let (id, challenge) = chap::challenge(&r.data).map_err(IscsiError::Login)?;
+        let answer = chap::hex(&chap::response(id, &c.secret, &challenge));
+        let r = self.login_step(login, 0, Some(1), text(&[("CHAP_N", &c.user), ("CHAP_R", &answer)])).await?;
+        match (r.bhs[1] & FINAL != 0, r.bhs[1] & 0x03) {
+            (true, 1) => Ok(1),
+            (true, 3) => Ok(3),
+            _ => Err(IscsiError::Login("the target did not end the CHAP exchange".into())),
+        }
+    }
+
+    /// Sends one login request of stage `csg` (asking to move to `nsg`, if
+    /// given) and returns the target's answer, which must be a success.
+    async fn login_step(
+        &mut self,
+        login: &mut Login,
+        csg: u8,
+        nsg: Option<u8>,
+        data: Vec<u8>,
+    ) -> Result<Pdu, IscsiError> {
+        let flags = match nsg {
+            Some(n) => FINAL | (csg << 2) | n,
+            None => csg << 2,
+        };
+        let mut p = Pdu::new(IMMEDIATE | OP_LOGIN, flags);
+        p.bhs[8..14].copy_from_slice(&login.isid);
+        p.bhs[14..16].copy_from_slice(&login.tsih.to_be_bytes());
+        p.data = data;
+        let itt = self.next_itt();
+        p.set_u32(16, itt);
+        self.send(&mut p, false).await?;
+        let r = self.recv().await?;
+        if r.opcode() != OP_LOGIN_RESPONSE {
+            return Err(IscsiError::Protocol(format!("opcode {:#04x} during login", r.opcode())));
+        }
+        let (class, detail) = (r.bhs[36], r.bhs[37]);
+        if class != 0 {
+            return Err(IscsiError::Refused { class, detail });
+        }
+        self.exp_stat_sn = r.u32_at(24).wrapping_add(1);
+        login.tsih = u16::from_be_bytes([r.bhs[14], r.bhs[15]]);
+        Ok(r)
     }
 
     /// A new initiator task tag.
@@ -540,12 +597,60 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let portal = listener.local_addr().unwrap().to_string();
         let target = tokio::spawn(async move { fake_target(listener.accept().await.unwrap().0).await });
-        let mut s = Session::login(&portal, "iqn.a:t", "iqn.a:i").await.unwrap();
+        let mut s = Session::login(&portal, "iqn.a:t", "iqn.a:i", None).await.unwrap();
         let luns = s.luns().await.unwrap();
         assert_eq!(luns, [Lun { lun: 0, device_type: 0x0c }, Lun { lun: 1, device_type: DIRECT_ACCESS }]);
         assert_eq!(s.capacity(1).await.unwrap(), 1 << 20);
         s.logout().await;
         target.await.unwrap();
+    }
+
+    /// A target that wants CHAP with user `u` and secret `s3cret`: it
+    /// checks the answer to its challenge and refuses a wrong one.
+    async fn chap_target(mut s: TcpStream) {
+        let (req, data) = read_pdu(&mut s).await;
+        assert_eq!(req[1], 0, "the CHAP offer asks for no transit");
+        assert!(data.split(|b| *b == 0).any(|kv| kv == b"AuthMethod=CHAP"));
+        write_pdu(&mut s, answer(&req, OP_LOGIN_RESPONSE, 0), b"AuthMethod=CHAP\0").await;
+        let (req, data) = read_pdu(&mut s).await;
+        assert_eq!(data, b"CHAP_A=5\0");
+        let c = [0x5au8; 16];
+        let said = format!("CHAP_A=5\0CHAP_I=9\0CHAP_C={}\0", chap::hex(&c));
+        write_pdu(&mut s, answer(&req, OP_LOGIN_RESPONSE, 0), said.as_bytes()).await;
+        let (req, data) = read_pdu(&mut s).await;
+        assert_eq!(req[1], FINAL | 1, "the answer asks to move to the operational stage");
+        assert_eq!(chap::key(&data, "CHAP_N"), Some("u"));
+        let right = chap::hex(&chap::response(9, b"s3cret", &c));
+        if chap::key(&data, "CHAP_R") != Some(right.as_str()) {
+            let mut no = answer(&req, OP_LOGIN_RESPONSE, 0);
+            (no[36], no[37]) = (2, 1);
+            write_pdu(&mut s, no, b"").await;
+            return;
+        }
+        write_pdu(&mut s, answer(&req, OP_LOGIN_RESPONSE, FINAL | 1), b"").await;
+        let (req, _) = read_pdu(&mut s).await;
+        assert_eq!(req[1], FINAL | (1 << 2) | 3);
+        write_pdu(&mut s, answer(&req, OP_LOGIN_RESPONSE, FINAL | (1 << 2) | 3), b"").await;
+        let (req, _) = read_pdu(&mut s).await;
+        assert_eq!(req[0], IMMEDIATE | OP_LOGOUT);
+        write_pdu(&mut s, answer(&req, OP_LOGOUT_RESPONSE, FINAL), b"").await;
+    }
+
+    #[tokio::test]
+    async fn a_chap_login_answers_the_challenge_and_a_wrong_secret_is_refused() {
+        for (secret, ok) in [(&b"s3cret"[..], true), (b"wrong", false)] {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let portal = listener.local_addr().unwrap().to_string();
+            let target = tokio::spawn(async move { chap_target(listener.accept().await.unwrap().0).await });
+            let c = Credentials { user: "u".into(), secret: secret.to_vec() };
+            match Session::login(&portal, "iqn.a:t", "iqn.a:i", Some(&c)).await {
+                Ok(s) if ok => s.logout().await,
+                Err(IscsiError::Refused { class: 2, detail: 1 }) if !ok => {}
+                Err(e) => panic!("{e}"),
+                Ok(_) => panic!("a wrong secret logged in"),
+            }
+            target.await.unwrap();
+        }
     }
 
     #[test]

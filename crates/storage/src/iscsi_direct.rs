@@ -155,7 +155,7 @@ impl IscsiDirect {
         t: &Target,
         work: impl AsyncFnOnce(&mut Session) -> std::result::Result<T, IscsiError>,
     ) -> Result<T> {
-        let mut s = Session::login(&t.portal, &t.iqn, &t.initiator).await.map_err(|e| session_error(t, e))?;
+        let mut s = Session::login(&t.portal, &t.iqn, &t.initiator, None).await.map_err(|e| session_error(t, e))?;
         let r = work(&mut s).await;
         s.logout().await;
         r.map_err(|e| session_error(t, e))

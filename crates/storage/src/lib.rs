@@ -14,6 +14,7 @@
 //! so a failure or a kill never leaves half a volume listed as a whole one.
 
 mod absent;
+mod chap;
 mod dir;
 mod error;
 mod files;
