@@ -9,6 +9,7 @@
 
 mod commands;
 mod console;
+mod create_as;
 mod net_update;
 mod objects;
 mod output;

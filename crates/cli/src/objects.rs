@@ -9,8 +9,7 @@ use std::future::Future;
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use virtkit::model::ByteSize;
-use virtkit::model::storage::{BackingStore, Volume, VolumeFormat};
+use virtkit::model::storage::{Volume, VolumeFormat};
 use virtkit::{
     Connection, DefineOptions, Info, ListOptions, ObjectKind, ResizeOptions, StoragePool, StorageVolume,
     TransferOptions, VolumeCreateOptions, WipeAlgorithm, WipeOptions, XmlOptions,
@@ -135,15 +134,12 @@ pub enum NetCommand {
 pub enum PoolCommand {
     #[command(flatten)]
     Common(Common),
-    /// Define a pool from its type, name and target path.
+    /// Define a pool from its name, type, source and target (as virsh pool-define-as).
     #[command(name = "define-as")]
-    DefineAs {
-        name: String,
-        #[arg(value_name = "TYPE")]
-        pool_type: String,
-        #[arg(long)]
-        target: Option<String>,
-    },
+    DefineAs(Box<crate::create_as::PoolAs>),
+    /// Start a transient pool from its name, type, source and target.
+    #[command(name = "create-as")]
+    CreateAs(Box<crate::create_as::PoolAs>),
     /// Make its underlying storage.
     Build {
         name: String,
@@ -169,21 +165,7 @@ pub enum VolCommand {
     Create { pool: String, file: PathBuf },
     /// Make a volume from a name and capacity.
     #[command(name = "create-as")]
-    CreateAs {
-        pool: String,
-        name: String,
-        /// Bytes, or with a suffix: 10G, 512M …
-        #[arg(value_parser = parse_size)]
-        capacity: u64,
-        #[arg(long, value_parser = parse_size)]
-        allocation: Option<u64>,
-        #[arg(long)]
-        format: Option<String>,
-        #[arg(long, value_name = "PATH")]
-        backing_vol: Option<String>,
-        #[arg(long, value_name = "FORMAT")]
-        backing_vol_format: Option<String>,
-    },
+    CreateAs(crate::create_as::VolAs),
     /// Make a volume from an XML file with another volume's content.
     #[command(name = "create-from")]
     CreateFrom {
@@ -289,7 +271,7 @@ pub enum VolCommand {
 }
 
 /// `10G`, `512M`, `1024`: bytes (K, M, G, T are powers of 1024).
-fn parse_size(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map_or((s, ""), |i| s.split_at(i));
     let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a size"))?;
     let shift = match unit.trim_end_matches(['b', 'B', 'i']) {
@@ -504,17 +486,8 @@ pub async fn net(conn: &Connection, cmd: NetCommand) -> Result<(), Failure> {
 pub async fn pool(conn: &Connection, cmd: PoolCommand) -> Result<(), Failure> {
     match cmd {
         PoolCommand::Common(c) => common(conn, ObjectKind::Pool, c).await,
-        PoolCommand::DefineAs { name, pool_type, target } => {
-            let t: virtkit::model::storage::PoolType =
-                pool_type.parse().map_err(|e| Failure::Message(format!("pool type: {e}")))?;
-            let mut def = virtkit::model::storage::Pool::new(t, name);
-            if let Some(path) = target {
-                def = def.with_target(virtkit::model::storage::PoolTarget::new(path));
-            }
-            let p = conn.define_pool(def, Default::default()).await?;
-            println!("Pool {} defined", p.name());
-            Ok(())
-        }
+        PoolCommand::DefineAs(a) => crate::create_as::run(conn, *a, false).await,
+        PoolCommand::CreateAs(a) => crate::create_as::run(conn, *a, true).await,
         PoolCommand::Build { name, overwrite, no_overwrite } => {
             let p = conn.lookup_pool(&name).await?;
             p.build(virtkit::BuildOptions::default().overwrite(overwrite).no_overwrite(no_overwrite)).await?;
@@ -554,7 +527,7 @@ fn volume_name(xml: &str) -> Option<String> {
 
 /// Runs `op`, a job making volume `name` in `pool`, with a bar on a
 /// terminal (a document without a name: no bar, its error is `op`'s).
-async fn making<T>(pool: &StoragePool, name: Option<impl AsRef<str>>, op: impl Future<Output = T>) -> T {
+pub(crate) async fn making<T>(pool: &StoragePool, name: Option<impl AsRef<str>>, op: impl Future<Output = T>) -> T {
     match name {
         Some(n) => progress::job_bar(Watch::new(pool.connection(), pool.volume_uuid(n.as_ref())), op).await,
         None => op.await,
@@ -581,7 +554,7 @@ fn wipe_algorithm(s: &str) -> Result<WipeAlgorithm, Failure> {
     })
 }
 
-fn format_of(s: &str) -> Result<VolumeFormat, Failure> {
+pub(crate) fn format_of(s: &str) -> Result<VolumeFormat, Failure> {
     s.parse().map_err(|e| Failure::Message(format!("format: {e}")))
 }
 
@@ -594,32 +567,7 @@ pub async fn vol(conn: &Connection, cmd: VolCommand) -> Result<(), Failure> {
             let v = making(&p, volume_name(&xml), op).await.map_err(|e| Failure::Api(e, Some(shown.clone())))?;
             println!("Vol {} created from {shown}", v.name());
         }
-        VolCommand::CreateAs { pool, name, capacity, allocation, format, backing_vol, backing_vol_format } => {
-            let mut def = Volume::new(name).with_capacity(ByteSize::bytes(capacity));
-            if let Some(a) = allocation {
-                def = def.with_allocation(ByteSize::bytes(a));
-            }
-            if let Some(f) = &format {
-                def = def.with_format(format_of(f)?);
-            }
-            if let Some(b) = backing_vol {
-                // A backing volume is named by path, key or name in the pool.
-                let p = conn.lookup_pool(&pool).await?;
-                let found = match p.lookup_volume(&b).await {
-                    Ok(v) => v.info().await?.path.unwrap_or(b),
-                    Err(_) => b,
-                };
-                let mut bs = BackingStore::new(found);
-                if let Some(f) = &backing_vol_format {
-                    bs = bs.with_format(format_of(f)?);
-                }
-                def = def.with_backing_store(bs);
-            }
-            let p = conn.lookup_pool(&pool).await?;
-            let name = def.name.clone();
-            let v = making(&p, Some(&name), p.create_volume(def, Default::default())).await?;
-            println!("Vol {} created", v.name());
-        }
+        VolCommand::CreateAs(a) => crate::create_as::vol(conn, a).await?,
         VolCommand::CreateFrom { pool, file, volume: src, inputpool } => {
             let (shown, xml) = read_file(&file)?;
             let from = volume(conn, &src, inputpool.as_deref()).await?;
