@@ -190,6 +190,9 @@ pub enum Command {
     /// Storage volumes: virsh's vol-* commands.
     #[command(subcommand)]
     Vol(crate::objects::VolCommand),
+    /// Secrets (passwords, keys): virsh's secret-* commands.
+    #[command(subcommand)]
+    Secret(crate::secret::SecretCommand),
     /// Check documents against virtkit's model (and libvirt's schema).
     Validate(crate::validate::Args),
     /// Read commands from standard input (a prompt with history on a terminal).
@@ -557,6 +560,7 @@ impl Session {
             Command::Net(c) => crate::objects::net(&self.conn().await?, c).await,
             Command::Pool(c) => crate::objects::pool(&self.conn().await?, c).await,
             Command::Vol(c) => crate::objects::vol(&self.conn().await?, c).await,
+            Command::Secret(c) => crate::secret::secret(&self.conn().await?, c).await,
             Command::Validate(args) => {
                 if crate::validate::run(&args) == ExitCode::SUCCESS {
                     Ok(())

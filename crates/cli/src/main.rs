@@ -15,6 +15,7 @@ mod objects;
 mod output;
 mod progress;
 mod proxy;
+mod secret;
 mod shell;
 mod split;
 mod validate;

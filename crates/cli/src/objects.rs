@@ -20,7 +20,7 @@ use crate::output;
 use crate::progress::{self, Watch};
 
 /// The kinds whose commands have a virsh prefix.
-const PREFIXES: &[&str] = &["net", "pool", "vol"];
+const PREFIXES: &[&str] = &["net", "pool", "vol", "secret"];
 
 /// `net-start x` → `net start x`: the first word only.
 pub fn split_prefixed(words: &[String]) -> Vec<String> {
@@ -295,8 +295,43 @@ fn noun(kind: ObjectKind) -> &'static str {
     match kind {
         ObjectKind::Network => "Network",
         ObjectKind::Pool => "Pool",
+        ObjectKind::Secret => "Secret",
         _ => "Object",
     }
+}
+
+/// How messages name an object: its name (a secret: its UUID).
+fn label(i: &Info) -> String {
+    match i {
+        Info::Secret(s) => s.uuid.to_string(),
+        i => i.name().to_owned(),
+    }
+}
+
+/// A listing's table: virsh's columns for the kind.
+fn rows(kind: ObjectKind, items: &[Info]) -> (&'static [&'static str], Vec<Vec<String>>) {
+    if kind == ObjectKind::Secret {
+        let usage = |i: &Info| match i {
+            Info::Secret(s) => match (&s.usage_type, &s.usage_id) {
+                (Some(t), Some(id)) => format!("{t} {id}"),
+                _ => String::new(),
+            },
+            _ => String::new(),
+        };
+        return (&["UUID", "Usage"], items.iter().map(|i| vec![i.uuid().to_string(), usage(i)]).collect());
+    }
+    let rows = items
+        .iter()
+        .map(|i| {
+            let (autostart, persistent) = match i {
+                Info::Network(n) => (n.autostart, n.persistent),
+                Info::Pool(p) => (p.autostart, p.persistent),
+                _ => (false, false),
+            };
+            vec![i.name().to_owned(), state_word(i).to_owned(), yes(autostart).into(), yes(persistent).into()]
+        })
+        .collect();
+    (&["Name", "State", "Autostart", "Persistent"], rows)
 }
 
 fn state_word(i: &Info) -> &'static str {
@@ -336,34 +371,34 @@ pub async fn common(conn: &Connection, kind: ObjectKind, cmd: Common) -> Result<
                 opts = opts.expected_generation(g);
             }
             let i = conn.define_object(def, opts).await.map_err(|e| Failure::Api(e, Some(shown.clone())))?;
-            println!("{} {} defined from {shown}", noun(kind), i.name());
+            println!("{} {} defined from {shown}", noun(kind), label(&i));
         }
         Common::Create { file } => {
             let (shown, xml) = read_file(&file)?;
             let def = virtkit::parse_document(kind, &xml).map_err(|e| Failure::Api(e, Some(shown.clone())))?;
             let i = conn.create_object(def, Default::default()).await?;
-            println!("{} {} created from {shown}", noun(kind), i.name());
+            println!("{} {} created from {shown}", noun(kind), label(&i));
         }
         Common::Start { name } => {
             let i = find(name).await?;
             conn.start_object(kind, i.uuid(), Default::default()).await?;
-            println!("{} {} started", noun(kind), i.name());
+            println!("{} {} started", noun(kind), label(&i));
         }
         Common::Destroy { name } => {
             let i = find(name).await?;
             conn.stop_object(kind, i.uuid(), Default::default()).await?;
-            println!("{} {} destroyed", noun(kind), i.name());
+            println!("{} {} destroyed", noun(kind), label(&i));
         }
         Common::Undefine { name } => {
             let i = find(name).await?;
             conn.undefine_object(kind, i.uuid(), Default::default()).await?;
-            println!("{} {} has been undefined", noun(kind), i.name());
+            println!("{} {} has been undefined", noun(kind), label(&i));
         }
         Common::Autostart { name, disable } => {
             let i = find(name).await?;
             conn.set_object_autostart(kind, i.uuid(), !disable, Default::default()).await?;
             let how = if disable { "unmarked as autostarted" } else { "marked as autostarted" };
-            println!("{} {} {how}", noun(kind), i.name());
+            println!("{} {} {how}", noun(kind), label(&i));
         }
         Common::List { all, inactive, json } => {
             let mut opts = ListOptions::default();
@@ -373,23 +408,16 @@ pub async fn common(conn: &Connection, kind: ObjectKind, cmd: Common) -> Result<
                 opts = opts.active(true);
             }
             let l = conn.list_objects(kind, opts).await?;
-            let plural = if kind == ObjectKind::Network { "networks" } else { "pools" };
+            let plural = match kind {
+                ObjectKind::Network => "networks",
+                ObjectKind::Secret => "secrets",
+                _ => "pools",
+            };
             if json {
                 return output::list_json(plural, &l);
             }
-            let rows: Vec<Vec<String>> = l
-                .items
-                .iter()
-                .map(|i| {
-                    let (autostart, persistent) = match i {
-                        Info::Network(n) => (n.autostart, n.persistent),
-                        Info::Pool(p) => (p.autostart, p.persistent),
-                        _ => (false, false),
-                    };
-                    vec![i.name().to_owned(), state_word(i).to_owned(), yes(autostart).into(), yes(persistent).into()]
-                })
-                .collect();
-            output::table(&["Name", "State", "Autostart", "Persistent"], &rows);
+            let (header, rows) = rows(kind, &l.items);
+            output::table(header, &rows);
         }
         Common::Info { name, json } => {
             let i = find(name).await?;

@@ -107,13 +107,20 @@ fn standard_input_is_read_with_a_dash() {
 #[test]
 fn other_document_kinds_are_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
-    let f = write(&dir, "secret.xml", "<secret><uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid></secret>");
+    let f = write(
+        &dir,
+        "filter.xml",
+        "<filter name='clean-traffic'><uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid></filter>",
+    );
     virtkit()
         .arg("validate")
         .arg(&f)
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("secret documents (<secret>) are not supported yet"));
+        .stderr(predicate::str::contains("network filter documents (<filter>) are not supported yet"));
+    // A secret is a document virtkit reads.
+    let f = write(&dir, "secret.xml", "<secret><uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid></secret>");
+    virtkit().arg("validate").arg(&f).assert().success();
 }
 
 const NETWORK: &str = "<network>

@@ -101,6 +101,13 @@ impl Service {
         let conn = self.conn(&req, "lookup-object", Access::Read)?;
         let m = req.get_ref();
         let k = kind(m.kind)?;
+        if let Some(t) = &m.usage_type {
+            if k != ObjectKind::Secret {
+                return Err(status(Error::new(ErrorKind::InvalidArgument, "usage_type: selects secrets only")));
+            }
+            let s = conn.lookup_secret_by_usage(t, &m.key).await.map_err(status)?;
+            return info(s.info().await.map(virtkit::Info::from));
+        }
         match &m.pool {
             Some(p) if k == ObjectKind::Volume => {
                 let pool = conn.lookup_pool(&uuid("pool", p)?.to_string()).await.map_err(status)?;
@@ -325,6 +332,28 @@ impl Service {
         let opts = virtkit::InterfaceAddressOptions::default().source(source);
         let leases = dom.interface_addresses(opts).await.map_err(status)?;
         Ok(Response::new(v1::LeaseList { leases: leases.iter().map(conv::lease_to).collect() }))
+    }
+
+    /// The secret a call names, as a handle (its value is read-write
+    /// access, reading it too).
+    async fn secret<T>(&self, req: &Request<T>, call: &str, u: &str) -> Result<virtkit::Secret, Status> {
+        let conn = self.conn(req, call, Access::Write)?;
+        conn.lookup_secret(&uuid("uuid", u)?.to_string()).await.map_err(status)
+    }
+
+    pub(crate) async fn set_secret_value_call(&self, req: Request<v1::SetSecretValueRequest>) -> Reply<v1::ObjectInfo> {
+        let s = self.secret(&req, "set-secret-value", &req.get_ref().uuid).await?;
+        let value = req.into_inner().value;
+        info(s.set_value(&value, Default::default()).await.map(virtkit::Info::from))
+    }
+
+    pub(crate) async fn get_secret_value_call(
+        &self,
+        req: Request<v1::GetSecretValueRequest>,
+    ) -> Reply<v1::GetSecretValueReply> {
+        let s = self.secret(&req, "get-secret-value", &req.get_ref().uuid).await?;
+        let value = s.value(Default::default()).await.map_err(status)?;
+        Ok(Response::new(v1::GetSecretValueReply { value }))
     }
 
     pub(crate) async fn update_network_call(&self, req: Request<v1::UpdateNetworkRequest>) -> Reply<v1::ObjectInfo> {

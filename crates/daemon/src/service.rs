@@ -491,6 +491,18 @@ impl Virtkit for Service {
     async fn update_network(&self, req: Request<v1::UpdateNetworkRequest>) -> Result<Response<v1::ObjectInfo>, Status> {
         self.update_network_call(req).await
     }
+    async fn set_secret_value(
+        &self,
+        req: Request<v1::SetSecretValueRequest>,
+    ) -> Result<Response<v1::ObjectInfo>, Status> {
+        self.set_secret_value_call(req).await
+    }
+    async fn get_secret_value(
+        &self,
+        req: Request<v1::GetSecretValueRequest>,
+    ) -> Result<Response<v1::GetSecretValueReply>, Status> {
+        self.get_secret_value_call(req).await
+    }
 
     async fn watch(&self, req: Request<v1::WatchRequest>) -> Result<Response<EventStream>, Status> {
         let conn = self.conn(&req, "watch", Access::Read)?;

@@ -146,6 +146,7 @@ impl Engine {
         store.migrate_v1(&mut problems);
         let engine = Engine::build(drivers, config, Some(store));
         if let Some(store) = &engine.inner.store {
+            engine.inner.load_secrets(store, &mut problems);
             engine.inner.load_networks(store, &mut problems).await;
             engine.inner.load_pools(store, &mut problems).await;
             engine.inner.load_domains(store, &mut problems).await;

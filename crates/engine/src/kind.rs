@@ -21,7 +21,8 @@ use crate::types::{JobInfo, ObjectKind, ObjectState};
 /// volume. Implemented here for the model's types.
 pub trait Definition: Clone + Send + Sync + fmt::Debug + 'static {
     fn uuid(&self) -> Uuid;
-    fn name(&self) -> &str;
+    /// Its name (a secret, which has none: its UUID).
+    fn name(&self) -> std::borrow::Cow<'_, str>;
     fn to_xml(&self) -> String;
     fn from_xml(text: &str) -> std::result::Result<Self, virtkit_model::Errors>;
     /// The model's own checks (the same for XML, JSON and code).
@@ -34,8 +35,8 @@ impl Definition for virtkit_model::domain::Domain {
     fn uuid(&self) -> Uuid {
         self.uuid
     }
-    fn name(&self) -> &str {
-        &self.name
+    fn name(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(&self.name)
     }
     fn to_xml(&self) -> String {
         virtkit_model::domain::Domain::to_xml(self)

@@ -13,7 +13,7 @@ use crate::jobs::JobGuard;
 use crate::kind::{Definition, Kind, ObjRef, Record};
 use crate::options::{DefineOptions, UndefineOptions};
 use crate::registry::Registry;
-use crate::store::RunFile;
+use crate::store::{RunFile, Store};
 use crate::types::{EventDetail, EventKind, JobKind, List};
 
 /// A kind whose objects have stored definitions and a lifecycle.
@@ -43,6 +43,16 @@ pub(crate) trait Lifecycle: Kind {
     fn check_against(reg: &Registry, def: &Self::Def) -> Result<()> {
         let _ = (reg, def);
         Ok(())
+    }
+
+    /// Stores the definition (a kind kept in memory stores nothing).
+    fn save(store: &Store, generation: u64, autostart: bool, def: &Self::Def) -> Result<()> {
+        store.save_def(Self::OBJECT, generation, autostart, def)
+    }
+
+    /// Removes what is stored of the object.
+    fn unsave(store: &Store, def: &Self::Def) -> Result<()> {
+        store.remove_def(Self::OBJECT, &def.uuid())
     }
 }
 
@@ -75,7 +85,7 @@ impl Inner {
     /// Stores a definition, creating the object or replacing its definition.
     pub(crate) async fn define<K: Lifecycle>(&self, def: K::Def, opts: DefineOptions) -> Result<K::Info> {
         let def = Arc::new(K::prepare(self, def)?);
-        let (uuid, name) = (def.uuid(), def.name().to_owned());
+        let (uuid, name) = (def.uuid(), def.name().into_owned());
         let what = format!("{} '{}'", K::OBJECT.noun(), name);
         loop {
             // A new object is reserved (hidden) under the registry lock, so
@@ -138,7 +148,7 @@ impl Inner {
                 }
             };
             if let Some(store) = &self.store
-                && let Err(e) = store.save_def(K::OBJECT, generation, autostart, def.as_ref())
+                && let Err(e) = K::save(store, generation, autostart, def.as_ref())
             {
                 if new {
                     self.drop_reservation::<K>(&uuid);
@@ -171,21 +181,22 @@ impl Inner {
     /// transient one; an inactive one is gone.
     pub(crate) async fn undefine<K: Lifecycle>(&self, uuid: Uuid, opts: UndefineOptions) -> Result<K::Info> {
         let (_job, obj) = self.job::<K>(&uuid, JobKind::Undefine).await?;
-        {
+        let config = {
             let reg = self.lock();
             let r = K::table(&reg).get(&uuid)?;
-            if r.config.is_none() {
+            let Some(config) = r.config.clone() else {
                 return Err(Error::state(format!("{obj} is transient: it has no definition to remove")));
-            }
+            };
             if let Some(g) = opts.expected_generation.filter(|g| *g != r.generation) {
                 return Err(Error::new(
                     ErrorKind::Conflict,
                     format!("{obj} is at generation {}, not {g}", r.generation),
                 ));
             }
-        }
+            config
+        };
         if let Some(store) = &self.store {
-            store.remove_def(K::OBJECT, &uuid)?;
+            K::unsave(store, &config)?;
         }
         let mut reg = self.lock();
         let r = K::table_mut(&mut reg).get_mut(&uuid)?;
@@ -216,7 +227,7 @@ impl Inner {
             (config, r.generation)
         };
         if let Some(store) = &self.store {
-            store.save_def(K::OBJECT, generation, enabled, config.as_ref())?;
+            K::save(store, generation, enabled, config.as_ref())?;
         }
         let mut reg = self.lock();
         K::table_mut(&mut reg).get_mut(&uuid)?.autostart = enabled;

@@ -24,8 +24,8 @@ impl Definition for Network {
     fn uuid(&self) -> Uuid {
         self.uuid
     }
-    fn name(&self) -> &str {
-        &self.name
+    fn name(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(&self.name)
     }
     fn to_xml(&self) -> String {
         Network::to_xml(self)

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 use virtkit_model::domain::Domain;
 use virtkit_model::network::Network;
+use virtkit_model::secret::Secret;
 use virtkit_model::storage::{Pool, Volume};
 
 use crate::domain::DomainKind;
@@ -19,8 +20,9 @@ use crate::options::{
     AddressSource, AutostartOptions, CreateOptions, DefineOptions, InfoOptions, InterfaceAddressOptions, LeaseOptions,
     ListOptions, StartOptions, StopOptions, UndefineOptions, XmlOptions,
 };
+use crate::secret::SecretKind;
 use crate::storage::PoolKind;
-use crate::types::{DomainInfo, Lease, List, NetworkInfo, ObjectKind, PoolInfo, VolumeInfo};
+use crate::types::{DomainInfo, Lease, List, NetworkInfo, ObjectKind, PoolInfo, SecretInfo, VolumeInfo};
 use crate::volume::VolumeKind;
 
 /// A document of any kind the engine keeps.
@@ -32,6 +34,8 @@ pub enum Def {
     Pool(Box<Pool>),
     /// A volume, made in a pool (`create_volume`), never defined alone.
     Volume(Box<Volume>),
+    /// A secret, without its value.
+    Secret(Box<Secret>),
 }
 
 impl Def {
@@ -41,6 +45,7 @@ impl Def {
             Def::Network(_) => ObjectKind::Network,
             Def::Pool(_) => ObjectKind::Pool,
             Def::Volume(_) => ObjectKind::Volume,
+            Def::Secret(_) => ObjectKind::Secret,
         }
     }
 
@@ -52,6 +57,7 @@ impl Def {
             ObjectKind::Network => Network::from_xml(text).map(|n| Def::Network(Box::new(n))).map_err(bad),
             ObjectKind::Pool => Pool::from_xml(text).map(|p| Def::Pool(Box::new(p))).map_err(bad),
             ObjectKind::Volume => Volume::from_xml(text).map(|v| Def::Volume(Box::new(v))).map_err(bad),
+            ObjectKind::Secret => Secret::from_xml(text).map(|v| Def::Secret(Box::new(v))).map_err(bad),
         }
     }
 
@@ -61,6 +67,7 @@ impl Def {
             Def::Network(n) => n.to_xml(),
             Def::Pool(p) => p.to_xml(),
             Def::Volume(v) => v.to_xml(),
+            Def::Secret(s) => s.to_xml(),
         }
     }
 }
@@ -75,6 +82,7 @@ pub enum Info {
     Network(NetworkInfo),
     Pool(PoolInfo),
     Volume(VolumeInfo),
+    Secret(SecretInfo),
 }
 
 impl Info {
@@ -84,6 +92,7 @@ impl Info {
             Info::Network(_) => ObjectKind::Network,
             Info::Pool(_) => ObjectKind::Pool,
             Info::Volume(_) => ObjectKind::Volume,
+            Info::Secret(_) => ObjectKind::Secret,
         }
     }
 
@@ -93,15 +102,18 @@ impl Info {
             Info::Network(i) => i.uuid,
             Info::Pool(i) => i.uuid,
             Info::Volume(i) => i.uuid,
+            Info::Secret(i) => i.uuid,
         }
     }
 
+    /// Its name (a secret has none: empty).
     pub fn name(&self) -> &str {
         match self {
             Info::Domain(i) => &i.name,
             Info::Network(i) => &i.name,
             Info::Pool(i) => &i.name,
             Info::Volume(i) => &i.name,
+            Info::Secret(_) => "",
         }
     }
 }
@@ -130,6 +142,12 @@ impl From<VolumeInfo> for Info {
     }
 }
 
+impl From<SecretInfo> for Info {
+    fn from(i: SecretInfo) -> Self {
+        Info::Secret(i)
+    }
+}
+
 /// Runs `$body` with `$K` the typed kind of `$kind`.
 macro_rules! by_kind {
     ($kind:expr, $K:ident => $body:expr) => {
@@ -148,6 +166,10 @@ macro_rules! by_kind {
             }
             ObjectKind::Volume => {
                 type $K = VolumeKind;
+                $body
+            }
+            ObjectKind::Secret => {
+                type $K = SecretKind;
                 $body
             }
         }
@@ -190,6 +212,9 @@ impl Engine {
                 self.run(move |i| async move { i.define::<PoolKind>(*p, opts).await }).await.map(Info::from)
             }
             Def::Volume(_) => Err(volumes_cannot("defined")),
+            Def::Secret(s) => {
+                self.run(move |i| async move { i.define::<SecretKind>(*s, opts).await }).await.map(Info::from)
+            }
         }
     }
 
@@ -203,6 +228,7 @@ impl Engine {
                 ErrorKind::InvalidArgument,
                 "storage volumes are created in a pool (create_volume), not started",
             )),
+            Def::Secret(_) => Err(Error::new(ErrorKind::Unsupported, "secrets are defined, not created")),
         }
     }
 
@@ -238,6 +264,9 @@ impl Engine {
         _opts: AutostartOptions,
     ) -> Result<Info> {
         not_for_volumes(kind, "set to autostart")?;
+        if kind == ObjectKind::Secret {
+            return Err(Error::new(ErrorKind::Unsupported, "secrets do not autostart"));
+        }
         by_kind!(kind, K => self.run(move |i| async move { i.set_autostart::<K>(uuid, enabled).await }).await.map(Info::from))
     }
 
@@ -271,8 +300,11 @@ impl Engine {
             return Ok(List::new(l.revision, l.items.into_iter().map(Info::from).collect()));
         }
         by_kind!(kind, K => {
-            let l = self.inner.list::<K>(keep::<K>(&opts), |a, b| a.name.cmp(&b.name));
-            Ok(List::new(l.revision, l.items.into_iter().map(Info::from).collect()))
+            let l = self.inner.list::<K>(keep::<K>(&opts), |_, _| std::cmp::Ordering::Equal);
+            let mut items: Vec<Info> = l.items.into_iter().map(Info::from).collect();
+            // Secrets have no name: by UUID.
+            items.sort_unstable_by(|a, b| (a.name(), a.uuid()).cmp(&(b.name(), b.uuid())));
+            Ok(List::new(l.revision, items))
         })
     }
 
@@ -297,6 +329,10 @@ impl Engine {
             ObjectKind::Volume => {
                 let v: Arc<Volume> = self.inner.shown::<VolumeKind>(&uuid, &opts)?;
                 Ok(Def::Volume(Box::new((*v).clone())))
+            }
+            ObjectKind::Secret => {
+                let s: Arc<Secret> = self.inner.shown::<SecretKind>(&uuid, &opts)?;
+                Ok(Def::Secret(Box::new((*s).clone())))
             }
         }
     }

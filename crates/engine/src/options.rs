@@ -351,3 +351,8 @@ pub struct WatchOptions {
     pub kinds: Vec<ObjectKind>,
 }
 setters!(WatchOptions { from_revision: u64, kinds: Vec<ObjectKind> });
+
+/// Options for setting or reading a secret's value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SecretValueOptions {}

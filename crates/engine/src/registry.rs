@@ -14,6 +14,7 @@ use crate::engine::Inner;
 use crate::error::{Error, ErrorKind, Result};
 use crate::kind::{Kind, Table};
 use crate::network::NetworkKind;
+use crate::secret::SecretKind;
 use crate::storage::PoolKind;
 use crate::types::{Event, EventDetail, EventKind, ObjectKind};
 use crate::volume::VolumeKind;
@@ -29,6 +30,7 @@ pub(crate) struct Registry {
     pub(crate) pools: Table<PoolKind>,
     /// Volumes of active pools, each under its pool.
     pub(crate) volumes: Table<VolumeKind>,
+    pub(crate) secrets: Table<SecretKind>,
 }
 
 impl Registry {
@@ -42,6 +44,7 @@ impl Registry {
             networks: Table::default(),
             pools: Table::default(),
             volumes: Table::default(),
+            secrets: Table::default(),
         }
     }
 

@@ -25,8 +25,8 @@ impl Definition for Pool {
     fn uuid(&self) -> Uuid {
         self.uuid
     }
-    fn name(&self) -> &str {
-        &self.name
+    fn name(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(&self.name)
     }
     fn to_xml(&self) -> String {
         Pool::to_xml(self)

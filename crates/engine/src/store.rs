@@ -7,10 +7,11 @@
 //! DIR/lock                    the owner's pid, flock'ed
 //! DIR/KIND/UUID.xml           <!-- virtkit generation=N autostart=yes|no --> then the document
 //! DIR/run/KIND/UUID.json      {"name", "parent", "state", "id", "live": "<… document …>", "driver": …}
+//! DIR/secret/UUID.value       a secret's value, the bytes as set (mode 0600)
 //! ```
 //!
-//! KIND is `domain`, `network` or `pool` (volumes live in their pools, not
-//! here). The first line of a definition file carries what is not part of
+//! KIND is `domain`, `network`, `pool` or `secret` (volumes live in their
+//! pools, not here; ephemeral secrets in memory only). The first line of a definition file carries what is not part of
 //! the document, so that the two are written in one step. A directory
 //! written by virtkit 0.1 (`domains/UUID.json`, `run/UUID.json`) is moved
 //! to this layout when it is opened.
@@ -77,6 +78,9 @@ pub(crate) fn io(what: String) -> impl FnOnce(virtkit_host::Error) -> Error {
     }
 }
 
+/// The extension of a secret's value file.
+const VALUE: &str = "value";
+
 const HEADER_START: &str = "<!-- virtkit ";
 const HEADER_END: &str = " -->\n";
 
@@ -111,7 +115,7 @@ impl Store {
         virtkit_host::fs::create_dir(root, 0o700).map_err(io("cannot prepare the state directory".into()))?;
         let lock = DirLock::acquire(&root.join("lock"), wait).map_err(io("cannot lock the state directory".into()))?;
         let store = Store { root: root.to_owned(), _lock: lock };
-        for kind in [ObjectKind::Domain, ObjectKind::Network, ObjectKind::Pool] {
+        for kind in [ObjectKind::Domain, ObjectKind::Network, ObjectKind::Pool, ObjectKind::Secret] {
             for dir in [store.def_dir(kind), store.run_dir(kind)] {
                 virtkit_host::fs::create_dir(&dir, 0o700).map_err(io("cannot prepare the state directory".into()))?;
                 virtkit_host::fs::clean_temporaries(&dir);
@@ -155,6 +159,31 @@ impl Store {
     pub(crate) fn remove_def(&self, kind: ObjectKind, uuid: &Uuid) -> Result<()> {
         virtkit_host::fs::remove_durable(&self.def_path(kind, uuid))
             .map_err(io(format!("cannot remove the definition of {} {uuid}", kind.noun())))
+    }
+
+    fn value_path(&self, uuid: &Uuid) -> PathBuf {
+        self.def_dir(ObjectKind::Secret).join(format!("{uuid}.{VALUE}"))
+    }
+
+    /// Stores a secret's value beside its definition, readable by the
+    /// owner only.
+    pub(crate) fn save_value(&self, uuid: &Uuid, value: &[u8]) -> Result<()> {
+        virtkit_host::fs::write_atomic(&self.value_path(uuid), value, 0o600)
+            .map_err(io(format!("cannot store the value of secret {uuid}")))
+    }
+
+    /// A secret's stored value, if it has one.
+    pub(crate) fn load_value(&self, uuid: &Uuid) -> std::result::Result<Option<Vec<u8>>, String> {
+        match std::fs::read(self.value_path(uuid)) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("{}: {e}", self.value_path(uuid).display())),
+        }
+    }
+
+    pub(crate) fn remove_value(&self, uuid: &Uuid) -> Result<()> {
+        virtkit_host::fs::remove_durable(&self.value_path(uuid))
+            .map_err(io(format!("cannot remove the value of secret {uuid}")))
     }
 
     pub(crate) fn save_run(&self, kind: ObjectKind, uuid: &Uuid, run: &RunFile) -> Result<()> {
@@ -290,6 +319,8 @@ fn entries(dir: &Path, ext: &str, problems: &mut Vec<String>) -> Vec<(Uuid, Path
         match name.strip_suffix(&format!(".{ext}")).and_then(|u| Uuid::try_parse(u).ok()) {
             Some(u) => v.push((u, path)),
             None if name == "lock" || name.starts_with('.') => {}
+            // A secret's value, read with its definition.
+            None if name.strip_suffix(&format!(".{VALUE}")).is_some_and(|u| Uuid::try_parse(u).is_ok()) => {}
             None => problems.push(format!("{}: not a virtkit file", path.display())),
         }
     }

@@ -331,6 +331,47 @@ impl PoolInfo {
     }
 }
 
+/// One secret as a list or lookup shows it (never with its value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SecretInfo {
+    pub uuid: Uuid,
+    /// What it is for: `volume`, `ceph`, `iscsi`, `tls`, `vtpm` (none: no usage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_type: Option<String>,
+    /// The name it is looked up by within its usage type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Kept in memory only.
+    pub ephemeral: bool,
+    /// Its value is never given to a client.
+    pub private: bool,
+    /// A value has been set.
+    pub has_value: bool,
+    pub generation: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobInfo>,
+}
+
+impl SecretInfo {
+    /// A secret with nothing else known (set the fields after).
+    pub fn new(uuid: Uuid) -> Self {
+        SecretInfo {
+            uuid,
+            usage_type: None,
+            usage_id: None,
+            description: None,
+            ephemeral: false,
+            private: false,
+            has_value: false,
+            generation: 0,
+            job: None,
+        }
+    }
+}
+
 /// One storage volume as a list or lookup shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -516,6 +557,8 @@ word_enum! {
         Cloned = "cloned",
         // a network stopped with guests on it: their ports are detached
         PortsDetached = "ports-detached",
+        // changed: a secret's value was set
+        ValueChanged = "value-changed",
     }
 }
 
@@ -526,6 +569,7 @@ word_enum! {
         Network = "network",
         Pool = "pool",
         Volume = "volume",
+        Secret = "secret",
     }
 }
 
@@ -537,6 +581,7 @@ impl ObjectKind {
             ObjectKind::Network => "network",
             ObjectKind::Pool => "storage pool",
             ObjectKind::Volume => "storage volume",
+            ObjectKind::Secret => "secret",
         }
     }
 }
@@ -550,12 +595,14 @@ word_enum! {
         Building = "building",
         /// Started (a volume: whole and usable).
         Active = "active",
+        /// Stored, with nothing to start (a secret's only state).
+        Defined = "defined",
     }
 }
 
 impl ResourceState {
     pub fn is_active(self) -> bool {
-        !matches!(self, ResourceState::Inactive)
+        !matches!(self, ResourceState::Inactive | ResourceState::Defined)
     }
 }
 
@@ -765,6 +812,8 @@ word_enum! {
         Download = "download",
         Wipe = "wipe",
         Resize = "resize",
+        /// A secret's value is being set.
+        SetValue = "set-value",
     }
 }
 

@@ -29,8 +29,8 @@ impl Definition for Volume {
     fn uuid(&self) -> Uuid {
         Uuid::nil()
     }
-    fn name(&self) -> &str {
-        &self.name
+    fn name(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(&self.name)
     }
     fn to_xml(&self) -> String {
         Volume::to_xml(self)

@@ -524,6 +524,12 @@ mod tests {
         for d in EventDetail::ALL {
             assert_eq!(details().from(details().to(*d)), Some(*d), "{d}");
         }
+        for r in t::ResourceState::ALL {
+            assert_eq!(resource_states().from(resource_states().to(*r)), Some(*r), "{r}");
+        }
+        for o in t::ObjectKind::ALL {
+            assert_eq!(objects().from(objects().to(*o)), Some(*o), "{o}");
+        }
         assert_eq!(v1::DomainState::ShuttingDown.as_str_name(), wire_name("DOMAIN_STATE", "shutting-down"));
     }
 
@@ -538,6 +544,10 @@ mod tests {
             State::new(DomainState::Shutoff, StateReason::Destroyed),
         );
         assert_eq!(event_from(event_to(&e)).unwrap(), e);
+        let s = t::Event::of(t::ObjectKind::Secret, Uuid::new_v4(), "s", EventKind::Changed, EventDetail::ValueChanged)
+            .with_revision(3)
+            .with_state(t::ObjectState::Resource(t::ResourceState::Defined));
+        assert_eq!(event_from(event_to(&s)).unwrap(), s);
     }
 
     #[test]

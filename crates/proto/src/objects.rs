@@ -147,6 +147,33 @@ pub fn volume_from(i: v1::VolumeInfo) -> Result<t::VolumeInfo, Error> {
     Ok(out)
 }
 
+pub fn secret_to(i: t::SecretInfo) -> v1::SecretInfo {
+    v1::SecretInfo {
+        uuid: uuid_text(&i.uuid),
+        job: i.job.as_ref().map(job_to),
+        usage_type: i.usage_type,
+        usage_id: i.usage_id,
+        description: i.description,
+        ephemeral: i.ephemeral,
+        private: i.private,
+        has_value: i.has_value,
+        generation: i.generation,
+    }
+}
+
+pub fn secret_from(i: v1::SecretInfo) -> Result<t::SecretInfo, Error> {
+    let mut out = t::SecretInfo::new(convert::uuid(&i.uuid)?);
+    out.usage_type = i.usage_type;
+    out.usage_id = i.usage_id;
+    out.description = i.description;
+    out.ephemeral = i.ephemeral;
+    out.private = i.private;
+    out.has_value = i.has_value;
+    out.generation = i.generation;
+    out.job = i.job.map(job_from).transpose()?;
+    Ok(out)
+}
+
 pub fn object_to(i: Info) -> v1::ObjectInfo {
     use v1::object_info::Info as W;
     let info = match i {
@@ -154,6 +181,7 @@ pub fn object_to(i: Info) -> v1::ObjectInfo {
         Info::Network(n) => W::Network(network_to(n)),
         Info::Pool(p) => W::Pool(pool_to(p)),
         Info::Volume(v) => W::Volume(volume_to(v)),
+        Info::Secret(s) => W::Secret(secret_to(s)),
         // A kind this daemon does not send yet.
         _ => return v1::ObjectInfo { info: None },
     };
@@ -167,6 +195,7 @@ pub fn object_from(i: v1::ObjectInfo) -> Result<Info, Error> {
         Some(W::Network(n)) => network_from(n).map(Info::from),
         Some(W::Pool(p)) => pool_from(p).map(Info::from),
         Some(W::Volume(v)) => volume_from(v).map(Info::from),
+        Some(W::Secret(s)) => secret_from(s).map(Info::from),
         None => Err(bad("object info", "none")),
     }
 }
@@ -276,7 +305,17 @@ mod tests {
         v.job = Some(job());
         let mut d = t::DomainInfo::new(Uuid::new_v4(), "vm");
         d.generation = 9;
-        for i in [Info::from(n), Info::from(p), Info::from(v), Info::from(d)] {
+        let mut s = t::SecretInfo::new(Uuid::new_v4());
+        s.usage_type = Some("iscsi".into());
+        s.usage_id = Some("chap".into());
+        s.description = Some("a target's password".into());
+        s.ephemeral = true;
+        s.private = true;
+        s.has_value = true;
+        s.generation = 4;
+        s.job = Some(job());
+        let bare = t::SecretInfo::new(Uuid::new_v4());
+        for i in [Info::from(n), Info::from(p), Info::from(v), Info::from(d), Info::from(s), Info::from(bare)] {
             assert_eq!(object_from(object_to(i.clone())).unwrap(), i);
         }
     }

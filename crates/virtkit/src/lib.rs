@@ -32,6 +32,7 @@ mod defaults;
 mod objects;
 mod remote;
 mod remote_objects;
+mod secrets;
 mod tls;
 mod uri;
 
@@ -44,10 +45,11 @@ use virtkit_model::domain::Domain as DomainDef;
 pub use daemon::daemon_socket;
 pub use objects::{
     BuildOptions, Def, DeleteOptions, Handle, Info, Lease, LeaseOptions, Network, NetworkInfo, NetworkUpdate,
-    NetworkUpdateCommand, NetworkUpdateOptions, NetworkUpdateSection, PoolInfo, RefreshOptions, ResizeOptions,
-    StopOptions, StoragePool, StorageVolume, TransferOptions, VolumeCreateOptions, VolumeInfo, WipeAlgorithm,
-    WipeOptions, kinds, parse_document,
+    NetworkUpdateCommand, NetworkUpdateOptions, NetworkUpdateSection, PoolInfo, RefreshOptions, ResizeOptions, Secret,
+    SecretInfo, StopOptions, StoragePool, StorageVolume, TransferOptions, VolumeCreateOptions, VolumeInfo,
+    WipeAlgorithm, WipeOptions, kinds, parse_document,
 };
+pub use secrets::SecretValueOptions;
 pub use uri::Uri;
 pub use virtkit_engine::options::{
     AddressSource, AutostartOptions, CreateOptions, DefineOptions, InfoOptions, InterfaceAddressOptions, ListOptions,

@@ -27,7 +27,7 @@ pub use virtkit_engine::options::{
     BuildOptions, DeleteOptions, LeaseOptions, NetworkUpdateOptions, RefreshOptions, ResizeOptions, StopOptions,
     TransferOptions, VolumeCreateOptions, WipeAlgorithm, WipeOptions,
 };
-pub use virtkit_engine::types::{Lease, NetworkInfo, PoolInfo, VolumeInfo};
+pub use virtkit_engine::types::{Lease, NetworkInfo, PoolInfo, SecretInfo, VolumeInfo};
 pub use virtkit_engine::{Def, Info};
 use virtkit_model::network::Network as NetworkDef;
 pub use virtkit_model::network::{NetworkUpdate, NetworkUpdateCommand, NetworkUpdateSection};
@@ -143,9 +143,9 @@ impl Connection {
 
     // ---- typed handles ----
 
-    fn typed<K: Kind>(&self, info: Info) -> Result<Handle<K>> {
+    pub(crate) fn typed<K: Kind>(&self, info: Info) -> Result<Handle<K>> {
         let i = K::info(info)?;
-        Ok(Handle { conn: self.clone(), uuid: K::uuid(&i), name: K::name(&i).to_owned(), _kind: PhantomData })
+        Ok(Handle { conn: self.clone(), uuid: K::uuid(&i), name: K::name(&i), _kind: PhantomData })
     }
 
     pub async fn define_network_xml(&self, xml: &str, opts: DefineOptions) -> Result<Network> {
@@ -216,7 +216,7 @@ impl Connection {
     }
 }
 
-fn typed_list<K: Kind>(l: crate::List<Info>) -> Result<crate::List<K::Info>> {
+pub(crate) fn typed_list<K: Kind>(l: crate::List<Info>) -> Result<crate::List<K::Info>> {
     let items = l.items.into_iter().map(K::info).collect::<Result<Vec<_>>>()?;
     Ok(crate::List::new(l.revision, items))
 }
@@ -238,11 +238,11 @@ pub mod kinds {
         #[doc(hidden)]
         fn uuid(i: &Self::Info) -> Uuid;
         #[doc(hidden)]
-        fn name(i: &Self::Info) -> &str;
+        fn name(i: &Self::Info) -> String;
     }
 
     macro_rules! kind {
-        ($(#[$m:meta])* $k:ident, $object:ident, $info:ty) => {
+        ($(#[$m:meta])* $k:ident, $object:ident, $info:ty, |$i:ident| $name:expr) => {
             $(#[$m])*
             #[derive(Debug)]
             pub enum $k {}
@@ -262,8 +262,8 @@ pub mod kinds {
                 fn uuid(i: &$info) -> Uuid {
                     i.uuid
                 }
-                fn name(i: &$info) -> &str {
-                    &i.name
+                fn name($i: &$info) -> String {
+                    $name
                 }
             }
         };
@@ -271,15 +271,19 @@ pub mod kinds {
 
     kind!(
         /// Virtual networks.
-        Network, Network, NetworkInfo
+        Network, Network, NetworkInfo, |i| i.name.clone()
     );
     kind!(
         /// Storage pools.
-        Pool, Pool, PoolInfo
+        Pool, Pool, PoolInfo, |i| i.name.clone()
     );
     kind!(
         /// Storage volumes.
-        Volume, Volume, VolumeInfo
+        Volume, Volume, VolumeInfo, |i| i.name.clone()
+    );
+    kind!(
+        /// Secrets (they have no name: a handle's is the UUID).
+        Secret, Secret, SecretInfo, |i| i.uuid.to_string()
     );
 }
 
@@ -312,6 +316,8 @@ pub type Network = Handle<kinds::Network>;
 pub type StoragePool = Handle<kinds::Pool>;
 /// A storage volume.
 pub type StorageVolume = Handle<kinds::Volume>;
+/// A secret: a password or key, its value set and read apart.
+pub type Secret = Handle<kinds::Secret>;
 
 impl<K: Kind> Handle<K> {
     pub fn uuid(&self) -> Uuid {

@@ -63,8 +63,29 @@ impl Remote {
             kind: conv::kind_to(kind),
             key: key.to_owned(),
             pool: pool.map(|p| p.to_string()),
+            usage_type: None,
         };
         info(self.c().lookup_object(self.req(msg)).await)
+    }
+
+    pub(crate) async fn lookup_secret_by_usage(&self, usage_type: &str, id: &str) -> Result<Info> {
+        let msg = v1::LookupObjectRequest {
+            kind: conv::kind_to(ObjectKind::Secret),
+            key: id.to_owned(),
+            pool: None,
+            usage_type: Some(usage_type.to_owned()),
+        };
+        info(self.c().lookup_object(self.req(msg)).await)
+    }
+
+    pub(crate) async fn set_secret_value(&self, secret: Uuid, value: Vec<u8>) -> Result<Info> {
+        let msg = v1::SetSecretValueRequest { uuid: secret.to_string(), value };
+        info(self.c().set_secret_value(self.req(msg)).await)
+    }
+
+    pub(crate) async fn get_secret_value(&self, secret: Uuid) -> Result<Vec<u8>> {
+        let msg = v1::GetSecretValueRequest { uuid: secret.to_string() };
+        Ok(self.c().get_secret_value(self.req(msg)).await.map_err(status)?.into_inner().value)
     }
 
     pub(crate) async fn object_info(&self, kind: ObjectKind, uuid: Uuid) -> Result<Info> {
