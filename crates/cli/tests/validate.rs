@@ -121,6 +121,8 @@ fn other_document_kinds_are_refused_clearly() {
     // A secret is a document virtkit reads.
     let f = write(&dir, "secret.xml", "<secret><uuid>c7a5fdbd-edaf-9455-926a-d65c16db1809</uuid></secret>");
     virtkit().arg("validate").arg(&f).assert().success();
+    let f = write(&dir, "bad-secret.xml", "<secret><usage type='iscsi'><target>a/b</target></usage></secret>");
+    virtkit().arg("validate").arg(&f).assert().code(1).stderr(predicate::str::contains("/secret/usage/target"));
 }
 
 const NETWORK: &str = "<network>
