@@ -229,6 +229,21 @@ pub fn log_tail(path: &Path, max: usize) -> String {
     String::from_utf8_lossy(&data[start..]).trim().to_owned()
 }
 
+/// Makes the process `cmd` starts die (SIGKILL) when the thread that
+/// started it ends: when the daemon is killed, even by SIGKILL. For the
+/// short-lived helpers that work on the host's storage (qemu-img, qemu-io,
+/// qemu-nbd), which must not go on writing where the next daemon looks.
+/// A runtime's worker threads live as long as the runtime, so this is the
+/// daemon's own end.
+pub fn die_with_parent(cmd: &mut tokio::process::Command) {
+    // SAFETY: between fork and exec only prctl runs: a system call, which
+    // is async-signal-safe, allocates nothing and takes no lock.
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

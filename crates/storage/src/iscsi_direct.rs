@@ -170,7 +170,9 @@ impl IscsiDirect {
     async fn zero(&self, t: &Target, lun: u32, job: &JobCtl) -> Result<()> {
         let bytes = self.size(t, lun).await?;
         job.set_total(bytes);
-        let child = Command::new(&self.qemu_io)
+        let mut cmd = Command::new(&self.qemu_io);
+        virtkit_host::process::die_with_parent(&mut cmd);
+        let child = cmd
             .args(["--image-opts", "-c", &format!("write -z 0 {bytes}"), &t.image_opts(lun)])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -200,6 +202,7 @@ impl IscsiDirect {
             .map_err(|e| io(format!("cannot make {}", dir.display()), e))?;
         let sock = dir.join("sock");
         let mut cmd = Command::new(&self.qemu_nbd);
+        virtkit_host::process::die_with_parent(&mut cmd);
         cmd.args(["--image-opts", "-k"]).arg(&sock);
         if !writable {
             cmd.arg("-r");

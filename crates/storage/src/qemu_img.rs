@@ -139,17 +139,8 @@ impl QemuImg {
         let mut cmd = Command::new(&self.bin);
         cmd.args(&args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         // A qemu-img dies with the engine, even one killed by SIGKILL, so that
-        // none goes on writing into a pool the next engine manages. (The
-        // signal comes when the thread that forked ends: the runtime's
-        // workers live as long as it.)
-        // SAFETY: between fork and exec only prctl runs, which is a system
-        // call: async-signal-safe, no allocation, no lock.
-        #[allow(unsafe_code)]
-        unsafe {
-            cmd.pre_exec(|| {
-                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from)
-            });
-        }
+        // none goes on writing into a pool the next engine manages.
+        virtkit_host::process::die_with_parent(&mut cmd);
         let mut child = cmd.spawn().map_err(|e| io(format!("cannot run {}", self.bin.display()), e))?;
         let mut stdout = child.stdout.take();
         let mut stderr = child.stderr.take();
