@@ -371,7 +371,9 @@ pub async fn common(conn: &Connection, kind: ObjectKind, cmd: Common) -> Result<
                 opts = opts.expected_generation(g);
             }
             let i = conn.define_object(def, opts).await.map_err(|e| Failure::Api(e, Some(shown.clone())))?;
-            println!("{} {} defined from {shown}", noun(kind), label(&i));
+            // virsh's words: "Secret UUID created".
+            let done = if kind == ObjectKind::Secret { "created".to_owned() } else { format!("defined from {shown}") };
+            println!("{} {} {done}", noun(kind), label(&i));
         }
         Common::Create { file } => {
             let (shown, xml) = read_file(&file)?;
@@ -392,7 +394,8 @@ pub async fn common(conn: &Connection, kind: ObjectKind, cmd: Common) -> Result<
         Common::Undefine { name } => {
             let i = find(name).await?;
             conn.undefine_object(kind, i.uuid(), Default::default()).await?;
-            println!("{} {} has been undefined", noun(kind), label(&i));
+            let done = if kind == ObjectKind::Secret { "deleted" } else { "has been undefined" };
+            println!("{} {} {done}", noun(kind), label(&i));
         }
         Common::Autostart { name, disable } => {
             let i = find(name).await?;

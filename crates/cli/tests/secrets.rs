@@ -155,7 +155,8 @@ fn every_secret_command_prints_the_same_in_process_and_through_the_daemon() {
         "c2Vjb25kIHZhbHVl\n".to_owned(),
         "dGhpcmQgdmFsdWU=\n".to_owned(),
         "\"secrets\": [".to_owned(),
-        format!("Secret {A} has been undefined"),
+        format!("Secret {A} created\nSecret {P} created\n"),
+        format!("Secret {A} deleted"),
     ] {
         assert!(want.contains(&expect), "{expect}:\n{want}");
     }

@@ -156,6 +156,15 @@ impl Inner {
                 return Err(e);
             }
             let mut reg = self.lock();
+            // Another define may have taken what this one needs (a secret's
+            // usage, a bridge) while the file was written: this one is undone.
+            if let Err(e) = K::check_against(&reg, &def) {
+                let old = K::table(&reg)
+                    .get_any(&uuid)
+                    .and_then(|r| r.config.clone().map(|c| (c, r.generation, r.autostart)));
+                drop(reg);
+                return Err(self.undo_define::<K>(&uuid, &def, old, e));
+            }
             let r = K::table_mut(&mut reg).get_mut(&uuid)?;
             r.config = Some(def);
             r.generation = generation;
@@ -166,6 +175,30 @@ impl Inner {
             let info = K::answer(&reg, r);
             drop(guard);
             return Ok(info);
+        }
+    }
+
+    /// Puts back what a refused define stored: the object's old definition
+    /// (with its generation and autostart), or for a new one nothing (its
+    /// reservation dropped). A failure to is reported beside `e`.
+    fn undo_define<K: Lifecycle>(
+        &self,
+        uuid: &Uuid,
+        def: &K::Def,
+        old: Option<(Arc<K::Def>, u64, bool)>,
+        e: Error,
+    ) -> Error {
+        let undone = match (&self.store, &old) {
+            (None, _) => Ok(()),
+            (Some(store), Some((o, generation, autostart))) => K::save(store, *generation, *autostart, o),
+            (Some(store), None) => K::unsave(store, def),
+        };
+        if old.is_none() {
+            self.drop_reservation::<K>(uuid);
+        }
+        match undone {
+            Ok(()) => e,
+            Err(c) => e.with_cleanup(c),
         }
     }
 

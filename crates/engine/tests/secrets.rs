@@ -159,3 +159,27 @@ async fn values_are_kept_beside_the_definition_with_mode_0600_and_ephemeral_ones
     e.undefine_object(ObjectKind::Secret, p, Default::default()).await.unwrap();
     assert!(!file.exists() && !dir.path().join(format!("secret/{p}.xml")).exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_many_secrets_defined_at_once_with_one_usage_one_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = open(dir.path()).await;
+    let tries: Vec<_> = (0..16)
+        .map(|_| {
+            let e = e.clone();
+            tokio::spawn(
+                async move { e.define_object(doc(Uuid::new_v4(), "", &iscsi("one")), Default::default()).await },
+            )
+        })
+        .collect();
+    let mut kept = 0;
+    for t in tries {
+        match t.await.unwrap() {
+            Ok(_) => kept += 1,
+            Err(err) => assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}"),
+        }
+    }
+    assert_eq!(kept, 1);
+    assert_eq!(e.list_objects(ObjectKind::Secret, ListOptions::default()).await.unwrap().items.len(), 1);
+    assert_eq!(std::fs::read_dir(dir.path().join("secret")).unwrap().count(), 1);
+}
