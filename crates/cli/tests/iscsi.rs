@@ -82,6 +82,43 @@ fn a_guest_writes_to_a_lun_of_an_iscsi_direct_pool() {
         }
         dom.power_off(PowerOffOptions::default()).await.unwrap();
         drop(guest);
+
+        // A LUN behind CHAP: the pool logs in with its secret, but a guest
+        // on it is refused at start, saying why, with no QEMU run.
+        let chap_iqn = "iqn.2026-12.org.example:chap";
+        let lun = dir.path().join("chap1.img");
+        std::fs::File::create(&lun).unwrap().set_len(4 << 20).unwrap();
+        tgt::tgtadm(&["--op", "new", "--mode", "target", "--tid", "2", "-T", chap_iqn]);
+        tgt::tgtadm(&["--op", "new", "--mode", "logicalunit", "--tid", "2", "--lun", "1", "-b", lun.to_str().unwrap()]);
+        tgt::tgtadm(&["--op", "bind", "--mode", "target", "--tid", "2", "-I", "ALL"]);
+        tgt::tgtadm(&["--op", "new", "--mode", "account", "--user", "u", "--password", "secretpass12"]);
+        tgt::tgtadm(&["--op", "bind", "--mode", "account", "--tid", "2", "--user", "u"]);
+        let secret = conn
+            .define_secret_xml("<secret><usage type='iscsi'><target>tgt</target></usage></secret>", Default::default())
+            .await
+            .unwrap();
+        secret.set_value(b"secretpass12", Default::default()).await.unwrap();
+        let chap_pool = format!(
+            "<pool type='iscsi-direct'><name>pc</name><source><host name='127.0.0.1' port='{}'/>\
+             <device path='{chap_iqn}'/><auth type='chap' username='u'><secret usage='tgt'/></auth>\
+             <initiator><iqn name='{}'/></initiator></source></pool>",
+            tgt::PORT,
+            tgt::CLIENT
+        );
+        let chap_pool = conn.define_pool_xml(&chap_pool, Default::default()).await.unwrap();
+        chap_pool.start(Default::default()).await.unwrap();
+        let uuid2 = uuid::Uuid::new_v4().to_string();
+        let _guest2 = Guest(uuid2.clone());
+        let xml =
+            domain_xml(&uuid2, &console).replace("<name>g</name>", "<name>g2</name>").replace("pool='p'", "pool='pc'");
+        let dom2 = conn.define_xml(&xml, Default::default()).await.unwrap();
+        let err = dom2.start(StartOptions::default()).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("storage pool 'pc' logs in with CHAP, and handing its secret to QEMU is not done yet"),
+            "{err}"
+        );
+        assert!(common::qemu_of(&uuid2).is_none());
     });
     let lun = std::fs::read(dir.path().join("lun1.img")).unwrap();
     assert!(lun.starts_with(b"VIRTKIT-DISK-WRITE "), "the guest's line is not on the LUN");

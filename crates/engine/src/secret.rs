@@ -53,6 +53,11 @@ impl Value {
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.0
     }
+
+    /// The bytes, shared (for a backend that logs in with them).
+    pub(crate) fn shared(&self) -> Arc<Vec<u8>> {
+        self.0.clone()
+    }
 }
 
 impl std::fmt::Debug for Value {
@@ -207,6 +212,32 @@ fn value_of(r: &Record<SecretKind>) -> Result<Value> {
     r.extra.value.clone().ok_or_else(|| Error::new(ErrorKind::NotFound, format!("secret {} has no value", r.uuid)))
 }
 
+/// The value of the secret a document names, for the engine's own use
+/// (a pool's CHAP password): private secrets too. A usage names the
+/// secret whose usage id it is (of one usage type only).
+pub(crate) fn secret_value(reg: &Registry, r: &SecretRef) -> Result<Value> {
+    match r {
+        SecretRef::Uuid(u) => value_of(reg.secrets.get(u)?),
+        SecretRef::Usage(id) => {
+            let mut found = reg
+                .secrets
+                .iter()
+                .filter(|s| s.config.as_ref().and_then(|c| c.usage.as_ref()).is_some_and(|u| u.id() == id));
+            match (found.next(), found.next()) {
+                (Some(s), None) => value_of(s),
+                (Some(a), Some(b)) => Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!("usage '{}' names secrets {} and {}", crate::error::cut(id), a.uuid, b.uuid),
+                )),
+                (None, _) => {
+                    Err(Error::new(ErrorKind::NotFound, format!("no secret with usage '{}'", crate::error::cut(id))))
+                }
+            }
+        }
+        _ => Err(Error::new(ErrorKind::Unsupported, "this kind of secret reference is not known")),
+    }
+}
+
 impl Inner {
     async fn set_secret_value(&self, uuid: Uuid, value: Vec<u8>) -> Result<SecretInfo> {
         if value.len() > MAX_VALUE {
@@ -226,35 +257,6 @@ impl Inner {
         reg.secrets.get_mut(&uuid)?.extra.value = Some(Value(Arc::new(value)));
         self.emit::<SecretKind>(&mut reg, &uuid, EventKind::Changed, EventDetail::ValueChanged);
         Ok(SecretKind::answer(&reg, reg.secrets.get(&uuid)?))
-    }
-
-    /// The value of the secret a document names, for the engine's own use
-    /// (a pool's CHAP password): private secrets too. A usage names the
-    /// secret whose usage id it is (of one usage type only).
-    #[cfg_attr(not(test), allow(dead_code, reason = "for the storage backends that log in with a secret"))]
-    pub(crate) fn secret_value(&self, r: &SecretRef) -> Result<Value> {
-        let reg = self.lock();
-        match r {
-            SecretRef::Uuid(u) => value_of(reg.secrets.get(u)?),
-            SecretRef::Usage(id) => {
-                let mut found = reg
-                    .secrets
-                    .iter()
-                    .filter(|s| s.config.as_ref().and_then(|c| c.usage.as_ref()).is_some_and(|u| u.id() == id));
-                match (found.next(), found.next()) {
-                    (Some(s), None) => value_of(s),
-                    (Some(a), Some(b)) => Err(Error::new(
-                        ErrorKind::InvalidArgument,
-                        format!("usage '{}' names secrets {} and {}", crate::error::cut(id), a.uuid, b.uuid),
-                    )),
-                    (None, _) => Err(Error::new(
-                        ErrorKind::NotFound,
-                        format!("no secret with usage '{}'", crate::error::cut(id)),
-                    )),
-                }
-            }
-            _ => Err(Error::new(ErrorKind::Unsupported, "this kind of secret reference is not known")),
-        }
     }
 
     /// Loads the stored secrets and their values.
@@ -302,17 +304,20 @@ mod tests {
         let uuid = s.uuid;
         e.define_object(crate::Def::Secret(Box::new(s)), DefineOptions::default()).await.unwrap();
         let by_uuid = SecretRef::Uuid(uuid);
-        assert_eq!(e.inner.secret_value(&by_uuid).unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(secret_value(&e.inner.lock(), &by_uuid).unwrap_err().kind(), ErrorKind::NotFound);
         e.set_secret_value(uuid, b"s3cret".to_vec(), Default::default()).await.unwrap();
-        assert_eq!(e.inner.secret_value(&by_uuid).unwrap().bytes(), b"s3cret");
-        assert_eq!(e.inner.secret_value(&SecretRef::Usage("chap".into())).unwrap().bytes(), b"s3cret");
-        assert_eq!(e.inner.secret_value(&SecretRef::Usage("other".into())).unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(secret_value(&e.inner.lock(), &by_uuid).unwrap().bytes(), b"s3cret");
+        assert_eq!(secret_value(&e.inner.lock(), &SecretRef::Usage("chap".into())).unwrap().bytes(), b"s3cret");
+        assert_eq!(
+            secret_value(&e.inner.lock(), &SecretRef::Usage("other".into())).unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
         // Clients are refused it.
         assert_eq!(e.get_secret_value(uuid, Default::default()).unwrap_err().kind(), ErrorKind::PermissionDenied);
         let twin = Secret::new().with_usage(SecretUsage::Ceph("chap".into()));
         e.define_object(crate::Def::Secret(Box::new(twin)), DefineOptions::default()).await.unwrap();
-        let err = e.inner.secret_value(&SecretRef::Usage("chap".into())).unwrap_err();
+        let err = secret_value(&e.inner.lock(), &SecretRef::Usage("chap".into())).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
-        assert_eq!(format!("{:?}", e.inner.secret_value(&by_uuid).unwrap()), "Value(6 bytes)");
+        assert_eq!(format!("{:?}", secret_value(&e.inner.lock(), &by_uuid).unwrap()), "Value(6 bytes)");
     }
 }

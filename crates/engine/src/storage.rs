@@ -16,7 +16,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::kind::{Definition, Kind, ObjRef, Record, Table};
 use crate::lifecycle::{Activated, Lifecycle};
 use crate::registry::Registry;
-use crate::storage_driver::{ActivePool, BuildMode, PoolBackend, PoolScan, StorageDriver};
+use crate::storage_driver::{ActivePool, BuildMode, PoolAuth, PoolBackend, PoolScan, StorageDriver};
 use crate::store::Store;
 use crate::types::{EventDetail, EventKind, JobKind, ObjectKind, ObjectState, PoolInfo, ResourceState};
 use crate::volume::VolumeKind;
@@ -145,12 +145,36 @@ pub(crate) struct PoolRun {
     pub obj: ObjRef,
     pub live: Arc<Pool>,
     pub data: serde_json::Value,
+    /// Its login, or why it cannot be had now (its secret is gone).
+    pub auth: std::result::Result<Option<PoolAuth>, Error>,
 }
 
 impl PoolRun {
+    /// The pool, for what needs no login (stopping it).
     pub(crate) fn active(&self) -> ActivePool<'_> {
-        ActivePool { pool: &self.obj, live: &self.live, data: &self.data }
+        ActivePool::new(&self.obj, &self.live, &self.data, self.auth.as_ref().ok().and_then(Option::as_ref))
     }
+
+    /// The pool with its login, for what reaches its storage.
+    pub(crate) fn logged_in(&self) -> Result<ActivePool<'_>> {
+        let auth = self.auth.as_ref().map_err(Clone::clone)?;
+        Ok(ActivePool::new(&self.obj, &self.live, &self.data, auth.as_ref()))
+    }
+}
+
+/// The login a pool's document asks for (`<source><auth>`), with the value
+/// of the secret it names; an error names the pool and the secret missing.
+pub(crate) fn pool_auth(reg: &Registry, def: &Pool) -> Result<Option<PoolAuth>> {
+    let Some(a) = &def.source.auth else { return Ok(None) };
+    let value = crate::secret::secret_value(reg, &a.secret).map_err(|e| {
+        let what = match &a.secret {
+            virtkit_model::storage::SecretRef::Uuid(u) => format!("secret {u}"),
+            virtkit_model::storage::SecretRef::Usage(u) => format!("the secret of usage '{}'", crate::error::cut(u)),
+            _ => "its secret".to_owned(),
+        };
+        Error::new(e.kind(), format!("storage pool '{}' logs in with {what}: {}", def.name, e.message()))
+    })?;
+    Ok(Some(PoolAuth::new(a.auth_type, a.username.clone(), value.shared())))
 }
 
 /// A volume's UUID: named by its pool and its name, so a volume found again
@@ -182,7 +206,9 @@ impl Inner {
     pub(crate) fn pool_run(reg: &Registry, uuid: &Uuid) -> Result<PoolRun> {
         let r = reg.pools.get(uuid)?;
         match (&r.live, r.active()) {
-            (Some(l), true) => Ok(PoolRun { obj: r.obj_ref(), live: l.clone(), data: r.data.clone() }),
+            (Some(l), true) => {
+                Ok(PoolRun { obj: r.obj_ref(), live: l.clone(), data: r.data.clone(), auth: pool_auth(reg, l) })
+            }
             _ => Err(Error::state(format!("storage pool '{}' is not active", r.name))),
         }
     }
@@ -233,13 +259,14 @@ impl Inner {
     /// runtime status is on disk before it shows as active).
     async fn activate_pool(&self, obj: &ObjRef, def: Arc<Pool>, unhide: bool) -> Result<PoolInfo> {
         let backend = self.backend(&def)?;
-        let started = backend.start(obj, def).await?;
+        let auth = pool_auth(&self.lock(), &def)?;
+        let started = backend.start(obj, def, auth.as_ref()).await?;
         let active = Activated::<PoolKind> { live: started.live, state: ResourceState::Active, data: started.data };
         if let Some(store) = &self.store {
             let saved = Inner::run_file(&obj.name, Uuid::nil(), &active, None)
                 .and_then(|f| store.save_run(ObjectKind::Pool, &obj.uuid, &f));
             if let Err(e) = saved {
-                let run = ActivePool { pool: obj, live: &active.live, data: &active.data };
+                let run = ActivePool::new(obj, &active.live, &active.data, auth.as_ref());
                 return Err(match backend.stop(run).await {
                     Ok(()) => e,
                     Err(c) => e.with_cleanup(c),
@@ -363,7 +390,7 @@ impl Inner {
             }
             Inner::pool_run(&reg, &uuid)?
         };
-        let scan = self.backend(&run.live)?.refresh(run.active()).await?;
+        let scan = self.backend(&run.live)?.refresh(run.logged_in()?).await?;
         let mut reg = self.lock();
         set_volumes(&mut reg, &obj, scan);
         self.emit::<PoolKind>(&mut reg, &uuid, EventKind::Changed, EventDetail::Refreshed);
@@ -394,9 +421,10 @@ impl Inner {
         }
         for (uuid, run, live, _state) in loaded.runs {
             let obj = ObjRef::new(ObjectKind::Pool, uuid, run.name.clone());
-            let taken = match self.backend(&live) {
-                Ok(b) => b.reconnect(&obj, Arc::new(live), run.driver).await,
-                Err(e) => Err(e),
+            let auth = pool_auth(&self.lock(), &live);
+            let taken = match (self.backend(&live), auth) {
+                (Ok(b), Ok(auth)) => b.reconnect(&obj, Arc::new(live), run.driver, auth.as_ref()).await,
+                (Err(e), _) | (_, Err(e)) => Err(e),
             };
             match taken {
                 Ok(a) => {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio::sync::mpsc;
-use virtkit_model::storage::{Pool, PoolType, Volume};
+use virtkit_model::storage::{AuthType, Pool, PoolType, Volume};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::jobs::JobCtl;
@@ -66,6 +66,40 @@ pub struct ActivePool<'a> {
     pub pool: &'a ObjRef,
     pub live: &'a Pool,
     pub data: &'a serde_json::Value,
+    /// The login its document asks for, with the secret's value.
+    pub auth: Option<&'a PoolAuth>,
+}
+
+impl<'a> ActivePool<'a> {
+    pub fn new(pool: &'a ObjRef, live: &'a Pool, data: &'a serde_json::Value, auth: Option<&'a PoolAuth>) -> Self {
+        ActivePool { pool, live, data, auth }
+    }
+}
+
+/// A pool's login (`<source><auth>`): its type and user name, and the
+/// value of the secret object the document names, as the engine's secrets
+/// hold it. A backend keeps it in memory only; its `Debug` shows no value.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct PoolAuth {
+    pub auth_type: AuthType,
+    pub username: String,
+    pub secret: Arc<Vec<u8>>,
+}
+
+impl PoolAuth {
+    pub fn new(auth_type: AuthType, username: impl Into<String>, secret: Arc<Vec<u8>>) -> Self {
+        PoolAuth { auth_type, username: username.into(), secret }
+    }
+}
+
+impl std::fmt::Debug for PoolAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolAuth")
+            .field("auth_type", &self.auth_type)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How a pool is built (`pool-build`).
@@ -126,15 +160,22 @@ pub trait PoolBackend: Send + Sync + 'static {
         Err(unsupported(self.pool_type(), "be built"))
     }
 
-    /// Makes the pool usable and finds its volumes. On failure nothing of
+    /// Makes the pool usable and finds its volumes (logging in with
+    /// `auth` where the document asks for a login). On failure nothing of
     /// it is left behind.
-    async fn start(&self, pool: &ObjRef, def: Arc<Pool>) -> Result<PoolActive>;
+    async fn start(&self, pool: &ObjRef, def: Arc<Pool>, auth: Option<&PoolAuth>) -> Result<PoolActive>;
 
     /// Takes a pool a previous engine started over (by default: starts it
     /// again, which a backend whose start is idempotent can keep).
-    async fn reconnect(&self, pool: &ObjRef, live: Arc<Pool>, data: serde_json::Value) -> Result<PoolActive> {
+    async fn reconnect(
+        &self,
+        pool: &ObjRef,
+        live: Arc<Pool>,
+        data: serde_json::Value,
+        auth: Option<&PoolAuth>,
+    ) -> Result<PoolActive> {
         let _ = data;
-        self.start(pool, live).await
+        self.start(pool, live, auth).await
     }
 
     /// Makes the pool unusable; its data stays.

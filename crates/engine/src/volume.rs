@@ -229,7 +229,8 @@ impl Inner {
                 return Err(e);
             }
         };
-        let made = self.backend(&run.live)?.create_volume(run.active(), &def, source.as_deref(), &guard.state).await;
+        let made =
+            self.backend(&run.live)?.create_volume(run.logged_in()?, &def, source.as_deref(), &guard.state).await;
         drop(busy);
         let made = match made {
             Ok(v) => v,
@@ -255,7 +256,7 @@ impl Inner {
     pub(crate) async fn delete_volume(&self, uuid: Uuid) -> Result<VolumeInfo> {
         let op = self.vol_op(&uuid, JobKind::Delete).await?;
         ensure_unused(&self.lock(), &op.vol, "be deleted")?;
-        self.backend(&op.pool.live)?.delete_volume(op.pool.active(), &op.vol).await?;
+        self.backend(&op.pool.live)?.delete_volume(op.pool.logged_in()?, &op.vol).await?;
         let mut reg = self.lock();
         account(&mut reg, &op.pool.obj.uuid, allocation_of(&op.vol), 0);
         self.emit::<VolumeKind>(&mut reg, &uuid, EventKind::Deleted, EventDetail::Removed);
@@ -295,7 +296,7 @@ impl Inner {
                 ));
             }
         }
-        let new = self.backend(&op.pool.live)?.resize_volume(op.pool.active(), &op.vol, to).await?;
+        let new = self.backend(&op.pool.live)?.resize_volume(op.pool.logged_in()?, &op.vol, to).await?;
         self.volume_changed(&uuid, new, EventDetail::Resized)
     }
 
@@ -303,7 +304,7 @@ impl Inner {
     pub(crate) async fn wipe_volume(&self, uuid: Uuid, algorithm: WipeAlgorithm) -> Result<VolumeInfo> {
         let op = self.vol_op(&uuid, JobKind::Wipe).await?;
         ensure_unused(&self.lock(), &op.vol, "be wiped")?;
-        self.backend(&op.pool.live)?.wipe_volume(op.pool.active(), &op.vol, algorithm, &op.job.state).await?;
+        self.backend(&op.pool.live)?.wipe_volume(op.pool.logged_in()?, &op.vol, algorithm, &op.job.state).await?;
         self.volume_changed(&uuid, (*op.vol).clone(), EventDetail::Wiped)
     }
 
@@ -321,7 +322,7 @@ impl Inner {
         let total = if range.length > 0 { range.length } else { cap - range.offset };
         op.job.state.set_total(total);
         let backend = self.backend(&op.pool.live)?;
-        let new = backend.upload(op.pool.active(), &op.vol, range, &mut data, &op.job.state).await?;
+        let new = backend.upload(op.pool.logged_in()?, &op.vol, range, &mut data, &op.job.state).await?;
         self.volume_changed(&uuid, new, EventDetail::Uploaded)
     }
 
@@ -332,7 +333,7 @@ impl Inner {
         check_range(range, cap, &op.vol.name)?;
         let total = if range.length > 0 { range.length } else { cap - range.offset };
         op.job.state.set_total(total);
-        self.backend(&op.pool.live)?.download(op.pool.active(), &op.vol, range, &out, &op.job.state).await
+        self.backend(&op.pool.live)?.download(op.pool.logged_in()?, &op.vol, range, &out, &op.job.state).await
     }
 
     /// A volume by UUID, key or path, in whichever pool holds it.

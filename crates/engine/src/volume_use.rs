@@ -205,6 +205,15 @@ pub(crate) fn resolve_disks(reg: &Registry, def: &Domain) -> Result<Vec<Resolved
                 format!("disk {dev}: iscsi-direct volume '{}' has no iscsi:// URL", v.volume),
             ));
         }
+        if path.starts_with("iscsi://") && live.is_some_and(|p| p.source.auth.is_some()) {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "disk {dev}: storage pool '{}' logs in with CHAP, and handing its secret to QEMU is not done yet",
+                    v.pool
+                ),
+            ));
+        }
         let source = source_of(path, Some(vol), initiator)
             .map_err(|m| Error::new(ErrorKind::InvalidArgument, format!("disk {dev}: {m}")))?;
         let format = vol.target.format.map_or("raw", |f| f.as_str());

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use virtkit_engine::storage_driver::{ActivePool, PoolActive, PoolBackend, PoolScan};
+use virtkit_engine::storage_driver::{ActivePool, PoolActive, PoolAuth, PoolBackend, PoolScan};
 use virtkit_engine::{Error, ErrorKind, JobCtl, ObjRef, Result};
 use virtkit_model::storage::{Pool, PoolType, Volume};
 
@@ -40,7 +40,7 @@ impl PoolBackend for Absent {
         self.pool_type
     }
 
-    async fn start(&self, _pool: &ObjRef, _def: Arc<Pool>) -> Result<PoolActive> {
+    async fn start(&self, _pool: &ObjRef, _def: Arc<Pool>, _auth: Option<&PoolAuth>) -> Result<PoolActive> {
         Err(self.refuse())
     }
 

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 use virtkit_engine::options::WipeAlgorithm;
-use virtkit_engine::storage_driver::{ActivePool, BuildMode, PoolActive, PoolBackend, PoolScan, Range, Resize};
+use virtkit_engine::storage_driver::{
+    ActivePool, BuildMode, PoolActive, PoolAuth, PoolBackend, PoolScan, Range, Resize,
+};
 use virtkit_engine::{Error, ErrorKind, JobCtl, ObjRef, Result};
 use virtkit_model::ByteSize;
 use virtkit_model::storage::{BackingStore, Permissions, Pool, PoolType, Volume, VolumeType};
@@ -158,7 +160,7 @@ impl PoolBackend for DirBackend {
         make_dir(def)
     }
 
-    async fn start(&self, _pool: &ObjRef, def: Arc<Pool>) -> Result<PoolActive> {
+    async fn start(&self, _pool: &ObjRef, def: Arc<Pool>, _auth: Option<&PoolAuth>) -> Result<PoolActive> {
         let dir = dir_of(&def)?;
         if !dir.is_dir() {
             return Err(missing_dir(&dir));

@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use tokio::process::Command;
 use tokio::sync::mpsc;
 use virtkit_engine::options::WipeAlgorithm;
-use virtkit_engine::storage_driver::{ActivePool, BuildMode, PoolActive, PoolBackend, PoolScan, Range, Resize};
+use virtkit_engine::storage_driver::{
+    ActivePool, BuildMode, PoolActive, PoolAuth, PoolBackend, PoolScan, Range, Resize,
+};
 use virtkit_engine::{Error, ErrorKind, JobCtl, ObjRef, Result};
 use virtkit_model::storage::{Pool, PoolFormat, PoolType, Volume};
 
@@ -170,7 +172,7 @@ impl PoolBackend for FsBackend {
 
     /// Mounts the device at the pool's directory (unless it is mounted
     /// there already, as after a restart of the engine), then scans it.
-    async fn start(&self, _pool: &ObjRef, def: Arc<Pool>) -> Result<PoolActive> {
+    async fn start(&self, _pool: &ObjRef, def: Arc<Pool>, _auth: Option<&PoolAuth>) -> Result<PoolActive> {
         let dev = device_of(&def)?;
         let device = Device::of(dev)?;
         let target = target_of(&def)?;

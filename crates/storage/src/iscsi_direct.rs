@@ -7,7 +7,7 @@
 //! one (`qemu-io`) and stream its bytes in and out (`qemu-nbd`, spoken to
 //! over NBD), both with QEMU's initiator.
 
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -18,11 +18,12 @@ use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use virtkit_engine::options::WipeAlgorithm;
-use virtkit_engine::storage_driver::{ActivePool, PoolActive, PoolBackend, PoolScan, Range};
+use virtkit_engine::storage_driver::{ActivePool, PoolActive, PoolAuth, PoolBackend, PoolScan, Range};
 use virtkit_engine::{Error, ErrorKind, JobCtl, ObjRef, Result};
 use virtkit_model::ByteSize;
 use virtkit_model::storage::{AuthType, Pool, PoolType, Volume, VolumeFormat, VolumeType};
 
+use crate::chap::Credentials;
 use crate::error::io;
 use crate::initiator::{self, IscsiError, Session};
 use crate::nbd::{Nbd, NbdError};
@@ -33,8 +34,8 @@ const DEFAULT_PORT: u16 = 3260;
 /// Volume names are the LUN after this (libvirt's).
 const VOLUME_PREFIX: &str = "unit:0:0:";
 
-/// Why a pool with CHAP cannot start.
-pub(crate) const NO_SECRETS: &str = "CHAP needs a secret store, which virtkit does not have yet";
+/// The id of the CHAP secret in the QEMU tools' `--object secret`.
+const CHAP_SECRET_ID: &str = "vk-chap";
 
 /// The most bytes moved in one NBD request.
 const CHUNK: u64 = 1 << 20;
@@ -52,31 +53,70 @@ impl Default for IscsiDirect {
     }
 }
 
+/// A directory only this user can enter, removed with what is in it when
+/// dropped: where a QEMU tool finds its socket and the CHAP secret.
+struct PrivateDir(PathBuf);
+
+impl PrivateDir {
+    fn new() -> Result<PrivateDir> {
+        let dir = std::env::temp_dir().join(format!("virtkit-iscsi-{}", uuid::Uuid::new_v4()));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| io(format!("cannot make {}", dir.display()), e))?;
+        Ok(PrivateDir(dir))
+    }
+
+    /// The QEMU tool arguments that give it the target's CHAP secret (a
+    /// file of mode 0600 here, never the command line).
+    fn secret_args(&self, t: &Target) -> Result<Vec<String>> {
+        let Some(c) = &t.chap else { return Ok(Vec::new()) };
+        let file = self.0.join("chap");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&file)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &c.secret))
+            .map_err(|e| io(format!("cannot write {}", file.display()), e))?;
+        let path = file.to_string_lossy().replace(',', ",,");
+        Ok(vec!["--object".to_owned(), format!("secret,id={CHAP_SECRET_ID},format=raw,file={path}")])
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// qemu-nbd serving one LUN on a socket in a directory of its own, for as
 /// long as this lives.
 struct Served {
     child: Child,
-    dir: PathBuf,
+    _dir: PrivateDir,
 }
 
 impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
 /// Where a pool's target is and who logs in to it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 struct Target {
     /// `HOST:PORT`, an IPv6 host in brackets.
     portal: String,
     iqn: String,
     initiator: String,
+    chap: Option<Credentials>,
 }
 
 impl Target {
-    fn of(pool: &Pool) -> Result<Target> {
+    /// The target of `pool`, logged in to with `auth` where it asks for
+    /// CHAP (the engine gives the value of the secret it names).
+    fn of(pool: &Pool, auth: Option<&PoolAuth>) -> Result<Target> {
         let src = &pool.source;
         let bad = |what: &str| Error::new(ErrorKind::InvalidArgument, format!("storage pool '{}' {what}", pool.name));
         let [host] = src.hosts.as_slice() else { return Err(bad("needs exactly one source host")) };
@@ -84,32 +124,44 @@ impl Target {
             return Err(bad("needs exactly one source device (the target's IQN)"));
         };
         let initiator = src.initiator_iqn.clone().ok_or_else(|| bad("needs an initiator IQN"))?;
-        if let Some(auth) = &src.auth {
-            return Err(match auth.auth_type {
-                AuthType::Chap => Error::new(ErrorKind::Unsupported, NO_SECRETS),
-                other => bad(&format!("cannot use {other} auth: iscsi-direct takes chap only")),
-            });
-        }
+        let chap = match (&src.auth, auth) {
+            (None, _) => None,
+            (Some(a), _) if a.auth_type != AuthType::Chap => {
+                return Err(bad(&format!("cannot use {} auth: iscsi-direct takes chap only", a.auth_type)));
+            }
+            (Some(_), Some(given)) => Some(Credentials { user: given.username.clone(), secret: given.secret.to_vec() }),
+            (Some(_), None) => {
+                return Err(Error::new(
+                    ErrorKind::Internal,
+                    format!("storage pool '{}' was given no login", pool.name),
+                ));
+            }
+        };
         let port = host.port.unwrap_or(DEFAULT_PORT);
         let portal =
             if host.name.contains(':') { format!("[{}]:{port}", host.name) } else { format!("{}:{port}", host.name) };
-        Ok(Target { portal, iqn: device.path.clone(), initiator })
+        Ok(Target { portal, iqn: device.path.clone(), initiator, chap })
     }
 
     fn lun_url(&self, lun: u32) -> String {
         format!("iscsi://{}/{}/{lun}", self.portal, self.iqn)
     }
 
-    /// QEMU's options for a LUN, raw, as its iscsi driver opens it.
+    /// QEMU's options for a LUN, raw, as its iscsi driver opens it (with
+    /// CHAP: the user, and the secret object `secret_args` gives).
     fn image_opts(&self, lun: u32) -> String {
         let esc = |s: &str| s.replace(',', ",,");
-        format!(
+        let mut o = format!(
             "driver=raw,file.driver=iscsi,file.transport=tcp,file.portal={},file.target={},file.lun={lun},\
              file.initiator-name={}",
             esc(&self.portal),
             esc(&self.iqn),
             esc(&self.initiator)
-        )
+        );
+        if let Some(c) = &self.chap {
+            o.push_str(&format!(",file.user={},file.password-secret={CHAP_SECRET_ID}", esc(&c.user)));
+        }
+        o
     }
 
     /// The volume of a LUN of `bytes`.
@@ -139,6 +191,17 @@ fn session_error(t: &Target, e: IscsiError) -> Error {
             ErrorKind::NotFound,
             format!("the iscsi portal {} has no target {} (for {})", t.portal, t.iqn, t.initiator),
         ),
+        IscsiError::Refused { class: 2, detail: 1 } if t.chap.is_some() => Error::new(
+            ErrorKind::PermissionDenied,
+            format!(
+                "cannot log in to the iscsi portal {} as {}: {} refused the CHAP login of user '{}' \
+                 (wrong user name or secret)",
+                t.portal,
+                t.initiator,
+                t.iqn,
+                t.chap.as_ref().map_or("", |c| c.user.as_str())
+            ),
+        ),
         IscsiError::Refused { class, detail } => {
             let kind = if class == 2 { ErrorKind::PermissionDenied } else { ErrorKind::Io };
             let why = initiator::login_refusal(class, detail, &t.iqn);
@@ -155,7 +218,8 @@ impl IscsiDirect {
         t: &Target,
         work: impl AsyncFnOnce(&mut Session) -> std::result::Result<T, IscsiError>,
     ) -> Result<T> {
-        let mut s = Session::login(&t.portal, &t.iqn, &t.initiator, None).await.map_err(|e| session_error(t, e))?;
+        let mut s =
+            Session::login(&t.portal, &t.iqn, &t.initiator, t.chap.as_ref()).await.map_err(|e| session_error(t, e))?;
         let r = work(&mut s).await;
         s.logout().await;
         r.map_err(|e| session_error(t, e))
@@ -170,9 +234,11 @@ impl IscsiDirect {
     async fn zero(&self, t: &Target, lun: u32, job: &JobCtl) -> Result<()> {
         let bytes = self.size(t, lun).await?;
         job.set_total(bytes);
+        let dir = PrivateDir::new()?;
         let mut cmd = Command::new(&self.qemu_io);
         virtkit_host::process::die_with_parent(&mut cmd);
         let child = cmd
+            .args(dir.secret_args(t)?)
             .args(["--image-opts", "-c", &format!("write -z 0 {bytes}"), &t.image_opts(lun)])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -195,15 +261,11 @@ impl IscsiDirect {
     /// Serves LUN `lun` with qemu-nbd (read-only unless `writable`) and
     /// connects to it.
     async fn open(&self, t: &Target, lun: u32, writable: bool) -> Result<(Served, Nbd)> {
-        let dir = std::env::temp_dir().join(format!("virtkit-nbd-{}", uuid::Uuid::new_v4()));
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|e| io(format!("cannot make {}", dir.display()), e))?;
-        let sock = dir.join("sock");
+        let dir = PrivateDir::new()?;
+        let sock = dir.0.join("sock");
         let mut cmd = Command::new(&self.qemu_nbd);
         virtkit_host::process::die_with_parent(&mut cmd);
-        cmd.args(["--image-opts", "-k"]).arg(&sock);
+        cmd.args(dir.secret_args(t)?).args(["--image-opts", "-k"]).arg(&sock);
         if !writable {
             cmd.arg("-r");
         }
@@ -214,14 +276,8 @@ impl IscsiDirect {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn();
-        let child = match child {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(io(format!("cannot run {}", self.qemu_nbd.display()), e).into());
-            }
-        };
-        let mut served = Served { child, dir };
+        let child = child.map_err(|e| io(format!("cannot run {}", self.qemu_nbd.display()), e))?;
+        let mut served = Served { child, _dir: dir };
         let since = std::time::Instant::now();
         loop {
             if sock.exists()
@@ -243,8 +299,8 @@ impl IscsiDirect {
     }
 
     /// Logs in to the target and lists its disks with their sizes.
-    async fn scan(&self, pool: &Pool) -> Result<PoolScan> {
-        let t = Target::of(pool)?;
+    async fn scan(&self, pool: &Pool, auth: Option<&PoolAuth>) -> Result<PoolScan> {
+        let t = Target::of(pool, auth)?;
         let luns = self
             .with_session(&t, async |s| {
                 let mut sized = Vec::new();
@@ -343,8 +399,8 @@ impl PoolBackend for IscsiDirect {
         PoolType::IscsiDirect
     }
 
-    async fn start(&self, _pool: &ObjRef, def: Arc<Pool>) -> Result<PoolActive> {
-        let scan = self.scan(&def).await?;
+    async fn start(&self, _pool: &ObjRef, def: Arc<Pool>, auth: Option<&PoolAuth>) -> Result<PoolActive> {
+        let scan = self.scan(&def, auth).await?;
         Ok(PoolActive::new(def, scan))
     }
 
@@ -354,7 +410,7 @@ impl PoolBackend for IscsiDirect {
     }
 
     async fn refresh(&self, a: ActivePool<'_>) -> Result<PoolScan> {
-        self.scan(a.live).await
+        self.scan(a.live, a.auth).await
     }
 
     async fn create_volume(
@@ -378,7 +434,7 @@ impl PoolBackend for IscsiDirect {
                 format!("iscsi-direct volumes are wiped with zeros only, not {how}"),
             ));
         }
-        self.zero(&Target::of(a.live)?, lun_of(vol)?, job).await
+        self.zero(&Target::of(a.live, a.auth)?, lun_of(vol)?, job).await
     }
 
     async fn upload(
@@ -389,7 +445,7 @@ impl PoolBackend for IscsiDirect {
         data: &mut mpsc::Receiver<Vec<u8>>,
         job: &JobCtl,
     ) -> Result<Volume> {
-        let (t, lun) = (Target::of(a.live)?, lun_of(vol)?);
+        let (t, lun) = (Target::of(a.live, a.auth)?, lun_of(vol)?);
         let (_served, mut n) = self.open(&t, lun, true).await?;
         let size = n.size();
         let limit = if range.length > 0 { range.offset.saturating_add(range.length).min(size) } else { size };
@@ -421,7 +477,7 @@ impl PoolBackend for IscsiDirect {
         out: &mpsc::Sender<Vec<u8>>,
         job: &JobCtl,
     ) -> Result<u64> {
-        let (t, lun) = (Target::of(a.live)?, lun_of(vol)?);
+        let (t, lun) = (Target::of(a.live, a.auth)?, lun_of(vol)?);
         let (_served, mut n) = self.open(&t, lun, false).await?;
         let size = n.size();
         let end = if range.length > 0 { range.offset.saturating_add(range.length).min(size) } else { size };
@@ -450,7 +506,7 @@ mod tests {
 
     #[test]
     fn a_lun_is_a_network_volume_at_its_url() {
-        let t = Target::of(&pool(POOL)).unwrap();
+        let t = Target::of(&pool(POOL), None).unwrap();
         assert_eq!(t.portal, "127.0.0.1:3261");
         let v = t.volume(2, 8 << 20);
         assert_eq!(v.name, "unit:0:0:2");
@@ -471,15 +527,27 @@ mod tests {
     #[test]
     fn a_portal_takes_the_default_port_and_brackets_ipv6() {
         let p = pool(&POOL.replace("<host name='127.0.0.1' port='3261'/>", "<host name='::1'/>"));
-        assert_eq!(Target::of(&p).unwrap().lun_url(0), "iscsi://[::1]:3260/iqn.2026-12.org.example:t1/0");
+        assert_eq!(Target::of(&p, None).unwrap().lun_url(0), "iscsi://[::1]:3260/iqn.2026-12.org.example:t1/0");
     }
 
     #[test]
-    fn chap_is_refused_for_want_of_a_secret_store() {
+    fn chap_logs_in_as_the_engine_says_and_qemu_gets_the_secret_by_file() {
         let p =
             pool(&POOL.replace("<initiator>", "<auth type='chap' username='u'><secret usage='x'/></auth><initiator>"));
-        let err = Target::of(&p).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Unsupported);
-        assert_eq!(err.message(), NO_SECRETS);
+        assert_eq!(Target::of(&p, None).unwrap_err().kind(), ErrorKind::Internal);
+        let auth = PoolAuth::new(AuthType::Chap, "u,v", Arc::new(b"s3cret".to_vec()));
+        let t = Target::of(&p, Some(&auth)).unwrap();
+        assert!(t.image_opts(1).ends_with(",file.user=u,,v,file.password-secret=vk-chap"), "{}", t.image_opts(1));
+        let dir = PrivateDir::new().unwrap();
+        let args = dir.secret_args(&t).unwrap();
+        let file = dir.0.join("chap");
+        assert_eq!(args, ["--object".to_owned(), format!("secret,id=vk-chap,format=raw,file={}", file.display())]);
+        assert_eq!(std::fs::read(&file).unwrap(), b"s3cret");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        let kept = dir.0.clone();
+        drop(dir);
+        assert!(!kept.exists(), "the secret's directory is removed");
+        assert!(!format!("{t:?}").contains("s3cret"));
     }
 }

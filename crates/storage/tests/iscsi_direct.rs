@@ -8,7 +8,8 @@ mod common;
 use common::tgt::*;
 use common::*;
 use virtkit_engine::types::{ObjectKind, ResourceState};
-use virtkit_engine::{Engine, ErrorKind};
+use virtkit_engine::{Def, Engine, ErrorKind};
+use virtkit_model::secret::{Secret, SecretUsage};
 
 fn pool_xml(name: &str, iqn: &str, port: u16, auth: &str) -> String {
     format!(
@@ -97,8 +98,8 @@ fn an_iscsi_direct_pool_lists_the_luns_of_its_target() {
         assert!(err.message().contains("does not fit in LUN 2"), "{err}");
         e.stop_object(ObjectKind::Pool, p, Default::default()).await.unwrap();
 
-        // A target the portal does not have, a portal that is not there,
-        // CHAP: refused, named, and the pool stays inactive.
+        // A target the portal does not have, a portal that is not there, a
+        // target that wants CHAP: refused, named, and the pool stays inactive.
         let wrong = "iqn.2026-12.org.example:nosuch";
         let err = refused(&e, &pool_xml("q", wrong, PORT, "")).await;
         assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
@@ -108,10 +109,34 @@ fn an_iscsi_direct_pool_lists_the_luns_of_its_target() {
         let err = refused(&e, &pool_xml("t", chap_iqn, PORT, "")).await;
         assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
         assert!(err.message().contains("wants authentication"), "{err}");
-        let chap = "<auth type='chap' username='u'><secret usage='x'/></auth>";
-        let err = refused(&e, &pool_xml("s", IQN, PORT, chap)).await;
-        assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
-        assert!(err.message().contains("CHAP needs a secret store"), "{err}");
+
+        // CHAP logs in with the value of the secret the document names.
+        let chap_lun = tmp.path().join("chap1.img");
+        std::fs::write(&chap_lun, pattern(4 * MIB as usize, 5)).unwrap();
+        let lun = chap_lun.to_str().unwrap();
+        tgtadm(&["--op", "new", "--mode", "logicalunit", "--tid", "2", "--lun", "1", "-b", lun]);
+        let chap = "<auth type='chap' username='u'><secret usage='tgt-chap'/></auth>";
+        let err = refused(&e, &pool_xml("s1", chap_iqn, PORT, chap)).await;
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+        assert!(err.message().contains("storage pool 's1' logs in with the secret of usage 'tgt-chap'"), "{err}");
+        let secret = Secret::new().with_usage(SecretUsage::Iscsi("tgt-chap".into()));
+        let su = secret.uuid;
+        e.define_object(Def::Secret(Box::new(secret)), Default::default()).await.unwrap();
+        e.set_secret_value(su, b"not-the-password".to_vec(), Default::default()).await.unwrap();
+        let err = refused(&e, &pool_xml("s2", chap_iqn, PORT, chap)).await;
+        assert_eq!(err.kind(), ErrorKind::PermissionDenied, "{err}");
+        assert!(err.message().contains("refused the CHAP login of user 'u'"), "{err}");
+        e.set_secret_value(su, b"secretpass12".to_vec(), Default::default()).await.unwrap();
+        let p = define(&e, &pool_xml("s3", chap_iqn, PORT, chap)).await.unwrap();
+        e.start_object(ObjectKind::Pool, p, Default::default()).await.unwrap();
+        let v = e.lookup_volume(p, "unit:0:0:1").unwrap();
+        assert_eq!(v.capacity, 4 * MIB);
+        // qemu-nbd and qemu-io log in with it too (given by a file).
+        assert!(download(&e, &v).await == std::fs::read(&chap_lun).unwrap(), "the download is not the CHAP LUN");
+        e.wipe_volume(v.uuid, Default::default()).await.unwrap();
+        assert!(std::fs::read(&chap_lun).unwrap().iter().all(|b| *b == 0), "the CHAP LUN was not zeroed");
+        e.refresh_pool(p, Default::default()).await.unwrap();
+        e.stop_object(ObjectKind::Pool, p, Default::default()).await.unwrap();
     });
     drop(tgtd);
 }

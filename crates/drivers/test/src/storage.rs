@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 use virtkit_engine::options::WipeAlgorithm;
 use virtkit_engine::storage_driver::{
-    ActivePool, BuildMode, PoolActive, PoolBackend, PoolScan, Range, Resize, StorageDriver,
+    ActivePool, BuildMode, PoolActive, PoolAuth, PoolBackend, PoolScan, Range, Resize, StorageDriver,
 };
 use virtkit_engine::{Error, ErrorKind, JobCtl, ObjRef, Result};
 use virtkit_model::ByteSize;
@@ -220,7 +220,7 @@ impl PoolBackend for SimBackend {
         Ok(())
     }
 
-    async fn start(&self, pool: &ObjRef, def: Arc<Pool>) -> Result<PoolActive> {
+    async fn start(&self, pool: &ObjRef, def: Arc<Pool>, _auth: Option<&PoolAuth>) -> Result<PoolActive> {
         let scan = self.pools().entry(pool.uuid).or_insert_with(|| SimBackend::new_pool(&def)).scan();
         Ok(PoolActive::new(def, scan))
     }
