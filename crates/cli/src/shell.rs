@@ -53,7 +53,7 @@ pub async fn run(session: &mut Session) -> Result<(), ExitCode> {
     if std::io::stdin().is_terminal() {
         interactive(session, &mut failed).await;
     } else {
-        for line in std::io::stdin().lock().lines() {
+        while let Some(line) = next_line().await {
             let Ok(line) = line else {
                 eprintln!("error: standard input is not text");
                 return Err(ExitCode::FAILURE);
@@ -64,6 +64,28 @@ pub async fn run(session: &mut Session) -> Result<(), ExitCode> {
         }
     }
     if failed { Err(ExitCode::FAILURE) } else { Ok(()) }
+}
+
+/// The next line of standard input (without its line end), read on a
+/// thread of its own: while the shell waits for input the runtime keeps
+/// running, so the connection answers the daemon's keepalive pings (a
+/// shell idle for a minute was dropped).
+async fn next_line() -> Option<std::io::Result<String>> {
+    tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        match std::io::stdin().lock().read_line(&mut line) {
+            Ok(0) => None,
+            Ok(_) => {
+                let end = line.trim_end_matches('\n').trim_end_matches('\r').len();
+                line.truncate(end);
+                Some(Ok(line))
+            }
+            Err(e) => Some(Err(e)),
+        }
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 async fn interactive(session: &mut Session, failed: &mut bool) {
@@ -81,7 +103,12 @@ async fn interactive(session: &mut Session, failed: &mut bool) {
     }
     println!("Welcome to virtkit. Type 'help' for commands, 'quit' to leave.\n");
     loop {
-        match rl.readline("virtkit # ") {
+        // Read on a thread of its own, as next_line.
+        let Ok((read, editor)) = tokio::task::spawn_blocking(move || (rl.readline("virtkit # "), rl)).await else {
+            return;
+        };
+        rl = editor;
+        match read {
             Ok(line) => {
                 if !line.trim().is_empty() {
                     let _ = rl.add_history_entry(line.as_str());
