@@ -88,8 +88,10 @@ pub(crate) async fn follow<T>(bar: &ProgressBar, watch: &Watch<'_>, every: Durat
     }
 }
 
-/// Bytes read or written per piece of a transfer.
-const PIECE: usize = 256 << 10;
+/// Bytes read per piece of an upload: small enough that the daemon's
+/// buffer for each is reused from its malloc's arenas (blocks from 256 KiB
+/// get pages of their own there, mapped and faulted in afresh each time).
+const PIECE: usize = 128 << 10;
 
 /// Sends `file`'s bytes to the volume. The file is read by a thread of
 /// its own, each piece into the buffer that is sent (no copy on the way).

@@ -16,8 +16,18 @@ use crate::qemu_img::cancelled;
 /// What the names of volumes being made start with; a refresh skips them.
 pub(crate) const TEMP_PREFIX: &str = ".virtkit-part.";
 
-/// Bytes moved per read or write.
+/// Bytes written per write of zeros.
 const CHUNK: usize = 1 << 20;
+
+/// Bytes read per piece of a download: under the size from which the
+/// daemon's malloc gives a block pages of its own (256 KiB), so that the
+/// pieces' buffers are reused rather than mapped and faulted in afresh
+/// each time (which cost more than the copies themselves).
+const PIECE: usize = 128 << 10;
+
+/// At most this many bytes of an upload's pieces are written per trip to
+/// a blocking thread.
+const BATCH: u64 = 4 << 20;
 
 pub(crate) fn is_temp(name: &str) -> bool {
     name.starts_with(TEMP_PREFIX)
@@ -107,7 +117,15 @@ pub(crate) async fn receive(
             () = job.cancelled() => return Err(cancelled(job)),
         };
         let Some(chunk) = chunk else { break };
-        let end = at + chunk.len() as u64;
+        // What has come meanwhile goes in the same trip to a blocking thread.
+        let mut n = chunk.len() as u64;
+        let mut batch = vec![chunk];
+        while n < BATCH {
+            let Ok(more) = data.try_recv() else { break };
+            n += more.len() as u64;
+            batch.push(more);
+        }
+        let end = at + n;
         if let Some(limit) = limit
             && end > limit
         {
@@ -116,9 +134,16 @@ pub(crate) async fn receive(
                 format!("the upload is longer than the {} bytes asked for", limit - offset),
             ));
         }
-        let n = chunk.len() as u64;
         let (f2, p2) = (f.clone(), path.to_path_buf());
-        blocking(move || write_all_at(&f2, &p2, &chunk, at)).await?;
+        blocking(move || {
+            let mut pos = at;
+            for c in &batch {
+                write_all_at(&f2, &p2, c, pos)?;
+                pos += c.len() as u64;
+            }
+            Ok(())
+        })
+        .await?;
         job.add_done(n);
         at = end;
     }
@@ -134,7 +159,7 @@ pub(crate) async fn send(path: &Path, offset: u64, end: u64, out: &mpsc::Sender<
     let mut at = offset;
     while at < end {
         job.check()?;
-        let n = (end - at).min(CHUNK as u64) as usize;
+        let n = (end - at).min(PIECE as u64) as usize;
         let (f2, p2) = (f.clone(), path.to_path_buf());
         let buf = blocking(move || {
             let mut buf = vec![0; n];
