@@ -83,8 +83,9 @@ fn a_guest_writes_to_a_lun_of_an_iscsi_direct_pool() {
         dom.power_off(PowerOffOptions::default()).await.unwrap();
         drop(guest);
 
-        // A LUN behind CHAP: the pool logs in with its secret, but a guest
-        // on it is refused at start, saying why, with no QEMU run.
+        // A LUN behind CHAP: the pool logs in with its secret, and so does
+        // QEMU for a guest on it (the value in a 0600 file of the guest's
+        // runtime directory, never on its command line).
         let chap_iqn = "iqn.2026-12.org.example:chap";
         let lun = dir.path().join("chap1.img");
         std::fs::File::create(&lun).unwrap().set_len(4 << 20).unwrap();
@@ -111,13 +112,29 @@ fn a_guest_writes_to_a_lun_of_an_iscsi_direct_pool() {
         let _guest2 = Guest(uuid2.clone());
         let xml =
             domain_xml(&uuid2, &console).replace("<name>g</name>", "<name>g2</name>").replace("pool='p'", "pool='pc'");
+        let console2 = dir.path().join("g2.console");
+        let xml = xml.replace(&console.display().to_string(), &console2.display().to_string());
         let dom2 = conn.define_xml(&xml, Default::default()).await.unwrap();
+        dom2.start(StartOptions::default()).await.unwrap();
+        let pid = common::qemu_of(&uuid2).expect("QEMU runs");
+        let argv = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap()).replace('\0', " ");
+        assert!(argv.contains("\"password-secret\":\"secret0\"") && !argv.contains("secretpass12"), "{argv}");
+        let since = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&console2).unwrap_or_default();
+            if text.contains("VIRTKIT-GUEST-DISK-WRITTEN") {
+                break;
+            }
+            assert!(since.elapsed() < BOOT, "the guest on the CHAP LUN did not write its disk:\n{text}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        dom2.power_off(PowerOffOptions::default()).await.unwrap();
+        assert!(std::fs::read(&lun).unwrap().starts_with(b"VIRTKIT-DISK-WRITE "), "the line is not on the CHAP LUN");
+
+        // Without the secret, the guest is refused, naming the disk.
+        secret.undefine(Default::default()).await.unwrap();
         let err = dom2.start(StartOptions::default()).await.unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("storage pool 'pc' logs in with CHAP, and handing its secret to QEMU is not done yet"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("disk vda: no secret with usage 'tgt'"), "{err}");
         assert!(common::qemu_of(&uuid2).is_none());
     });
     let lun = std::fs::read(dir.path().join("lun1.img")).unwrap();

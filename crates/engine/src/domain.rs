@@ -169,11 +169,16 @@ impl Inner {
     /// beside the error that caused it.
     async fn boot(&self, dom: &DomainRef, def: Arc<Domain>, opts: &StartOptions, unhide: bool) -> Result<DomainInfo> {
         let driver = self.domain_driver(&def)?.clone();
-        let volumes = crate::volume_use::resolve_disks(&self.lock(), &def)?;
+        let (volumes, secrets) = {
+            let reg = self.lock();
+            let volumes = crate::volume_use::resolve_disks(&reg, &def)?;
+            let secrets = crate::volume_use::resolve_secrets(&reg, &def, &volumes)?;
+            (volumes, secrets)
+        };
         let (ports, named) = self.open_ports(dom, &def).await?;
         let def = named.map(Arc::new).unwrap_or(def);
         let held = self.ports_of(&def);
-        let resources = Resources { ports, volumes };
+        let resources = Resources { ports, volumes, secrets };
         let s: Started = match driver.start(dom, def, resources, opts).await {
             Ok(s) => s,
             Err(e) => return Err(self.release_after(&held, e).await),

@@ -1,13 +1,16 @@
 //! What crosses between drivers, through the engine: when a domain starts,
 //! the network driver gives a port for each `<interface type='network'|
-//! 'bridge'>` and the storage driver resolves each `<disk type='volume'>`;
-//! the domain driver gets both as [`Resources`] and never talks to the
-//! other drivers itself.
+//! 'bridge'>`, the storage driver resolves each `<disk type='volume'>` and
+//! the engine's secrets give the values disks log in with; the domain
+//! driver gets them as [`Resources`] and never talks to the other drivers
+//! itself.
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use virtkit_model::MacAddress;
+use virtkit_model::storage::SecretRef;
 
 /// A network port for one of a domain's interfaces.
 #[derive(Debug)]
@@ -74,6 +77,9 @@ pub struct IscsiLun {
     pub target: String,
     pub lun: u32,
     pub initiator: Option<String>,
+    /// The CHAP login its pool's document asks for: the user, and the
+    /// secret object (whose value is among [`Resources::secrets`]).
+    pub chap: Option<(String, SecretRef)>,
 }
 
 /// One layer of a volume's backing chain, its format always explicit.
@@ -109,15 +115,45 @@ impl ResolvedVolume {
     }
 }
 
+/// The value of a secret object a domain's disks log in with, looked up
+/// by the engine at start. Its `Debug` shows no value.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct DomainSecret {
+    /// As the documents name it (`<secret uuid=…>` or `usage=…`).
+    pub reference: SecretRef,
+    pub value: Arc<Vec<u8>>,
+}
+
+impl DomainSecret {
+    pub fn new(reference: SecretRef, value: Arc<Vec<u8>>) -> Self {
+        DomainSecret { reference, value }
+    }
+}
+
+impl std::fmt::Debug for DomainSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DomainSecret").field("reference", &self.reference).finish_non_exhaustive()
+    }
+}
+
 /// Everything the engine obtained for a domain's start.
 #[derive(Debug, Default)]
 #[non_exhaustive]
 pub struct Resources {
     pub ports: Vec<Port>,
     pub volumes: Vec<ResolvedVolume>,
+    /// Each secret the disks name (their `<source><auth>`, and the CHAP of
+    /// the iSCSI volumes' pools), once.
+    pub secrets: Vec<DomainSecret>,
 }
 
 impl Resources {
+    /// The value of the secret `r` names, if the engine gave it.
+    pub fn secret(&self, r: &SecretRef) -> Option<&Arc<Vec<u8>>> {
+        self.secrets.iter().find(|s| s.reference == *r).map(|s| &s.value)
+    }
+
     /// The port of interface `i`, if it has one.
     pub fn port(&self, i: usize) -> Option<&Port> {
         self.ports.iter().find(|p| p.interface == i)

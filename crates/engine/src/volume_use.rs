@@ -13,7 +13,7 @@ use virtkit_model::storage::{PoolType, Volume, VolumeType};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::registry::Registry;
-use crate::seams::{IscsiLun, Layer, ResolvedVolume, VolumeSource};
+use crate::seams::{DomainSecret, IscsiLun, Layer, ResolvedVolume, VolumeSource};
 
 /// A chain longer than this is refused (QEMU's own limit is near it).
 const MAX_LAYERS: usize = 64;
@@ -116,6 +116,7 @@ fn iscsi_lun(rest: &str, initiator: Option<&str>) -> std::result::Result<IscsiLu
         target: target.to_owned(),
         lun,
         initiator: initiator.map(str::to_owned),
+        chap: None,
     })
 }
 
@@ -205,21 +206,41 @@ pub(crate) fn resolve_disks(reg: &Registry, def: &Domain) -> Result<Vec<Resolved
                 format!("disk {dev}: iscsi-direct volume '{}' has no iscsi:// URL", v.volume),
             ));
         }
-        if path.starts_with("iscsi://") && live.is_some_and(|p| p.source.auth.is_some()) {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                format!(
-                    "disk {dev}: storage pool '{}' logs in with CHAP, and handing its secret to QEMU is not done yet",
-                    v.pool
-                ),
-            ));
-        }
-        let source = source_of(path, Some(vol), initiator)
+        let mut source = source_of(path, Some(vol), initiator)
             .map_err(|m| Error::new(ErrorKind::InvalidArgument, format!("disk {dev}: {m}")))?;
+        if let (VolumeSource::Iscsi(l), Some(a)) = (&mut source, live.and_then(|p| p.source.auth.as_ref())) {
+            l.chap = Some((a.username.clone(), a.secret.clone()));
+        }
         let format = vol.target.format.map_or("raw", |f| f.as_str());
         let mut chain = vec![Layer::new(source, format)];
         chain.extend(backing_layers(reg, dev, vol)?);
         out.push(ResolvedVolume::new(i, &v.pool, &v.volume, chain));
+    }
+    Ok(out)
+}
+
+/// The value of each secret `def`'s disks log in with (a network source's
+/// `<auth>`, and the CHAP of the iSCSI volumes in `volumes`), once each.
+/// The error names the disk and the secret missing.
+pub(crate) fn resolve_secrets(reg: &Registry, def: &Domain, volumes: &[ResolvedVolume]) -> Result<Vec<DomainSecret>> {
+    let from_sources = def.devices.disks.iter().filter_map(|d| match &d.source.location {
+        SourceLocation::Network(n) => n.auth.as_ref().map(|a| (d.target.dev.as_str(), &a.secret)),
+        _ => None,
+    });
+    let from_volumes = volumes.iter().filter_map(|v| match v.chain.first().map(|l| &l.source) {
+        Some(VolumeSource::Iscsi(l)) => {
+            l.chap.as_ref().map(|(_, r)| (def.devices.disks.get(v.disk).map_or("", |d| d.target.dev.as_str()), r))
+        }
+        _ => None,
+    });
+    let mut out: Vec<DomainSecret> = Vec::new();
+    for (dev, r) in from_sources.chain(from_volumes) {
+        if out.iter().any(|s| s.reference == *r) {
+            continue;
+        }
+        let value = crate::secret::secret_value(reg, r)
+            .map_err(|e| Error::new(e.kind(), format!("disk {dev}: {}", e.message())))?;
+        out.push(DomainSecret::new(r.clone(), value.shared()));
     }
     Ok(out)
 }

@@ -144,6 +144,7 @@ fn main() {
         host: Default::default(),
         taps: Default::default(),
         vhost_net: false,
+        secrets: Vec::new(),
     };
     let args = argv::build(&def, &ctx).expect("argv");
     let emulator = PathBuf::from("/usr/bin/qemu-system-x86_64");

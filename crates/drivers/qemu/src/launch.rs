@@ -16,6 +16,7 @@ use virtkit_engine::{DomainRef, ErrorKind, Result, Started};
 use virtkit_host::{ProcessId, Spawn};
 use virtkit_model::domain::devices::{BalloonModel, CharSource};
 use virtkit_model::domain::{Domain, DomainType};
+use virtkit_model::storage::SecretRef;
 
 use crate::argv::Accel;
 use crate::caps::QemuCaps;
@@ -92,8 +93,15 @@ pub(crate) fn taps_of(def: &Domain, res: &mut Resources) -> Result<Vec<OwnedFd>>
 }
 
 /// The argv context for `def` on this host.
-pub(crate) fn argv_context(def: &Domain, caps: &QemuCaps, accel: Accel, run_dir: &Path) -> Result<argv::Context> {
+pub(crate) fn argv_context(
+    def: &Domain,
+    caps: &QemuCaps,
+    accel: Accel,
+    run_dir: &Path,
+    secrets: Vec<SecretRef>,
+) -> Result<argv::Context> {
     Ok(argv::Context {
+        secrets,
         taps: argv::tap_fds(def, FIRST_TAP_FD),
         vhost_net: std::fs::OpenOptions::new().read(true).write(true).open("/dev/vhost-net").is_ok(),
         accel,
@@ -193,6 +201,7 @@ impl QemuDriver {
         run_dir: &Path,
         log: &Path,
         taps: Vec<OwnedFd>,
+        secrets: Vec<SecretRef>,
     ) -> Result<Started> {
         let st = &self.state;
         let monitor_path = run_dir.join("monitor.sock");
@@ -204,7 +213,7 @@ impl QemuDriver {
         }
         let listener =
             std::os::unix::net::UnixListener::bind(&monitor_path).map_err(|e| driver_err(format!("monitor: {e}")))?;
-        let ctx = argv_context(def, caps, accel, run_dir)?;
+        let ctx = argv_context(def, caps, accel, run_dir, secrets)?;
         let args = argv::build(def, &ctx).map_err(|e| err(ErrorKind::Unsupported, e.to_string()))?;
         virtkit_host::fs::create_dir(log.parent().unwrap_or(&st.root), 0o700).map_err(driver_err)?;
         let tpm_log = st.log_path(dom.uuid, "-swtpm");
@@ -353,4 +362,16 @@ impl QemuDriver {
         };
         Ok(Started::new(live, state).with_data(serde_json::to_value(&data).map_err(driver_err)?))
     }
+}
+
+/// Writes the value of each secret the engine gave into the runtime
+/// directory (mode 0600), where `-object secret` has QEMU read it; the
+/// values never reach a command line. Returns the secrets, in order.
+pub(crate) fn write_secrets(res: &Resources, run_dir: &Path) -> Result<Vec<SecretRef>> {
+    for (i, s) in res.secrets.iter().enumerate() {
+        let file = argv::secret_file(run_dir, i);
+        virtkit_host::fs::write_atomic(&file, &s.value, 0o600)
+            .map_err(|e| driver_err(format!("cannot write {}: {e}", file.display())))?;
+    }
+    Ok(res.secrets.iter().map(|s| s.reference.clone()).collect())
 }

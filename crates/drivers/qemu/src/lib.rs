@@ -48,7 +48,7 @@ use virtkit_model::domain::{Domain, DomainType};
 use crate::caps::QemuCaps;
 use crate::console::PtyConsole;
 use crate::guest::{Halt, monitor, on_guest_halt, request_power_off, stop_vm};
-use crate::launch::{argv_context, check_files, launch_env, prepare_run, taps_of};
+use crate::launch::{argv_context, check_files, launch_env, prepare_run, taps_of, write_secrets};
 use crate::qmp::{Qmp, QmpEvent};
 use crate::volumes::with_volumes;
 
@@ -350,7 +350,7 @@ impl DomainDriver for QemuDriver {
         }
         let (emulator, caps, accel, live) = prepare_run(&self.state, def, false).await?;
         let run_dir = self.state.root.join("run").join(def.uuid.to_string());
-        let ctx = argv_context(&live, &caps, accel, &run_dir)?;
+        let ctx = argv_context(&live, &caps, accel, &run_dir, Vec::new())?;
         let args = argv::build(&live, &ctx).map_err(|e| err(ErrorKind::Unsupported, e.to_string()))?;
         Ok(native::command_line(&launch_env(&live, &run_dir), &emulator, &args))
     }
@@ -388,7 +388,14 @@ impl DomainDriver for QemuDriver {
         let cleanup = |run_dir: &Path| {
             let _ = std::fs::remove_dir_all(run_dir);
         };
-        let result = self.launch(dom, &def, opts, &emulator, &caps, accel, &run_dir, &log, taps).await;
+        let secrets = match write_secrets(&res, &run_dir) {
+            Ok(s) => s,
+            Err(e) => {
+                cleanup(&run_dir);
+                return Err(e);
+            }
+        };
+        let result = self.launch(dom, &def, opts, &emulator, &caps, accel, &run_dir, &log, taps, secrets).await;
         if result.is_err() {
             cleanup(&run_dir);
         }

@@ -10,7 +10,8 @@ use virtkit_engine::seams::{Layer, Resources, VolumeSource};
 use virtkit_engine::{ErrorKind, Result};
 use virtkit_model::domain::Domain;
 use virtkit_model::domain::devices::{
-    BackingLayer, DiskBackingStore, DiskFormat, NetworkDiskSource, NetworkHost, NetworkProtocol, SourceLocation,
+    BackingLayer, DiskAuth, DiskBackingStore, DiskFormat, DiskSecretType, NetworkDiskSource, NetworkHost,
+    NetworkProtocol, SourceLocation,
 };
 
 use crate::err;
@@ -25,6 +26,10 @@ fn location(source: &VolumeSource) -> Result<SourceLocation> {
             n.name = Some(format!("{}/{}", l.target, l.lun));
             n.hosts = vec![NetworkHost::tcp(l.host.clone(), l.port)];
             n.initiator = l.initiator.clone();
+            n.auth = l
+                .chap
+                .as_ref()
+                .map(|(user, secret)| DiskAuth::new(user.clone(), DiskSecretType::Iscsi, secret.clone()));
             SourceLocation::Network(Box::new(n))
         }
         other => return Err(err(ErrorKind::Unsupported, format!("a volume on {other:?} cannot be opened"))),

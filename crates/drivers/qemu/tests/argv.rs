@@ -25,6 +25,17 @@ fn context(def: &Domain) -> Context {
         taps: virtkit_driver_qemu::argv::tap_fds(def, 4),
         // A host with /dev/vhost-net: KVM guests' virtio ports use it.
         vhost_net: true,
+        // The engine gives the value of every secret a disk's source logs
+        // in with (the driver writes each into the runtime directory).
+        secrets: def
+            .devices
+            .disks
+            .iter()
+            .filter_map(|d| match &d.source.location {
+                virtkit_model::domain::devices::SourceLocation::Network(n) => n.auth.as_ref().map(|a| a.secret.clone()),
+                _ => None,
+            })
+            .collect(),
         // QEMU's block drivers as modules, curl, iSCSI and NFS installed
         // (not rbd or gluster).
         block_modules: Some(["curl", "iscsi", "nfs"].into_iter().map(String::from).collect()),

@@ -35,13 +35,13 @@ fn refusals(d: &Disk, path: &str) -> Result<(), ArgvError> {
     if d.auth.is_some() {
         return Err(unsupported(
             format!("{path}/auth"),
-            "an authenticated disk needs its secret, and virtkit keeps no secret objects yet",
+            "<auth> directly under <disk> is not supported yet (inside <source> it is)",
         ));
     }
     if d.encryption.is_some() {
         return Err(unsupported(
             format!("{path}/encryption"),
-            "an encrypted disk needs its passphrase secret, and virtkit keeps no secret objects yet",
+            "encrypted disks are not supported yet (QEMU is not given their passphrase secret)",
         ));
     }
     if d.rawio == Some(true) {

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 use virtkit_model::domain::Domain;
 use virtkit_model::domain::devices::{Address, InterfaceSource, VirtioOptions};
+use virtkit_model::storage::SecretRef;
 
 pub use hostdev::pci_name;
 
@@ -90,6 +91,15 @@ pub struct Context {
     /// Whether /dev/vhost-net opens here: KVM guests' virtio cards on
     /// ports then move their packets in the kernel, as libvirt does.
     pub vhost_net: bool,
+    /// The secrets whose values virtkit writes into the runtime
+    /// directory, each at [`secret_file`] of its index: what disks log in
+    /// with (QEMU reads each as a `-object secret`).
+    pub secrets: Vec<SecretRef>,
+}
+
+/// Where the value of secret `index` of [`Context::secrets`] is, for QEMU.
+pub fn secret_file(run_dir: &Path, index: usize) -> PathBuf {
+    run_dir.join(format!("secret{index}"))
 }
 
 /// Descriptor numbers from `first` on for each interface that takes a port

@@ -28,7 +28,7 @@ pub(super) fn tpm_args(b: &mut Builder<'_>) -> Result<(), ArgvError> {
             TpmBackend::Emulator { encryption_secret: Some(s), .. } => {
                 return Err(unsupported(
                     format!("{path}/backend/encryption"),
-                    format!("encrypting the TPM state needs secret {s}, and virtkit keeps no secrets yet"),
+                    format!("encrypting the TPM state (with secret {s}) is not supported yet"),
                 ));
             }
             TpmBackend::Emulator { .. } | TpmBackend::External { .. } => {
