@@ -80,6 +80,12 @@ fn a_guest_writes_to_a_lun_of_an_iscsi_direct_pool() {
             assert!(since.elapsed() < BOOT, "the guest did not write its disk:\n{text}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        // The LUN is the running guest's disk: not to be wiped or written.
+        let v = pool.lookup_volume("unit:0:0:1").await.unwrap();
+        let err = v.wipe(Default::default()).await.unwrap_err();
+        assert!(err.to_string().contains("it is in use by domain 'g'"), "{err}");
+        let err = pool.stop(Default::default()).await.unwrap_err();
+        assert!(err.to_string().contains("in use by domain 'g'"), "{err}");
         dom.power_off(PowerOffOptions::default()).await.unwrap();
         drop(guest);
 
@@ -119,6 +125,8 @@ fn a_guest_writes_to_a_lun_of_an_iscsi_direct_pool() {
         let pid = common::qemu_of(&uuid2).expect("QEMU runs");
         let argv = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap()).replace('\0', " ");
         assert!(argv.contains("\"password-secret\":\"secret0\"") && !argv.contains("secretpass12"), "{argv}");
+        let run = dir.path().join("root/run").join(&uuid2);
+        assert!(!run.join("secret0").exists(), "the CHAP secret stayed in {}", run.display());
         let since = Instant::now();
         loop {
             let text = std::fs::read_to_string(&console2).unwrap_or_default();

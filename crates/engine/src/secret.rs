@@ -214,15 +214,18 @@ fn value_of(r: &Record<SecretKind>) -> Result<Value> {
 
 /// The value of the secret a document names, for the engine's own use
 /// (a pool's CHAP password): private secrets too. A usage names the
-/// secret whose usage id it is (of one usage type only).
-pub(crate) fn secret_value(reg: &Registry, r: &SecretRef) -> Result<Value> {
+/// secret whose usage id it is, of `usage_type` when the document says
+/// which (`iscsi` for CHAP, `ceph`), else of one usage type only.
+pub(crate) fn secret_value(reg: &Registry, r: &SecretRef, usage_type: Option<&str>) -> Result<Value> {
     match r {
         SecretRef::Uuid(u) => value_of(reg.secrets.get(u)?),
         SecretRef::Usage(id) => {
-            let mut found = reg
-                .secrets
-                .iter()
-                .filter(|s| s.config.as_ref().and_then(|c| c.usage.as_ref()).is_some_and(|u| u.id() == id));
+            let mut found = reg.secrets.iter().filter(|s| {
+                s.config
+                    .as_ref()
+                    .and_then(|c| c.usage.as_ref())
+                    .is_some_and(|u| u.id() == id && usage_type.is_none_or(|t| t == u.usage_type()))
+            });
             match (found.next(), found.next()) {
                 (Some(s), None) => value_of(s),
                 (Some(a), Some(b)) => Err(Error::new(
@@ -304,20 +307,25 @@ mod tests {
         let uuid = s.uuid;
         e.define_object(crate::Def::Secret(Box::new(s)), DefineOptions::default()).await.unwrap();
         let by_uuid = SecretRef::Uuid(uuid);
-        assert_eq!(secret_value(&e.inner.lock(), &by_uuid).unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(secret_value(&e.inner.lock(), &by_uuid, None).unwrap_err().kind(), ErrorKind::NotFound);
         e.set_secret_value(uuid, b"s3cret".to_vec(), Default::default()).await.unwrap();
-        assert_eq!(secret_value(&e.inner.lock(), &by_uuid).unwrap().bytes(), b"s3cret");
-        assert_eq!(secret_value(&e.inner.lock(), &SecretRef::Usage("chap".into())).unwrap().bytes(), b"s3cret");
+        assert_eq!(secret_value(&e.inner.lock(), &by_uuid, None).unwrap().bytes(), b"s3cret");
+        assert_eq!(secret_value(&e.inner.lock(), &SecretRef::Usage("chap".into()), None).unwrap().bytes(), b"s3cret");
         assert_eq!(
-            secret_value(&e.inner.lock(), &SecretRef::Usage("other".into())).unwrap_err().kind(),
+            secret_value(&e.inner.lock(), &SecretRef::Usage("other".into()), None).unwrap_err().kind(),
             ErrorKind::NotFound
         );
         // Clients are refused it.
         assert_eq!(e.get_secret_value(uuid, Default::default()).unwrap_err().kind(), ErrorKind::PermissionDenied);
         let twin = Secret::new().with_usage(SecretUsage::Ceph("chap".into()));
         e.define_object(crate::Def::Secret(Box::new(twin)), DefineOptions::default()).await.unwrap();
-        let err = secret_value(&e.inner.lock(), &SecretRef::Usage("chap".into())).unwrap_err();
+        let err = secret_value(&e.inner.lock(), &SecretRef::Usage("chap".into()), None).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
-        assert_eq!(format!("{:?}", secret_value(&e.inner.lock(), &by_uuid).unwrap()), "Value(6 bytes)");
+        // Of a usage type, as a CHAP login or a Ceph key asks for it: one.
+        let iscsi = secret_value(&e.inner.lock(), &SecretRef::Usage("chap".into()), Some("iscsi")).unwrap();
+        assert_eq!(iscsi.bytes(), b"s3cret");
+        let ceph = secret_value(&e.inner.lock(), &SecretRef::Usage("chap".into()), Some("ceph"));
+        assert_eq!(ceph.unwrap_err().kind(), ErrorKind::NotFound, "the ceph one has no value");
+        assert_eq!(format!("{:?}", secret_value(&e.inner.lock(), &by_uuid, None).unwrap()), "Value(6 bytes)");
     }
 }

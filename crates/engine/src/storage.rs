@@ -166,7 +166,12 @@ impl PoolRun {
 /// of the secret it names; an error names the pool and the secret missing.
 pub(crate) fn pool_auth(reg: &Registry, def: &Pool) -> Result<Option<PoolAuth>> {
     let Some(a) = &def.source.auth else { return Ok(None) };
-    let value = crate::secret::secret_value(reg, &a.secret).map_err(|e| {
+    let usage = match a.auth_type {
+        virtkit_model::storage::AuthType::Chap => Some("iscsi"),
+        virtkit_model::storage::AuthType::Ceph => Some("ceph"),
+        _ => None,
+    };
+    let value = crate::secret::secret_value(reg, &a.secret, usage).map_err(|e| {
         let what = match &a.secret {
             virtkit_model::storage::SecretRef::Uuid(u) => format!("secret {u}"),
             virtkit_model::storage::SecretRef::Usage(u) => format!("the secret of usage '{}'", crate::error::cut(u)),

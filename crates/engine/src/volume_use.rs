@@ -4,11 +4,12 @@
 //! as any layer below one), which keep it from being deleted, wiped,
 //! shrunk or written.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 use uuid::Uuid;
 use virtkit_model::domain::Domain;
-use virtkit_model::domain::devices::{Disk, SourceLocation};
+use virtkit_model::domain::devices::{Disk, DiskSource, NetworkProtocol, SourceLocation};
 use virtkit_model::storage::{PoolType, Volume, VolumeType};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -20,11 +21,26 @@ const MAX_LAYERS: usize = 64;
 
 /// Every path a disk of a running domain opens: its source, and each layer
 /// of its backing chain (the live definition holds the chain the engine
-/// resolved at start).
-fn disk_paths<'r>(reg: &'r Registry, disk: &'r Disk) -> impl Iterator<Item = &'r str> {
-    let top = disk.source.path().or_else(|| volume_path(reg, disk));
-    let below = disk.backing_store.iter().flat_map(|b| b.layers()).filter_map(|l| l.source.path());
+/// resolved at start); an iSCSI LUN as the `iscsi://` URL its volume has.
+fn disk_paths<'r>(reg: &'r Registry, disk: &'r Disk) -> impl Iterator<Item = Cow<'r, str>> {
+    let of = |s: &'r DiskSource| s.path().map(Cow::Borrowed).or_else(|| iscsi_url(s).map(Cow::Owned));
+    let top = of(&disk.source).or_else(|| volume_path(reg, disk).map(Cow::Borrowed));
+    let below = disk.backing_store.iter().flat_map(|b| b.layers()).filter_map(move |l| of(&l.source));
     top.into_iter().chain(below)
+}
+
+/// The `iscsi://HOST:PORT/IQN/LUN` URL of an iSCSI network source, as an
+/// iscsi-direct pool names its volumes.
+fn iscsi_url(s: &DiskSource) -> Option<String> {
+    let SourceLocation::Network(n) = &s.location else { return None };
+    if n.protocol != NetworkProtocol::Iscsi {
+        return None;
+    }
+    let h = n.hosts.first()?;
+    let name = h.name.as_deref()?;
+    let port = h.port.unwrap_or(3260);
+    let host = if name.contains(':') { format!("[{name}]") } else { name.to_owned() };
+    Some(format!("iscsi://{host}:{port}/{}", n.name.as_deref()?))
 }
 
 /// The running domains whose disks use any of `paths`, by name.
@@ -37,7 +53,10 @@ pub(crate) fn users_of(reg: &Registry, paths: &[&str]) -> Vec<String> {
         .iter()
         .filter(|d| d.active())
         .filter(|d| {
-            d.live.iter().flat_map(|l| l.devices.disks.iter()).any(|k| disk_paths(reg, k).any(|s| paths.contains(&s)))
+            d.live
+                .iter()
+                .flat_map(|l| l.devices.disks.iter())
+                .any(|k| disk_paths(reg, k).any(|s| paths.contains(&s.as_ref())))
         })
         .map(|d| format!("domain '{}'", d.name))
         .collect();
@@ -224,21 +243,24 @@ pub(crate) fn resolve_disks(reg: &Registry, def: &Domain) -> Result<Vec<Resolved
 /// The error names the disk and the secret missing.
 pub(crate) fn resolve_secrets(reg: &Registry, def: &Domain, volumes: &[ResolvedVolume]) -> Result<Vec<DomainSecret>> {
     let from_sources = def.devices.disks.iter().filter_map(|d| match &d.source.location {
-        SourceLocation::Network(n) => n.auth.as_ref().map(|a| (d.target.dev.as_str(), &a.secret)),
+        SourceLocation::Network(n) => {
+            n.auth.as_ref().map(|a| (d.target.dev.as_str(), &a.secret, a.secret_type.as_str()))
+        }
         _ => None,
     });
     let from_volumes = volumes.iter().filter_map(|v| match v.chain.first().map(|l| &l.source) {
-        Some(VolumeSource::Iscsi(l)) => {
-            l.chap.as_ref().map(|(_, r)| (def.devices.disks.get(v.disk).map_or("", |d| d.target.dev.as_str()), r))
-        }
+        Some(VolumeSource::Iscsi(l)) => l
+            .chap
+            .as_ref()
+            .map(|(_, r)| (def.devices.disks.get(v.disk).map_or("", |d| d.target.dev.as_str()), r, "iscsi")),
         _ => None,
     });
     let mut out: Vec<DomainSecret> = Vec::new();
-    for (dev, r) in from_sources.chain(from_volumes) {
+    for (dev, r, usage) in from_sources.chain(from_volumes) {
         if out.iter().any(|s| s.reference == *r) {
             continue;
         }
-        let value = crate::secret::secret_value(reg, r)
+        let value = crate::secret::secret_value(reg, r, Some(usage))
             .map_err(|e| Error::new(e.kind(), format!("disk {dev}: {}", e.message())))?;
         out.push(DomainSecret::new(r.clone(), value.shared()));
     }

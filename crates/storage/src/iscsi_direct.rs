@@ -67,20 +67,52 @@ impl PrivateDir {
         Ok(PrivateDir(dir))
     }
 
-    /// The QEMU tool arguments that give it the target's CHAP secret (a
-    /// file of mode 0600 here, never the command line).
+    /// The QEMU tool arguments that give it the target's CHAP secret: a
+    /// FIFO here, which [`PrivateDir::feed`] writes once the tool opens it,
+    /// so the value is never in a file (nor on the command line), even
+    /// after a kill.
     fn secret_args(&self, t: &Target) -> Result<Vec<String>> {
-        let Some(c) = &t.chap else { return Ok(Vec::new()) };
-        let file = self.0.join("chap");
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&file)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, &c.secret))
-            .map_err(|e| io(format!("cannot write {}", file.display()), e))?;
-        let path = file.to_string_lossy().replace(',', ",,");
+        if t.chap.is_none() {
+            return Ok(Vec::new());
+        }
+        let fifo = self.0.join("chap");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .map_err(|e| io(format!("cannot make {}", fifo.display()), e.into()))?;
+        let path = fifo.to_string_lossy().replace(',', ",,");
         Ok(vec!["--object".to_owned(), format!("secret,id={CHAP_SECRET_ID},format=raw,file={path}")])
+    }
+
+    /// Writes the CHAP secret into the FIFO when `child` opens it (QEMU's
+    /// tools read their objects first), then removes the FIFO.
+    async fn feed(&self, t: &Target, child: &mut Child) -> Result<()> {
+        let Some(c) = &t.chap else { return Ok(()) };
+        let fifo = self.0.join("chap");
+        let since = std::time::Instant::now();
+        let f = loop {
+            // Without a reader, a FIFO refuses a writer that will not wait.
+            match std::fs::OpenOptions::new().write(true).custom_flags(nix::libc::O_NONBLOCK).open(&fifo) {
+                Ok(f) => break f,
+                Err(e) if e.raw_os_error() == Some(nix::libc::ENXIO) => {}
+                Err(e) => return Err(io(format!("cannot open {}", fifo.display()), e).into()),
+            }
+            let gone = child.try_wait().map_err(|e| io("a QEMU tool was lost", e))?.is_some();
+            if gone || since.elapsed() > SERVE_TIMEOUT {
+                let _ = std::fs::remove_file(&fifo);
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let secret = c.secret.clone();
+        let wrote = tokio::task::spawn_blocking(move || {
+            let fd = std::os::fd::AsFd::as_fd(&f);
+            nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()))
+                .map_err(std::io::Error::from)?;
+            std::io::Write::write_all(&mut &f, &secret)
+        })
+        .await
+        .map_err(|e| Error::new(ErrorKind::Internal, format!("the secret's writer failed: {e}")))?;
+        let _ = std::fs::remove_file(&fifo);
+        wrote.map_err(|e| io(format!("cannot write {}", fifo.display()), e).into())
     }
 }
 
@@ -237,7 +269,7 @@ impl IscsiDirect {
         let dir = PrivateDir::new()?;
         let mut cmd = Command::new(&self.qemu_io);
         virtkit_host::process::die_with_parent(&mut cmd);
-        let child = cmd
+        let mut child = cmd
             .args(dir.secret_args(t)?)
             .args(["--image-opts", "-c", &format!("write -z 0 {bytes}"), &t.image_opts(lun)])
             .stdin(Stdio::null())
@@ -246,6 +278,7 @@ impl IscsiDirect {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| io(format!("cannot run {}", self.qemu_io.display()), e))?;
+        dir.feed(t, &mut child).await?;
         let out = tokio::select! {
             out = child.wait_with_output() => out.map_err(|e| io("qemu-io was lost", e))?,
             () = job.cancelled() => return Err(cancelled(job)),
@@ -278,6 +311,7 @@ impl IscsiDirect {
             .spawn();
         let child = child.map_err(|e| io(format!("cannot run {}", self.qemu_nbd.display()), e))?;
         let mut served = Served { child, _dir: dir };
+        served._dir.feed(t, &mut served.child).await?;
         let since = std::time::Instant::now();
         loop {
             if sock.exists()
@@ -530,8 +564,8 @@ mod tests {
         assert_eq!(Target::of(&p, None).unwrap().lun_url(0), "iscsi://[::1]:3260/iqn.2026-12.org.example:t1/0");
     }
 
-    #[test]
-    fn chap_logs_in_as_the_engine_says_and_qemu_gets_the_secret_by_file() {
+    #[tokio::test]
+    async fn chap_logs_in_as_the_engine_says_and_qemu_gets_the_secret_through_a_fifo() {
         let p =
             pool(&POOL.replace("<initiator>", "<auth type='chap' username='u'><secret usage='x'/></auth><initiator>"));
         assert_eq!(Target::of(&p, None).unwrap_err().kind(), ErrorKind::Internal);
@@ -542,9 +576,14 @@ mod tests {
         let args = dir.secret_args(&t).unwrap();
         let file = dir.0.join("chap");
         assert_eq!(args, ["--object".to_owned(), format!("secret,id=vk-chap,format=raw,file={}", file.display())]);
-        assert_eq!(std::fs::read(&file).unwrap(), b"s3cret");
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+        let meta = std::fs::metadata(&file).unwrap();
+        assert!(meta.file_type().is_fifo() && meta.permissions().mode() & 0o777 == 0o600, "{meta:?}");
+        // A reader (as QEMU's tools are) gets the value; the FIFO goes.
+        let mut reader = Command::new("cat").arg(&file).stdout(Stdio::piped()).kill_on_drop(true).spawn().unwrap();
+        dir.feed(&t, &mut reader).await.unwrap();
+        assert_eq!(reader.wait_with_output().await.unwrap().stdout, b"s3cret");
+        assert!(!file.exists(), "the FIFO stays");
         let kept = dir.0.clone();
         drop(dir);
         assert!(!kept.exists(), "the secret's directory is removed");

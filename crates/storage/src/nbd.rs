@@ -147,7 +147,7 @@ mod tests {
             .spawn()
             .unwrap();
         let mut n = None;
-        for _ in 0..200 {
+        for _ in 0..1000 {
             if let Ok(c) = Nbd::connect(&sock).await {
                 n = Some(c);
                 break;

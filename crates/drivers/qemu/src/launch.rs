@@ -370,8 +370,7 @@ impl QemuDriver {
 pub(crate) fn write_secrets(res: &Resources, run_dir: &Path) -> Result<Vec<SecretRef>> {
     for (i, s) in res.secrets.iter().enumerate() {
         let file = argv::secret_file(run_dir, i);
-        virtkit_host::fs::write_atomic(&file, &s.value, 0o600)
-            .map_err(|e| driver_err(format!("cannot write {}: {e}", file.display())))?;
+        virtkit_host::fs::write_atomic(&file, &s.value, 0o600).map_err(driver_err)?;
     }
     Ok(res.secrets.iter().map(|s| s.reference.clone()).collect())
 }

@@ -395,7 +395,13 @@ impl DomainDriver for QemuDriver {
                 return Err(e);
             }
         };
+        let given = secrets.len();
         let result = self.launch(dom, &def, opts, &emulator, &caps, accel, &run_dir, &log, taps, secrets).await;
+        // QEMU read its secrets when it made its objects, before its
+        // monitor answered: their values need not stay on disk.
+        for i in 0..given {
+            let _ = std::fs::remove_file(argv::secret_file(&run_dir, i));
+        }
         if result.is_err() {
             cleanup(&run_dir);
         }

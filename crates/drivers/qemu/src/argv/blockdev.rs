@@ -215,28 +215,33 @@ impl Builder<'_> {
         Ok(name)
     }
 
+    /// A network disk's `<auth>`: the user, and the secret object QEMU
+    /// reads its value from (given once however many disks use it).
+    fn login(&mut self, n: &mut Map<String, Value>, p: &str, net: &NetworkDiskSource) -> Result<(), ArgvError> {
+        let Some(a) = &net.auth else { return Ok(()) };
+        let Some(i) = self.ctx.secrets.iter().position(|s| *s == a.secret) else {
+            return Err(unsupported(format!("{p}/auth"), "the secret this disk logs in with was not given"));
+        };
+        if net.protocol != NetworkProtocol::Iscsi {
+            return Err(unsupported(
+                format!("{p}/auth"),
+                format!("an authenticated {} disk is not supported yet", net.protocol),
+            ));
+        }
+        let id = format!("secret{i}");
+        if self.secrets.insert(i) {
+            let file = super::secret_file(&self.ctx.run_dir, i).display().to_string().replace(',', ",,");
+            self.opt("-object", format!("secret,id={id},format=raw,file={file}"));
+        }
+        n.insert("user".into(), json!(a.username));
+        n.insert("password-secret".into(), json!(id));
+        Ok(())
+    }
+
     fn network_node(&mut self, n: &mut Map<String, Value>, p: &str, net: &NetworkDiskSource) -> Result<(), ArgvError> {
         use NetworkProtocol as P;
         let proto = net.protocol;
-        if let Some(a) = &net.auth {
-            let Some(i) = self.ctx.secrets.iter().position(|s| *s == a.secret) else {
-                return Err(unsupported(format!("{p}/auth"), "the secret this disk logs in with was not given"));
-            };
-            if proto != P::Iscsi {
-                return Err(unsupported(
-                    format!("{p}/auth"),
-                    format!("an authenticated {proto} disk is not supported yet"),
-                ));
-            }
-            let id = format!("secret{i}");
-            let file = super::secret_file(&self.ctx.run_dir, i);
-            self.opt(
-                "-object",
-                format!("secret,id={id},format=raw,file={}", file.display().to_string().replace(',', ",,")),
-            );
-            n.insert("user".into(), json!(a.username));
-            n.insert("password-secret".into(), json!(id));
-        }
+        self.login(n, p, net)?;
         let module = match proto {
             P::Http | P::Https | P::Ftp | P::Ftps => Some("curl"),
             P::Iscsi => Some("iscsi"),

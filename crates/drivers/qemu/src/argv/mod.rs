@@ -189,6 +189,8 @@ pub(super) struct Builder<'a> {
     usb_ports: HashSet<(u32, String)>,
     /// The definition has a PCI expander bus.
     expander: bool,
+    /// The `-object secret`s given already, by their index in the context.
+    secrets: HashSet<usize>,
 }
 
 /// Every `(bus, port)` a USB address in the definition names.
@@ -347,7 +349,8 @@ pub fn build(def: &Domain, ctx: &Context) -> Result<Vec<String>, ArgvError> {
         .controllers
         .iter()
         .any(|c| matches!(c.model.as_deref(), Some("pci-expander-bus" | "pcie-expander-bus")));
-    let mut b = Builder { def, ctx, args: Vec::new(), q35: is_q35(&machine), usb_ports, expander };
+    let mut b =
+        Builder { def, ctx, args: Vec::new(), q35: is_q35(&machine), usb_ports, expander, secrets: HashSet::new() };
     b.opt("-name", format!("guest={},debug-threads=on", esc(&def.name)));
     b.push("-S");
     machine::machine_args(&mut b, &machine)?;
