@@ -8,6 +8,8 @@
 mod common;
 #[path = "../../storage/tests/common/tgt.rs"]
 mod tgt;
+#[path = "../../storage/tests/common/unshare.rs"]
+mod unshare;
 
 use std::time::{Duration, Instant};
 

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "../../storage/tests/common/unshare.rs"]
+mod unshare;
 
 use assert_cmd::Command;
 
@@ -163,19 +165,7 @@ const IN_MOUNT_NS: &str = "VIRTKIT_CLI_STORAGE_IN_MOUNT_NS";
 #[test]
 fn an_fs_pool_stays_mounted_and_managed_across_a_daemon_kill() {
     let name = "an_fs_pool_stays_mounted_and_managed_across_a_daemon_kill";
-    if std::env::var_os(IN_MOUNT_NS).is_none() {
-        let utab = tempfile::tempdir().unwrap();
-        let out = std::process::Command::new("unshare")
-            .args(["-m", "--propagation", "private"])
-            .arg(std::env::current_exe().unwrap())
-            .args(["--exact", name, "--nocapture", "--test-threads=1"])
-            .env(IN_MOUNT_NS, "1")
-            .env("LIBMOUNT_UTAB", utab.path().join("utab"))
-            .output()
-            .unwrap();
-        let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "{text}");
-        assert!(text.contains("1 passed"), "{text}");
+    if !unshare::again(name, &["-m"], IN_MOUNT_NS) {
         return;
     }
     let mut d = common::Daemon::start(&[]);

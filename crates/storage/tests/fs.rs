@@ -23,22 +23,7 @@ const INNER: &str = "VIRTKIT_STORAGE_FS_IN_MOUNT_NS";
 /// Runs the test `name` again in a mount namespace of its own (its
 /// mount(8) bookkeeping in a file of its own too); true in that run.
 fn in_own_mount_ns(name: &str) -> bool {
-    if std::env::var_os(INNER).is_some() {
-        return true;
-    }
-    let utab = tempfile::tempdir().unwrap();
-    let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private"])
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .env("LIBMOUNT_UTAB", utab.path().join("utab"))
-        .output()
-        .unwrap();
-    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("1 passed"), "{text}");
-    false
+    common::unshare::again(name, &["-m"], INNER)
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -12,17 +12,7 @@ const INNER: &str = "VIRTKIT_STORAGE_IN_MOUNT_NS";
 
 #[test]
 fn a_full_file_system_refuses_volumes_and_leaves_nothing() {
-    if std::env::var_os(INNER).is_none() {
-        let out = std::process::Command::new("unshare")
-            .args(["-m", "--propagation", "private"])
-            .arg(std::env::current_exe().unwrap())
-            .args(["--exact", "a_full_file_system_refuses_volumes_and_leaves_nothing", "--nocapture"])
-            .env(INNER, "1")
-            .output()
-            .unwrap();
-        let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "{text}");
-        assert!(text.contains("1 passed"), "{text}");
+    if !common::unshare::again("a_full_file_system_refuses_volumes_and_leaves_nothing", &["-m"], INNER) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

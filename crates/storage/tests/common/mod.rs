@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 pub mod tgt;
+pub mod unshare;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

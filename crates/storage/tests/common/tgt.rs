@@ -17,20 +17,7 @@ pub const PORT: u16 = 3260;
 /// Runs `name` again in a network and mount namespace of its own; true
 /// when this is that run.
 pub fn in_namespaces(name: &str) -> bool {
-    if std::env::var_os(INNER).is_some() {
-        return true;
-    }
-    let out = Command::new("unshare")
-        .args(["-n", "-m", "--propagation", "private"])
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture"])
-        .env(INNER, "1")
-        .output()
-        .unwrap();
-    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("1 passed"), "{text}");
-    false
+    super::unshare::again(name, &["-n", "-m"], INNER)
 }
 
 fn run(cmd: &str, args: &[&str]) {
