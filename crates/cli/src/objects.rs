@@ -410,17 +410,7 @@ pub async fn common(conn: &Connection, kind: ObjectKind, cmd: Common) -> Result<
             } else if !all {
                 opts = opts.active(true);
             }
-            let l = conn.list_objects(kind, opts).await?;
-            let plural = match kind {
-                ObjectKind::Network => "networks",
-                ObjectKind::Secret => "secrets",
-                _ => "pools",
-            };
-            if json {
-                return output::list_json(plural, &l);
-            }
-            let (header, rows) = rows(kind, &l.items);
-            output::table(header, &rows);
+            return list(conn, kind, opts, json).await;
         }
         Common::Info { name, json } => {
             let i = find(name).await?;
@@ -512,6 +502,22 @@ pub async fn net(conn: &Connection, cmd: NetCommand) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// The objects of a kind the options select, as a table or JSON.
+pub async fn list(conn: &Connection, kind: ObjectKind, opts: ListOptions, json: bool) -> Result<(), Failure> {
+    let l = conn.list_objects(kind, opts).await?;
+    let plural = match kind {
+        ObjectKind::Network => "networks",
+        ObjectKind::Secret => "secrets",
+        _ => "pools",
+    };
+    if json {
+        return output::list_json(plural, &l);
+    }
+    let (header, rows) = rows(kind, &l.items);
+    output::table(header, &rows);
+    Ok(())
 }
 
 pub async fn pool(conn: &Connection, cmd: PoolCommand) -> Result<(), Failure> {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use clap::Subcommand;
-use virtkit::{Connection, ObjectKind};
+use virtkit::{Connection, ListOptions, ObjectKind};
 
 use crate::commands::Failure;
 use crate::objects::{Common, common};
@@ -18,8 +18,16 @@ pub enum SecretCommand {
     Define { file: PathBuf },
     /// Remove a secret and its value.
     Undefine { secret: String },
-    /// List every secret.
+    /// List the secrets: every one, or those --ephemeral, --private … (both of a pair: either).
     List {
+        #[arg(long)]
+        ephemeral: bool,
+        #[arg(long)]
+        no_ephemeral: bool,
+        #[arg(long)]
+        private: bool,
+        #[arg(long)]
+        no_private: bool,
         #[arg(long)]
         json: bool,
     },
@@ -77,7 +85,17 @@ pub async fn secret(conn: &Connection, cmd: SecretCommand) -> Result<(), Failure
     match cmd {
         SecretCommand::Define { file } => common(conn, kind, Common::Define { file, expected_generation: None }).await,
         SecretCommand::Undefine { secret } => common(conn, kind, Common::Undefine { name: secret }).await,
-        SecretCommand::List { json } => common(conn, kind, Common::List { all: true, inactive: false, json }).await,
+        SecretCommand::List { ephemeral, no_ephemeral, private, no_private, json } => {
+            let mut opts = ListOptions::default();
+            // As libvirt: a flag and its negation together select either.
+            if ephemeral != no_ephemeral {
+                opts = opts.ephemeral(ephemeral);
+            }
+            if private != no_private {
+                opts = opts.private(private);
+            }
+            crate::objects::list(conn, kind, opts, json).await
+        }
         SecretCommand::Dumpxml { secret } => {
             common(conn, kind, Common::Dumpxml { name: secret, inactive: false }).await
         }

@@ -224,3 +224,91 @@ fn values_survive_kill_9_of_the_daemon_in_files_of_mode_0600() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(value_files(d.root()), Vec::<PathBuf>::new());
 }
+
+/// Four secrets, one of each kind: (UUID, ephemeral, private).
+const KINDS: [(&str, bool, bool); 4] = [
+    ("11111111-0000-4000-8000-000000000001", false, false),
+    ("11111111-0000-4000-8000-000000000002", true, false),
+    ("11111111-0000-4000-8000-000000000003", false, true),
+    ("11111111-0000-4000-8000-000000000004", true, true),
+];
+
+fn kind_xml(uuid: &str, ephemeral: bool, private: bool) -> String {
+    let yn = |b: bool| if b { "yes" } else { "no" };
+    format!("<secret ephemeral='{}' private='{}'><uuid>{uuid}</uuid></secret>", yn(ephemeral), yn(private))
+}
+
+/// The UUIDs of KINDS that `keep` selects.
+fn kinds_where(keep: impl Fn(bool, bool) -> bool) -> Vec<String> {
+    KINDS.iter().filter(|(_, e, p)| keep(*e, *p)).map(|(u, _, _)| (*u).to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_library_lists_secrets_by_ephemeral_and_private() {
+    let d = Daemon::start(&[]);
+    for uri in ["test:///default".to_owned(), d.uri("test")] {
+        let conn = Connection::open(&uri).await.unwrap();
+        for (u, e, p) in KINDS {
+            conn.define_secret_xml(&kind_xml(u, e, p), Default::default()).await.unwrap();
+        }
+        let listed = |opts: ListOptions| {
+            let conn = &conn;
+            async move {
+                let l = conn.list_secrets(opts).await.unwrap();
+                l.items.iter().map(|s| s.uuid.to_string()).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(listed(ListOptions::default()).await, kinds_where(|_, _| true), "{uri}");
+        assert_eq!(listed(ListOptions::default().ephemeral(true)).await, kinds_where(|e, _| e), "{uri}");
+        assert_eq!(listed(ListOptions::default().ephemeral(false)).await, kinds_where(|e, _| !e), "{uri}");
+        assert_eq!(listed(ListOptions::default().private(true)).await, kinds_where(|_, p| p), "{uri}");
+        let both = ListOptions::default().ephemeral(false).private(true);
+        assert_eq!(listed(both).await, kinds_where(|e, p| !e && p), "{uri}");
+        let e = conn.list_objects(ObjectKind::Pool, ListOptions::default().private(true)).await.unwrap_err();
+        assert_eq!(
+            (e.kind(), e.to_string()),
+            (ErrorKind::InvalidArgument, "ephemeral and private select secrets only".into())
+        );
+        for (u, _, _) in KINDS {
+            conn.lookup_secret(u).await.unwrap().undefine(Default::default()).await.unwrap();
+        }
+    }
+}
+
+#[test]
+fn secret_list_takes_virshs_filters() {
+    let d = Daemon::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut define = String::new();
+    for (u, e, p) in KINDS {
+        let f = dir.path().join(format!("{u}.xml"));
+        std::fs::write(&f, kind_xml(u, e, p)).unwrap();
+        define += &format!("secret-define {}; ", f.display());
+    }
+    let cases: [(&str, Vec<String>); 6] = [
+        ("", kinds_where(|_, _| true)),
+        ("--ephemeral", kinds_where(|e, _| e)),
+        ("--no-ephemeral", kinds_where(|e, _| !e)),
+        ("--private --no-ephemeral", kinds_where(|e, p| p && !e)),
+        ("--no-private --ephemeral", kinds_where(|e, p| !p && e)),
+        // A flag and its negation: either (as libvirt).
+        ("--private --no-private --ephemeral", kinds_where(|e, _| e)),
+    ];
+    let uri = d.uri("test");
+    let (code, _, err) = common::run(&uri, &define);
+    assert_eq!(code, 0, "{err}");
+    let mut all = String::new();
+    for (flags, want) in &cases {
+        let (code, out, err) = common::run(&uri, &format!("secret-list {flags}"));
+        assert_eq!(code, 0, "{flags}: {err}");
+        let shown: Vec<String> = kinds_where(|_, _| true).into_iter().filter(|u| out.contains(u.as_str())).collect();
+        assert_eq!(&shown, want, "secret-list {flags}:\n{out}");
+        all += &format!("secret-list {flags}; ");
+    }
+    // In process, in one run (ephemeral secrets live as long as it): the same.
+    let (code, local, err) = common::run("test:///default", &format!("{define}{all}"));
+    assert_eq!(code, 0, "{err}");
+    let (code, remote, err) = common::run(&uri, &all);
+    assert_eq!(code, 0, "{err}");
+    assert!(local.ends_with(&remote), "{local}\n---\n{remote}");
+}

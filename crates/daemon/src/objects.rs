@@ -132,6 +132,8 @@ impl Service {
         opts.active = m.active;
         opts.persistent = m.persistent;
         opts.autostart = m.autostart;
+        opts.ephemeral = m.ephemeral;
+        opts.private = m.private;
         opts.pool = m.pool.as_deref().map(|p| uuid("pool", p)).transpose()?;
         let mut l = conn.list_objects(kind(m.kind)?, opts).await.map_err(status)?;
         l.revision += self.base();

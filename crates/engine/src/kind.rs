@@ -71,6 +71,13 @@ pub(crate) trait Kind: Sized + Send + Sync + 'static {
         let _ = (reg, r);
         None
     }
+    /// Whether a list keeps the object by what only this kind has (a
+    /// secret's ephemeral and private); what every kind has is checked
+    /// by the list.
+    fn listed(r: &Record<Self>, opts: &crate::options::ListOptions) -> bool {
+        let _ = (r, opts);
+        true
+    }
 }
 
 /// One object's entry.

@@ -196,6 +196,7 @@ fn keep<K: Kind>(opts: &ListOptions) -> impl Fn(&Record<K>) -> bool + '_ {
             && opts.active.is_none_or(|a| a == r.active())
             && opts.persistent.is_none_or(|p| p == r.config.is_some())
             && opts.autostart.is_none_or(|a| a == r.autostart)
+            && K::listed(r, opts)
     }
 }
 
@@ -294,6 +295,9 @@ impl Engine {
         }
         if kind != ObjectKind::Volume && opts.pool.is_some() {
             return Err(Error::new(ErrorKind::InvalidArgument, "pool selects volumes only"));
+        }
+        if kind != ObjectKind::Secret && (opts.ephemeral.is_some() || opts.private.is_some()) {
+            return Err(Error::new(ErrorKind::InvalidArgument, "ephemeral and private select secrets only"));
         }
         if kind == ObjectKind::Domain {
             let l = self.list(opts).await?;

@@ -139,6 +139,10 @@ pub struct ListOptions {
     pub stats: bool,
     /// Volumes: only those of this pool (none: of every active pool).
     pub pool: Option<uuid::Uuid>,
+    /// Secrets: only those kept in memory only (`Some(true)`) or stored.
+    pub ephemeral: Option<bool>,
+    /// Secrets: only those whose value no client reads (`Some(true)`) or not.
+    pub private: Option<bool>,
 }
 setters!(ListOptions {
     states: Vec<DomainState>,
@@ -147,6 +151,8 @@ setters!(ListOptions {
     autostart: bool,
     stats: bool,
     pool: uuid::Uuid,
+    ephemeral: bool,
+    private: bool,
 });
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

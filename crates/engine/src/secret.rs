@@ -16,7 +16,7 @@ use crate::engine::{Engine, Inner};
 use crate::error::{Error, ErrorKind, Result};
 use crate::kind::{Definition, Kind, Record, Table};
 use crate::lifecycle::Lifecycle;
-use crate::options::SecretValueOptions;
+use crate::options::{ListOptions, SecretValueOptions};
 use crate::registry::Registry;
 use crate::store::Store;
 use crate::types::{EventDetail, EventKind, JobKind, ObjectKind, ObjectState, ResourceState, SecretInfo};
@@ -94,6 +94,11 @@ impl Kind for SecretKind {
     }
     fn event_state(s: &ResourceState) -> ObjectState {
         ObjectState::Resource(*s)
+    }
+    fn listed(r: &Record<Self>, opts: &ListOptions) -> bool {
+        let def = r.config.as_ref();
+        opts.ephemeral.is_none_or(|e| def.is_some_and(|d| d.ephemeral == e))
+            && opts.private.is_none_or(|p| def.is_some_and(|d| d.private == p))
     }
 }
 

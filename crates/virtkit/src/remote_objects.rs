@@ -102,6 +102,8 @@ impl Remote {
             persistent: opts.persistent,
             autostart: opts.autostart,
             pool: opts.pool.map(|p| p.to_string()),
+            ephemeral: opts.ephemeral,
+            private: opts.private,
         };
         conv::list_from(self.c().list_objects(self.req(msg)).await.map_err(status)?.into_inner())
     }
