@@ -58,6 +58,11 @@ impl Value {
     pub(crate) fn shared(&self) -> Arc<Vec<u8>> {
         self.0.clone()
     }
+
+    #[cfg(test)]
+    pub(crate) fn of(bytes: &[u8]) -> Value {
+        Value(Arc::new(bytes.to_vec()))
+    }
 }
 
 impl std::fmt::Debug for Value {

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use uuid::Uuid;
 use virtkit_model::domain::Domain;
 use virtkit_model::domain::devices::{Disk, DiskSource, NetworkProtocol, SourceLocation};
-use virtkit_model::storage::{PoolType, Volume, VolumeType};
+use virtkit_model::storage::{Pool, PoolType, SecretRef, Volume, VolumeType};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::registry::Registry;
@@ -83,24 +83,32 @@ fn volume_path<'r>(reg: &'r Registry, disk: &Disk) -> Option<&'r str> {
     reg.volumes.get_any(&vol)?.current_def()?.target.path.as_deref()
 }
 
-/// The volume of an active pool at `path`, with its pool's type and
-/// initiator, if one is there.
-fn volume_at<'r>(reg: &'r Registry, path: &str) -> Option<(&'r Volume, Option<&'r str>)> {
+/// The volume of an active pool at `path`, with its pool's live
+/// definition, if one is there.
+fn volume_at<'r>(reg: &'r Registry, path: &str) -> Option<(&'r Volume, Option<&'r Pool>)> {
     reg.volumes.iter().filter(|r| !r.hidden).find_map(|r| {
         let v: &Volume = r.current_def()?;
         if v.target.path.as_deref() != Some(path) {
             return None;
         }
         let pool = reg.pools.get_any(&r.parent).filter(|p| p.active())?;
-        let initiator = pool.current_def().and_then(|d| d.source.initiator_iqn.as_deref());
-        Some((v, initiator))
+        Some((v, pool.current_def().map(|d| &**d)))
     })
 }
 
-/// Where a volume's data is, from its path and type.
-fn source_of(path: &str, vol: Option<&Volume>, initiator: Option<&str>) -> std::result::Result<VolumeSource, String> {
+/// The CHAP login of an iscsi-direct pool whose definition has `<auth>`.
+fn pool_chap(pool: &Pool) -> Option<(String, SecretRef)> {
+    let a = pool.source.auth.as_ref().filter(|_| pool.pool_type == PoolType::IscsiDirect)?;
+    Some((a.username.clone(), a.secret.clone()))
+}
+
+/// Where a volume's data is, from its path and type; a LUN logs in with
+/// its pool's initiator name and CHAP.
+fn source_of(path: &str, vol: Option<&Volume>, pool: Option<&Pool>) -> std::result::Result<VolumeSource, String> {
     if let Some(rest) = path.strip_prefix("iscsi://") {
-        return iscsi_lun(rest, initiator).map(VolumeSource::Iscsi);
+        let mut lun = iscsi_lun(rest, pool.and_then(|p| p.source.initiator_iqn.as_deref()))?;
+        lun.chap = pool.and_then(pool_chap);
+        return Ok(VolumeSource::Iscsi(lun));
     }
     if path.contains("://") {
         return Err(format!("{path} is not a path or an iscsi:// URL"));
@@ -140,9 +148,9 @@ fn iscsi_lun(rest: &str, initiator: Option<&str>) -> std::result::Result<IscsiLu
 }
 
 /// The layers below `vol`, each with its format as the image records it
-/// (or as its pool knows it). A layer that is no volume of an active pool
-/// ends the chain only if its format cannot have a backing file: what lies
-/// below it would otherwise be unknown.
+/// (or as its pool knows it), a LUN with its pool's login. A layer that is
+/// no volume of an active pool ends the chain only if its format cannot
+/// have a backing file: what lies below it would otherwise be unknown.
 fn backing_layers(reg: &Registry, dev: &str, vol: &Volume) -> Result<Vec<Layer>> {
     let refuse = |msg: String| Error::new(ErrorKind::InvalidArgument, format!("disk {dev}: {msg}"));
     let mut seen: Vec<&str> = vol.target.path.as_deref().into_iter().collect();
@@ -217,19 +225,15 @@ pub(crate) fn resolve_disks(reg: &Registry, def: &Domain) -> Result<Vec<Resolved
                 format!("disk {dev}: volume '{}' of pool '{}' has no path on this host", v.volume, v.pool),
             ));
         };
-        let live = pool.current_def();
-        let initiator = live.and_then(|p| p.source.initiator_iqn.as_deref());
+        let live = pool.current_def().map(|d| &**d);
         if live.is_some_and(|p| p.pool_type == PoolType::IscsiDirect) && !path.starts_with("iscsi://") {
             return Err(Error::new(
                 ErrorKind::Internal,
                 format!("disk {dev}: iscsi-direct volume '{}' has no iscsi:// URL", v.volume),
             ));
         }
-        let mut source = source_of(path, Some(vol), initiator)
+        let source = source_of(path, Some(vol), live)
             .map_err(|m| Error::new(ErrorKind::InvalidArgument, format!("disk {dev}: {m}")))?;
-        if let (VolumeSource::Iscsi(l), Some(a)) = (&mut source, live.and_then(|p| p.source.auth.as_ref())) {
-            l.chap = Some((a.username.clone(), a.secret.clone()));
-        }
         let format = vol.target.format.map_or("raw", |f| f.as_str());
         let mut chain = vec![Layer::new(source, format)];
         chain.extend(backing_layers(reg, dev, vol)?);
@@ -238,22 +242,26 @@ pub(crate) fn resolve_disks(reg: &Registry, def: &Domain) -> Result<Vec<Resolved
     Ok(out)
 }
 
-/// The value of each secret `def`'s disks log in with (a network source's
-/// `<auth>`, and the CHAP of the iSCSI volumes in `volumes`), once each.
-/// The error names the disk and the secret missing.
+/// The value of each secret `def`'s disks log in with (the `<auth>` of a
+/// network source or backing layer, and the CHAP of every layer of the
+/// chains in `volumes`), once each. The error names the disk and the
+/// secret missing.
 pub(crate) fn resolve_secrets(reg: &Registry, def: &Domain, volumes: &[ResolvedVolume]) -> Result<Vec<DomainSecret>> {
-    let from_sources = def.devices.disks.iter().filter_map(|d| match &d.source.location {
-        SourceLocation::Network(n) => {
-            n.auth.as_ref().map(|a| (d.target.dev.as_str(), &a.secret, a.secret_type.as_str()))
-        }
-        _ => None,
+    let from_sources = def.devices.disks.iter().flat_map(|d| {
+        let below = d.backing_store.iter().flat_map(|b| b.layers()).map(|l| &l.source);
+        std::iter::once(&d.source).chain(below).filter_map(|s| match &s.location {
+            SourceLocation::Network(n) => {
+                n.auth.as_ref().map(|a| (d.target.dev.as_str(), &a.secret, a.secret_type.as_str()))
+            }
+            _ => None,
+        })
     });
-    let from_volumes = volumes.iter().filter_map(|v| match v.chain.first().map(|l| &l.source) {
-        Some(VolumeSource::Iscsi(l)) => l
-            .chap
-            .as_ref()
-            .map(|(_, r)| (def.devices.disks.get(v.disk).map_or("", |d| d.target.dev.as_str()), r, "iscsi")),
-        _ => None,
+    let from_volumes = volumes.iter().flat_map(|v| {
+        let dev = def.devices.disks.get(v.disk).map_or("", |d| d.target.dev.as_str());
+        v.chain.iter().filter_map(move |l| match &l.source {
+            VolumeSource::Iscsi(lun) => lun.chap.as_ref().map(|(_, r)| (dev, r, "iscsi")),
+            _ => None,
+        })
     });
     let mut out: Vec<DomainSecret> = Vec::new();
     for (dev, r, usage) in from_sources.chain(from_volumes) {
@@ -269,7 +277,125 @@ pub(crate) fn resolve_secrets(reg: &Registry, def: &Domain, volumes: &[ResolvedV
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use virtkit_model::secret::{Secret, SecretUsage};
+    use virtkit_model::storage::{BackingStore, VolumeFormat};
+
     use super::*;
+    use crate::kind::Record;
+    use crate::secret::{SecretKind, Value};
+    use crate::storage::PoolKind;
+    use crate::types::ResourceState;
+    use crate::volume::VolumeKind;
+
+    const LUN: &str = "iscsi://[::1]:3260/iqn.2026-12.org.example:chap/1";
+
+    /// A running pool of `xml` in `reg`, holding `vols`.
+    fn running_pool(reg: &mut Registry, xml: &str, vols: Vec<Volume>) {
+        let def = Pool::from_xml(xml).unwrap();
+        let mut pool = Record::<PoolKind>::new(def.uuid, def.name.clone());
+        pool.state = ResourceState::Active;
+        pool.live = Some(Arc::new(def));
+        for v in vols {
+            let mut r = Record::<VolumeKind>::new(Uuid::new_v4(), v.name.clone());
+            r.parent = pool.uuid;
+            r.state = ResourceState::Active;
+            r.config = Some(Arc::new(v));
+            reg.volumes.insert(r);
+        }
+        reg.pools.insert(pool);
+    }
+
+    /// A dir pool's qcow2 over a LUN of a CHAP iscsi-direct pool, and a
+    /// guest with the overlay as vda and the LUN itself as vdb.
+    fn overlay_over_chap_lun(with_secret: bool) -> (Registry, Domain) {
+        let mut reg = Registry::new(16);
+        let iscsi = "<pool type='iscsi-direct'><name>luns</name><source><host name='::1'/>\
+                     <device path='iqn.2026-12.org.example:chap'/>\
+                     <auth type='chap' username='u'><secret usage='tgt'/></auth>\
+                     <initiator><iqn name='iqn.2026-12.org.example:client'/></initiator></source></pool>";
+        let lun = Volume::new("unit:0:0:1").with_path(LUN).with_format(VolumeFormat::Raw);
+        running_pool(&mut reg, iscsi, vec![lun]);
+        // As a dir pool's refresh finds it (qemu-img info of the file).
+        let mut top = Volume::new("top.qcow2").with_path("/p/top.qcow2").with_format(VolumeFormat::Qcow2);
+        top.backing_store = Some(BackingStore::new(LUN).with_format(VolumeFormat::Raw));
+        running_pool(&mut reg, "<pool type='dir'><name>p</name><target><path>/p</path></target></pool>", vec![top]);
+        if with_secret {
+            let mut s = Record::<SecretKind>::new(Uuid::new_v4(), "tgt".into());
+            s.config = Some(Arc::new(Secret::new().with_usage(SecretUsage::Iscsi("tgt".into()))));
+            s.extra.value = Some(Value::of(b"secretpass12"));
+            reg.secrets.insert(s);
+        }
+        let def = Domain::from_xml(
+            "<domain type='qemu'><name>g</name><memory unit='MiB'>64</memory><os><type>hvm</type></os><devices>\
+             <disk type='volume'><source pool='p' volume='top.qcow2'/><target dev='vda' bus='virtio'/></disk>\
+             <disk type='volume'><source pool='luns' volume='unit:0:0:1'/><target dev='vdb' bus='virtio'/></disk>\
+             </devices></domain>",
+        )
+        .unwrap();
+        (reg, def)
+    }
+
+    #[test]
+    fn a_lun_below_a_qcow2_logs_in_with_its_pools_chap_and_the_secret_is_given_once() {
+        let (reg, def) = overlay_over_chap_lun(true);
+        let vols = resolve_disks(&reg, &def).unwrap();
+        let secret = SecretRef::Usage("tgt".into());
+        let chap = Some(("u".to_owned(), secret.clone()));
+        let [top, lower] = vols[0].chain.as_slice() else { panic!("{:?}", vols[0].chain) };
+        assert_eq!((top.source.clone(), top.format.as_str()), (VolumeSource::File("/p/top.qcow2".into()), "qcow2"));
+        let VolumeSource::Iscsi(l) = &lower.source else { panic!("{lower:?}") };
+        assert_eq!((l.host.as_str(), l.port, l.lun, lower.format.as_str()), ("::1", 3260, 1, "raw"));
+        assert_eq!(l.initiator.as_deref(), Some("iqn.2026-12.org.example:client"));
+        assert_eq!(l.chap, chap, "the lower layer logs in as the pool does");
+        let VolumeSource::Iscsi(l) = &vols[1].chain[0].source else { panic!("{:?}", vols[1]) };
+        assert_eq!(l.chap, chap, "the LUN as a disk of its own logs in too");
+        let secrets = resolve_secrets(&reg, &def, &vols).unwrap();
+        assert_eq!(secrets.len(), 1, "{secrets:?}");
+        assert_eq!((&secrets[0].reference, secrets[0].value.as_slice()), (&secret, &b"secretpass12"[..]));
+    }
+
+    #[test]
+    fn a_lower_layers_missing_secret_is_refused_naming_the_disk() {
+        let (reg, mut def) = overlay_over_chap_lun(false);
+        def.devices.disks.truncate(1);
+        let vols = resolve_disks(&reg, &def).unwrap();
+        let err = resolve_secrets(&reg, &def, &vols).unwrap_err();
+        assert_eq!((err.kind(), err.message()), (ErrorKind::NotFound, "disk vda: no secret with usage 'tgt'"));
+    }
+
+    #[test]
+    fn a_backing_layer_written_in_the_domain_logs_in_with_its_secret() {
+        let (reg, _) = overlay_over_chap_lun(true);
+        let def = |usage: &str| {
+            Domain::from_xml(&format!(
+                "<domain type='qemu'><name>g</name><memory unit='MiB'>64</memory><os><type>hvm</type></os>\
+                 <devices><disk type='file'><driver name='qemu' type='qcow2'/><source file='/p/top.qcow2'/>\
+                 <backingStore type='network'><format type='raw'/>\
+                 <source protocol='iscsi' name='iqn.2026-12.org.example:chap/1'><host name='::1'/>\
+                 <auth username='u'><secret type='iscsi' usage='{usage}'/></auth></source><backingStore/>\
+                 </backingStore><target dev='vdc' bus='virtio'/></disk></devices></domain>"
+            ))
+            .unwrap()
+        };
+        let secrets = resolve_secrets(&reg, &def("tgt"), &[]).unwrap();
+        assert_eq!(secrets.iter().map(|s| &s.reference).collect::<Vec<_>>(), [&SecretRef::Usage("tgt".into())]);
+        let err = resolve_secrets(&reg, &def("nope"), &[]).unwrap_err();
+        assert_eq!(err.message(), "disk vdc: no secret with usage 'nope'");
+    }
+
+    #[test]
+    fn an_ipv6_lun_url_reads_back_as_written() {
+        let l = iscsi_lun(LUN.strip_prefix("iscsi://").unwrap(), None).unwrap();
+        let (host, port, name) = (l.host, l.port, format!("{}/{}", l.target, l.lun));
+        let mut n = virtkit_model::domain::devices::NetworkDiskSource::new(NetworkProtocol::Iscsi);
+        n.name = Some(name);
+        n.hosts = vec![virtkit_model::domain::devices::NetworkHost::tcp(host, port)];
+        let mut s = DiskSource::file(None);
+        s.location = SourceLocation::Network(Box::new(n));
+        assert_eq!(iscsi_url(&s).as_deref(), Some(LUN));
+    }
 
     #[test]
     fn iscsi_urls_are_read_whole() {

@@ -9,7 +9,9 @@
 use std::path::{Path, PathBuf};
 
 use virtkit_driver_qemu::argv::{self, Accel, Context, HostFacts};
+use virtkit_model::domain::devices::SourceLocation;
 use virtkit_model::domain::{Domain, DomainType};
+use virtkit_model::storage::SecretRef;
 
 fn context(def: &Domain) -> Context {
     Context {
@@ -25,17 +27,10 @@ fn context(def: &Domain) -> Context {
         taps: virtkit_driver_qemu::argv::tap_fds(def, 4),
         // A host with /dev/vhost-net: KVM guests' virtio ports use it.
         vhost_net: true,
-        // The engine gives the value of every secret a disk's source logs
-        // in with (the driver writes each into the runtime directory).
-        secrets: def
-            .devices
-            .disks
-            .iter()
-            .filter_map(|d| match &d.source.location {
-                virtkit_model::domain::devices::SourceLocation::Network(n) => n.auth.as_ref().map(|a| a.secret.clone()),
-                _ => None,
-            })
-            .collect(),
+        // The engine gives the value of every secret a disk's source or
+        // backing layer logs in with, once (the driver writes each into
+        // the runtime directory).
+        secrets: secrets_of(def),
         // QEMU's block drivers as modules, curl, iSCSI and NFS installed
         // (not rbd or gluster).
         block_modules: Some(["curl", "iscsi", "nfs"].into_iter().map(String::from).collect()),
@@ -46,6 +41,23 @@ fn context(def: &Domain) -> Context {
             numa_nodes: vec![0, 1, 2, 3],
         },
     }
+}
+
+/// Each secret the disks' sources and backing layers name, once.
+fn secrets_of(def: &Domain) -> Vec<SecretRef> {
+    let mut out: Vec<SecretRef> = Vec::new();
+    for d in &def.devices.disks {
+        let below = d.backing_store.iter().flat_map(|b| b.layers()).map(|l| &l.source);
+        for s in std::iter::once(&d.source).chain(below) {
+            if let SourceLocation::Network(n) = &s.location
+                && let Some(a) = &n.auth
+                && !out.contains(&a.secret)
+            {
+                out.push(a.secret.clone());
+            }
+        }
+    }
+    out
 }
 
 /// The expected file and what it should hold.
