@@ -13,7 +13,7 @@ use virtkit::model::storage::{
     Adapter, AuthType, BackingStore, Pool, PoolFormat, PoolSource, PoolTarget, PoolType, SecretRef, SourceAuth,
     SourceHost, Volume,
 };
-use virtkit::{Connection, Def};
+use virtkit::{Connection, CreateOptions, Def, VolumeCreateOptions};
 
 use crate::commands::Failure;
 use crate::objects::{format_of, parse_size};
@@ -237,18 +237,18 @@ fn host(s: &str) -> Result<SourceHost, Failure> {
     }
 }
 
-/// `pool-define-as` (`create` false) or `pool-create-as`: the document
+/// `pool-define-as` (no `create`) or `pool-create-as`: the document
 /// printed with `--print-xml`, else defined, or started as a transient pool.
-pub async fn run(conn: &Connection, args: PoolAs, create: bool) -> Result<(), Failure> {
-    let cmd = if create { "pool-create-as" } else { "pool-define-as" };
+pub async fn run(conn: &Connection, args: PoolAs, create: Option<CreateOptions>) -> Result<(), Failure> {
+    let cmd = if create.is_some() { "pool-create-as" } else { "pool-define-as" };
     let print = args.print_xml;
     let def = args.document(cmd)?;
     if print {
         print!("{}", def.to_xml());
         return Ok(());
     }
-    if create {
-        let i = conn.create_object(Def::Pool(Box::new(def)), Default::default()).await?;
+    if let Some(opts) = create {
+        let i = conn.create_object(Def::Pool(Box::new(def)), opts).await?;
         println!("Pool {} created", i.name());
     } else {
         let p = conn.define_pool(def, Default::default()).await?;
@@ -257,7 +257,7 @@ pub async fn run(conn: &Connection, args: PoolAs, create: bool) -> Result<(), Fa
     Ok(())
 }
 
-/// The arguments of virsh's `vol-create-as` (but --prealloc-metadata).
+/// The arguments of virsh's `vol-create-as`.
 #[derive(Debug, clap::Args)]
 pub struct VolAs {
     pool: String,
@@ -274,6 +274,9 @@ pub struct VolAs {
     backing_vol: Option<String>,
     #[arg(long, value_name = "FORMAT")]
     backing_vol_format: Option<String>,
+    /// Preallocate a qcow2 image's metadata.
+    #[arg(long)]
+    prealloc_metadata: bool,
     /// Print the document; make nothing.
     #[arg(long)]
     print_xml: bool,
@@ -312,6 +315,7 @@ impl VolAs {
 /// `vol-create-as`: the volume made in its pool, or its document printed.
 pub async fn vol(conn: &Connection, args: VolAs) -> Result<(), Failure> {
     let (pool, print) = (args.pool.clone(), args.print_xml);
+    let opts = VolumeCreateOptions::default().prealloc_metadata(args.prealloc_metadata);
     let def = args.document(conn).await?;
     if print {
         print!("{}", def.to_xml());
@@ -319,7 +323,7 @@ pub async fn vol(conn: &Connection, args: VolAs) -> Result<(), Failure> {
     }
     let p = conn.lookup_pool(&pool).await?;
     let name = def.name.clone();
-    let v = crate::objects::making(&p, Some(&name), p.create_volume(def, Default::default())).await?;
+    let v = crate::objects::making(&p, Some(&name), p.create_volume(def, opts)).await?;
     println!("Vol {} created", v.name());
     Ok(())
 }

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use virtkit::model::storage::{Volume, VolumeFormat};
 use virtkit::{
-    Connection, DefineOptions, Info, ListOptions, ObjectKind, ResizeOptions, StoragePool, StorageVolume,
-    TransferOptions, VolumeCreateOptions, WipeAlgorithm, WipeOptions, XmlOptions,
+    BuildOptions, Connection, CreateOptions, DefineOptions, Info, ListOptions, ObjectKind, ResizeOptions, StoragePool,
+    StorageVolume, TransferOptions, VolumeCreateOptions, WipeAlgorithm, WipeOptions, XmlOptions,
 };
 
 use crate::commands::Failure;
@@ -71,8 +71,6 @@ pub enum Common {
         #[arg(long, value_name = "N")]
         expected_generation: Option<u64>,
     },
-    /// Start a transient one from an XML file.
-    Create { file: PathBuf },
     /// Start a defined one.
     Start { name: String },
     /// Stop it at once.
@@ -117,6 +115,8 @@ pub enum Common {
 pub enum NetCommand {
     #[command(flatten)]
     Common(Common),
+    /// Start a transient network from an XML file.
+    Create { file: PathBuf },
     /// Change one part of a network: a DHCP host, a DNS entry … (as virsh net-update).
     Update(crate::net_update::Args),
     /// Print the DHCP leases an active network handed out.
@@ -134,12 +134,23 @@ pub enum NetCommand {
 pub enum PoolCommand {
     #[command(flatten)]
     Common(Common),
+    /// Start a transient pool from an XML file.
+    Create {
+        file: PathBuf,
+        #[command(flatten)]
+        build: BuildFlags,
+    },
     /// Define a pool from its name, type, source and target (as virsh pool-define-as).
     #[command(name = "define-as")]
     DefineAs(Box<crate::create_as::PoolAs>),
     /// Start a transient pool from its name, type, source and target.
     #[command(name = "create-as")]
-    CreateAs(Box<crate::create_as::PoolAs>),
+    CreateAs {
+        #[command(flatten)]
+        args: Box<crate::create_as::PoolAs>,
+        #[command(flatten)]
+        build: BuildFlags,
+    },
     /// Make its underlying storage.
     Build {
         name: String,
@@ -159,10 +170,41 @@ pub enum PoolCommand {
     },
 }
 
+/// virsh's `--build [--overwrite | --no-overwrite]` (pool-create,
+/// pool-create-as): the pool is built before it starts.
+#[derive(Debug, clap::Args)]
+pub struct BuildFlags {
+    /// Build the pool before starting it.
+    #[arg(long)]
+    build: bool,
+    /// With --build: write over whatever is there.
+    #[arg(long, requires = "build")]
+    overwrite: bool,
+    /// With --build: refuse if something is there.
+    #[arg(long, requires = "build", conflicts_with = "overwrite")]
+    no_overwrite: bool,
+}
+
+impl BuildFlags {
+    pub(crate) fn options(&self) -> CreateOptions {
+        let opts = CreateOptions::default();
+        if !self.build {
+            return opts;
+        }
+        opts.build(BuildOptions::default().overwrite(self.overwrite).no_overwrite(self.no_overwrite))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum VolCommand {
     /// Make a volume in a pool from an XML file.
-    Create { pool: String, file: PathBuf },
+    Create {
+        pool: String,
+        file: PathBuf,
+        /// Preallocate a qcow2 image's metadata.
+        #[arg(long)]
+        prealloc_metadata: bool,
+    },
     /// Make a volume from a name and capacity.
     #[command(name = "create-as")]
     CreateAs(crate::create_as::VolAs),
@@ -174,6 +216,8 @@ pub enum VolCommand {
         volume: String,
         #[arg(long)]
         inputpool: Option<String>,
+        #[arg(long)]
+        prealloc_metadata: bool,
     },
     /// Copy a volume, in its pool.
     Clone {
@@ -181,6 +225,8 @@ pub enum VolCommand {
         name: String,
         #[arg(long)]
         pool: Option<String>,
+        #[arg(long)]
+        prealloc_metadata: bool,
     },
     Delete {
         volume: String,
@@ -375,12 +421,6 @@ pub async fn common(conn: &Connection, kind: ObjectKind, cmd: Common) -> Result<
             let done = if kind == ObjectKind::Secret { "created".to_owned() } else { format!("defined from {shown}") };
             println!("{} {} {done}", noun(kind), label(&i));
         }
-        Common::Create { file } => {
-            let (shown, xml) = read_file(&file)?;
-            let def = virtkit::parse_document(kind, &xml).map_err(|e| Failure::Api(e, Some(shown.clone())))?;
-            let i = conn.create_object(def, Default::default()).await?;
-            println!("{} {} created from {shown}", noun(kind), label(&i));
-        }
         Common::Start { name } => {
             let i = find(name).await?;
             conn.start_object(kind, i.uuid(), Default::default()).await?;
@@ -429,6 +469,16 @@ pub async fn common(conn: &Connection, kind: ObjectKind, cmd: Common) -> Result<
     Ok(())
 }
 
+/// Starts a transient object of `kind` from an XML file (`net-create`,
+/// `pool-create`).
+async fn create(conn: &Connection, kind: ObjectKind, file: &PathBuf, opts: CreateOptions) -> Result<(), Failure> {
+    let (shown, xml) = read_file(file)?;
+    let def = virtkit::parse_document(kind, &xml).map_err(|e| Failure::Api(e, Some(shown.clone())))?;
+    let i = conn.create_object(def, opts).await?;
+    println!("{} {} created from {shown}", noun(kind), label(&i));
+    Ok(())
+}
+
 fn print_info(i: &Info) {
     let rows: Vec<(&str, String)> = match i {
         Info::Network(n) => vec![
@@ -470,6 +520,7 @@ fn print_info(i: &Info) {
 pub async fn net(conn: &Connection, cmd: NetCommand) -> Result<(), Failure> {
     match cmd {
         NetCommand::Common(c) => common(conn, ObjectKind::Network, c).await,
+        NetCommand::Create { file } => create(conn, ObjectKind::Network, &file, Default::default()).await,
         NetCommand::Update(a) => crate::net_update::run(conn, a).await,
         NetCommand::DhcpLeases { name, mac, json } => {
             let net = conn.lookup_network(&name).await?;
@@ -523,8 +574,9 @@ pub async fn list(conn: &Connection, kind: ObjectKind, opts: ListOptions, json: 
 pub async fn pool(conn: &Connection, cmd: PoolCommand) -> Result<(), Failure> {
     match cmd {
         PoolCommand::Common(c) => common(conn, ObjectKind::Pool, c).await,
-        PoolCommand::DefineAs(a) => crate::create_as::run(conn, *a, false).await,
-        PoolCommand::CreateAs(a) => crate::create_as::run(conn, *a, true).await,
+        PoolCommand::Create { file, build } => create(conn, ObjectKind::Pool, &file, build.options()).await,
+        PoolCommand::DefineAs(a) => crate::create_as::run(conn, *a, None).await,
+        PoolCommand::CreateAs { args, build } => crate::create_as::run(conn, *args, Some(build.options())).await,
         PoolCommand::Build { name, overwrite, no_overwrite } => {
             let p = conn.lookup_pool(&name).await?;
             p.build(virtkit::BuildOptions::default().overwrite(overwrite).no_overwrite(no_overwrite)).await?;
@@ -597,26 +649,26 @@ pub(crate) fn format_of(s: &str) -> Result<VolumeFormat, Failure> {
 
 pub async fn vol(conn: &Connection, cmd: VolCommand) -> Result<(), Failure> {
     match cmd {
-        VolCommand::Create { pool, file } => {
+        VolCommand::Create { pool, file, prealloc_metadata } => {
             let (shown, xml) = read_file(&file)?;
             let p = conn.lookup_pool(&pool).await?;
-            let op = p.create_volume_xml(&xml, Default::default());
+            let op = p.create_volume_xml(&xml, VolumeCreateOptions::default().prealloc_metadata(prealloc_metadata));
             let v = making(&p, volume_name(&xml), op).await.map_err(|e| Failure::Api(e, Some(shown.clone())))?;
             println!("Vol {} created from {shown}", v.name());
         }
         VolCommand::CreateAs(a) => crate::create_as::vol(conn, a).await?,
-        VolCommand::CreateFrom { pool, file, volume: src, inputpool } => {
+        VolCommand::CreateFrom { pool, file, volume: src, inputpool, prealloc_metadata } => {
             let (shown, xml) = read_file(&file)?;
             let from = volume(conn, &src, inputpool.as_deref()).await?;
             let p = conn.lookup_pool(&pool).await?;
-            let opts = VolumeCreateOptions::default().from(from.uuid());
+            let opts = VolumeCreateOptions::default().from(from.uuid()).prealloc_metadata(prealloc_metadata);
             let op = p.create_volume_xml(&xml, opts);
             let v = making(&p, volume_name(&xml), op).await.map_err(|e| Failure::Api(e, Some(shown.clone())))?;
             println!("Vol {} created from input vol {}", v.name(), from.name());
         }
-        VolCommand::Clone { volume: src, name, pool } => {
+        VolCommand::Clone { volume: src, name, pool, prealloc_metadata } => {
             let from = volume(conn, &src, pool.as_deref()).await?;
-            let op = from.clone_as(&name, Default::default());
+            let op = from.clone_as(&name, VolumeCreateOptions::default().prealloc_metadata(prealloc_metadata));
             let v =
                 if progress::on_terminal() { making(&from.pool().await?, Some(&name), op).await? } else { op.await? };
             println!("Vol {} cloned from {}", v.name(), from.name());

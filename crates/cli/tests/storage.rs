@@ -30,6 +30,7 @@ fn a_dir_pool_and_its_volumes_from_the_command_line() {
     let script = format!(
         "pool-define-as images dir --target {dir}; pool-build images; pool-start images; \
          vol-create-as images disk.qcow2 1G --format qcow2; vol-create-as images a.img 3M --format raw; \
+         vol-create-as images meta.qcow2 8M --format qcow2 --prealloc-metadata; \
          vol-upload a.img {input} --pool images; vol-clone a.img b.img --pool images; \
          vol-download b.img {output} --pool images; \
          vol-create-as images top.qcow2 3M --format qcow2 --backing-vol {dir}/a.img --backing-vol-format raw; \
@@ -47,6 +48,7 @@ fn a_dir_pool_and_its_volumes_from_the_command_line() {
     let top = qemu_info(&images.join("top.qcow2"));
     assert_eq!(top["backing-filename-format"], "raw");
     assert_eq!(top["backing-filename"], images.join("a.img").to_str().unwrap());
+    assert!(layout(&images.join("meta.qcow2")).1, "metadata is preallocated");
     assert!(std::fs::read(&output).unwrap() == data);
     assert!(std::fs::read(images.join("b.img")).unwrap() == data);
 
@@ -72,7 +74,7 @@ fn a_dir_pool_and_its_volumes_from_the_command_line() {
     let mut names: Vec<String> =
         std::fs::read_dir(&images).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
-    assert_eq!(names, ["a.img", "b.img", "disk.qcow2", "top.qcow2"]);
+    assert_eq!(names, ["a.img", "b.img", "disk.qcow2", "meta.qcow2", "top.qcow2"]);
 }
 
 #[test]
@@ -104,6 +106,68 @@ fn the_daemon_serves_real_pools_and_moves_their_bytes() {
     assert_eq!(code, 0, "{err}");
     let noise = std::fs::read(images.join("a.img")).unwrap();
     assert!(noise.len() == data.len() && noise.iter().filter(|b| **b == 0).count() < data.len() / 64);
+}
+
+/// A qcow2 image's file length, and whether `qemu-img map` places any
+/// cluster in it (its metadata preallocated).
+fn layout(path: &std::path::Path) -> (u64, bool) {
+    let out = std::process::Command::new("qemu-img").args(["map", "--output=json"]).arg(path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let map: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    (std::fs::metadata(path).unwrap().len(), map.iter().any(|m| m.get("offset").is_some()))
+}
+
+#[test]
+fn pools_built_at_create_and_qcow2_metadata_preallocated_through_the_daemon() {
+    let d = common::Daemon::start(&[]);
+    let uri = d.uri("qemu");
+    let images = d.root().join("made").join("images");
+    let script = format!(
+        "pool-create-as images dir --target {dir} --build; pool-info images; \
+         vol-create-as images meta.qcow2 64M --format qcow2 --prealloc-metadata; \
+         vol-create-as images plain.qcow2 64M --format qcow2",
+        dir = images.display()
+    );
+    let (code, out, err) = common::run(&uri, &script);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.starts_with("Pool images created\n"), "{out}");
+    assert!(out.contains("State:          running") && out.contains("Persistent:     no"), "{out}");
+    let (meta, plain) = (layout(&images.join("meta.qcow2")), layout(&images.join("plain.qcow2")));
+    assert!(meta.0 >= 64 << 20 && meta.1, "{meta:?}");
+    assert!(plain.0 < 1 << 20 && !plain.1, "{plain:?}");
+    assert_eq!(qemu_info(&images.join("meta.qcow2"))["virtual-size"], 64 << 20);
+
+    // Metadata preallocation is for qcow2 only: a raw volume is refused.
+    let (code, _, err) = common::run(&uri, "vol-create-as images r.img 1M --prealloc-metadata");
+    assert_eq!(code, 1);
+    assert!(err.contains("metadata preallocation is not supported for raw volumes"), "{err}");
+    assert!(!images.join("r.img").exists());
+
+    // pool-create builds too; a failed build leaves no pool.
+    let filed = d.root().join("filed");
+    let xml = d.root().join("filed.xml");
+    let doc = format!("<pool type='dir'><name>filed</name><target><path>{}</path></target></pool>", filed.display());
+    std::fs::write(&xml, doc).unwrap();
+    let (code, out, err) = common::run(&uri, &format!("pool-create {} --build", xml.display()));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("Pool filed created from"), "{out}");
+    assert!(filed.is_dir());
+    let there = d.root().join("there");
+    std::fs::create_dir(&there).unwrap();
+    let script = format!("pool-create-as other dir --target {} --build --no-overwrite", there.display());
+    let (code, _, err) = common::run(&uri, &script);
+    assert_eq!(code, 1);
+    assert!(err.contains("exists already"), "{err}");
+    let (code, out, err) = common::run(&uri, "pool-list --all");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("images") && out.contains("filed") && !out.contains("other"), "{out}");
+
+    // --overwrite and --no-overwrite are flags of --build.
+    for flag in ["--overwrite", "--no-overwrite"] {
+        let (code, _, err) = common::run(&uri, &format!("pool-create-as x dir --target {} {flag}", there.display()));
+        assert_ne!(code, 0);
+        assert!(err.contains("--build"), "{err}");
+    }
 }
 
 #[test]

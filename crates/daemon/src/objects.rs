@@ -63,7 +63,11 @@ impl Service {
         let conn = self.conn(&req, "create-object", Access::Write)?.clone();
         let msg = req.into_inner();
         let def = self.object_document(kind(msg.kind)?, msg.xml).await?;
-        info(conn.create_object(def, Default::default()).await)
+        let mut opts = virtkit::CreateOptions::default();
+        if let Some(b) = msg.build {
+            opts = opts.build(virtkit::BuildOptions::default().overwrite(b.overwrite).no_overwrite(b.no_overwrite));
+        }
+        info(conn.create_object(def, opts).await)
     }
 
     pub(crate) async fn undefine_object_call(&self, req: Request<v1::UndefineObjectRequest>) -> Reply<v1::ObjectInfo> {
@@ -195,7 +199,7 @@ impl Service {
     pub(crate) async fn create_volume_call(&self, req: Request<v1::CreateVolumeRequest>) -> Reply<v1::ObjectInfo> {
         let p = self.pool(&req, "create-volume", &req.get_ref().pool).await?;
         let msg = req.into_inner();
-        let mut opts = virtkit::VolumeCreateOptions::default();
+        let mut opts = virtkit::VolumeCreateOptions::default().prealloc_metadata(msg.prealloc_metadata);
         if let Some(f) = &msg.from {
             opts = opts.from(uuid("from", f)?);
         }

@@ -22,6 +22,7 @@ use crate::options::{
 };
 use crate::secret::SecretKind;
 use crate::storage::PoolKind;
+use crate::storage_driver::BuildMode;
 use crate::types::{DomainInfo, Lease, List, NetworkInfo, ObjectKind, PoolInfo, SecretInfo, VolumeInfo};
 use crate::volume::VolumeKind;
 
@@ -221,10 +222,19 @@ impl Engine {
 
     /// Starts a transient object from a definition that is not stored.
     pub async fn create_object(&self, def: Def, opts: CreateOptions) -> Result<Info> {
+        if opts.build.is_some() && def.kind() != ObjectKind::Pool {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("only storage pools are built, not {}s", def.kind().noun()),
+            ));
+        }
         match def {
             Def::Domain(d) => self.create(*d, opts).await.map(Info::from),
             Def::Network(n) => self.run(move |i| async move { i.create_network(*n).await }).await.map(Info::from),
-            Def::Pool(p) => self.run(move |i| async move { i.create_pool(*p).await }).await.map(Info::from),
+            Def::Pool(p) => {
+                let build = opts.build.map(BuildMode::from);
+                self.run(move |i| async move { i.create_pool(*p, build).await }).await.map(Info::from)
+            }
             Def::Volume(_) => Err(Error::new(
                 ErrorKind::InvalidArgument,
                 "storage volumes are created in a pool (create_volume), not started",

@@ -43,14 +43,17 @@ pub struct UndefineOptions {
 }
 setters!(UndefineOptions { expected_generation: u64 });
 
-/// Options for `create` (start a transient domain).
+/// Options for `create` (start a transient object).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct CreateOptions {
-    /// Leave the vCPUs paused once it is set up.
+    /// Leave the vCPUs paused once it is set up (domains).
     pub paused: bool,
+    /// Build its underlying storage first (pools: `pool-create --build`);
+    /// refused for kinds that are not built.
+    pub build: Option<BuildOptions>,
 }
-setters!(CreateOptions { paused: bool });
+setters!(CreateOptions { paused: bool, build: BuildOptions });
 
 /// Options for `domain_xml_to_native` (the configuration a definition
 /// would start with, in the hypervisor's own form).
@@ -293,8 +296,11 @@ pub struct RefreshOptions {}
 pub struct VolumeCreateOptions {
     /// Copy this volume's content (of any active pool).
     pub from: Option<uuid::Uuid>,
+    /// Preallocate a qcow2 image's metadata (`--prealloc-metadata`);
+    /// refused for other formats.
+    pub prealloc_metadata: bool,
 }
-setters!(VolumeCreateOptions { from: uuid::Uuid });
+setters!(VolumeCreateOptions { from: uuid::Uuid, prealloc_metadata: bool });
 
 /// Options for resizing a volume (`vol-resize`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

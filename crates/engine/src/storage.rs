@@ -182,6 +182,13 @@ pub(crate) fn pool_auth(reg: &Registry, def: &Pool) -> Result<Option<PoolAuth>> 
     Ok(Some(PoolAuth::new(a.auth_type, a.username.clone(), value.shared())))
 }
 
+fn check_build(mode: BuildMode) -> Result<()> {
+    if mode.overwrite && mode.no_overwrite {
+        return Err(Error::new(ErrorKind::InvalidArgument, "overwrite and no_overwrite exclude each other"));
+    }
+    Ok(())
+}
+
 /// A volume's UUID: named by its pool and its name, so a volume found again
 /// (after a refresh, a restart) keeps it, and one being made has it already.
 pub fn volume_uuid(pool: Uuid, name: &str) -> Uuid {
@@ -218,8 +225,13 @@ impl Inner {
         }
     }
 
-    /// Starts a transient pool from a definition that is not stored.
-    pub(crate) async fn create_pool(&self, def: Pool) -> Result<PoolInfo> {
+    /// Starts a transient pool from a definition that is not stored (with
+    /// `build`: built first, in the same job). A failed build or start
+    /// leaves no pool.
+    pub(crate) async fn create_pool(&self, def: Pool, build: Option<BuildMode>) -> Result<PoolInfo> {
+        if let Some(m) = build {
+            check_build(m)?;
+        }
         let def = Arc::new(PoolKind::prepare(self, def)?);
         let (uuid, name) = (def.uuid, def.name.clone());
         let slot = {
@@ -237,11 +249,19 @@ impl Inner {
         };
         let _job = slot.begin(JobKind::Start, self.config.job_wait, &format!("storage pool '{name}'")).await?;
         let obj = ObjRef::new(ObjectKind::Pool, uuid, name);
-        let r = self.activate_pool(&obj, def, true).await;
+        let r = self.build_and_activate(&obj, def, build).await;
         if r.is_err() {
             self.drop_reservation::<PoolKind>(&uuid);
         }
         r
+    }
+
+    /// A new transient pool built (when asked), then started.
+    async fn build_and_activate(&self, obj: &ObjRef, def: Arc<Pool>, build: Option<BuildMode>) -> Result<PoolInfo> {
+        if let Some(m) = build {
+            self.backend(&def)?.build(obj, &def, m).await?;
+        }
+        self.activate_pool(obj, def, true).await
     }
 
     pub(crate) async fn start_pool(&self, uuid: Uuid) -> Result<PoolInfo> {
@@ -358,9 +378,7 @@ impl Inner {
 
     /// Makes the pool's underlying storage (`pool-build`).
     pub(crate) async fn build_pool(&self, uuid: Uuid, mode: BuildMode) -> Result<PoolInfo> {
-        if mode.overwrite && mode.no_overwrite {
-            return Err(Error::new(ErrorKind::InvalidArgument, "overwrite and no_overwrite exclude each other"));
-        }
+        check_build(mode)?;
         let (_job, obj) = self.job::<PoolKind>(&uuid, JobKind::Build).await?;
         let def = self.inactive_def(&uuid, "build")?;
         self.backend(&def)?.build(&obj, &def, mode).await?;

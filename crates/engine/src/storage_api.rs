@@ -12,14 +12,14 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::options::{
     BuildOptions, DeleteOptions, RefreshOptions, ResizeOptions, TransferOptions, VolumeCreateOptions, WipeOptions,
 };
-use crate::storage_driver::{BuildMode, Range, Resize};
+use crate::storage_driver::{BuildMode, MakeMode, Range, Resize};
 use crate::types::{ObjectKind, PoolInfo, VolumeInfo};
 use crate::volume::VolumeKind;
 
 impl Engine {
     /// Makes an inactive pool's underlying storage (`pool-build`).
     pub async fn build_pool(&self, pool: Uuid, opts: BuildOptions) -> Result<PoolInfo> {
-        let mode = BuildMode { overwrite: opts.overwrite, no_overwrite: opts.no_overwrite };
+        let mode = BuildMode::from(opts);
         self.run(move |i| async move { i.build_pool(pool, mode).await }).await
     }
 
@@ -41,7 +41,8 @@ impl Engine {
     /// Makes a volume in an active pool (with `from`: a copy of that
     /// volume, `vol-create-from` / `vol-clone`).
     pub async fn create_volume(&self, pool: Uuid, def: Volume, opts: VolumeCreateOptions) -> Result<VolumeInfo> {
-        self.run(move |i| async move { i.create_volume(pool, def, opts.from).await }).await
+        let mode = MakeMode::new(opts.prealloc_metadata);
+        self.run(move |i| async move { i.create_volume(pool, def, opts.from, mode).await }).await
     }
 
     /// A copy of `source` named `name`, in the same pool (`vol-clone`).
@@ -55,8 +56,8 @@ impl Engine {
         def.name = name.to_owned();
         def.key = None;
         def.target.path = None;
-        let opts = VolumeCreateOptions { from: Some(opts.from.unwrap_or(source)) };
-        self.create_volume(pool, def, opts).await
+        let from = opts.from.unwrap_or(source);
+        self.create_volume(pool, def, opts.from(from)).await
     }
 
     pub async fn delete_volume(&self, vol: Uuid, _opts: DeleteOptions) -> Result<VolumeInfo> {

@@ -14,7 +14,7 @@ use virtkit_model::storage::{AuthType, Pool, PoolType, Volume};
 use crate::error::{Error, ErrorKind, Result};
 use crate::jobs::JobCtl;
 use crate::kind::ObjRef;
-use crate::options::WipeAlgorithm;
+use crate::options::{BuildOptions, WipeAlgorithm};
 
 /// What a backend sees of a pool's space and volumes, as they are now.
 #[derive(Debug, Clone, Default)]
@@ -112,6 +112,27 @@ pub struct BuildMode {
     pub no_overwrite: bool,
 }
 
+impl From<BuildOptions> for BuildMode {
+    fn from(o: BuildOptions) -> Self {
+        BuildMode { overwrite: o.overwrite, no_overwrite: o.no_overwrite }
+    }
+}
+
+/// How a volume is made (`vol-create` flags).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MakeMode {
+    /// Preallocate a qcow2 image's metadata (the engine has checked the
+    /// format is qcow2).
+    pub prealloc_metadata: bool,
+}
+
+impl MakeMode {
+    pub fn new(prealloc_metadata: bool) -> Self {
+        MakeMode { prealloc_metadata }
+    }
+}
+
 /// How a volume changes size.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -190,14 +211,15 @@ pub trait PoolBackend: Send + Sync + 'static {
     /// Looks at the pool again: its space and every volume.
     async fn refresh(&self, active: ActivePool<'_>) -> Result<PoolScan>;
 
-    /// Makes a volume (empty, or with `from`'s content) and returns it as
-    /// made: key, path, format and sizes filled in. On failure nothing of
-    /// it is left.
+    /// Makes a volume (empty, or with `from`'s content) as `mode` says and
+    /// returns it as made: key, path, format and sizes filled in. On
+    /// failure nothing of it is left.
     async fn create_volume(
         &self,
         active: ActivePool<'_>,
         vol: &Volume,
         from: Option<&Volume>,
+        mode: MakeMode,
         job: &JobCtl,
     ) -> Result<Volume>;
 

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 use virtkit_model::ByteSize;
-use virtkit_model::storage::Volume;
+use virtkit_model::storage::{Volume, VolumeFormat};
 
 use crate::engine::Inner;
 use crate::error::{Error, ErrorKind, Result};
@@ -19,7 +19,7 @@ use crate::lifecycle::Lifecycle;
 use crate::options::WipeAlgorithm;
 use crate::registry::Registry;
 use crate::storage::{PoolRun, account, allocation_of, volume_uuid};
-use crate::storage_driver::{Range, Resize};
+use crate::storage_driver::{MakeMode, Range, Resize};
 use crate::types::{EventDetail, EventKind, JobKind, ObjectKind, ObjectState, ResourceState, VolumeInfo};
 use crate::volume_use::ensure_unused;
 
@@ -114,6 +114,20 @@ impl Lifecycle for VolumeKind {
     }
 }
 
+/// Metadata is preallocated in qcow2 images only (libvirt's words); a
+/// volume is raw unless it, or the one it copies, says otherwise.
+fn check_mode(def: &Volume, source: Option<&Volume>, mode: MakeMode) -> Result<()> {
+    if !mode.prealloc_metadata {
+        return Ok(());
+    }
+    let msg = match def.target.format.or(source.and_then(|s| s.target.format)).unwrap_or(VolumeFormat::Raw) {
+        VolumeFormat::Qcow2 => return Ok(()),
+        VolumeFormat::Raw => "metadata preallocation is not supported for raw volumes",
+        _ => "metadata preallocation only available with qcow2",
+    };
+    Err(Error::new(ErrorKind::InvalidArgument, msg))
+}
+
 /// Counts a volume job in its pool while it lives.
 struct Busy(Arc<AtomicU32>);
 
@@ -179,7 +193,13 @@ impl Inner {
 
     /// Makes a volume in an active pool: empty, or (`from`) a copy of
     /// another volume, of this pool or another.
-    pub(crate) async fn create_volume(&self, pool: Uuid, def: Volume, from: Option<Uuid>) -> Result<VolumeInfo> {
+    pub(crate) async fn create_volume(
+        &self,
+        pool: Uuid,
+        def: Volume,
+        from: Option<Uuid>,
+        mode: MakeMode,
+    ) -> Result<VolumeInfo> {
         let def = VolumeKind::prepare(self, def)?;
         let uuid = volume_uuid(pool, &def.name);
         let (run, busy, slot, source) = {
@@ -206,6 +226,7 @@ impl Inner {
                 }
                 None => None,
             };
+            check_mode(&def, source.as_deref(), mode)?;
             reg.volumes.check_identity(uuid, pool, &def.name)?;
             if reg.volumes.contains(&uuid) {
                 return Err(Error::new(
@@ -230,7 +251,7 @@ impl Inner {
             }
         };
         let made =
-            self.backend(&run.live)?.create_volume(run.logged_in()?, &def, source.as_deref(), &guard.state).await;
+            self.backend(&run.live)?.create_volume(run.logged_in()?, &def, source.as_deref(), mode, &guard.state).await;
         drop(busy);
         let made = match made {
             Ok(v) => v,

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use virtkit_engine::storage_driver::{ActivePool, PoolActive, PoolAuth, PoolBackend, PoolScan};
+use virtkit_engine::storage_driver::{ActivePool, MakeMode, PoolActive, PoolAuth, PoolBackend, PoolScan};
 use virtkit_engine::{Error, ErrorKind, JobCtl, ObjRef, Result};
 use virtkit_model::storage::{Pool, PoolType, Volume};
 
@@ -57,6 +57,7 @@ impl PoolBackend for Absent {
         _active: ActivePool<'_>,
         _vol: &Volume,
         _from: Option<&Volume>,
+        _mode: MakeMode,
         _job: &JobCtl,
     ) -> Result<Volume> {
         Err(self.refuse())

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 use virtkit_engine::options::WipeAlgorithm;
 use virtkit_engine::storage_driver::{
-    ActivePool, BuildMode, PoolActive, PoolAuth, PoolBackend, PoolScan, Range, Resize,
+    ActivePool, BuildMode, MakeMode, PoolActive, PoolAuth, PoolBackend, PoolScan, Range, Resize,
 };
 use virtkit_engine::{Error, ErrorKind, JobCtl, ObjRef, Result};
 use virtkit_model::ByteSize;
@@ -199,9 +199,10 @@ impl PoolBackend for DirBackend {
         a: ActivePool<'_>,
         vol: &Volume,
         from: Option<&Volume>,
+        mode: MakeMode,
         job: &JobCtl,
     ) -> Result<Volume> {
-        self.make(a.live, vol, from, job).await
+        self.make(a.live, vol, from, mode, job).await
     }
 
     async fn delete_volume(&self, a: ActivePool<'_>, vol: &Volume) -> Result<()> {

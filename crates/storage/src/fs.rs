@@ -13,7 +13,7 @@ use tokio::process::Command;
 use tokio::sync::mpsc;
 use virtkit_engine::options::WipeAlgorithm;
 use virtkit_engine::storage_driver::{
-    ActivePool, BuildMode, PoolActive, PoolAuth, PoolBackend, PoolScan, Range, Resize,
+    ActivePool, BuildMode, MakeMode, PoolActive, PoolAuth, PoolBackend, PoolScan, Range, Resize,
 };
 use virtkit_engine::{Error, ErrorKind, JobCtl, ObjRef, Result};
 use virtkit_model::storage::{Pool, PoolFormat, PoolType, Volume};
@@ -256,9 +256,10 @@ impl PoolBackend for FsBackend {
         a: ActivePool<'_>,
         vol: &Volume,
         from: Option<&Volume>,
+        mode: MakeMode,
         job: &JobCtl,
     ) -> Result<Volume> {
-        self.files.create_volume(a, vol, from, job).await
+        self.files.create_volume(a, vol, from, mode, job).await
     }
 
     async fn delete_volume(&self, a: ActivePool<'_>, vol: &Volume) -> Result<()> {

@@ -18,7 +18,7 @@ use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use virtkit_engine::options::WipeAlgorithm;
-use virtkit_engine::storage_driver::{ActivePool, PoolActive, PoolAuth, PoolBackend, PoolScan, Range};
+use virtkit_engine::storage_driver::{ActivePool, MakeMode, PoolActive, PoolAuth, PoolBackend, PoolScan, Range};
 use virtkit_engine::{Error, ErrorKind, JobCtl, ObjRef, Result};
 use virtkit_model::ByteSize;
 use virtkit_model::storage::{AuthType, Pool, PoolType, Volume, VolumeFormat, VolumeType};
@@ -452,6 +452,7 @@ impl PoolBackend for IscsiDirect {
         _active: ActivePool<'_>,
         _vol: &Volume,
         _from: Option<&Volume>,
+        _mode: MakeMode,
         _job: &JobCtl,
     ) -> Result<Volume> {
         Err(fixed("create"))

@@ -6,7 +6,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use virtkit_engine::options::WipeAlgorithm;
-use virtkit_engine::storage_driver::Resize;
+use virtkit_engine::storage_driver::{MakeMode, Resize};
 use virtkit_engine::{Error, ErrorKind, JobCtl, Result};
 use virtkit_model::ByteSize;
 use virtkit_model::storage::{Permissions, Pool, Volume, VolumeFormat};
@@ -42,8 +42,8 @@ fn check_capacity(capacity: u64) -> Result<u64> {
     Ok(capacity)
 }
 
-/// `qemu-img create -o` options from a volume's document.
-fn image_options(vol: &Volume, fmt: &str, capacity: u64, backed: bool) -> Vec<String> {
+/// `qemu-img create -o` options from a volume's document and `mode`.
+fn image_options(vol: &Volume, fmt: &str, capacity: u64, backed: bool, mode: MakeMode) -> Vec<String> {
     let t = &vol.target;
     let mut o = Vec::new();
     if fmt == "qcow2" {
@@ -66,12 +66,12 @@ fn image_options(vol: &Volume, fmt: &str, capacity: u64, backed: bool) -> Vec<St
         o.push("nocow=on".to_owned());
     }
     let alloc = vol.allocation.map(ByteSize::as_bytes);
-    if !backed && matches!(fmt, "qcow2" | "raw" | "vdi" | "qed") {
-        match alloc {
-            Some(a) if a >= capacity && capacity > 0 => o.push("preallocation=falloc".to_owned()),
-            Some(a) if a > 0 && fmt == "qcow2" => o.push("preallocation=metadata".to_owned()),
-            _ => {}
-        }
+    let full = !backed && alloc.is_some_and(|a| a >= capacity && capacity > 0);
+    if full && matches!(fmt, "qcow2" | "raw" | "vdi" | "qed") {
+        o.push("preallocation=falloc".to_owned());
+    } else if fmt == "qcow2" && (mode.prealloc_metadata || !backed && alloc.is_some_and(|a| a > 0)) {
+        // Asked for on a backing store, qemu-img says if it can.
+        o.push("preallocation=metadata".to_owned());
     }
     o
 }
@@ -130,7 +130,14 @@ impl DirBackend {
     }
 
     /// Makes a volume under a temporary name, then gives it its own.
-    pub(crate) async fn make(&self, pool: &Pool, vol: &Volume, from: Option<&Volume>, job: &JobCtl) -> Result<Volume> {
+    pub(crate) async fn make(
+        &self,
+        pool: &Pool,
+        vol: &Volume,
+        from: Option<&Volume>,
+        mode: MakeMode,
+        job: &JobCtl,
+    ) -> Result<Volume> {
         let dir = dir_of(pool)?;
         let path = file_of(pool, vol)?;
         if path.symlink_metadata().is_ok() {
@@ -144,8 +151,8 @@ impl DirBackend {
             .ok_or_else(|| invalid(format!("qemu-img cannot create volumes of format {format}")))?;
         let tmp = TempFile::new(&dir, &vol.name);
         let made = match from {
-            Some(src) => self.copy(vol, src, fmt, tmp.path(), job).await.map(|()| None),
-            None => self.fresh(vol, format, fmt, tmp.path(), job).await,
+            Some(src) => self.copy(vol, src, fmt, tmp.path(), mode, job).await.map(|()| None),
+            None => self.fresh(vol, format, fmt, tmp.path(), mode, job).await,
         };
         let known = made.map_err(|e| does_not_fit(e, &vol.name, &dir))?;
         apply_permissions(tmp.path(), vol.target.permissions.as_ref(), VOLUME_MODE)?;
@@ -170,6 +177,7 @@ impl DirBackend {
         format: VolumeFormat,
         fmt: &str,
         tmp: &Path,
+        mode: MakeMode,
         job: &JobCtl,
     ) -> Result<Option<ImageInfo>> {
         let backing = self.backing(vol, format).await?;
@@ -180,7 +188,7 @@ impl DirBackend {
             .ok_or_else(|| invalid(format!("storage volume '{}' needs a capacity", vol.name)))?;
         let capacity = check_capacity(capacity)?;
         job.set_total(capacity);
-        let opts = image_options(vol, fmt, capacity, backing.is_some());
+        let opts = image_options(vol, fmt, capacity, backing.is_some(), mode);
         let known = if fmt == "raw" && backing.is_none() {
             let f = std::fs::File::create_new(tmp).map_err(|e| io(format!("cannot make {}", tmp.display()), e))?;
             f.set_len(capacity).map_err(|e| io(format!("cannot size {}", tmp.display()), e))?;
@@ -212,7 +220,15 @@ impl DirBackend {
     }
 
     /// A copy of `src` (of this pool or another) in format `fmt`.
-    async fn copy(&self, vol: &Volume, src: &Volume, fmt: &str, tmp: &Path, job: &JobCtl) -> Result<()> {
+    async fn copy(
+        &self,
+        vol: &Volume,
+        src: &Volume,
+        fmt: &str,
+        tmp: &Path,
+        mode: MakeMode,
+        job: &JobCtl,
+    ) -> Result<()> {
         let src_path = src
             .target
             .path
@@ -222,7 +238,7 @@ impl DirBackend {
         let src_cap = src.capacity.map_or(0, ByteSize::as_bytes);
         let capacity = check_capacity(vol.capacity.map_or(src_cap, ByteSize::as_bytes))?;
         let mut args: Vec<OsString> = vec!["-f".into(), src_fmt.into(), "-O".into(), fmt.into()];
-        let opts = image_options(vol, fmt, capacity, false);
+        let opts = image_options(vol, fmt, capacity, false, mode);
         if !opts.is_empty() {
             args.extend(["-o".into(), opts.join(",").into()]);
         }
@@ -272,7 +288,7 @@ impl DirBackend {
             files::overwrite(&path, len, how, job).await?;
         }
         let tmp = TempFile::new(&dir_of(pool)?, &vol.name);
-        self.fresh(vol, format, fmt, tmp.path(), job).await?;
+        self.fresh(vol, format, fmt, tmp.path(), MakeMode::default(), job).await?;
         let same = Permissions::new(old.permissions().mode() & 0o7777, old.uid(), old.gid());
         apply_permissions(tmp.path(), Some(&same), VOLUME_MODE)?;
         job.check()?;

@@ -10,6 +10,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use common::*;
 use virtkit_engine::ErrorKind;
+use virtkit_engine::Info;
 use virtkit_engine::options::{BuildOptions, ResizeOptions, VolumeCreateOptions, WipeAlgorithm, WipeOptions};
 use virtkit_engine::types::ObjectKind;
 
@@ -374,4 +375,98 @@ async fn pool_types_without_a_backend_say_why_at_start() {
     .unwrap();
     let err = e.start_object(ObjectKind::Pool, nfs, Default::default()).await.unwrap_err();
     assert_eq!(err.message(), "no backend for netfs yet");
+}
+
+#[tokio::test]
+async fn metadata_is_preallocated_when_asked_and_only_in_qcow2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let e = engine();
+    let p = dir_pool(&e, "p", &dir).await;
+    let qcow2 = |name: &str| {
+        vol(&format!(
+            "<volume><name>{name}</name><capacity unit='MiB'>64</capacity><target><format type='qcow2'/></target></volume>"
+        ))
+    };
+    let meta = VolumeCreateOptions::default().prealloc_metadata(true);
+    e.create_volume(p, qcow2("plain.qcow2"), Default::default()).await.unwrap();
+    e.create_volume(p, qcow2("meta.qcow2"), meta.clone()).await.unwrap();
+    let plain = layout(&dir.join("plain.qcow2"));
+    let made = layout(&dir.join("meta.qcow2"));
+    // Every cluster has its place in the file (its length covers them),
+    // none of them written: the data reads as zeros.
+    assert!(plain.0 < MIB && made.0 >= 64 * MIB, "plain {plain:?}, meta {made:?}");
+    assert!(!plain.1 && made.1, "plain {plain:?}, meta {made:?}");
+    // A copy made so is preallocated too.
+    e.clone_volume(e.lookup_volume(p, "plain.qcow2").unwrap().uuid, "copy.qcow2", meta.clone()).await.unwrap();
+    assert!(layout(&dir.join("copy.qcow2")).1);
+
+    // Other formats are refused, nothing made.
+    for (xml, want) in [
+        (
+            "<volume><name>r.img</name><capacity>1048576</capacity></volume>",
+            "metadata preallocation is not supported for raw volumes",
+        ),
+        (
+            "<volume><name>v.vdi</name><capacity>1048576</capacity><target><format type='vdi'/></target></volume>",
+            "metadata preallocation only available with qcow2",
+        ),
+    ] {
+        let err = e.create_volume(p, vol(xml), meta.clone()).await.unwrap_err();
+        assert_eq!((err.kind(), err.message()), (ErrorKind::InvalidArgument, want));
+    }
+    assert_eq!(listing(&dir), ["copy.qcow2", "meta.qcow2", "plain.qcow2"]);
+    assert_eq!(pool_info(&e, p).await.volumes, 3);
+}
+
+/// A qcow2 image's file length, and whether `qemu-img map` places any
+/// cluster in it (metadata preallocated).
+fn layout(path: &std::path::Path) -> (u64, bool) {
+    let out = std::process::Command::new("qemu-img").args(["map", "--output=json"]).arg(path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let map: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    (std::fs::metadata(path).unwrap().len(), map.iter().any(|m| m.get("offset").is_some()))
+}
+
+#[tokio::test]
+async fn a_transient_pool_is_built_then_started_or_left_out() {
+    use virtkit_engine::Def;
+    use virtkit_engine::options::CreateOptions;
+    use virtkit_model::storage::Pool;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("t");
+    let e = engine();
+    let def = || {
+        let xml = format!("<pool type='dir'><name>t</name><target><path>{}</path></target></pool>", dir.display());
+        Def::Pool(Box::new(Pool::from_xml(&xml).unwrap()))
+    };
+    let build = |b: BuildOptions| CreateOptions::default().build(b);
+    let gone = |e: &virtkit_engine::Engine| e.lookup_object(ObjectKind::Pool, "t").is_err();
+
+    // Not built: the start fails and leaves no pool.
+    let err = e.create_object(def(), Default::default()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(gone(&e));
+    // Refused flags change nothing.
+    let err = e.create_object(def(), build(BuildOptions::default().overwrite(true).no_overwrite(true))).await;
+    assert_eq!(err.unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert!(gone(&e) && !dir.exists());
+
+    let i = e.create_object(def(), build(BuildOptions::default())).await.unwrap();
+    let Info::Pool(i) = i else { panic!("not a pool: {i:?}") };
+    assert!(i.state.is_active() && !i.persistent, "{i:?}");
+    assert!(dir.is_dir());
+    e.stop_object(ObjectKind::Pool, i.uuid, Default::default()).await.unwrap();
+    assert!(gone(&e));
+
+    // A failed build (the directory is there) leaves no pool either.
+    let err = e.create_object(def(), build(BuildOptions::default().no_overwrite(true))).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    assert!(gone(&e));
+
+    // Only pools are built.
+    let net = virtkit_model::network::Network::from_xml("<network><name>n</name></network>").unwrap();
+    let err = e.create_object(Def::Network(Box::new(net)), build(BuildOptions::default())).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    assert_eq!(err.message(), "only storage pools are built, not networks");
 }

@@ -58,7 +58,7 @@ impl Connection {
         self.writable()?;
         match self.backend() {
             Backend::Local(e) => e.create_object(def, opts).await,
-            Backend::Remote(r) => r.create_object(&def).await,
+            Backend::Remote(r) => r.create_object(&def, opts).await,
         }
     }
 
@@ -459,7 +459,7 @@ impl StoragePool {
         self.conn.writable()?;
         let i = match self.conn.backend() {
             Backend::Local(e) => Info::from(e.create_volume(self.uuid, def, opts).await?),
-            Backend::Remote(r) => r.create_volume(self.uuid, def.to_xml(), opts.from).await?,
+            Backend::Remote(r) => r.create_volume(self.uuid, def.to_xml(), opts).await?,
         };
         self.conn.typed(i)
     }

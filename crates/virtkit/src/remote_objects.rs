@@ -3,7 +3,10 @@
 
 use tokio::sync::mpsc;
 use uuid::Uuid;
-use virtkit_engine::options::{BuildOptions, NetworkUpdateOptions, ResizeOptions, TransferOptions, WipeAlgorithm};
+use virtkit_engine::options::{
+    BuildOptions, CreateOptions, NetworkUpdateOptions, ResizeOptions, TransferOptions, VolumeCreateOptions,
+    WipeAlgorithm,
+};
 use virtkit_engine::types::{Lease, List};
 use virtkit_engine::{Def, Info};
 use virtkit_model::network::NetworkUpdate;
@@ -31,8 +34,9 @@ impl Remote {
         info(self.c().define_object(self.req(msg)).await)
     }
 
-    pub(crate) async fn create_object(&self, def: &Def) -> Result<Info> {
-        let msg = v1::CreateObjectRequest { kind: conv::kind_to(def.kind()), xml: def.to_xml() };
+    pub(crate) async fn create_object(&self, def: &Def, opts: CreateOptions) -> Result<Info> {
+        let build = opts.build.map(|b| v1::BuildFlags { overwrite: b.overwrite, no_overwrite: b.no_overwrite });
+        let msg = v1::CreateObjectRequest { kind: conv::kind_to(def.kind()), xml: def.to_xml(), build };
         info(self.c().create_object(self.req(msg)).await)
     }
 
@@ -131,8 +135,13 @@ impl Remote {
         info(self.c().refresh_pool(self.req(object(ObjectKind::Pool, pool))).await)
     }
 
-    pub(crate) async fn create_volume(&self, pool: Uuid, xml: String, from: Option<Uuid>) -> Result<Info> {
-        let msg = v1::CreateVolumeRequest { pool: pool.to_string(), xml, from: from.map(|f| f.to_string()) };
+    pub(crate) async fn create_volume(&self, pool: Uuid, xml: String, opts: VolumeCreateOptions) -> Result<Info> {
+        let msg = v1::CreateVolumeRequest {
+            pool: pool.to_string(),
+            xml,
+            from: opts.from.map(|f| f.to_string()),
+            prealloc_metadata: opts.prealloc_metadata,
+        };
         info(self.c().create_volume(self.req(msg)).await)
     }
 

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 use virtkit_engine::options::WipeAlgorithm;
 use virtkit_engine::storage_driver::{
-    ActivePool, BuildMode, PoolActive, PoolAuth, PoolBackend, PoolScan, Range, Resize, StorageDriver,
+    ActivePool, BuildMode, MakeMode, PoolActive, PoolAuth, PoolBackend, PoolScan, Range, Resize, StorageDriver,
 };
 use virtkit_engine::{Error, ErrorKind, JobCtl, ObjRef, Result};
 use virtkit_model::ByteSize;
@@ -247,6 +247,7 @@ impl PoolBackend for SimBackend {
         a: ActivePool<'_>,
         vol: &Volume,
         from: Option<&Volume>,
+        _mode: MakeMode,
         job: &JobCtl,
     ) -> Result<Volume> {
         let v = self.complete(a, vol, from)?;
