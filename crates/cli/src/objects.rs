@@ -692,11 +692,13 @@ pub async fn vol(conn: &Connection, cmd: VolCommand) -> Result<(), Failure> {
         }
         VolCommand::Upload { volume: v, file, pool, offset, length } => {
             let v = volume(conn, &v, pool.as_deref()).await?;
-            progress::upload(&v, &file, TransferOptions::default().offset(offset).length(length)).await?;
+            let op = v.upload_file(TransferOptions::default().offset(offset).length(length), &file);
+            progress::job_bar(Watch::new(conn, v.uuid()), op).await?;
         }
         VolCommand::Download { volume: v, file, pool, offset, length } => {
             let v = volume(conn, &v, pool.as_deref()).await?;
-            progress::download(&v, &file, TransferOptions::default().offset(offset).length(length)).await?;
+            let op = v.download_file(TransferOptions::default().offset(offset).length(length), &file);
+            progress::job_bar(Watch::new(conn, v.uuid()), op).await?;
         }
         VolCommand::List { pool, json } => {
             let l = conn.lookup_pool(&pool).await?.list_volumes(ListOptions::default()).await?;

@@ -1,18 +1,16 @@
-//! Progress bars on a terminal (standard error) for volumes' long jobs:
-//! upload and download count the bytes they move; create, clone and wipe
-//! show the job's progress as the engine reports it, asked for by the
-//! volume's UUID (a volume being made answers by it, building).
+//! Progress bars on a terminal (standard error) for volumes' long jobs
+//! (create, clone, wipe, upload, download): the job's progress as the
+//! engine reports it, asked for by the volume's UUID (a volume being made
+//! answers by it, building). An upload or download of a file handed over
+//! moves no bytes through this process, so the engine is what can tell.
 
 use std::future::Future;
 use std::io::IsTerminal;
 use std::time::Duration;
 
 use indicatif::ProgressBar;
-use tokio::sync::mpsc;
 use uuid::Uuid;
-use virtkit::{Connection, Info, JobInfo, ObjectKind, StorageVolume, TransferOptions};
-
-use crate::commands::Failure;
+use virtkit::{Connection, Info, JobInfo, ObjectKind};
 
 /// How often a job's progress is asked for.
 const EVERY: Duration = Duration::from_millis(100);
@@ -86,72 +84,6 @@ pub(crate) async fn follow<T>(bar: &ProgressBar, watch: &Watch<'_>, every: Durat
             }
         }
     }
-}
-
-/// Bytes read per piece of an upload: small enough that the daemon's
-/// buffer for each is reused from its malloc's arenas (blocks from 256 KiB
-/// get pages of their own there, mapped and faulted in afresh each time).
-const PIECE: usize = 128 << 10;
-
-/// Sends `file`'s bytes to the volume. The file is read by a thread of
-/// its own, each piece into the buffer that is sent (no copy on the way).
-pub(crate) async fn upload(v: &StorageVolume, file: &std::path::Path, opts: TransferOptions) -> Result<(), Failure> {
-    use std::io::Read;
-    let shown = file.display().to_string();
-    let f = std::fs::File::open(file).map_err(|e| Failure::Message(format!("{shown}: {e}")))?;
-    let size = f.metadata().map_err(|e| Failure::Message(format!("{shown}: {e}")))?.len();
-    let total = if opts.length > 0 { opts.length.min(size) } else { size };
-    let bar = bar(total, "upload");
-    let (tx, rx) = mpsc::channel::<Vec<u8>>(4);
-    let feeder_bar = bar.clone();
-    let feed = tokio::task::spawn_blocking(move || {
-        let mut f = f.take(total);
-        loop {
-            let mut piece = Vec::with_capacity(PIECE);
-            (&mut f).take(PIECE as u64).read_to_end(&mut piece)?;
-            if piece.is_empty() {
-                break;
-            }
-            let n = piece.len() as u64;
-            if tx.blocking_send(piece).is_err() {
-                break;
-            }
-            feeder_bar.inc(n);
-        }
-        Ok::<(), std::io::Error>(())
-    });
-    let r = v.upload(opts, rx).await;
-    bar.finish_and_clear();
-    let read = feed.await.map_err(|e| Failure::Message(format!("upload: {e}")))?;
-    r?;
-    read.map_err(|e| Failure::Message(format!("{shown}: {e}")))?;
-    Ok(())
-}
-
-/// Writes the volume's bytes into `file`, from a thread of its own that
-/// writes each piece as it comes.
-pub(crate) async fn download(v: &StorageVolume, file: &std::path::Path, opts: TransferOptions) -> Result<(), Failure> {
-    use std::io::Write;
-    let shown = file.display().to_string();
-    let info = v.info().await?;
-    let total = if opts.length > 0 { opts.length } else { info.capacity.saturating_sub(opts.offset) };
-    let mut f = std::fs::File::create(file).map_err(|e| Failure::Message(format!("{shown}: {e}")))?;
-    let bar = bar(total, "download");
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4);
-    let writer_bar = bar.clone();
-    let writer = tokio::task::spawn_blocking(move || {
-        while let Some(piece) = rx.blocking_recv() {
-            f.write_all(&piece)?;
-            writer_bar.inc(piece.len() as u64);
-        }
-        f.flush()
-    });
-    let r = v.download(opts, tx).await;
-    bar.finish_and_clear();
-    let wrote = writer.await.map_err(|e| Failure::Message(format!("download: {e}")))?;
-    r?;
-    wrote.map_err(|e| Failure::Message(format!("{shown}: {e}")))?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ async fn upload(v: &virtkit::StorageVolume, offset: u64, bytes: Vec<u8>) -> virt
     let (tx, rx) = mpsc::channel(4);
     let feed = tokio::spawn(async move {
         for c in bytes.chunks(70_000) {
-            if tx.send(c.to_vec()).await.is_err() {
+            if tx.send(Ok(c.to_vec())).await.is_err() {
                 break;
             }
         }
@@ -109,6 +109,15 @@ async fn transcript(conn: &Connection) -> Vec<String> {
     out.push(format!("{}", download(&vol, 0, 0).await.len()));
     let err = upload(&vol, 1_048_000, vec![1; 1000]).await.unwrap_err();
     out.push(format!("{:?} {}", err.kind(), err));
+    // A source that fails midway ends the upload with its error, and the
+    // volume keeps none of what came before.
+    let (tx, rx) = mpsc::channel(4);
+    tx.send(Ok(vec![5; 4096])).await.unwrap();
+    tx.send(Err(virtkit::Error::new(virtkit::ErrorKind::Io, "the source broke"))).await.unwrap();
+    drop(tx);
+    let err = vol.upload(TransferOptions::default(), rx).await.unwrap_err();
+    out.push(format!("{:?} {}", err.kind(), err));
+    assert_eq!(download(&vol, 512, data.len() as u64).await, data, "a broken upload changed nothing");
     let copy = vol.clone_as("b.img", Default::default()).await.unwrap();
     assert_eq!(download(&copy, 512, data.len() as u64).await, data);
     out.push(format!("{:?}", copy.resize(4096, virtkit::ResizeOptions::default().delta(true)).await.unwrap()));

@@ -101,6 +101,16 @@ fn the_daemon_serves_real_pools_and_moves_their_bytes() {
     assert!(std::fs::read(images.join("a.img")).unwrap() == data);
     assert_eq!(qemu_info(&images.join("c.qcow2"))["format"], "qcow2");
     assert!(out.contains("Capacity:       2.00 MiB"), "{out}");
+    // On the daemon's host both files were handed over, not streamed.
+    let log = d.log();
+    assert_eq!(log.matches("handoff: file handed over").count(), 2, "{log}");
+    assert!(log.contains("upload from a file handed over") && log.contains("download into a file handed over"));
+    // A file longer than the volume is refused before anything is written.
+    std::fs::write(&input, vec![9u8; (2 << 20) + 1]).unwrap();
+    let (code, _, err) = common::run(&uri, &format!("vol-upload a.img {} --pool images", input.display()));
+    assert_ne!(code, 0);
+    assert!(err.contains("do not fit in the 2097152 bytes of volume 'a.img'"), "{err}");
+    assert!(std::fs::read(images.join("a.img")).unwrap() == data);
     // The wipe's algorithm crosses the wire.
     let (code, _, err) = common::run(&uri, "vol-wipe a.img --pool images --algorithm random");
     assert_eq!(code, 0, "{err}");

@@ -113,7 +113,7 @@ fn kill_9_mid_upload_clone_or_create_leaves_whole_volumes_or_none() {
     // An upload fed slowly from the client: a quarter of it, then the kill.
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let uri = d.uri("qemu");
-    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let (tx, rx) = tokio::sync::mpsc::channel::<virtkit::Piece>(4);
     let upload = rt.spawn(async move {
         let conn = virtkit::Connection::open(&uri).await?;
         let v = conn.lookup_pool("p").await?.lookup_volume("up.img").await?;
@@ -121,7 +121,7 @@ fn kill_9_mid_upload_clone_or_create_leaves_whole_volumes_or_none() {
     });
     let data = pattern(64 * MIB, 1);
     for c in data.chunks(MIB).take(16) {
-        tx.blocking_send(c.to_vec()).unwrap();
+        tx.blocking_send(Ok(c.to_vec())).unwrap();
     }
     wait_for_temp(&dir, 8 * MIB as u64, "upload");
     d.kill9();

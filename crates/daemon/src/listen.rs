@@ -22,6 +22,7 @@ use tonic::transport::server::Connected;
 
 use crate::authority::Mender;
 use crate::dn::DnPatterns;
+use crate::handoff::{self, Handoffs};
 use crate::limits::{Client, PerClient};
 use crate::tls;
 
@@ -297,6 +298,8 @@ impl Admission {
 pub(crate) struct Accepted {
     pub(crate) tx: mpsc::Sender<io::Result<Io>>,
     pub(crate) admission: Arc<Admission>,
+    /// Files handed over on the unix sockets.
+    pub(crate) handoffs: Arc<Handoffs>,
 }
 
 /// Binds a unix socket with `mode`, replacing a stale socket file (one
@@ -350,12 +353,17 @@ pub(crate) async fn serve_unix(l: UnixListener, path: PathBuf, read_only: bool, 
             tracing::warn!(%peer, "refused: another user's session daemon");
             continue;
         }
-        let which = if read_only { Kind::ReadOnly } else { Kind::ReadWrite };
-        let Some(slot) = out.admission.admit(which, Some(theirs), &peer) else { continue };
-        tracing::info!(%peer, socket = %path.display(), "client connected");
-        if out.tx.send(Ok(Io::new(Stream::Unix(s, Box::default()), peer, slot))).await.is_err() {
-            return;
-        }
+        // Each connection is looked at on its own: a handover, or gRPC.
+        let (out, shown) = (out.clone(), path.display().to_string());
+        tokio::spawn(async move {
+            if handoff::is_handover(&s).await {
+                return handoff::serve(s, theirs, &out.handoffs).await;
+            }
+            let which = if read_only { Kind::ReadOnly } else { Kind::ReadWrite };
+            let Some(slot) = out.admission.admit(which, Some(theirs), &peer) else { return };
+            tracing::info!(%peer, socket = %shown, "client connected");
+            let _ = out.tx.send(Ok(Io::new(Stream::Unix(s, Box::default()), peer, slot))).await;
+        });
     }
 }
 

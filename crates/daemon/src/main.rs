@@ -7,6 +7,7 @@ mod authority;
 mod config;
 mod cpu;
 mod dn;
+mod handoff;
 mod limits;
 mod listen;
 mod memory;
@@ -123,12 +124,13 @@ async fn run(s: Settings) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let base = revision_base(&s.state_dir);
     tracing::info!(base, "revisions start");
-    let service = service::Service::new(targets, stop_rx, base, cpu::Cpu::new(s.threads));
+    let handoffs = Arc::new(handoff::Handoffs::default());
+    let service = service::Service::new(targets, stop_rx, base, cpu::Cpu::new(s.threads), handoffs.clone());
     let (tx, rx) = mpsc::channel(64);
     let open_files = memory::raise_open_files();
     tracing::info!(open_files, "file descriptors");
     let admission = Admission::new(s.clients);
-    let accepted = Accepted { tx, admission: admission.clone() };
+    let accepted = Accepted { tx, admission: admission.clone(), handoffs };
 
     let rw = s.run_dir.join(paths::SOCKET);
     let ro = s.run_dir.join(paths::SOCKET_RO);

@@ -11,6 +11,7 @@ use virtkit::{Connection, Def, Error, ErrorKind, ObjectKind};
 use virtkit_proto::objects as conv;
 use virtkit_proto::v1;
 
+use crate::listen::Peer;
 use crate::service::{Access, Service, bad_field, status};
 
 pub(crate) type DataStream = Pin<Box<dyn Stream<Item = Result<v1::DataChunk, Status>> + Send>>;
@@ -234,41 +235,44 @@ impl Service {
 
     pub(crate) async fn upload_volume_call(&self, req: Request<Streaming<v1::UploadChunk>>) -> Reply<v1::ObjectInfo> {
         let conn = self.conn(&req, "upload-volume", Access::Write)?.clone();
+        let peer = req.extensions().get::<Peer>().cloned();
         let mut input = req.into_inner();
         let first = input
             .message()
             .await?
             .ok_or_else(|| status(Error::new(ErrorKind::InvalidArgument, "the upload names no volume")))?;
         let vol = conn.find_volume(&uuid("uuid", &first.uuid)?.to_string()).await.map_err(status)?;
+        let opts = virtkit::TransferOptions::default().offset(first.offset).length(first.length);
+        if !first.fd_token.is_empty() {
+            let file = self.handed_file(peer.as_ref(), &first.fd_token, false)?;
+            tracing::info!(volume = %first.uuid, "upload from a file handed over");
+            return info(vol.upload_from(opts, file).await.map(virtkit::Info::from));
+        }
         let (tx, rx) = tokio::sync::mpsc::channel(8);
         if !first.data.is_empty() {
-            tx.try_send(first.data).map_err(|_| Status::internal("upload queue"))?;
+            tx.try_send(Ok(first.data)).map_err(|_| Status::internal("upload queue"))?;
         }
         // Bytes are passed on as they come; a broken stream ends the upload
-        // (the volume is left as it was: the backend writes whole or not).
-        let (broken_tx, mut broken_rx) = tokio::sync::oneshot::channel();
+        // with an error (the volume is left as it was).
         tokio::spawn(async move {
             loop {
-                match input.message().await {
-                    Ok(Some(c)) => {
-                        if tx.send(c.data).await.is_err() {
-                            return;
-                        }
+                let piece = match input.message().await {
+                    Ok(Some(c)) if !c.abort.is_empty() => {
+                        Err(Error::new(ErrorKind::Cancelled, format!("the client stopped the upload: {}", c.abort)))
                     }
+                    Ok(Some(c)) => Ok(c.data),
                     Ok(None) => return,
                     Err(e) => {
-                        let _ = broken_tx.send(e);
-                        return;
+                        Err(Error::new(ErrorKind::Cancelled, format!("the upload's stream broke: {}", e.message())))
                     }
+                };
+                let broken = piece.is_err();
+                if tx.send(piece).await.is_err() || broken {
+                    return;
                 }
             }
         });
-        let opts = virtkit::TransferOptions::default().offset(first.offset).length(first.length);
-        let r = vol.upload(opts, rx).await;
-        if let Ok(e) = broken_rx.try_recv() {
-            return Err(e);
-        }
-        info(r.map(virtkit::Info::from))
+        info(vol.upload(opts, rx).await.map(virtkit::Info::from))
     }
 
     pub(crate) async fn download_volume_call(&self, req: Request<v1::DownloadVolumeRequest>) -> Reply<DataStream> {
@@ -276,6 +280,15 @@ impl Service {
         let vol = self.volume(&req, "download-volume", Access::Read, &m.uuid).await?;
         let opts = virtkit::TransferOptions::default().offset(m.offset).length(m.length);
         let (out_tx, out_rx) = tokio::sync::mpsc::channel::<Result<v1::DataChunk, Status>>(4);
+        if !m.fd_token.is_empty() {
+            let file = self.handed_file(req.extensions().get::<Peer>(), &m.fd_token, true)?;
+            tracing::info!(volume = %m.uuid, "download into a file handed over");
+            tokio::spawn(async move {
+                let r = vol.download_to(opts, file).await;
+                let _ = out_tx.send(r.map(|written| v1::DataChunk { data: Vec::new(), written }).map_err(status)).await;
+            });
+            return Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(out_rx))));
+        }
         tokio::spawn(async move {
             let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
             let job = vol.download(opts, tx);
@@ -286,7 +299,7 @@ impl Service {
                     r = &mut job, if result.is_none() => result = Some(r),
                     c = rx.recv() => match c {
                         Some(data) => {
-                            if out_tx.send(Ok(v1::DataChunk { data })).await.is_err() {
+                            if out_tx.send(Ok(v1::DataChunk { data, written: 0 })).await.is_err() {
                                 return;
                             }
                         }

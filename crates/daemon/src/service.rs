@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -15,7 +16,8 @@ use virtkit_proto::v1;
 use virtkit_proto::v1::virtkit_server::Virtkit;
 
 use crate::cpu::Cpu;
-use crate::listen::Peer;
+use crate::handoff::Handoffs;
+use crate::listen::{Peer, PeerKind};
 
 /// The daemon's drivers, by the URI clients name them with.
 #[derive(Debug)]
@@ -30,6 +32,8 @@ pub(crate) struct Service {
     base: u64,
     /// Where documents are read and written.
     cpu: Cpu,
+    /// Files handed over, for uploads and downloads to name.
+    handoffs: Arc<Handoffs>,
 }
 
 pub(crate) fn status(e: Error) -> Status {
@@ -60,8 +64,17 @@ impl Service {
         stopping: watch::Receiver<bool>,
         base: u64,
         cpu: Cpu,
+        handoffs: Arc<Handoffs>,
     ) -> Service {
-        Service { targets, stopping, base, cpu }
+        Service { targets, stopping, base, cpu, handoffs }
+    }
+
+    /// The file handed over that `token` names, for `peer`.
+    pub(crate) fn handed_file(&self, peer: Option<&Peer>, token: &str, writing: bool) -> Result<std::fs::File, Status> {
+        match peer.map(|p| &p.kind) {
+            Some(PeerKind::Unix { uid, .. }) => self.handoffs.take(token, *uid, writing).map_err(status),
+            _ => Err(status(Error::new(ErrorKind::InvalidArgument, "a file can be handed over only on a unix socket"))),
+        }
     }
 
     pub(crate) fn cpu(&self) -> &Cpu {

@@ -3,7 +3,6 @@
 //! download from a volume. Define, start, stop, list, lookup and the rest
 //! are the calls every kind shares (`objects.rs`).
 
-use tokio::sync::mpsc;
 use uuid::Uuid;
 use virtkit_model::storage::{PoolType, Volume};
 
@@ -13,6 +12,7 @@ use crate::options::{
     BuildOptions, DeleteOptions, RefreshOptions, ResizeOptions, TransferOptions, VolumeCreateOptions, WipeOptions,
 };
 use crate::storage_driver::{BuildMode, MakeMode, Range, Resize};
+use crate::transfer::{Sink, Source};
 use crate::types::{ObjectKind, PoolInfo, VolumeInfo};
 use crate::volume::VolumeKind;
 
@@ -82,19 +82,15 @@ impl Engine {
     }
 
     /// Writes what `data` brings into the volume, from `opts.offset`. The
-    /// upload is a job: its progress shows in the volume's info.
-    pub async fn upload_volume(
-        &self,
-        vol: Uuid,
-        opts: TransferOptions,
-        data: mpsc::Receiver<Vec<u8>>,
-    ) -> Result<VolumeInfo> {
+    /// upload is a job: its progress shows in the volume's info. A piece
+    /// that is an error ends it, the volume left as it was.
+    pub async fn upload_volume(&self, vol: Uuid, opts: TransferOptions, data: Source) -> Result<VolumeInfo> {
         let range = Range::new(opts.offset, opts.length);
         self.run(move |i| async move { i.upload_volume(vol, range, data).await }).await
     }
 
-    /// Sends the volume's bytes to `out`, in chunks; returns how many.
-    pub async fn download_volume(&self, vol: Uuid, opts: TransferOptions, out: mpsc::Sender<Vec<u8>>) -> Result<u64> {
+    /// Sends the volume's bytes to `out`; returns how many.
+    pub async fn download_volume(&self, vol: Uuid, opts: TransferOptions, out: Sink) -> Result<u64> {
         let range = Range::new(opts.offset, opts.length);
         self.run(move |i| async move { i.download_volume(vol, range, out).await }).await
     }

@@ -8,13 +8,13 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::sync::mpsc;
 use virtkit_model::storage::{AuthType, Pool, PoolType, Volume};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::jobs::JobCtl;
 use crate::kind::ObjRef;
 use crate::options::{BuildOptions, WipeAlgorithm};
+use crate::transfer::{Sink, Source};
 
 /// What a backend sees of a pool's space and volumes, as they are now.
 #[derive(Debug, Clone, Default)]
@@ -243,29 +243,29 @@ pub trait PoolBackend: Send + Sync + 'static {
         Err(unsupported(self.pool_type(), "wipe volumes"))
     }
 
-    /// Writes the chunks from `data` into the volume from `range.offset`
-    /// (at most `range.length` bytes when that is set); returns the
-    /// volume as it is after.
+    /// Writes what `data` brings into the volume from `range.offset` (at
+    /// most `range.length` bytes when that is set); an error piece ends it
+    /// with the volume as it was. Returns the volume as it is after.
     async fn upload(
         &self,
         active: ActivePool<'_>,
         vol: &Volume,
         range: Range,
-        data: &mut mpsc::Receiver<Vec<u8>>,
+        data: &mut Source,
         job: &JobCtl,
     ) -> Result<Volume> {
         let _ = (active, vol, range, data, job);
         Err(unsupported(self.pool_type(), "take uploads"))
     }
 
-    /// Sends the volume's bytes in `range` to `out`, in chunks; returns
-    /// how many it sent.
+    /// Sends the volume's bytes in `range` to `out`; returns how many it
+    /// sent.
     async fn download(
         &self,
         active: ActivePool<'_>,
         vol: &Volume,
         range: Range,
-        out: &mpsc::Sender<Vec<u8>>,
+        out: &mut Sink,
         job: &JobCtl,
     ) -> Result<u64> {
         let _ = (active, vol, range, out, job);

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use tokio::sync::mpsc;
 use uuid::Uuid;
 use virtkit_model::ByteSize;
 use virtkit_model::storage::{Volume, VolumeFormat};
@@ -20,6 +19,7 @@ use crate::options::WipeAlgorithm;
 use crate::registry::Registry;
 use crate::storage::{PoolRun, account, allocation_of, volume_uuid};
 use crate::storage_driver::{MakeMode, Range, Resize};
+use crate::transfer::{Sink, Source};
 use crate::types::{EventDetail, EventKind, JobKind, ObjectKind, ObjectState, ResourceState, VolumeInfo};
 use crate::volume_use::ensure_unused;
 
@@ -330,31 +330,43 @@ impl Inner {
     }
 
     /// Writes the bytes `data` brings into the volume.
-    pub(crate) async fn upload_volume(
-        &self,
-        uuid: Uuid,
-        range: Range,
-        mut data: mpsc::Receiver<Vec<u8>>,
-    ) -> Result<VolumeInfo> {
+    pub(crate) async fn upload_volume(&self, uuid: Uuid, range: Range, mut data: Source) -> Result<VolumeInfo> {
         let op = self.vol_op(&uuid, JobKind::Upload).await?;
         ensure_unused(&self.lock(), &op.vol, "be written")?;
         let cap = op.vol.capacity.map_or(0, ByteSize::as_bytes);
         check_range(range, cap, &op.vol.name)?;
-        let total = if range.length > 0 { range.length } else { cap - range.offset };
-        op.job.state.set_total(total);
+        let room = if range.length > 0 { range.length } else { cap - range.offset };
+        if range.length > 0 {
+            data.cap(range.length);
+        }
+        if let Some(n) = data.known_len().filter(|&n| n > room) {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "the upload's {n} bytes do not fit in the {room} bytes of volume '{}' from {}",
+                    op.vol.name, range.offset
+                ),
+            ));
+        }
+        op.job.state.set_total(data.known_len().unwrap_or(room));
         let backend = self.backend(&op.pool.live)?;
         let new = backend.upload(op.pool.logged_in()?, &op.vol, range, &mut data, &op.job.state).await?;
         self.volume_changed(&uuid, new, EventDetail::Uploaded)
     }
 
     /// Sends the volume's bytes in `range` to `out`; how many were sent.
-    pub(crate) async fn download_volume(&self, uuid: Uuid, range: Range, out: mpsc::Sender<Vec<u8>>) -> Result<u64> {
+    pub(crate) async fn download_volume(&self, uuid: Uuid, range: Range, mut out: Sink) -> Result<u64> {
         let op = self.vol_op(&uuid, JobKind::Download).await?;
         let cap = op.vol.capacity.map_or(0, ByteSize::as_bytes);
         check_range(range, cap, &op.vol.name)?;
         let total = if range.length > 0 { range.length } else { cap - range.offset };
         op.job.state.set_total(total);
-        self.backend(&op.pool.live)?.download(op.pool.logged_in()?, &op.vol, range, &out, &op.job.state).await
+        let n = self
+            .backend(&op.pool.live)?
+            .download(op.pool.logged_in()?, &op.vol, range, &mut out, &op.job.state)
+            .await?;
+        out.finish().await?;
+        Ok(n)
     }
 
     /// A volume by UUID, key or path, in whichever pool holds it.

@@ -46,3 +46,14 @@ pub(crate) fn cut(s: &str) -> String {
         None => s.to_owned(),
     }
 }
+
+/// Handing a file over to the daemon on its unix socket (see "Handing
+/// over a file" in the proto).
+pub mod handoff {
+    /// What a handover connection starts with (the descriptor rides on it).
+    pub const HELLO: &[u8; 6] = b"VKFD1\n";
+    /// How long a token is good for.
+    pub const TOKEN_SECS: u64 = 30;
+    /// The longest answer line the daemon sends.
+    pub const MAX_ANSWER: usize = 512;
+}

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::sync::mpsc;
+
 use virtkit_engine::options::WipeAlgorithm;
 use virtkit_engine::storage_driver::{
     ActivePool, BuildMode, MakeMode, PoolActive, PoolAuth, PoolBackend, PoolScan, Range, Resize,
 };
-use virtkit_engine::{Error, ErrorKind, JobCtl, ObjRef, Result};
+use virtkit_engine::{Error, ErrorKind, JobCtl, ObjRef, Result, Sink, Source};
 use virtkit_model::ByteSize;
 use virtkit_model::storage::{BackingStore, Permissions, Pool, PoolType, Volume, VolumeType};
 
@@ -223,7 +223,7 @@ impl PoolBackend for DirBackend {
         a: ActivePool<'_>,
         vol: &Volume,
         range: Range,
-        data: &mut mpsc::Receiver<Vec<u8>>,
+        data: &mut Source,
         job: &JobCtl,
     ) -> Result<Volume> {
         let path = file_of(a.live, vol)?;
@@ -235,7 +235,6 @@ impl PoolBackend for DirBackend {
         } else {
             std::fs::copy(&path, tmp.path()).map_err(|e| io(format!("cannot copy {}", path.display()), e))?;
         }
-        job.set_total(if range.length > 0 { range.length } else { vol.capacity.map_or(0, ByteSize::as_bytes) });
         let limit = (range.length > 0).then(|| range.offset + range.length);
         let end = files::receive(tmp.path(), range.offset, limit, data, job)
             .await
@@ -262,7 +261,7 @@ impl PoolBackend for DirBackend {
         a: ActivePool<'_>,
         vol: &Volume,
         range: Range,
-        out: &mpsc::Sender<Vec<u8>>,
+        out: &mut Sink,
         job: &JobCtl,
     ) -> Result<u64> {
         let path = file_of(a.live, vol)?;

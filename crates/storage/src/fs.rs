@@ -10,12 +10,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio::process::Command;
-use tokio::sync::mpsc;
+
 use virtkit_engine::options::WipeAlgorithm;
 use virtkit_engine::storage_driver::{
     ActivePool, BuildMode, MakeMode, PoolActive, PoolAuth, PoolBackend, PoolScan, Range, Resize,
 };
-use virtkit_engine::{Error, ErrorKind, JobCtl, ObjRef, Result};
+use virtkit_engine::{Error, ErrorKind, JobCtl, ObjRef, Result, Sink, Source};
 use virtkit_model::storage::{Pool, PoolFormat, PoolType, Volume};
 
 use crate::dir::{DirBackend, dir_of, make_dir, missing_dir};
@@ -279,7 +279,7 @@ impl PoolBackend for FsBackend {
         a: ActivePool<'_>,
         vol: &Volume,
         range: Range,
-        data: &mut mpsc::Receiver<Vec<u8>>,
+        data: &mut Source,
         job: &JobCtl,
     ) -> Result<Volume> {
         self.files.upload(a, vol, range, data, job).await
@@ -290,7 +290,7 @@ impl PoolBackend for FsBackend {
         a: ActivePool<'_>,
         vol: &Volume,
         range: Range,
-        out: &mpsc::Sender<Vec<u8>>,
+        out: &mut Sink,
         job: &JobCtl,
     ) -> Result<u64> {
         self.files.download(a, vol, range, out, job).await

@@ -16,10 +16,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::io::AsyncReadExt;
 use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
+
 use virtkit_engine::options::WipeAlgorithm;
 use virtkit_engine::storage_driver::{ActivePool, MakeMode, PoolActive, PoolAuth, PoolBackend, PoolScan, Range};
-use virtkit_engine::{Error, ErrorKind, JobCtl, ObjRef, Result};
+use virtkit_engine::{Error, ErrorKind, JobCtl, ObjRef, Result, Sink, Source};
 use virtkit_model::ByteSize;
 use virtkit_model::storage::{AuthType, Pool, PoolType, Volume, VolumeFormat, VolumeType};
 
@@ -356,37 +356,37 @@ fn nbd_fault(t: &Target, lun: u32, e: NbdError) -> Error {
 }
 
 /// Sends `[from, end)` of an export to `out`, in chunks.
-async fn send(n: &mut Nbd, from: u64, end: u64, out: &mpsc::Sender<Vec<u8>>, job: &JobCtl) -> Result<u64, Fail> {
+async fn send(n: &mut Nbd, from: u64, end: u64, out: &mut Sink, job: &JobCtl) -> Result<u64, Fail> {
     let mut at = from;
     while at < end {
         job.check().map_err(Fail::Engine)?;
         let len = (end - at).min(CHUNK) as u32;
         let buf = n.read(at, len).await?;
-        out.send(buf)
-            .await
-            .map_err(|_| Fail::Engine(Error::new(ErrorKind::Cancelled, "the download's reader went away")))?;
+        out.send(buf).await.map_err(Fail::Engine)?;
         job.add_done(u64::from(len));
         at += u64::from(len);
     }
     Ok(at - from)
 }
 
-/// Writes the chunks of `data` into an export from `from`, up to `limit`
-/// (more is `too_long`).
+/// Writes the pieces of `data` into an export from `from`, up to `limit`
+/// (more is `too_long`). A LUN is written in place: an error piece stops
+/// the upload with what came before it written.
 async fn receive(
     n: &mut Nbd,
     (from, limit): (u64, u64),
-    data: &mut mpsc::Receiver<Vec<u8>>,
+    data: &mut Source,
     job: &JobCtl,
     too_long: impl Fn() -> Error,
 ) -> Result<u64, Fail> {
     let mut at = from;
     loop {
         let chunk = tokio::select! {
-            c = data.recv() => c,
+            c = data.next() => c,
             () = job.cancelled() => return Err(Fail::Engine(cancelled(job))),
         };
         let Some(chunk) = chunk else { break };
+        let chunk = chunk.map_err(Fail::Engine)?;
         let end = at + chunk.len() as u64;
         if end > limit {
             return Err(Fail::Engine(too_long()));
@@ -477,7 +477,7 @@ impl PoolBackend for IscsiDirect {
         a: ActivePool<'_>,
         vol: &Volume,
         range: Range,
-        data: &mut mpsc::Receiver<Vec<u8>>,
+        data: &mut Source,
         job: &JobCtl,
     ) -> Result<Volume> {
         let (t, lun) = (Target::of(a.live, a.auth)?, lun_of(vol)?);
@@ -509,7 +509,7 @@ impl PoolBackend for IscsiDirect {
         a: ActivePool<'_>,
         vol: &Volume,
         range: Range,
-        out: &mpsc::Sender<Vec<u8>>,
+        out: &mut Sink,
         job: &JobCtl,
     ) -> Result<u64> {
         let (t, lun) = (Target::of(a.live, a.auth)?, lun_of(vol)?);

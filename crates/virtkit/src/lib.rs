@@ -34,6 +34,7 @@ mod remote;
 mod remote_objects;
 mod secrets;
 mod tls;
+mod transfer;
 mod uri;
 
 use std::sync::{Arc, Mutex, Weak};
@@ -60,7 +61,7 @@ pub use virtkit_engine::types::{
     BlockStats, Capabilities, DomainInfo, DomainList, DomainState, DomainStats, Event, EventDetail, EventKind,
     HostInfo, JobInfo, JobKind, List, NetStats, ObjectKind, ObjectState, ResourceState, State, StateReason, Version,
 };
-pub use virtkit_engine::{Console, ConsoleIo, Error, ErrorKind};
+pub use virtkit_engine::{Console, ConsoleIo, Error, ErrorKind, Piece};
 /// The document model: typed domain definitions, XML and JSON.
 pub use virtkit_model as model;
 

@@ -21,7 +21,6 @@
 
 use std::marker::PhantomData;
 
-use tokio::sync::mpsc;
 use uuid::Uuid;
 pub use virtkit_engine::options::{
     BuildOptions, DeleteOptions, LeaseOptions, NetworkUpdateOptions, RefreshOptions, ResizeOptions, StopOptions,
@@ -292,8 +291,8 @@ use kinds::Kind;
 /// An object of kind `K` on a connection: its UUID and name, and the calls
 /// every kind has.
 pub struct Handle<K: Kind> {
-    conn: Connection,
-    uuid: Uuid,
+    pub(crate) conn: Connection,
+    pub(crate) uuid: Uuid,
     name: String,
     _kind: PhantomData<K>,
 }
@@ -479,7 +478,7 @@ impl StoragePool {
 }
 
 impl StorageVolume {
-    fn vol_info(&self, i: Info) -> Result<VolumeInfo> {
+    pub(crate) fn vol_info(&self, i: Info) -> Result<VolumeInfo> {
         kinds::Volume::info(i)
     }
 
@@ -534,23 +533,6 @@ impl StorageVolume {
         match self.conn.backend() {
             Backend::Local(e) => e.resize_volume(self.uuid, capacity, opts).await,
             Backend::Remote(r) => self.vol_info(r.resize_volume(self.uuid, capacity, opts).await?),
-        }
-    }
-
-    /// Writes what `data` brings into it, from `opts.offset`.
-    pub async fn upload(&self, opts: TransferOptions, data: mpsc::Receiver<Vec<u8>>) -> Result<VolumeInfo> {
-        self.conn.writable()?;
-        match self.conn.backend() {
-            Backend::Local(e) => e.upload_volume(self.uuid, opts, data).await,
-            Backend::Remote(r) => self.vol_info(r.upload_volume(self.uuid, opts, data).await?),
-        }
-    }
-
-    /// Sends its bytes to `out`, in chunks; returns how many.
-    pub async fn download(&self, opts: TransferOptions, out: mpsc::Sender<Vec<u8>>) -> Result<u64> {
-        match self.conn.backend() {
-            Backend::Local(e) => e.download_volume(self.uuid, opts, out).await,
-            Backend::Remote(r) => r.download_volume(self.uuid, opts, out).await,
         }
     }
 }

@@ -35,6 +35,9 @@ pub(crate) struct Remote {
     pub(crate) read_only: bool,
     /// The daemon's version.
     pub(crate) version: crate::Version,
+    /// The daemon's unix socket, when it is on this host (files are handed
+    /// over on it).
+    pub(crate) socket: Option<PathBuf>,
     /// What the daemon's driver met when it opened (its hello says).
     pub(crate) warnings: Vec<String>,
 }
@@ -109,8 +112,18 @@ impl Remote {
         let target = target_uri.parse().map_err(|_| {
             Error::new(ErrorKind::InvalidArgument, format!("'{target_uri}' cannot be sent to a daemon"))
         })?;
-        let mut remote =
-            Remote { client, target, read_only: false, version: crate::Version::new(0, 0, 0), warnings: Vec::new() };
+        let socket = match &transport {
+            Transport::Unix(p) => Some(p.clone()),
+            _ => None,
+        };
+        let mut remote = Remote {
+            client,
+            target,
+            read_only: false,
+            version: crate::Version::new(0, 0, 0),
+            warnings: Vec::new(),
+            socket,
+        };
         let hello = match remote.client.clone().hello(remote.req(v1::HelloRequest {})).await {
             Ok(r) => r.into_inner(),
             Err(s) => {

@@ -1,11 +1,9 @@
 //! The calls every kind of object shares, and pools', volumes' and
 //! networks' own, on the wire: one function per verb for every kind.
 
-use tokio::sync::mpsc;
 use uuid::Uuid;
 use virtkit_engine::options::{
-    BuildOptions, CreateOptions, NetworkUpdateOptions, ResizeOptions, TransferOptions, VolumeCreateOptions,
-    WipeAlgorithm,
+    BuildOptions, CreateOptions, NetworkUpdateOptions, ResizeOptions, VolumeCreateOptions, WipeAlgorithm,
 };
 use virtkit_engine::types::{Lease, List};
 use virtkit_engine::{Def, Info};
@@ -20,7 +18,7 @@ fn object(kind: ObjectKind, uuid: Uuid) -> v1::ObjectRequest {
     v1::ObjectRequest { kind: conv::kind_to(kind), uuid: uuid.to_string() }
 }
 
-fn info(r: std::result::Result<tonic::Response<v1::ObjectInfo>, tonic::Status>) -> Result<Info> {
+pub(crate) fn info(r: std::result::Result<tonic::Response<v1::ObjectInfo>, tonic::Status>) -> Result<Info> {
     conv::object_from(r.map_err(status)?.into_inner())
 }
 
@@ -167,41 +165,6 @@ impl Remote {
             allocate: opts.allocate,
         };
         info(self.c().resize_volume(self.req(msg)).await)
-    }
-
-    /// Streams what `data` brings: the first message names the volume.
-    pub(crate) async fn upload_volume(
-        &self,
-        vol: Uuid,
-        opts: TransferOptions,
-        data: mpsc::Receiver<Vec<u8>>,
-    ) -> Result<Info> {
-        use tokio_stream::StreamExt;
-        let first =
-            v1::UploadChunk { uuid: vol.to_string(), offset: opts.offset, length: opts.length, data: Vec::new() };
-        let rest = tokio_stream::wrappers::ReceiverStream::new(data)
-            .map(|data| v1::UploadChunk { data, ..Default::default() });
-        let stream = tokio_stream::once(first).chain(rest);
-        info(self.c().upload_volume(self.req(stream)).await)
-    }
-
-    /// Sends the volume's bytes to `out`; how many.
-    pub(crate) async fn download_volume(
-        &self,
-        vol: Uuid,
-        opts: TransferOptions,
-        out: mpsc::Sender<Vec<u8>>,
-    ) -> Result<u64> {
-        let msg = v1::DownloadVolumeRequest { uuid: vol.to_string(), offset: opts.offset, length: opts.length };
-        let mut stream = self.c().download_volume(self.req(msg)).await.map_err(status)?.into_inner();
-        let mut n = 0u64;
-        while let Some(chunk) = stream.message().await.map_err(status)? {
-            n += chunk.data.len() as u64;
-            out.send(chunk.data)
-                .await
-                .map_err(|_| Error::new(ErrorKind::Cancelled, "the download's reader went away"))?;
-        }
-        Ok(n)
     }
 
     pub(crate) async fn network_leases(&self, net: Uuid, mac: Option<String>) -> Result<Vec<Lease>> {

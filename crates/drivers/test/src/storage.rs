@@ -8,13 +8,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use tokio::sync::mpsc;
+
 use uuid::Uuid;
 use virtkit_engine::options::WipeAlgorithm;
 use virtkit_engine::storage_driver::{
     ActivePool, BuildMode, MakeMode, PoolActive, PoolAuth, PoolBackend, PoolScan, Range, Resize, StorageDriver,
 };
-use virtkit_engine::{Error, ErrorKind, JobCtl, ObjRef, Result};
+use virtkit_engine::{Error, ErrorKind, JobCtl, ObjRef, Result, Sink, Source};
 use virtkit_model::ByteSize;
 use virtkit_model::storage::{Pool, PoolTarget, PoolType, Volume, VolumeFormat, VolumeType};
 
@@ -347,7 +347,7 @@ impl PoolBackend for SimBackend {
         a: ActivePool<'_>,
         vol: &Volume,
         range: Range,
-        data: &mut mpsc::Receiver<Vec<u8>>,
+        data: &mut Source,
         job: &JobCtl,
     ) -> Result<Volume> {
         let cap = capacity(vol);
@@ -357,13 +357,14 @@ impl PoolBackend for SimBackend {
         let mut chunks = self.with_volume(a, &vol.name, |v| Ok(v.chunks.clone()))?;
         loop {
             let chunk = tokio::select! {
-                c = data.recv() => c,
+                c = data.next() => c,
                 () = job.cancelled() => {
                     job.check()?;
                     continue;
                 }
             };
             let Some(chunk) = chunk else { break };
+            let chunk = chunk?;
             let end = at + chunk.len() as u64;
             if end > limit {
                 return Err(Error::new(
@@ -386,7 +387,7 @@ impl PoolBackend for SimBackend {
         a: ActivePool<'_>,
         vol: &Volume,
         range: Range,
-        out: &mpsc::Sender<Vec<u8>>,
+        out: &mut Sink,
         job: &JobCtl,
     ) -> Result<u64> {
         const SEND: u64 = 256 << 10;
@@ -396,7 +397,7 @@ impl PoolBackend for SimBackend {
             job.check()?;
             let n = (end - at).min(SEND);
             let bytes = self.with_volume(a, &vol.name, |v| Ok(read_at(&v.chunks, at, n)))?;
-            out.send(bytes).await.map_err(|_| Error::new(ErrorKind::Cancelled, "the download's reader went away"))?;
+            out.send(bytes).await?;
             job.add_done(n);
             at += n;
         }

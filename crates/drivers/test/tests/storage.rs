@@ -10,7 +10,7 @@ use virtkit_engine::options::{
     ListOptions, ResizeOptions, TransferOptions, VolumeCreateOptions, WatchOptions, WipeAlgorithm, WipeOptions,
 };
 use virtkit_engine::types::{EventDetail, EventKind, ObjectKind, PoolInfo, ResourceState, VolumeInfo};
-use virtkit_engine::{Def, Drivers, Engine, EngineConfig, ErrorKind, Info};
+use virtkit_engine::{Def, Drivers, Engine, EngineConfig, ErrorKind, Info, Sink, Source};
 use virtkit_model::storage::{Pool, PoolType, Volume};
 
 fn pool(xml: &str) -> Def {
@@ -44,12 +44,12 @@ async fn upload(e: &Engine, v: &VolumeInfo, offset: u64, bytes: &[u8]) -> virtki
     let data = bytes.to_vec();
     let feed = tokio::spawn(async move {
         for c in data.chunks(100_000) {
-            if tx.send(c.to_vec()).await.is_err() {
+            if tx.send(Ok(c.to_vec())).await.is_err() {
                 break;
             }
         }
     });
-    let r = e.upload_volume(v.uuid, TransferOptions::default().offset(offset), rx).await;
+    let r = e.upload_volume(v.uuid, TransferOptions::default().offset(offset), Source::Pieces(rx)).await;
     feed.await.unwrap();
     r
 }
@@ -63,7 +63,10 @@ async fn download(e: &Engine, v: &VolumeInfo, offset: u64, length: u64) -> Vec<u
         }
         all
     });
-    let n = e.download_volume(v.uuid, TransferOptions::default().offset(offset).length(length), tx).await.unwrap();
+    let n = e
+        .download_volume(v.uuid, TransferOptions::default().offset(offset).length(length), Sink::Pieces(tx))
+        .await
+        .unwrap();
     let all = reader.await.unwrap();
     assert_eq!(n, all.len() as u64);
     all
@@ -255,8 +258,9 @@ async fn a_cancelled_upload_changes_nothing() {
         .unwrap();
     let (tx, rx) = mpsc::channel(4);
     let e2 = e.clone();
-    let job = tokio::spawn(async move { e2.upload_volume(v.uuid, TransferOptions::default(), rx).await });
-    tx.send(vec![7; 1000]).await.unwrap();
+    let job =
+        tokio::spawn(async move { e2.upload_volume(v.uuid, TransferOptions::default(), Source::Pieces(rx)).await });
+    tx.send(Ok(vec![7; 1000])).await.unwrap();
     // Wait until the job shows its progress, then cancel it.
     let mut tries = 0;
     loop {

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 use virtkit_engine::options::{BuildOptions, TransferOptions};
 use virtkit_engine::types::{ObjectKind, PoolInfo, VolumeInfo};
-use virtkit_engine::{Def, Drivers, Engine, Info};
+use virtkit_engine::{Def, Drivers, Engine, Info, Sink, Source};
 use virtkit_model::storage::{Pool, Volume};
 use virtkit_storage::LinuxStorageDriver;
 
@@ -87,12 +87,12 @@ pub async fn upload(e: &Engine, v: &VolumeInfo, bytes: &[u8]) -> virtkit_engine:
     let data = bytes.to_vec();
     let feed = tokio::spawn(async move {
         for c in data.chunks(1 << 20) {
-            if tx.send(c.to_vec()).await.is_err() {
+            if tx.send(Ok(c.to_vec())).await.is_err() {
                 break;
             }
         }
     });
-    let r = e.upload_volume(v.uuid, TransferOptions::default(), rx).await;
+    let r = e.upload_volume(v.uuid, TransferOptions::default(), Source::Pieces(rx)).await;
     feed.await.unwrap();
     r
 }
@@ -106,7 +106,7 @@ pub async fn download(e: &Engine, v: &VolumeInfo) -> Vec<u8> {
         }
         all
     });
-    let n = e.download_volume(v.uuid, TransferOptions::default(), tx).await.unwrap();
+    let n = e.download_volume(v.uuid, TransferOptions::default(), Sink::Pieces(tx)).await.unwrap();
     let all = reader.await.unwrap();
     assert_eq!(n, all.len() as u64);
     all
