@@ -362,7 +362,9 @@ impl Service {
 
     pub(crate) async fn set_secret_value_call(&self, req: Request<v1::SetSecretValueRequest>) -> Reply<v1::ObjectInfo> {
         let s = self.secret(&req, "set-secret-value", &req.get_ref().uuid).await?;
-        let value = req.into_inner().value;
+        // The request's own copy of the value is wiped once it is handed on
+        // (the transport's buffers it was decoded from are not).
+        let value = zeroize::Zeroizing::new(req.into_inner().value);
         info(s.set_value(&value, Default::default()).await.map(virtkit::Info::from))
     }
 

@@ -11,6 +11,49 @@ use std::sync::Arc;
 
 use virtkit_model::MacAddress;
 use virtkit_model::storage::SecretRef;
+use zeroize::Zeroizing;
+
+/// The bytes of a secret's value, shared without copying: the one buffer
+/// is wiped (zeroed) when its last holder drops it. Its `Debug` shows
+/// only the length.
+#[derive(Clone)]
+pub struct SecretBytes(Arc<Zeroizing<Vec<u8>>>);
+
+impl SecretBytes {
+    /// Takes the bytes over (no copy is made of them).
+    pub fn new(bytes: Vec<u8>) -> Self {
+        SecretBytes(Arc::new(Zeroizing::new(bytes)))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<Vec<u8>> for SecretBytes {
+    fn from(bytes: Vec<u8>) -> Self {
+        SecretBytes::new(bytes)
+    }
+}
+
+impl From<Zeroizing<Vec<u8>>> for SecretBytes {
+    fn from(bytes: Zeroizing<Vec<u8>>) -> Self {
+        SecretBytes(Arc::new(bytes))
+    }
+}
+
+impl std::ops::Deref for SecretBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SecretBytes({} bytes)", self.0.len())
+    }
+}
 
 /// A network port for one of a domain's interfaces.
 #[derive(Debug)]
@@ -122,11 +165,11 @@ impl ResolvedVolume {
 pub struct DomainSecret {
     /// As the documents name it (`<secret uuid=…>` or `usage=…`).
     pub reference: SecretRef,
-    pub value: Arc<Vec<u8>>,
+    pub value: SecretBytes,
 }
 
 impl DomainSecret {
-    pub fn new(reference: SecretRef, value: Arc<Vec<u8>>) -> Self {
+    pub fn new(reference: SecretRef, value: SecretBytes) -> Self {
         DomainSecret { reference, value }
     }
 }
@@ -150,7 +193,7 @@ pub struct Resources {
 
 impl Resources {
     /// The value of the secret `r` names, if the engine gave it.
-    pub fn secret(&self, r: &SecretRef) -> Option<&Arc<Vec<u8>>> {
+    pub fn secret(&self, r: &SecretRef) -> Option<&SecretBytes> {
         self.secrets.iter().find(|s| s.reference == *r).map(|s| &s.value)
     }
 
@@ -167,5 +210,32 @@ impl Resources {
     /// Takes the open tap of interface `i` (the hypervisor keeps it).
     pub fn take_tap(&mut self, i: usize) -> Option<OwnedFd> {
         self.ports.iter_mut().find(|p| p.interface == i).and_then(|p| p.tap.take())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use virtkit_model::storage::AuthType;
+
+    use super::*;
+    use crate::storage_driver::PoolAuth;
+
+    #[test]
+    fn nothing_that_holds_a_secret_prints_its_value() {
+        let value = SecretBytes::new(b"hunter2-value".to_vec());
+        let secret = DomainSecret::new(SecretRef::Usage("chap".into()), value.clone());
+        let auth = PoolAuth::new(AuthType::Chap, "alice", value.clone());
+        let res = Resources { secrets: vec![secret.clone()], ..Default::default() };
+        let shown = [format!("{value:?}"), format!("{secret:?}"), format!("{auth:?}"), format!("{res:#?}")];
+        for s in &shown {
+            assert!(!s.contains("hunter2"), "{s}");
+            // Nor as the numbers a Vec<u8> prints: b'h' is 104, b'u' 117.
+            assert!(!s.contains("104, 117"), "{s}");
+        }
+        assert_eq!(shown[0], "SecretBytes(13 bytes)");
+        assert!(shown[1].contains("chap") && shown[2].contains("alice"), "{shown:?}");
+        // One buffer, shared: a clone copies no bytes.
+        assert_eq!(value.as_bytes().as_ptr(), secret.value.as_ptr());
+        assert_eq!(res.secret(&SecretRef::Usage("chap".into())).map(|v| v.as_bytes()), Some(&b"hunter2-value"[..]));
     }
 }

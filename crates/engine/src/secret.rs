@@ -11,6 +11,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 use virtkit_model::secret::Secret;
 use virtkit_model::storage::SecretRef;
+use zeroize::Zeroizing;
 
 use crate::engine::{Engine, Inner};
 use crate::error::{Error, ErrorKind, Result};
@@ -18,6 +19,7 @@ use crate::kind::{Definition, Kind, Record, Table};
 use crate::lifecycle::Lifecycle;
 use crate::options::{ListOptions, SecretValueOptions};
 use crate::registry::Registry;
+use crate::seams::SecretBytes;
 use crate::store::Store;
 use crate::types::{EventDetail, EventKind, JobKind, ObjectKind, ObjectState, ResourceState, SecretInfo};
 
@@ -45,38 +47,13 @@ impl Definition for Secret {
     }
 }
 
-/// A secret's value: its bytes, shown by nothing that prints.
-#[derive(Clone)]
-pub(crate) struct Value(Arc<Vec<u8>>);
-
-impl Value {
-    pub(crate) fn bytes(&self) -> &[u8] {
-        &self.0
-    }
-
-    /// The bytes, shared (for a backend that logs in with them).
-    pub(crate) fn shared(&self) -> Arc<Vec<u8>> {
-        self.0.clone()
-    }
-
-    #[cfg(test)]
-    pub(crate) fn of(bytes: &[u8]) -> Value {
-        Value(Arc::new(bytes.to_vec()))
-    }
-}
-
-impl std::fmt::Debug for Value {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Value({} bytes)", self.0.len())
-    }
-}
-
 pub(crate) struct SecretKind;
 
 /// What only a secret records.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct SecretExtra {
-    pub value: Option<Value>,
+    /// The value, wiped when the last holder drops it (see [`SecretBytes`]).
+    pub value: Option<SecretBytes>,
 }
 
 impl Kind for SecretKind {
@@ -186,17 +163,20 @@ impl Engine {
     /// Sets a secret's value (`virSecretSetValue`): stored beside its
     /// definition, or kept in memory for an ephemeral secret.
     pub async fn set_secret_value(&self, uuid: Uuid, value: Vec<u8>, _opts: SecretValueOptions) -> Result<SecretInfo> {
+        // Wiped however the call ends, refused or not.
+        let value = Zeroizing::new(value);
         self.run(move |i| async move { i.set_secret_value(uuid, value).await }).await
     }
 
     /// A secret's value (`virSecretGetValue`); refused for a private one.
+    /// The copy returned is the caller's, and is not wiped.
     pub fn get_secret_value(&self, uuid: Uuid, _opts: SecretValueOptions) -> Result<Vec<u8>> {
         let reg = self.inner.lock();
         let r = reg.secrets.get(&uuid)?;
         if r.config.as_ref().is_some_and(|c| c.private) {
             return Err(Error::new(ErrorKind::PermissionDenied, format!("secret {uuid} is private")));
         }
-        value_of(r).map(|v| v.bytes().to_vec())
+        value_of(r).map(|v| v.as_bytes().to_vec())
     }
 
     /// The secret with this usage (`virSecretLookupByUsage`).
@@ -218,7 +198,7 @@ impl Engine {
     }
 }
 
-fn value_of(r: &Record<SecretKind>) -> Result<Value> {
+fn value_of(r: &Record<SecretKind>) -> Result<SecretBytes> {
     r.extra.value.clone().ok_or_else(|| Error::new(ErrorKind::NotFound, format!("secret {} has no value", r.uuid)))
 }
 
@@ -226,7 +206,7 @@ fn value_of(r: &Record<SecretKind>) -> Result<Value> {
 /// (a pool's CHAP password): private secrets too. A usage names the
 /// secret whose usage id it is, of `usage_type` when the document says
 /// which (`iscsi` for CHAP, `ceph`), else of one usage type only.
-pub(crate) fn secret_value(reg: &Registry, r: &SecretRef, usage_type: Option<&str>) -> Result<Value> {
+pub(crate) fn secret_value(reg: &Registry, r: &SecretRef, usage_type: Option<&str>) -> Result<SecretBytes> {
     match r {
         SecretRef::Uuid(u) => value_of(reg.secrets.get(u)?),
         SecretRef::Usage(id) => {
@@ -252,7 +232,7 @@ pub(crate) fn secret_value(reg: &Registry, r: &SecretRef, usage_type: Option<&st
 }
 
 impl Inner {
-    async fn set_secret_value(&self, uuid: Uuid, value: Vec<u8>) -> Result<SecretInfo> {
+    async fn set_secret_value(&self, uuid: Uuid, value: Zeroizing<Vec<u8>>) -> Result<SecretInfo> {
         if value.len() > MAX_VALUE {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
@@ -267,7 +247,7 @@ impl Inner {
             store.save_value(&uuid, &value)?;
         }
         let mut reg = self.lock();
-        reg.secrets.get_mut(&uuid)?.extra.value = Some(Value(Arc::new(value)));
+        reg.secrets.get_mut(&uuid)?.extra.value = Some(SecretBytes::from(value));
         self.emit::<SecretKind>(&mut reg, &uuid, EventKind::Changed, EventDetail::ValueChanged);
         Ok(SecretKind::answer(&reg, reg.secrets.get(&uuid)?))
     }
@@ -292,7 +272,7 @@ impl Inner {
             let mut r = Record::<SecretKind>::new(d.uuid, d.uuid.to_string());
             r.config = Some(Arc::new(d.def));
             r.generation = d.generation;
-            r.extra.value = value.map(|v| Value(Arc::new(v)));
+            r.extra.value = value.map(SecretBytes::from);
             reg.secrets.insert(r);
         }
     }
@@ -319,8 +299,11 @@ mod tests {
         let by_uuid = SecretRef::Uuid(uuid);
         assert_eq!(secret_value(&e.inner.lock(), &by_uuid, None).unwrap_err().kind(), ErrorKind::NotFound);
         e.set_secret_value(uuid, b"s3cret".to_vec(), Default::default()).await.unwrap();
-        assert_eq!(secret_value(&e.inner.lock(), &by_uuid, None).unwrap().bytes(), b"s3cret");
-        assert_eq!(secret_value(&e.inner.lock(), &SecretRef::Usage("chap".into()), None).unwrap().bytes(), b"s3cret");
+        assert_eq!(secret_value(&e.inner.lock(), &by_uuid, None).unwrap().as_bytes(), b"s3cret");
+        assert_eq!(
+            secret_value(&e.inner.lock(), &SecretRef::Usage("chap".into()), None).unwrap().as_bytes(),
+            b"s3cret"
+        );
         assert_eq!(
             secret_value(&e.inner.lock(), &SecretRef::Usage("other".into()), None).unwrap_err().kind(),
             ErrorKind::NotFound
@@ -333,9 +316,9 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
         // Of a usage type, as a CHAP login or a Ceph key asks for it: one.
         let iscsi = secret_value(&e.inner.lock(), &SecretRef::Usage("chap".into()), Some("iscsi")).unwrap();
-        assert_eq!(iscsi.bytes(), b"s3cret");
+        assert_eq!(iscsi.as_bytes(), b"s3cret");
         let ceph = secret_value(&e.inner.lock(), &SecretRef::Usage("chap".into()), Some("ceph"));
         assert_eq!(ceph.unwrap_err().kind(), ErrorKind::NotFound, "the ceph one has no value");
-        assert_eq!(format!("{:?}", secret_value(&e.inner.lock(), &by_uuid, None).unwrap()), "Value(6 bytes)");
+        assert_eq!(format!("{:?}", secret_value(&e.inner.lock(), &by_uuid, None).unwrap()), "SecretBytes(6 bytes)");
     }
 }

@@ -179,7 +179,7 @@ pub(crate) fn pool_auth(reg: &Registry, def: &Pool) -> Result<Option<PoolAuth>> 
         };
         Error::new(e.kind(), format!("storage pool '{}' logs in with {what}: {}", def.name, e.message()))
     })?;
-    Ok(Some(PoolAuth::new(a.auth_type, a.username.clone(), value.shared())))
+    Ok(Some(PoolAuth::new(a.auth_type, a.username.clone(), value)))
 }
 
 fn check_build(mode: BuildMode) -> Result<()> {

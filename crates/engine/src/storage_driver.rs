@@ -14,6 +14,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::jobs::JobCtl;
 use crate::kind::ObjRef;
 use crate::options::{BuildOptions, WipeAlgorithm};
+use crate::seams::SecretBytes;
 use crate::transfer::{Sink, Source};
 
 /// What a backend sees of a pool's space and volumes, as they are now.
@@ -84,11 +85,11 @@ impl<'a> ActivePool<'a> {
 pub struct PoolAuth {
     pub auth_type: AuthType,
     pub username: String,
-    pub secret: Arc<Vec<u8>>,
+    pub secret: SecretBytes,
 }
 
 impl PoolAuth {
-    pub fn new(auth_type: AuthType, username: impl Into<String>, secret: Arc<Vec<u8>>) -> Self {
+    pub fn new(auth_type: AuthType, username: impl Into<String>, secret: SecretBytes) -> Self {
         PoolAuth { auth_type, username: username.into(), secret }
     }
 }

@@ -22,6 +22,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use virtkit_host::DirLock;
+use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::kind::{Definition, Kind};
@@ -172,12 +173,23 @@ impl Store {
             .map_err(io(format!("cannot store the value of secret {uuid}")))
     }
 
-    /// A secret's stored value, if it has one.
-    pub(crate) fn load_value(&self, uuid: &Uuid) -> std::result::Result<Option<Vec<u8>>, String> {
-        match std::fs::read(self.value_path(uuid)) {
+    /// A secret's stored value, if it has one: read into one buffer of
+    /// the file's size, wiped when dropped (no grown and freed copies
+    /// left behind, unless the file grows as it is read).
+    pub(crate) fn load_value(&self, uuid: &Uuid) -> std::result::Result<Option<Zeroizing<Vec<u8>>>, String> {
+        let path = self.value_path(uuid);
+        let read = || -> std::io::Result<Zeroizing<Vec<u8>>> {
+            let mut f = std::fs::File::open(&path)?;
+            let len = f.metadata()?.len();
+            let mut v = Zeroizing::new(Vec::new());
+            v.try_reserve_exact(usize::try_from(len).unwrap_or(usize::MAX)).map_err(std::io::Error::other)?;
+            std::io::Read::read_to_end(&mut f, &mut v)?;
+            Ok(v)
+        };
+        match read() {
             Ok(v) => Ok(Some(v)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("{}: {e}", self.value_path(uuid).display())),
+            Err(e) => Err(format!("{}: {e}", path.display())),
         }
     }
 

@@ -270,7 +270,7 @@ pub(crate) fn resolve_secrets(reg: &Registry, def: &Domain, volumes: &[ResolvedV
         }
         let value = crate::secret::secret_value(reg, r, Some(usage))
             .map_err(|e| Error::new(e.kind(), format!("disk {dev}: {}", e.message())))?;
-        out.push(DomainSecret::new(r.clone(), value.shared()));
+        out.push(DomainSecret::new(r.clone(), value));
     }
     Ok(out)
 }
@@ -284,7 +284,8 @@ mod tests {
 
     use super::*;
     use crate::kind::Record;
-    use crate::secret::{SecretKind, Value};
+    use crate::seams::SecretBytes;
+    use crate::secret::SecretKind;
     use crate::storage::PoolKind;
     use crate::types::ResourceState;
     use crate::volume::VolumeKind;
@@ -324,7 +325,7 @@ mod tests {
         if with_secret {
             let mut s = Record::<SecretKind>::new(Uuid::new_v4(), "tgt".into());
             s.config = Some(Arc::new(Secret::new().with_usage(SecretUsage::Iscsi("tgt".into()))));
-            s.extra.value = Some(Value::of(b"secretpass12"));
+            s.extra.value = Some(SecretBytes::new(b"secretpass12".to_vec()));
             reg.secrets.insert(s);
         }
         let def = Domain::from_xml(
@@ -353,7 +354,7 @@ mod tests {
         assert_eq!(l.chap, chap, "the LUN as a disk of its own logs in too");
         let secrets = resolve_secrets(&reg, &def, &vols).unwrap();
         assert_eq!(secrets.len(), 1, "{secrets:?}");
-        assert_eq!((&secrets[0].reference, secrets[0].value.as_slice()), (&secret, &b"secretpass12"[..]));
+        assert_eq!((&secrets[0].reference, secrets[0].value.as_bytes()), (&secret, &b"secretpass12"[..]));
     }
 
     #[test]

@@ -4,12 +4,15 @@
 //! the one algorithm every target has; binary values are hex (`0x…`).
 
 use md5::{Digest, Md5};
+use virtkit_engine::seams::SecretBytes;
 
-/// Who the initiator logs in as, and the secret it proves it has.
+/// Who the initiator logs in as, and the secret it proves it has: the
+/// engine's own buffer of the secret's value, shared (not copied) and
+/// wiped when its last holder drops it.
 #[derive(Clone)]
 pub(crate) struct Credentials {
     pub user: String,
-    pub secret: Vec<u8>,
+    pub secret: SecretBytes,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -100,7 +103,11 @@ mod tests {
 
     #[test]
     fn credentials_do_not_show_their_secret() {
-        let c = Credentials { user: "u".into(), secret: b"hunter2".to_vec() };
-        assert!(!format!("{c:?}").contains("hunter2"));
+        let c = Credentials { user: "u".into(), secret: b"hunter2".to_vec().into() };
+        for shown in [format!("{c:?}"), format!("{c:#?}"), format!("{:?}", Some(c.clone()))] {
+            // Neither as text nor as the numbers a Vec<u8> prints (b'h' is 104, b'u' 117).
+            assert!(!shown.contains("hunter2") && !shown.contains("104, 117"), "{shown}");
+            assert!(shown.contains("\"u\""), "{shown}");
+        }
     }
 }

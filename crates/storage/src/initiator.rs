@@ -642,7 +642,7 @@ mod tests {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let portal = listener.local_addr().unwrap().to_string();
             let target = tokio::spawn(async move { chap_target(listener.accept().await.unwrap().0).await });
-            let c = Credentials { user: "u".into(), secret: secret.to_vec() };
+            let c = Credentials { user: "u".into(), secret: secret.to_vec().into() };
             match Session::login(&portal, "iqn.a:t", "iqn.a:i", Some(&c)).await {
                 Ok(s) if ok => s.logout().await,
                 Err(IscsiError::Refused { class: 2, detail: 1 }) if !ok => {}
