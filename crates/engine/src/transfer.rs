@@ -184,17 +184,6 @@ impl Sink {
             }
         }
     }
-
-    /// Puts what was written to a file on disk (pieces: nothing to do).
-    pub async fn finish(&mut self) -> Result<()> {
-        match self {
-            Sink::Pieces(_) => Ok(()),
-            Sink::File(f) => {
-                let file = f.file.clone();
-                blocking(move || file.sync_data().map_err(|e| io_error("write", e))).await
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -234,7 +223,6 @@ mod tests {
         let mut s = Sink::file(t.reopen().unwrap());
         s.send(b"ab".to_vec()).await.unwrap();
         s.send(b"cd".to_vec()).await.unwrap();
-        s.finish().await.unwrap();
         assert_eq!(s.as_file().unwrap().at(), 4);
         assert_eq!(std::fs::read(t.path()).unwrap(), b"abcd");
     }

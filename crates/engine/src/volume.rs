@@ -361,12 +361,7 @@ impl Inner {
         check_range(range, cap, &op.vol.name)?;
         let total = if range.length > 0 { range.length } else { cap - range.offset };
         op.job.state.set_total(total);
-        let n = self
-            .backend(&op.pool.live)?
-            .download(op.pool.logged_in()?, &op.vol, range, &mut out, &op.job.state)
-            .await?;
-        out.finish().await?;
-        Ok(n)
+        self.backend(&op.pool.live)?.download(op.pool.logged_in()?, &op.vol, range, &mut out, &op.job.state).await
     }
 
     /// A volume by UUID, key or path, in whichever pool holds it.
