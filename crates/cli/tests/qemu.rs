@@ -443,6 +443,61 @@ async fn another_process_reconnects_and_stops_it() {
     assert!(dom.xml(XmlOptions::default()).await.unwrap().contains("org.qemu.guest_agent.0"));
 }
 
+/// The process stopping a guest dies before its engine has recorded the
+/// stop: the next one says the domain was destroyed, not that it crashed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_killed_while_it_stops_a_guest_leaves_no_crash() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let lab = Lab::new();
+    let xml = lab.path("g.xml");
+    std::fs::write(&xml, lab.xml("g", &Spec::default())).unwrap();
+    lab.cli().arg(format!("define {}; start g", xml.display())).assert().success();
+    lab.wait_marker("g", READY, 1);
+    let qemu = Pid::from_raw(lab.qemus()[0]);
+    let uuid = lab.names.lock().unwrap()["g"].clone();
+    let record = lab.path(&format!("run/{uuid}.stop"));
+    // A shell whose engine has taken the guest over ...
+    let mut shell = std::process::Command::new(env!("CARGO_BIN_EXE_virtkit"))
+        .env_remove("VIRTKIT_DEFAULT_URI")
+        .args(["-c", &lab.uri, "shell"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut to_shell = shell.stdin.take().unwrap();
+    let mut from_shell = BufReader::new(shell.stdout.take().unwrap());
+    writeln!(to_shell, "domstate g").unwrap();
+    let mut line = String::new();
+    from_shell.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "running");
+    // ... destroys it; QEMU, frozen, keeps the destroy waiting (it has
+    // seconds to answer `quit`, then to exit) ...
+    kill(qemu, Signal::SIGSTOP).unwrap();
+    writeln!(to_shell, "destroy g").unwrap();
+    // ... and the process doing it dies once it has said why it stops it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !record.exists() {
+        assert!(Instant::now() < deadline, "no record of the stop");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    shell.kill().unwrap();
+    shell.wait().unwrap();
+    kill(qemu, Signal::SIGCONT).unwrap();
+    // The next process finishes the stop and knows what it was.
+    let out = lab.cli().arg("domstate g --reason").assert().success().get_output().stdout.clone();
+    assert_eq!(String::from_utf8_lossy(&out).trim(), "shut off (destroyed)");
+    lab.assert_no_qemu();
+    assert!(lab.run_dirs().is_empty());
+    assert!(!record.exists(), "the record outlives the stop it explains");
+    // It starts again, and a QEMU that goes away unasked is a crash again.
+    lab.cli().arg("start g").assert().success();
+    lab.wait_marker("g", READY, 1);
+    kill(Pid::from_raw(lab.qemus()[0]), Signal::SIGKILL).unwrap();
+    let out = lab.cli().arg("domstate g --reason").assert().success().get_output().stdout.clone();
+    assert_eq!(String::from_utf8_lossy(&out).trim(), "shut off (crashed)");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_guest_powering_off_while_no_virtkit_runs_is_seen_later() {
     let lab = Lab::new();

@@ -196,7 +196,10 @@ impl Inner {
             if let Err(e) = saved {
                 // Not recorded: tear it down rather than leave it running unknown.
                 let e = match driver.power_off(dom).await {
-                    Ok(()) => e,
+                    Ok(()) => {
+                        driver.forget(dom);
+                        e
+                    }
                     Err(c) => e.with_cleanup(c),
                 };
                 return Err(self.release_after(&held, e).await);
@@ -366,12 +369,14 @@ impl Inner {
     /// info it has after, or `None` if it was not active.
     pub(crate) fn driver_stopped(&self, uuid: Uuid, state: State) -> Option<DomainInfo> {
         let live;
+        let dom;
         let info = {
             let mut reg = self.lock();
             let r = reg.domains.get_mut(&uuid).ok()?;
             if !r.active() {
                 return Some(DomainKind::answer(&reg, reg.domains.get_any(&uuid)?));
             }
+            dom = DomainRef::new(uuid, r.name.clone());
             let reason = r.extra.stopping.take().unwrap_or(state.reason);
             r.state = State::new(DomainState::Shutoff, reason);
             r.extra.id = None;
@@ -396,7 +401,13 @@ impl Inner {
             }
             info
         };
-        self.forget_run::<DomainKind>(&uuid);
+        // Only once no next engine would reconnect to it may its driver
+        // forget how it stopped.
+        if self.forget_run::<DomainKind>(&uuid)
+            && let Some(driver) = live.as_deref().and_then(|l| self.domain_driver(l).ok())
+        {
+            driver.forget(&dom);
+        }
         // Its ports go back to the network driver, in the background: this
         // is called from drivers' event handlers, which must not wait.
         if let (Some(live), Some(me)) = (live, self.me.upgrade()) {
@@ -464,9 +475,10 @@ impl Inner {
         problems: &mut Vec<String>,
     ) {
         let dom = DomainRef::new(uuid, run.name.clone());
-        let found = match self.domain_driver(&live) {
+        let driver = self.domain_driver(&live).cloned();
+        let found = match &driver {
             Ok(d) => d.reconnect(&dom, Arc::new(live), run.driver.clone()).await,
-            Err(e) => Err(e),
+            Err(e) => Err(e.clone()),
         };
         let stopped = |reg: &mut Registry, reason: StateReason| {
             if let Ok(r) = reg.domains.get_mut(&uuid) {
@@ -508,8 +520,13 @@ impl Inner {
                 stopped(&mut self.lock(), StateReason::Crashed);
             }
         }
-        if let Err(e) = store.remove_run(ObjectKind::Domain, &uuid) {
-            problems.push(e.to_string());
+        match store.remove_run(ObjectKind::Domain, &uuid) {
+            Ok(()) => {
+                if let Ok(d) = &driver {
+                    d.forget(&dom);
+                }
+            }
+            Err(e) => problems.push(e.to_string()),
         }
     }
 }

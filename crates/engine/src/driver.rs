@@ -150,6 +150,14 @@ pub trait DomainDriver: Send + Sync + 'static {
         ))
     }
 
+    /// The engine has recorded that `dom` is shut off and dropped its
+    /// runtime status, so no next engine will [`reconnect`](Self::reconnect)
+    /// to it: whatever the driver kept to tell a next engine how the domain
+    /// stopped may go. Called from event handlers too: it must not block.
+    fn forget(&self, dom: &DomainRef) {
+        let _ = dom;
+    }
+
     /// Opens the domain's console (`device`: a serial or console alias such
     /// as `serial0`; `None` for the first one).
     async fn open_console(&self, dom: &DomainRef, device: Option<&str>) -> Result<Console> {

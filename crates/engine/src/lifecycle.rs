@@ -349,11 +349,14 @@ impl Inner {
     }
 
     /// Forgets an object's runtime status (it is not active any more).
-    pub(crate) fn forget_run<K: Kind>(&self, uuid: &Uuid) {
+    /// Removes an object's runtime status; false when it could not.
+    pub(crate) fn forget_run<K: Kind>(&self, uuid: &Uuid) -> bool {
         if let Some(store) = &self.store
             && let Err(e) = store.remove_run(K::OBJECT, uuid)
         {
             tracing::warn!("{e}");
+            return false;
         }
+        true
     }
 }

@@ -509,6 +509,8 @@ struct Durable {
     /// A runtime status file that a failed reconnect turns into a directory,
     /// so that the engine cannot remove it.
     jam: Mutex<Option<std::path::PathBuf>>,
+    /// The domains the engine said it recorded as shut off.
+    forgotten: Mutex<Vec<uuid::Uuid>>,
 }
 
 #[async_trait]
@@ -535,12 +537,16 @@ impl DomainDriver for Durable {
         _res: Resources,
         _opts: &StartOptions,
     ) -> Result<Started> {
-        let alive = def.title.as_deref() != Some("dies");
+        let alive = !matches!(def.title.as_deref(), Some("dies" | "shuts down"));
+        // "Stopped for this reason while no engine watched."
+        let stopped = (def.title.as_deref() == Some("shuts down")).then_some("shutdown");
         Ok(Started::new(def, State::new(DomainState::Running, StateReason::Booted))
-            .with_data(serde_json::json!({ "alive": alive })))
+            .with_data(serde_json::json!({ "alive": alive, "stopped": stopped })))
     }
     async fn reconnect(&self, _dom: &DomainRef, live: Arc<Domain>, data: serde_json::Value) -> Result<Started> {
-        if data["alive"] == true {
+        if let Some(reason) = data["stopped"].as_str() {
+            Ok(Started::new(live, State::new(DomainState::Shutoff, reason.parse().unwrap())))
+        } else if data["alive"] == true {
             Ok(Started::new(live, State::new(DomainState::Running, StateReason::Unknown)).with_data(data))
         } else {
             if let Some(p) = self.jam.lock().unwrap().take() {
@@ -574,6 +580,55 @@ impl DomainDriver for Durable {
     async fn stats(&self, doms: &[DomainRef]) -> Vec<Option<DomainStats>> {
         doms.iter().map(|_| None).collect()
     }
+    fn forget(&self, dom: &DomainRef) {
+        self.forgotten.lock().unwrap().push(dom.uuid);
+    }
+}
+
+#[tokio::test]
+async fn a_domain_stopped_while_no_engine_watched_has_the_reason_its_driver_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = async |e: &Engine, name: &str, title: Option<&str>| {
+        let mut d = dom(name);
+        d.title = title.map(str::to_owned);
+        let u = e.define(d, Default::default()).await.unwrap().uuid;
+        e.start(u, Default::default()).await.unwrap();
+        u
+    };
+    let (shut, dies, lives) = {
+        let e = Engine::open(Arc::new(Durable::default()), persistent(dir.path())).await.unwrap();
+        (
+            start(&e, "shut", Some("shuts down")).await,
+            start(&e, "dies", Some("dies")).await,
+            start(&e, "lives", None).await,
+        )
+    };
+    let run_file = |u: uuid::Uuid| dir.path().join(format!("run/domain/{u}.json"));
+    let driver = Arc::new(Durable::default());
+    let e = Engine::open(driver.clone(), persistent(dir.path())).await.unwrap();
+    let state = |u| {
+        let i = e.list(Default::default());
+        async move { i.await.unwrap().items.into_iter().find(|d| d.uuid == u).map(|d| (d.state, d.reason)).unwrap() }
+    };
+    assert_eq!(state(shut).await, (DomainState::Shutoff, StateReason::Shutdown), "not a crash");
+    assert_eq!(state(dies).await, (DomainState::Shutoff, StateReason::Crashed));
+    assert_eq!(state(lives).await, (DomainState::Running, StateReason::Booted));
+    assert!(!run_file(shut).exists() && !run_file(dies).exists() && run_file(lives).exists());
+    // Told once the runtime status is gone, and only for those.
+    let mut forgotten = driver.forgotten.lock().unwrap().clone();
+    forgotten.sort();
+    let mut want = vec![shut, dies];
+    want.sort();
+    assert_eq!(forgotten, want);
+    // A stop the driver reports, and a power-off, are forgotten too.
+    driver.events.get().unwrap().stopped(lives, State::new(DomainState::Shutoff, StateReason::Shutdown));
+    assert_eq!(state(lives).await, (DomainState::Shutoff, StateReason::Shutdown));
+    assert!(!run_file(lives).exists());
+    assert_eq!(driver.forgotten.lock().unwrap().last(), Some(&lives));
+    e.start(lives, Default::default()).await.unwrap();
+    e.power_off(lives, Default::default()).await.unwrap();
+    assert_eq!(state(lives).await, (DomainState::Shutoff, StateReason::Destroyed));
+    assert_eq!(driver.forgotten.lock().unwrap().len(), 4);
 }
 
 #[tokio::test]

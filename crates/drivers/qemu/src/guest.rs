@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
+use uuid::Uuid;
+
 use virtkit_engine::options::ShutdownMode;
 use virtkit_engine::types::{DomainState, State, StateReason};
 use virtkit_engine::{ErrorKind, Result};
@@ -64,12 +66,18 @@ pub(crate) async fn request_power_off(vm: &Vm, mode: ShutdownMode, reboot: bool)
     Ok(())
 }
 
-/// Stops QEMU: `quit`, then SIGKILL if it lingers. Cleans up after it.
-pub(crate) async fn stop_vm(st: &Shared, vm: &Vm) -> Result<()> {
+/// Stops QEMU for `reason`: `quit`, then SIGKILL if it lingers. Cleans up
+/// after it.
+pub(crate) async fn stop_vm(st: &Shared, vm: &Vm, reason: StateReason) -> Result<()> {
     vm.flags().stopping = true;
+    record_stop(st, vm, reason);
     let _ = tokio::time::timeout(QUIT_GRACE, vm.qmp.execute_closing("quit")).await;
-    if !vm.pid.wait_gone(QUIT_GRACE).await {
-        vm.pid.terminate(Duration::from_secs(1)).await.map_err(driver_err)?;
+    if !vm.pid.wait_gone(QUIT_GRACE).await
+        && let Err(e) = vm.pid.terminate(Duration::from_secs(1)).await
+    {
+        // It did not stop: nothing to explain to a next engine.
+        forget_stop(st, vm.uuid);
+        return Err(driver_err(e));
     }
     swtpm::stop(&vm.swtpms).await;
     forget(st, vm);
@@ -79,6 +87,36 @@ pub(crate) async fn stop_vm(st: &Shared, vm: &Vm) -> Result<()> {
 fn forget(st: &Shared, vm: &Vm) {
     st.vms().remove(&vm.uuid);
     let _ = std::fs::remove_dir_all(&vm.run_dir);
+}
+
+/// Records, durably and before QEMU is told to go, why virtkit stops it:
+/// when this process goes away before the engine has recorded the stop
+/// (an embedded engine's client exits, virtkitd is killed), the next
+/// engine reconnects, finds QEMU gone (or still going), and learns from
+/// this that it was stopped, not that it crashed. The record stays until
+/// the engine has recorded the stop ([`forget_stop`]) or the domain starts
+/// again. Failing to write it does not stop the stop: at worst the next
+/// engine says it crashed, as without it.
+fn record_stop(st: &Shared, vm: &Vm, reason: StateReason) {
+    let path = st.stop_record(vm.uuid);
+    if let Err(e) = virtkit_host::fs::write_atomic(&path, reason.as_str().as_bytes(), 0o600) {
+        tracing::warn!(domain = %vm.name, "cannot record why it stops: {e}");
+        write_log(&vm.log, &format!("cannot record why it stops: {e}"));
+    }
+}
+
+/// Why virtkit was stopping the domain `uuid`, when it was.
+pub(crate) fn recorded_stop(st: &Shared, uuid: Uuid) -> Option<StateReason> {
+    let text = std::fs::read_to_string(st.stop_record(uuid)).ok()?;
+    text.trim().parse().ok()
+}
+
+/// Removes the record of why the domain `uuid` stopped (durably: a
+/// stale one must not explain a later run's end).
+pub(crate) fn forget_stop(st: &Shared, uuid: Uuid) {
+    if let Err(e) = virtkit_host::fs::remove_durable(&st.stop_record(uuid)) {
+        tracing::warn!(%uuid, "{e}");
+    }
 }
 
 /// How a guest stopped by itself.
@@ -122,7 +160,7 @@ pub(crate) async fn on_guest_halt(st: &Arc<Shared>, vm: &Arc<Vm>, halt: Halt) ->
                 &vm.log,
                 &format!("the guest {}: stopping", if halt == Halt::Panic { "panicked" } else { "powered off" }),
             );
-            if let Err(e) = stop_vm(st, vm).await {
+            if let Err(e) = stop_vm(st, vm, reason).await {
                 tracing::warn!(domain = %vm.name, "cannot stop: {e}");
             }
             Some(State::new(DomainState::Shutoff, reason))
@@ -231,4 +269,166 @@ pub(crate) async fn monitor(st: Arc<Shared>, vm: Arc<Vm>, mut events: tokio::syn
     swtpm::stop(&vm.swtpms).await;
     forget(&st, &vm);
     st.report_stopped(vm.uuid, StateReason::Crashed);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use serde_json::Value;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::UnixStream;
+    use virtkit_engine::{DomainDriver, DomainRef};
+    use virtkit_host::ProcessId;
+    use virtkit_model::ByteSize;
+    use virtkit_model::domain::{Domain, DomainType};
+
+    use super::*;
+    use crate::qmp::Qmp;
+    use crate::{QemuDriver, RunData};
+
+    /// A process standing in for QEMU.
+    fn stand_in() -> (tokio::process::Child, ProcessId) {
+        let child = tokio::process::Command::new("sleep").arg("60").kill_on_drop(true).spawn().unwrap();
+        let pid = ProcessId::of(child.id().unwrap()).unwrap();
+        (child, pid)
+    }
+
+    fn run_data(pid: ProcessId, run_dir: &Path) -> Value {
+        let data = RunData {
+            pid: pid.to_token(),
+            monitor: run_dir.join("monitor.sock"),
+            run_dir: run_dir.to_owned(),
+            emulator: "/usr/bin/qemu-system-x86_64".into(),
+            swtpm: Vec::new(),
+        };
+        serde_json::to_value(data).unwrap()
+    }
+
+    fn guest() -> Arc<Domain> {
+        Arc::new(Domain::new(DomainType::Qemu, "g", ByteSize::mib(64)))
+    }
+
+    #[tokio::test]
+    async fn a_gone_qemu_is_shut_off_when_its_stop_was_recorded_and_crashed_when_not() {
+        let root = tempfile::tempdir().unwrap();
+        let driver = QemuDriver::new(root.path());
+        let def = guest();
+        let dom = DomainRef::new(def.uuid, "g");
+        let run_dir = root.path().join("run").join(def.uuid.to_string());
+        let record = driver.state.stop_record(def.uuid);
+        let (mut child, pid) = stand_in();
+        child.kill().await.unwrap();
+        assert!(!pid.is_alive());
+
+        // No record: it went away by itself.
+        std::fs::create_dir_all(&run_dir).unwrap();
+        let e = driver.reconnect(&dom, def.clone(), run_data(pid, &run_dir)).await.unwrap_err();
+        assert_eq!(e.message(), "its QEMU process is gone");
+        assert!(!run_dir.exists());
+
+        // Recorded: the last engine was stopping it when it went away.
+        std::fs::create_dir_all(&run_dir).unwrap();
+        std::fs::write(&record, "shutdown").unwrap();
+        let s = driver.reconnect(&dom, def.clone(), run_data(pid, &run_dir)).await.unwrap();
+        assert_eq!(s.state, State::new(DomainState::Shutoff, StateReason::Shutdown));
+        assert!(!run_dir.exists());
+        assert!(record.exists(), "the record stays until the engine has recorded the stop");
+        driver.forget(&dom);
+        assert!(!record.exists());
+        // Once forgotten, a gone QEMU is a crash again.
+        let e = driver.reconnect(&dom, def.clone(), run_data(pid, &run_dir)).await.unwrap_err();
+        assert_eq!(e.message(), "its QEMU process is gone");
+    }
+
+    #[tokio::test]
+    async fn a_stop_the_last_engine_left_half_done_is_finished() {
+        let root = tempfile::tempdir().unwrap();
+        let driver = QemuDriver::new(root.path());
+        let def = guest();
+        let dom = DomainRef::new(def.uuid, "g");
+        let run_dir = root.path().join("run").join(def.uuid.to_string());
+        std::fs::create_dir_all(&run_dir).unwrap();
+        std::fs::write(driver.state.stop_record(def.uuid), "destroyed").unwrap();
+        let (mut child, pid) = stand_in();
+        let reaper = tokio::spawn(async move { child.wait().await.unwrap() });
+        let s = driver.reconnect(&dom, def, run_data(pid, &run_dir)).await.unwrap();
+        assert_eq!(s.state, State::new(DomainState::Shutoff, StateReason::Destroyed));
+        assert!(!pid.is_alive());
+        assert!(!reaper.await.unwrap().success(), "it was killed");
+        assert!(!run_dir.exists());
+    }
+
+    /// The race itself: QEMU reports the guest's power-off, the driver
+    /// tells it to quit, and the engine is gone (nothing listens for the
+    /// stop) before it records it. The next engine learns it shut down.
+    #[tokio::test]
+    async fn a_guest_power_off_is_recorded_before_qemu_is_told_to_quit() {
+        let root = tempfile::tempdir().unwrap();
+        let driver = QemuDriver::new(root.path());
+        let st = driver.state.clone();
+        let def = guest();
+        let uuid = def.uuid;
+        let run_dir = root.path().join("run").join(uuid.to_string());
+        std::fs::create_dir_all(&run_dir).unwrap();
+        let (mut child, pid) = stand_in();
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let record = st.stop_record(uuid);
+        let fake = tokio::spawn({
+            let record = record.clone();
+            async move {
+                let (r, mut w) = theirs.into_split();
+                let mut r = BufReader::new(r);
+                w.write_all(b"{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 8}}}}\n")
+                    .await
+                    .unwrap();
+                let mut commands = Vec::new();
+                let mut line = String::new();
+                while r.read_line(&mut line).await.unwrap() > 0 {
+                    let m: Value = serde_json::from_str(&line).unwrap();
+                    line.clear();
+                    let cmd = m["execute"].as_str().unwrap().to_owned();
+                    commands.push(cmd.clone());
+                    if cmd == "qmp_capabilities" {
+                        w.write_all(format!("{{\"return\": {{}}, \"id\": {}}}\n", m["id"]).as_bytes()).await.unwrap();
+                        // The guest powers off.
+                        w.write_all(b"{\"event\": \"SHUTDOWN\", \"data\": {\"guest\": true, \"reason\": \"guest-shutdown\"}, \"timestamp\": {}}\n").await.unwrap();
+                    } else if cmd == "quit" {
+                        // By now the reason is on disk.
+                        assert_eq!(std::fs::read_to_string(&record).unwrap(), "shutdown");
+                        w.write_all(format!("{{\"return\": {{}}, \"id\": {}}}\n", m["id"]).as_bytes()).await.unwrap();
+                        child.kill().await.unwrap();
+                        break;
+                    }
+                }
+                commands
+            }
+        });
+        let (qmp, _, events) = Qmp::connect(ours, Duration::from_secs(5)).await.unwrap();
+        let vm = Arc::new(Vm {
+            uuid,
+            name: "g".into(),
+            def: def.clone(),
+            qmp,
+            pid,
+            run_dir: run_dir.clone(),
+            log: root.path().join("g.log"),
+            swtpms: Vec::new(),
+            flags: std::sync::Mutex::new(crate::Flags::default()),
+        });
+        st.vms().insert(uuid, vm.clone());
+        // No engine is attached: the report of the stop reaches no one.
+        tokio::time::timeout(Duration::from_secs(20), monitor(st.clone(), vm, events)).await.unwrap();
+        assert_eq!(fake.await.unwrap(), ["qmp_capabilities", "quit"]);
+        assert!(!pid.is_alive());
+        assert!(!run_dir.exists());
+        assert!(st.vms().is_empty());
+        assert_eq!(recorded_stop(&st, uuid), Some(StateReason::Shutdown));
+
+        // The next engine's driver on this root.
+        let next = QemuDriver::new(root.path());
+        let dom = DomainRef::new(uuid, "g");
+        let s = next.reconnect(&dom, def, run_data(pid, &run_dir)).await.unwrap();
+        assert_eq!(s.state, State::new(DomainState::Shutoff, StateReason::Shutdown));
+    }
 }

@@ -47,7 +47,7 @@ use virtkit_model::domain::{Domain, DomainType};
 
 use crate::caps::QemuCaps;
 use crate::console::PtyConsole;
-use crate::guest::{Halt, monitor, on_guest_halt, request_power_off, stop_vm};
+use crate::guest::{Halt, forget_stop, monitor, on_guest_halt, recorded_stop, request_power_off, stop_vm};
 use crate::launch::{argv_context, check_files, launch_env, prepare_run, taps_of, write_secrets};
 use crate::qmp::{Qmp, QmpEvent};
 use crate::volumes::with_volumes;
@@ -198,6 +198,13 @@ impl Shared {
     /// The log `ROOT/log/UUID{suffix}.log`.
     fn log_path(&self, uuid: Uuid, suffix: &str) -> PathBuf {
         self.root.join("log").join(format!("{uuid}{suffix}.log"))
+    }
+
+    /// Why virtkit is stopping the domain `uuid` (`ROOT/run/UUID.stop`),
+    /// beside its runtime directory, which goes as soon as QEMU has: this
+    /// stays until the engine has recorded the stop.
+    fn stop_record(&self, uuid: Uuid) -> PathBuf {
+        self.root.join("run").join(format!("{uuid}.stop"))
     }
 
     fn vms(&self) -> MutexGuard<'_, HashMap<Uuid, Arc<Vm>>> {
@@ -383,6 +390,7 @@ impl DomainDriver for QemuDriver {
         hostmem::check(&def, &hostmem::facts())?;
         let run_dir = st.root.join("run").join(dom.uuid.to_string());
         let _ = std::fs::remove_dir_all(&run_dir);
+        forget_stop(st, dom.uuid);
         virtkit_host::fs::create_dir(&run_dir, 0o700).map_err(driver_err)?;
         let log = st.log_path(dom.uuid, "");
         let cleanup = |run_dir: &Path| {
@@ -415,7 +423,7 @@ impl DomainDriver for QemuDriver {
 
     async fn power_off(&self, dom: &DomainRef) -> Result<()> {
         let vm = self.state.vm(dom)?;
-        stop_vm(&self.state, &vm).await
+        stop_vm(&self.state, &vm, StateReason::Destroyed).await
     }
 
     async fn reboot(&self, dom: &DomainRef, mode: ShutdownMode) -> Result<()> {
@@ -451,12 +459,26 @@ impl DomainDriver for QemuDriver {
         let data: RunData = serde_json::from_value(data).map_err(|e| driver_err(format!("bad runtime data: {e}")))?;
         let pid = ProcessId::from_token(&data.pid).ok_or_else(|| driver_err("bad runtime data: pid"))?;
         let log = self.state.log_path(dom.uuid, "");
-        if !pid.is_alive() {
-            write_log(&log, "qemu is gone (it exited while no virtkit was watching)");
-            let tpms: Vec<ProcessId> = data.swtpm.iter().filter_map(|t| ProcessId::from_token(t)).collect();
+        // Set when the last virtkit was stopping it (and went away before
+        // the engine had recorded the stop).
+        let stopping = recorded_stop(&self.state, dom.uuid);
+        let tpms: Vec<ProcessId> = data.swtpm.iter().filter_map(|t| ProcessId::from_token(t)).collect();
+        if !pid.is_alive() || stopping.is_some() {
+            if pid.is_alive() {
+                write_log(&log, "the last virtkit was stopping qemu and went away: stopping it");
+                pid.terminate(QUIT_GRACE).await.map_err(driver_err)?;
+            } else if stopping.is_some() {
+                write_log(&log, "qemu is gone (the last virtkit stopped it and went away before recording it)");
+            } else {
+                write_log(&log, "qemu is gone (it exited while no virtkit was watching)");
+            }
             swtpm::stop(&tpms).await;
             let _ = std::fs::remove_dir_all(&data.run_dir);
-            return Err(driver_err("its QEMU process is gone"));
+            return match stopping {
+                // The record goes once the engine has recorded the stop (forget).
+                Some(reason) => Ok(Started::new(live, State::new(DomainState::Shutoff, reason))),
+                None => Err(driver_err("its QEMU process is gone")),
+            };
         }
         let stream = UnixStream::connect(&data.monitor).await.map_err(|e| driver_err(format!("monitor: {e}")))?;
         let (qmp, _, events) = Qmp::connect(stream, QMP_TIMEOUT).await.map_err(driver_err)?;
@@ -493,6 +515,13 @@ impl DomainDriver for QemuDriver {
         };
         let data = serde_json::to_value(&data).map_err(driver_err)?;
         Ok(Started::new(live, state).with_data(data))
+    }
+
+    fn forget(&self, dom: &DomainRef) {
+        // A run started since (in `vms` until its QEMU is gone) keeps its own.
+        if !self.state.vms().contains_key(&dom.uuid) {
+            forget_stop(&self.state, dom.uuid);
+        }
     }
 
     async fn open_console(&self, dom: &DomainRef, device: Option<&str>) -> Result<Console> {
