@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::os::fd::{AsRawFd, OwnedFd};
+
 use common::Daemon;
 use tokio::sync::mpsc;
 use virtkit::{
@@ -118,6 +120,30 @@ async fn transcript(conn: &Connection) -> Vec<String> {
     let err = vol.upload(TransferOptions::default(), rx).await.unwrap_err();
     out.push(format!("{:?} {}", err.kind(), err));
     assert_eq!(download(&vol, 512, data.len() as u64).await, data, "a broken upload changed nothing");
+    // A pipe is streamed both ways; a regular file is handed over (to a
+    // daemon on this host) or read in place.
+    let other: Vec<u8> = data.iter().map(|b| b ^ 0x5a).collect();
+    let (r, mut w) = std::io::pipe().unwrap();
+    let bytes = other.clone();
+    let feed = std::thread::spawn(move || std::io::Write::write_all(&mut w, &bytes));
+    let at = TransferOptions::default().offset(512);
+    out.push(format!("{:?}", vol.upload_from(at.clone(), std::fs::File::from(OwnedFd::from(r))).await.unwrap()));
+    feed.join().unwrap().unwrap();
+    let (r, w) = std::io::pipe().unwrap();
+    let drain = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        std::io::Read::read_to_end(&mut &r, &mut all).map(|_| all)
+    });
+    let range = at.clone().length(other.len() as u64);
+    assert_eq!(vol.download_to(range, std::fs::File::from(OwnedFd::from(w))).await.unwrap(), other.len() as u64);
+    assert!(drain.join().unwrap().unwrap() == other, "a pipe downloaded into holds the volume's bytes");
+    let file = tempfile::tempfile().unwrap();
+    std::io::Write::write_all(&mut &file, &data).unwrap();
+    out.push(format!("{:?}", vol.upload_from(at, file).await.unwrap()));
+    let file = tempfile::tempfile().unwrap();
+    let range = TransferOptions::default().offset(512).length(data.len() as u64);
+    assert_eq!(vol.download_to(range, file.try_clone().unwrap()).await.unwrap(), data.len() as u64);
+    assert_eq!(std::fs::read(format!("/proc/self/fd/{}", file.as_raw_fd())).unwrap(), data);
     let copy = vol.clone_as("b.img", Default::default()).await.unwrap();
     assert_eq!(download(&copy, 512, data.len() as u64).await, data);
     out.push(format!("{:?}", copy.resize(4096, virtkit::ResizeOptions::default().delta(true)).await.unwrap()));

@@ -29,9 +29,14 @@ pub struct HandedFile {
 }
 
 impl HandedFile {
-    /// The whole of `file`, from its start.
-    pub fn new(file: File) -> Self {
-        HandedFile { file: Arc::new(file), at: 0, left: None }
+    /// The whole of `file`, from its start: a regular file (read and
+    /// written at offsets, which a pipe cannot be).
+    pub fn new(file: File) -> Result<Self> {
+        let meta = file.metadata().map_err(|e| io_error("read", e))?;
+        if !meta.is_file() {
+            return Err(Error::new(ErrorKind::InvalidArgument, "a file handed over must be a regular file"));
+        }
+        Ok(HandedFile { file: Arc::new(file), at: 0, left: None })
     }
 
     pub fn shared(&self) -> Arc<File> {
@@ -80,8 +85,8 @@ pub enum Source {
 impl Source {
     /// All of `file`, from its start to its end as it is now.
     pub fn file(file: File) -> Result<Self> {
-        let len = file.metadata().map_err(|e| io_error("read", e))?.len();
-        let mut f = HandedFile::new(file);
+        let mut f = HandedFile::new(file)?;
+        let len = f.file.metadata().map_err(|e| io_error("read", e))?.len();
         f.cap(len);
         Ok(Source::File(f))
     }
@@ -158,8 +163,8 @@ pub enum Sink {
 
 impl Sink {
     /// Into `file`, from its start.
-    pub fn file(file: File) -> Self {
-        Sink::File(HandedFile::new(file))
+    pub fn file(file: File) -> Result<Self> {
+        HandedFile::new(file).map(Sink::File)
     }
 
     /// The file, for a backend that copies into it whole.
@@ -220,7 +225,12 @@ mod tests {
     #[tokio::test]
     async fn a_sink_file_is_written_in_order() {
         let t = tempfile::NamedTempFile::new().unwrap();
-        let mut s = Sink::file(t.reopen().unwrap());
+        let mut s = Sink::file(t.reopen().unwrap()).unwrap();
+        let (r, _w) = std::io::pipe().unwrap();
+        assert_eq!(
+            Source::file(File::from(std::os::fd::OwnedFd::from(r))).unwrap_err().kind(),
+            ErrorKind::InvalidArgument
+        );
         s.send(b"ab".to_vec()).await.unwrap();
         s.send(b"cd".to_vec()).await.unwrap();
         assert_eq!(s.as_file().unwrap().at(), 4);

@@ -149,7 +149,7 @@ async fn handed_files_are_copied_whole_and_in_part() {
 
     // Downloads into a file: all of it, and a range.
     let out = tmp.path().join("out");
-    let sink = || virtkit_engine::Sink::file(std::fs::File::create(&out).unwrap());
+    let sink = || virtkit_engine::Sink::file(std::fs::File::create(&out).unwrap()).unwrap();
     assert_eq!(e.download_volume(v.uuid, TransferOptions::default(), sink()).await.unwrap(), 4 << 20);
     assert!(std::fs::read(&out).unwrap() == on_disk);
     let n = e.download_volume(v.uuid, TransferOptions::default().offset(4096).length(8192), sink()).await.unwrap();

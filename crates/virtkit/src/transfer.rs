@@ -5,6 +5,7 @@
 //! will not take it, the file is streamed.
 
 use std::fs::File;
+use std::future::Future;
 use std::io::{IoSlice, Read};
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -48,12 +49,16 @@ impl StorageVolume {
         }
     }
 
-    /// Writes the bytes of `file` (from its start, at most `opts.length`)
-    /// into it from `opts.offset`.
+    /// Writes the bytes of `file` (from where it is, at most `opts.length`;
+    /// a regular file from its start) into it from `opts.offset`. A pipe or
+    /// a device is read as a stream.
     pub async fn upload_from(&self, opts: TransferOptions, file: File) -> Result<VolumeInfo> {
         self.conn.writable()?;
         match self.conn.backend() {
-            Backend::Local(e) => e.upload_volume(self.uuid, opts, Source::file(file)?).await,
+            Backend::Local(e) if is_regular(&file) => e.upload_volume(self.uuid, opts, Source::file(file)?).await,
+            Backend::Local(e) => {
+                upload_streamed(file, opts.length, |rx| e.upload_volume(self.uuid, opts, Source::Pieces(rx))).await
+            }
             Backend::Remote(r) => self.vol_info(r.upload_from(self.uuid, opts, file).await?),
         }
     }
@@ -72,11 +77,15 @@ impl StorageVolume {
         }
     }
 
-    /// Writes its bytes into `file` from the file's start; how many. As
-    /// virsh's, the file is not synced: that is left to the caller.
+    /// Writes its bytes into `file` (a regular file from its start, a pipe
+    /// or a device as a stream); how many. As virsh's, the file is not
+    /// synced: that is left to the caller.
     pub async fn download_to(&self, opts: TransferOptions, file: File) -> Result<u64> {
         match self.conn.backend() {
-            Backend::Local(e) => e.download_volume(self.uuid, opts, Sink::file(file)).await,
+            Backend::Local(e) if is_regular(&file) => e.download_volume(self.uuid, opts, Sink::file(file)?).await,
+            Backend::Local(e) => {
+                download_streamed(file, |tx| e.download_volume(self.uuid, opts, Sink::Pieces(tx))).await
+            }
             Backend::Remote(r) => r.download_to(self.uuid, opts, file).await,
         }
     }
@@ -136,11 +145,7 @@ impl Remote {
             let stream = tokio_stream::once(first_chunk(vol, opts, token));
             return info(self.c().upload_volume(self.req(stream)).await);
         }
-        let limit = if opts.length > 0 { opts.length } else { u64::MAX };
-        let (rx, reader) = read_pieces(file, limit);
-        let r = self.upload_volume(vol, opts, rx).await;
-        let _ = reader.await;
-        r
+        upload_streamed(file, opts.length, |rx| self.upload_volume(vol, opts, rx)).await
     }
 
     /// Sends the volume's bytes to `out`; how many.
@@ -176,25 +181,13 @@ impl Remote {
             }
             return Ok(n);
         }
-        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4);
-        let writer = tokio::task::spawn_blocking(move || {
-            let mut sink = std::io::BufWriter::with_capacity(1 << 20, file);
-            while let Some(piece) = rx.blocking_recv() {
-                std::io::Write::write_all(&mut sink, &piece)?;
-            }
-            sink.into_inner().map_err(std::io::IntoInnerError::into_error).map(drop)
-        });
-        let r = self.download_volume(vol, opts, tx).await;
-        let wrote = writer.await.map_err(|e| Error::new(ErrorKind::Internal, format!("the writer was lost: {e}")))?;
-        let n = r?;
-        wrote.map_err(|e| Error::new(ErrorKind::Io, format!("cannot write the download: {e}")))?;
-        Ok(n)
+        download_streamed(file, |tx| self.download_volume(vol, opts, tx)).await
     }
 
     /// Hands `file` to the daemon, when it is on this host; its token, or
     /// `None` to stream instead (why, at debug level).
     async fn hand_over(&self, file: &File) -> Option<String> {
-        let socket = self.socket.clone()?;
+        let socket = self.socket.clone().filter(|_| is_regular(file))?;
         let fd = file.try_clone().ok()?;
         let r = tokio::task::spawn_blocking(move || hand_over(&socket, &fd)).await.ok()?;
         r.map_err(|why| tracing::debug!("streaming instead of handing the file over: {why}")).ok()
@@ -226,6 +219,44 @@ fn hand_over(socket: &Path, file: &File) -> std::result::Result<String, String> 
         Some(("error", why)) => Err(why.to_owned()),
         _ => Err(format!("the daemon answered {line:?}")),
     }
+}
+
+fn is_regular(file: &File) -> bool {
+    file.metadata().is_ok_and(|m| m.is_file())
+}
+
+/// Runs `up` with the pieces of `file` (at most `length` bytes, 0: all),
+/// read on a thread of its own.
+async fn upload_streamed<T, F>(file: File, length: u64, up: impl FnOnce(mpsc::Receiver<Piece>) -> F) -> Result<T>
+where
+    F: Future<Output = Result<T>>,
+{
+    let limit = if length > 0 { length } else { u64::MAX };
+    let (rx, reader) = read_pieces(file, limit);
+    let r = up(rx).await;
+    let _ = reader.await;
+    r
+}
+
+/// Runs `down`, writing the pieces it sends into `file` on a thread of
+/// its own; how many bytes.
+async fn download_streamed<F>(file: File, down: impl FnOnce(mpsc::Sender<Vec<u8>>) -> F) -> Result<u64>
+where
+    F: Future<Output = Result<u64>>,
+{
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4);
+    let writer = tokio::task::spawn_blocking(move || {
+        let mut sink = std::io::BufWriter::with_capacity(1 << 20, file);
+        while let Some(piece) = rx.blocking_recv() {
+            std::io::Write::write_all(&mut sink, &piece)?;
+        }
+        sink.into_inner().map_err(std::io::IntoInnerError::into_error).map(drop)
+    });
+    let r = down(tx).await;
+    let wrote = writer.await.map_err(|e| Error::new(ErrorKind::Internal, format!("the writer was lost: {e}")))?;
+    let n = r?;
+    wrote.map_err(|e| Error::new(ErrorKind::Io, format!("cannot write the download: {e}")))?;
+    Ok(n)
 }
 
 /// Reads `file` (at most `limit` bytes) in pieces on a thread of its own,
