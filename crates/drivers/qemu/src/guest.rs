@@ -359,6 +359,27 @@ mod tests {
         assert!(!run_dir.exists());
     }
 
+    #[tokio::test]
+    async fn a_live_qemu_whose_monitor_does_not_answer_is_stopped_not_left_running() {
+        let root = tempfile::tempdir().unwrap();
+        let driver = QemuDriver::new(root.path());
+        let def = guest();
+        let dom = DomainRef::new(def.uuid, "g");
+        let run_dir = root.path().join("run").join(def.uuid.to_string());
+        // No monitor socket in the run directory: nothing answers there.
+        std::fs::create_dir_all(&run_dir).unwrap();
+        std::fs::create_dir_all(root.path().join("log")).unwrap();
+        let (mut child, pid) = stand_in();
+        let reaper = tokio::spawn(async move { child.wait().await.unwrap() });
+        let s = driver.reconnect(&dom, def, run_data(pid, &run_dir)).await.unwrap();
+        assert_eq!(s.state, State::new(DomainState::Shutoff, StateReason::Daemon));
+        assert!(!reaper.await.unwrap().success(), "it was stopped");
+        assert!(!pid.is_alive());
+        assert!(!run_dir.exists());
+        let log = std::fs::read_to_string(driver.state.log_path(dom.uuid, "")).unwrap();
+        assert!(log.contains("monitor does not answer"), "{log}");
+    }
+
     /// The race itself: QEMU reports the guest's power-off, the driver
     /// tells it to quit, and the engine is gone (nothing listens for the
     /// stop) before it records it. The next engine learns it shut down.

@@ -480,8 +480,16 @@ impl DomainDriver for QemuDriver {
                 None => Err(driver_err("its QEMU process is gone")),
             };
         }
-        let stream = UnixStream::connect(&data.monitor).await.map_err(|e| driver_err(format!("monitor: {e}")))?;
-        let (qmp, _, events) = Qmp::connect(stream, QMP_TIMEOUT).await.map_err(driver_err)?;
+        let connected = async {
+            let stream = UnixStream::connect(&data.monitor).await.map_err(|e| format!("monitor: {e}"))?;
+            Qmp::connect(stream, QMP_TIMEOUT).await.map_err(|e| e.to_string())
+        };
+        let (qmp, _, events) = match connected.await {
+            Ok(c) => c,
+            Err(why) => {
+                return unreachable_qemu(&log, pid, &tpms, &data.run_dir, &why).await.map(|s| Started::new(live, s));
+            }
+        };
         let vm = Arc::new(Vm {
             uuid: dom.uuid,
             name: dom.name.clone(),
@@ -493,7 +501,13 @@ impl DomainDriver for QemuDriver {
             swtpms: data.swtpm.iter().filter_map(|t| ProcessId::from_token(t)).collect(),
             flags: Mutex::new(Flags::default()),
         });
-        let status = vm.qmp.execute("query-status", None).await.map_err(driver_err)?;
+        let status = match vm.qmp.execute("query-status", None).await {
+            Ok(s) => s,
+            Err(e) => {
+                let why = e.to_string();
+                return unreachable_qemu(&vm.log, pid, &tpms, &data.run_dir, &why).await.map(|s| Started::new(live, s));
+            }
+        };
         let status = status["status"].as_str().unwrap_or("").to_owned();
         self.state.vms().insert(dom.uuid, vm.clone());
         self.state.watch(vm.clone(), events);
@@ -561,4 +575,21 @@ impl DomainDriver for QemuDriver {
             None => Err(err(ErrorKind::InvalidArgument, format!("domain '{}' has no such console", dom.name))),
         }
     }
+}
+
+/// A QEMU that is alive but whose monitor does not answer is stopped (and
+/// the domain shut off, reason `daemon`, as libvirt's reconnect does): left
+/// running unwatched, it could be started a second time on the same disks.
+async fn unreachable_qemu(
+    log: &std::path::Path,
+    pid: ProcessId,
+    tpms: &[ProcessId],
+    run_dir: &std::path::Path,
+    why: &str,
+) -> Result<State> {
+    write_log(log, &format!("qemu's monitor does not answer ({why}): stopping qemu, so that it never runs twice"));
+    pid.terminate(QUIT_GRACE).await.map_err(driver_err)?;
+    swtpm::stop(tpms).await;
+    let _ = std::fs::remove_dir_all(run_dir);
+    Ok(State::new(DomainState::Shutoff, StateReason::Daemon))
 }
