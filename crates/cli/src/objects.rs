@@ -667,10 +667,24 @@ pub async fn vol(conn: &Connection, cmd: VolCommand) -> Result<(), Failure> {
             println!("Vol {} created from input vol {}", v.name(), from.name());
         }
         VolCommand::Clone { volume: src, name, pool, prealloc_metadata } => {
-            let from = volume(conn, &src, pool.as_deref()).await?;
+            // The pool named is looked up once: for the volume and the bar.
+            let (from, p) = match pool.as_deref() {
+                Some(p) => {
+                    let p = conn.lookup_pool(p).await?;
+                    (p.lookup_volume(&src).await?, Some(p))
+                }
+                None => (conn.find_volume(&src).await?, None),
+            };
             let op = from.clone_as(&name, VolumeCreateOptions::default().prealloc_metadata(prealloc_metadata));
-            let v =
-                if progress::on_terminal() { making(&from.pool().await?, Some(&name), op).await? } else { op.await? };
+            let v = if progress::on_terminal() {
+                let p = match p {
+                    Some(p) => p,
+                    None => from.pool().await?,
+                };
+                making(&p, Some(&name), op).await?
+            } else {
+                op.await?
+            };
             println!("Vol {} cloned from {}", v.name(), from.name());
         }
         VolCommand::Delete { volume: v, pool } => {

@@ -111,6 +111,30 @@ fn the_daemon_serves_real_pools_and_moves_their_bytes() {
     assert_ne!(code, 0);
     assert!(err.contains("do not fit in the 2097152 bytes of volume 'a.img'"), "{err}");
     assert!(std::fs::read(images.join("a.img")).unwrap() == data);
+    // A raw clone reports the sizes qemu-img sees, and takes the daemon
+    // no more calls than it needs: the source's pool and document are
+    // asked for together.
+    let before = d.log().len();
+    let (code, out, err) = common::run(&uri, "vol-clone a.img b.img --pool images");
+    assert_eq!(code, 0, "{out}\n{err}");
+    let log = d.log();
+    let mut calls: Vec<&str> =
+        log[before..].lines().filter_map(|l| l.split("call=\"").nth(1)?.split('"').next()).collect();
+    calls.sort_unstable();
+    assert_eq!(
+        calls,
+        ["create-volume", "get-object-info", "get-object-xml", "hello", "lookup-object", "lookup-object"],
+        "{}",
+        &log[before..]
+    );
+    let (code, out, err) = common::run(&uri, "vol-info b.img --pool images --json");
+    assert_eq!(code, 0, "{err}");
+    let info: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let seen = qemu_info(&images.join("b.img"));
+    assert_eq!(seen["format"], "raw");
+    assert_eq!((&info["format"], &info["capacity"]), (&seen["format"], &seen["virtual-size"]), "{out}");
+    assert_eq!(info["allocation"], seen["actual-size"], "{out}");
+    assert!(std::fs::read(images.join("b.img")).unwrap() == data);
     // The wipe's algorithm crosses the wire.
     let (code, _, err) = common::run(&uri, "vol-wipe a.img --pool images --algorithm random");
     assert_eq!(code, 0, "{err}");

@@ -151,7 +151,7 @@ impl DirBackend {
             .ok_or_else(|| invalid(format!("qemu-img cannot create volumes of format {format}")))?;
         let tmp = TempFile::new(&dir, &vol.name);
         let made = match from {
-            Some(src) => self.copy(vol, src, fmt, tmp.path(), mode, job).await.map(|()| None),
+            Some(src) => self.copy(vol, src, fmt, tmp.path(), mode, job).await,
             None => self.fresh(vol, format, fmt, tmp.path(), mode, job).await,
         };
         let known = made.map_err(|e| does_not_fit(e, &vol.name, &dir))?;
@@ -159,10 +159,15 @@ impl DirBackend {
         job.check()?;
         tmp.commit(&path)?;
         match known {
-            // Made here: what it is is known (its allocation is the file's).
+            // What it is is known (made here, or a raw copy): its allocation
+            // is the file's, as `qemu-img info` reads it (st_blocks), and a
+            // raw image is as long as its file.
             Some(mut info) => {
                 let meta = std::fs::metadata(&path).map_err(|e| io(format!("cannot read {}", path.display()), e))?;
                 info.actual_size = meta.blocks() * 512;
+                if info.format == "raw" {
+                    info.virtual_size = meta.len();
+                }
                 Ok(volume_of(&vol.name, &path, &info))
             }
             None => self.look(&path, &vol.name, Some(fmt)).await,
@@ -219,7 +224,9 @@ impl DirBackend {
         Ok(known)
     }
 
-    /// A copy of `src` (of this pool or another) in format `fmt`.
+    /// A copy of `src` (of this pool or another) in format `fmt`; what it
+    /// is when that is known without asking `qemu-img` (a raw copy: a
+    /// file, its sizes read off it once it is in place).
     async fn copy(
         &self,
         vol: &Volume,
@@ -228,7 +235,7 @@ impl DirBackend {
         tmp: &Path,
         mode: MakeMode,
         job: &JobCtl,
-    ) -> Result<()> {
+    ) -> Result<Option<ImageInfo>> {
         let src_path = src
             .target
             .path
@@ -244,11 +251,21 @@ impl DirBackend {
         }
         args.extend([src_path.into(), tmp.into()]);
         self.qemu_img.convert(args, job, src_cap).await?;
+        let raw = fmt == "raw";
         if capacity > src_cap {
-            self.qemu_img.resize(tmp, fmt, capacity, false).await?;
+            if raw {
+                // What `qemu-img resize` does to a raw file: truncates it longer.
+                let f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(tmp)
+                    .map_err(|e| io(format!("cannot open {}", tmp.display()), e))?;
+                f.set_len(capacity).map_err(|e| io(format!("cannot resize {}", tmp.display()), e))?;
+            } else {
+                self.qemu_img.resize(tmp, fmt, capacity, false).await?;
+            }
         }
         job.set_done(src_cap);
-        Ok(())
+        Ok(raw.then(|| ImageInfo::new("raw", capacity)))
     }
 
     pub(crate) async fn resize(&self, pool: &Pool, vol: &Volume, to: Resize) -> Result<Volume> {

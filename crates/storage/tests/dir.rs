@@ -196,6 +196,86 @@ async fn clones_upload_and_download_move_the_same_bytes() {
     assert_eq!(listing(&dir), ["a.img", "b.img", "c.qcow2", "d.img"]);
 }
 
+/// Capacity and allocation as `qemu-img info` reads them (a raw image is
+/// as long as its file).
+fn qemu_sizes(path: &std::path::Path) -> (u64, u64) {
+    let i = qemu_info(path);
+    assert_eq!(i["format"], "raw", "{i}");
+    (std::fs::metadata(path).unwrap().len(), i["actual-size"].as_u64().unwrap())
+}
+
+#[tokio::test]
+async fn raw_copies_report_the_sizes_qemu_img_sees() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    let e = engine();
+    let p = dir_pool(&e, "p", &dir).await;
+    let src = e
+        .create_volume(
+            p,
+            vol("<volume><name>s.img</name><capacity unit='MiB'>32</capacity></volume>"),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    // Data in two places, holes between: the copy is sparse too.
+    let f = std::fs::OpenOptions::new().write(true).open(dir.join("s.img")).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &pattern(MIB as usize, 3), 4 * MIB).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &pattern(MIB as usize, 5), 20 * MIB).unwrap();
+    drop(f);
+
+    let c = e.clone_volume(src.uuid, "c.img", Default::default()).await.unwrap();
+    let (cap, alloc) = qemu_sizes(&dir.join("c.img"));
+    assert_eq!((c.format.as_deref(), c.capacity, c.allocation), (Some("raw"), cap, alloc));
+    assert_eq!(cap, 32 * MIB);
+    assert!((2 * MIB..32 * MIB).contains(&alloc), "a sparse copy: {alloc} bytes allocated");
+    assert!(std::fs::read(dir.join("c.img")).unwrap() == std::fs::read(dir.join("s.img")).unwrap());
+
+    // Copied into a larger volume: the rest reads as zeros.
+    let big = e
+        .create_volume(
+            p,
+            vol("<volume><name>big.img</name><capacity unit='MiB'>48</capacity></volume>"),
+            VolumeCreateOptions::default().from(src.uuid),
+        )
+        .await
+        .unwrap();
+    let (cap, alloc) = qemu_sizes(&dir.join("big.img"));
+    assert_eq!((big.capacity, big.allocation), (cap, alloc));
+    assert_eq!(cap, 48 * MIB);
+    let bytes = std::fs::read(dir.join("big.img")).unwrap();
+    assert!(bytes[..32 << 20] == std::fs::read(dir.join("s.img")).unwrap()[..]);
+    assert!(bytes[32 << 20..].iter().all(|&b| b == 0));
+
+    // From a qcow2 image into raw.
+    let q = e
+        .create_volume(
+            p,
+            vol("<volume><name>q.qcow2</name><target><format type='qcow2'/></target></volume>"),
+            VolumeCreateOptions::default().from(src.uuid),
+        )
+        .await
+        .unwrap();
+    let r = e
+        .create_volume(
+            p,
+            vol("<volume><name>r.img</name><target><format type='raw'/></target></volume>"),
+            VolumeCreateOptions::default().from(q.uuid),
+        )
+        .await
+        .unwrap();
+    let (cap, alloc) = qemu_sizes(&dir.join("r.img"));
+    assert_eq!((r.format.as_deref(), r.capacity, r.allocation), (Some("raw"), cap, alloc));
+    assert_eq!(cap, 32 * MIB);
+
+    // What a refresh finds (by qemu-img) is what the copies said.
+    e.refresh_pool(p, Default::default()).await.unwrap();
+    for v in [&c, &big, &r] {
+        let found = e.lookup_volume(p, &v.name).unwrap();
+        assert_eq!((found.capacity, found.allocation), (v.capacity, v.allocation), "{}", v.name);
+    }
+}
+
 #[tokio::test]
 async fn volumes_grow_and_shrink_only_when_asked() {
     let tmp = tempfile::tempdir().unwrap();
