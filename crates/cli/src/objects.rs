@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use virtkit::model::storage::{Volume, VolumeFormat};
 use virtkit::{
-    BuildOptions, Connection, CreateOptions, DefineOptions, Info, ListOptions, ObjectKind, ResizeOptions, StoragePool,
-    StorageVolume, TransferOptions, VolumeCreateOptions, WipeAlgorithm, WipeOptions, XmlOptions,
+    BuildOptions, Connection, CreateOptions, DefineOptions, Info, ListOptions, ObjectKind, ResizeOptions, StartOptions,
+    StoragePool, StorageVolume, TransferOptions, VolumeCreateOptions, WipeAlgorithm, WipeOptions, XmlOptions,
 };
 
 use crate::commands::Failure;
@@ -71,8 +71,6 @@ pub enum Common {
         #[arg(long, value_name = "N")]
         expected_generation: Option<u64>,
     },
-    /// Start a defined one.
-    Start { name: String },
     /// Stop it at once.
     #[command(visible_alias = "stop")]
     Destroy { name: String },
@@ -115,6 +113,8 @@ pub enum Common {
 pub enum NetCommand {
     #[command(flatten)]
     Common(Common),
+    /// Start a defined network.
+    Start { name: String },
     /// Start a transient network from an XML file.
     Create { file: PathBuf },
     /// Change one part of a network: a DHCP host, a DNS entry … (as virsh net-update).
@@ -134,6 +134,12 @@ pub enum NetCommand {
 pub enum PoolCommand {
     #[command(flatten)]
     Common(Common),
+    /// Start a defined pool (built first with --build).
+    Start {
+        name: String,
+        #[command(flatten)]
+        build: BuildFlags,
+    },
     /// Start a transient pool from an XML file.
     Create {
         file: PathBuf,
@@ -171,7 +177,7 @@ pub enum PoolCommand {
 }
 
 /// virsh's `--build [--overwrite | --no-overwrite]` (pool-create,
-/// pool-create-as): the pool is built before it starts.
+/// pool-create-as, pool-start): the pool is built before it starts.
 #[derive(Debug, clap::Args)]
 pub struct BuildFlags {
     /// Build the pool before starting it.
@@ -186,12 +192,22 @@ pub struct BuildFlags {
 }
 
 impl BuildFlags {
+    fn build(&self) -> Option<BuildOptions> {
+        self.build.then(|| BuildOptions::default().overwrite(self.overwrite).no_overwrite(self.no_overwrite))
+    }
+
     pub(crate) fn options(&self) -> CreateOptions {
-        let opts = CreateOptions::default();
-        if !self.build {
-            return opts;
+        match self.build() {
+            Some(b) => CreateOptions::default().build(b),
+            None => CreateOptions::default(),
         }
-        opts.build(BuildOptions::default().overwrite(self.overwrite).no_overwrite(self.no_overwrite))
+    }
+
+    fn start_options(&self) -> StartOptions {
+        match self.build() {
+            Some(b) => StartOptions::default().build(b),
+            None => StartOptions::default(),
+        }
     }
 }
 
@@ -405,6 +421,14 @@ fn human(n: u64) -> String {
     if u == 0 { format!("{n} bytes") } else { format!("{v:.2} {}", UNITS[u]) }
 }
 
+/// `net-start`, `pool-start`.
+async fn start(conn: &Connection, kind: ObjectKind, name: &str, opts: StartOptions) -> Result<(), Failure> {
+    let i = conn.lookup_object(kind, name).await?;
+    conn.start_object(kind, i.uuid(), opts).await?;
+    println!("{} {} started", noun(kind), label(&i));
+    Ok(())
+}
+
 /// Runs a verb networks and pools share, for `kind`.
 pub async fn common(conn: &Connection, kind: ObjectKind, cmd: Common) -> Result<(), Failure> {
     let find = |name: String| async move { conn.lookup_object(kind, &name).await };
@@ -420,11 +444,6 @@ pub async fn common(conn: &Connection, kind: ObjectKind, cmd: Common) -> Result<
             // virsh's words: "Secret UUID created".
             let done = if kind == ObjectKind::Secret { "created".to_owned() } else { format!("defined from {shown}") };
             println!("{} {} {done}", noun(kind), label(&i));
-        }
-        Common::Start { name } => {
-            let i = find(name).await?;
-            conn.start_object(kind, i.uuid(), Default::default()).await?;
-            println!("{} {} started", noun(kind), label(&i));
         }
         Common::Destroy { name } => {
             let i = find(name).await?;
@@ -520,6 +539,7 @@ fn print_info(i: &Info) {
 pub async fn net(conn: &Connection, cmd: NetCommand) -> Result<(), Failure> {
     match cmd {
         NetCommand::Common(c) => common(conn, ObjectKind::Network, c).await,
+        NetCommand::Start { name } => start(conn, ObjectKind::Network, &name, Default::default()).await,
         NetCommand::Create { file } => create(conn, ObjectKind::Network, &file, Default::default()).await,
         NetCommand::Update(a) => crate::net_update::run(conn, a).await,
         NetCommand::DhcpLeases { name, mac, json } => {
@@ -574,6 +594,7 @@ pub async fn list(conn: &Connection, kind: ObjectKind, opts: ListOptions, json: 
 pub async fn pool(conn: &Connection, cmd: PoolCommand) -> Result<(), Failure> {
     match cmd {
         PoolCommand::Common(c) => common(conn, ObjectKind::Pool, c).await,
+        PoolCommand::Start { name, build } => start(conn, ObjectKind::Pool, &name, build.start_options()).await,
         PoolCommand::Create { file, build } => create(conn, ObjectKind::Pool, &file, build.options()).await,
         PoolCommand::DefineAs(a) => crate::create_as::run(conn, *a, None).await,
         PoolCommand::CreateAs { args, build } => crate::create_as::run(conn, *args, Some(build.options())).await,

@@ -11,8 +11,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use common::Daemon;
 use tokio::sync::mpsc;
 use virtkit::{
-    Connection, ErrorKind, ListOptions, NetworkUpdate, NetworkUpdateCommand, NetworkUpdateOptions,
-    NetworkUpdateSection, ObjectKind, OpenOptions, TransferOptions, WatchOptions, XmlOptions,
+    BuildOptions, Connection, ErrorKind, ListOptions, NetworkUpdate, NetworkUpdateCommand, NetworkUpdateOptions,
+    NetworkUpdateSection, ObjectKind, OpenOptions, StartOptions, TransferOptions, WatchOptions, XmlOptions,
 };
 
 const NET: &str = "<network><name>iso</name><uuid>0b7e1a52-3c3e-4b0b-9d0c-4c1b7f3f0a01</uuid><mac address='52:54:00:0a:0b:0c'/>\
@@ -173,6 +173,28 @@ async fn transcript(conn: &Connection) -> Vec<String> {
         last = e.revision;
         out.push(format!("{} {} {:?} {} {}", e.object, e.name, e.pool, e.kind, e.detail));
     }
+    // Every start option crosses the wire: a domain started paused by the
+    // call every kind shares, a pool built at its start, a build refused
+    // for a network.
+    let dom = conn
+        .define_xml(
+            "<domain type='test'><name>later</name><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>",
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let paused = StartOptions::default().paused(true);
+    conn.start_object(ObjectKind::Domain, dom.uuid(), paused).await.unwrap();
+    out.push(format!("{:?}", dom.info(Default::default()).await.unwrap().state));
+    dom.power_off(Default::default()).await.unwrap();
+    dom.undefine(Default::default()).await.unwrap();
+    let pool = conn.define_pool_xml(POOL, Default::default()).await.unwrap();
+    out.push(format!("{:?}", pool.start(StartOptions::default().build(BuildOptions::default())).await.unwrap()));
+    pool.stop(Default::default()).await.unwrap();
+    pool.undefine(Default::default()).await.unwrap();
+    let built = StartOptions::default().build(BuildOptions::default());
+    let err = conn.start_object(ObjectKind::Network, default.uuid(), built).await.unwrap_err();
+    out.push(format!("{:?} {}", err.kind(), err));
     out
 }
 
@@ -190,6 +212,8 @@ async fn objects_over_the_daemon_answer_as_in_process() {
     assert!(l.iter().any(|x| x.contains("volume a.img Some(\"images\") changed uploaded")), "{l:#?}");
     assert!(l.iter().any(|x| x == "network iso None defined updated"), "{l:#?}");
     assert!(l.iter().any(|x| x.starts_with("Conflict network 'iso' is at generation 2, not 1")), "{l:#?}");
+    assert!(l.iter().any(|x| x == "Paused"), "{l:#?}");
+    assert_eq!(l.last().unwrap(), "InvalidArgument only storage pools are built, not networks");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

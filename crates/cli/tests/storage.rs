@@ -201,7 +201,34 @@ fn pools_built_at_create_and_qcow2_metadata_preallocated_through_the_daemon() {
         let (code, _, err) = common::run(&uri, &format!("pool-create-as x dir --target {} {flag}", there.display()));
         assert_ne!(code, 0);
         assert!(err.contains("--build"), "{err}");
+        let (code, _, err) = common::run(&uri, &format!("pool-start images {flag}"));
+        assert_ne!(code, 0);
+        assert!(err.contains("--build"), "{err}");
     }
+
+    // pool-start --build: a defined pool whose directory is not there yet.
+    let later = d.root().join("later");
+    let (code, _, err) = common::run(&uri, &format!("pool-define-as later dir --target {}", later.display()));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = common::run(&uri, "pool-start later");
+    assert_eq!(code, 1);
+    assert!(err.contains("later"), "{err}");
+    let (code, out, err) = common::run(&uri, "pool-start later --build --no-overwrite; pool-info later");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("Pool later started\n"), "{out}");
+    assert!(out.contains("State:          running") && out.contains("Persistent:     yes"), "{out}");
+    assert!(later.is_dir());
+    // A failed build leaves it defined and inactive.
+    let (code, _, err) = common::run(&uri, "pool-destroy later; pool-start later --build --no-overwrite");
+    assert_eq!(code, 1);
+    assert!(err.contains("exists already"), "{err}");
+    let (code, out, err) = common::run(&uri, "pool-info later");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("State:          inactive"), "{out}");
+    // Networks are not built: clap knows no --build for net-start.
+    let (code, _, err) = common::run(&uri, "net-start default --build");
+    assert_ne!(code, 0);
+    assert!(err.contains("--build"), "{err}");
 }
 
 #[test]

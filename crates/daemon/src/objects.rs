@@ -22,6 +22,10 @@ fn info(r: virtkit::Result<virtkit::Info>) -> Reply<v1::ObjectInfo> {
     Ok(Response::new(conv::object_to(r.map_err(status)?)))
 }
 
+fn build_options(b: v1::BuildFlags) -> virtkit::BuildOptions {
+    virtkit::BuildOptions::default().overwrite(b.overwrite).no_overwrite(b.no_overwrite)
+}
+
 fn kind(v: i32) -> Result<ObjectKind, Status> {
     conv::kind_from(v).map_err(status)
 }
@@ -66,7 +70,7 @@ impl Service {
         let def = self.object_document(kind(msg.kind)?, msg.xml).await?;
         let mut opts = virtkit::CreateOptions::default();
         if let Some(b) = msg.build {
-            opts = opts.build(virtkit::BuildOptions::default().overwrite(b.overwrite).no_overwrite(b.no_overwrite));
+            opts = opts.build(build_options(b));
         }
         info(conn.create_object(def, opts).await)
     }
@@ -81,10 +85,14 @@ impl Service {
         info(conn.undefine_object(k, u, opts).await)
     }
 
-    pub(crate) async fn start_object_call(&self, req: Request<v1::ObjectRequest>) -> Reply<v1::ObjectInfo> {
+    pub(crate) async fn start_object_call(&self, req: Request<v1::StartObjectRequest>) -> Reply<v1::ObjectInfo> {
         let m = req.get_ref();
         let (conn, k, u) = self.object(&req, "start-object", Access::Write, m.kind, &m.uuid)?;
-        info(conn.start_object(k, u, Default::default()).await)
+        let mut opts = virtkit::StartOptions::default().paused(m.paused);
+        if let Some(b) = m.build {
+            opts = opts.build(build_options(b));
+        }
+        info(conn.start_object(k, u, opts).await)
     }
 
     pub(crate) async fn stop_object_call(&self, req: Request<v1::ObjectRequest>) -> Reply<v1::ObjectInfo> {

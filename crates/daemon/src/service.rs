@@ -423,7 +423,7 @@ impl Virtkit for Service {
     ) -> Result<Response<v1::ObjectInfo>, Status> {
         self.undefine_object_call(req).await
     }
-    async fn start_object(&self, req: Request<v1::ObjectRequest>) -> Result<Response<v1::ObjectInfo>, Status> {
+    async fn start_object(&self, req: Request<v1::StartObjectRequest>) -> Result<Response<v1::ObjectInfo>, Status> {
         self.start_object_call(req).await
     }
     async fn stop_object(&self, req: Request<v1::ObjectRequest>) -> Result<Response<v1::ObjectInfo>, Status> {

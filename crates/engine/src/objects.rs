@@ -17,8 +17,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::kind::{Kind, Record};
 use crate::network::NetworkKind;
 use crate::options::{
-    AddressSource, AutostartOptions, CreateOptions, DefineOptions, InfoOptions, InterfaceAddressOptions, LeaseOptions,
-    ListOptions, StartOptions, StopOptions, UndefineOptions, XmlOptions,
+    AddressSource, AutostartOptions, BuildOptions, CreateOptions, DefineOptions, InfoOptions, InterfaceAddressOptions,
+    LeaseOptions, ListOptions, StartOptions, StopOptions, UndefineOptions, XmlOptions,
 };
 use crate::secret::SecretKind;
 use crate::storage::PoolKind;
@@ -183,6 +183,17 @@ fn not_for_volumes(kind: ObjectKind, verb: &str) -> Result<()> {
     if kind == ObjectKind::Volume { Err(volumes_cannot(verb)) } else { Ok(()) }
 }
 
+/// A build is asked of pools only (`pool-create --build`, `pool-start --build`).
+fn only_pools_are_built(kind: ObjectKind, build: Option<&BuildOptions>) -> Result<()> {
+    if build.is_some() && kind != ObjectKind::Pool {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("only storage pools are built, not {}s", kind.noun()),
+        ));
+    }
+    Ok(())
+}
+
 fn volumes_cannot(verb: &str) -> Error {
     Error::new(
         ErrorKind::InvalidArgument,
@@ -222,12 +233,7 @@ impl Engine {
 
     /// Starts a transient object from a definition that is not stored.
     pub async fn create_object(&self, def: Def, opts: CreateOptions) -> Result<Info> {
-        if opts.build.is_some() && def.kind() != ObjectKind::Pool {
-            return Err(Error::new(
-                ErrorKind::InvalidArgument,
-                format!("only storage pools are built, not {}s", def.kind().noun()),
-            ));
-        }
+        only_pools_are_built(def.kind(), opts.build.as_ref())?;
         match def {
             Def::Domain(d) => self.create(*d, opts).await.map(Info::from),
             Def::Network(n) => self.run(move |i| async move { i.create_network(*n).await }).await.map(Info::from),
@@ -249,10 +255,14 @@ impl Engine {
     }
 
     pub async fn start_object(&self, kind: ObjectKind, uuid: Uuid, opts: StartOptions) -> Result<Info> {
+        only_pools_are_built(kind, opts.build.as_ref())?;
         match kind {
             ObjectKind::Domain => self.start(uuid, opts).await.map(Info::from),
             ObjectKind::Network => self.run(move |i| async move { i.start_network(uuid).await }).await.map(Info::from),
-            ObjectKind::Pool => self.run(move |i| async move { i.start_pool(uuid).await }).await.map(Info::from),
+            ObjectKind::Pool => {
+                let build = opts.build.map(BuildMode::from);
+                self.run(move |i| async move { i.start_pool(uuid, build).await }).await.map(Info::from)
+            }
             k => Err(Error::new(ErrorKind::Unsupported, format!("{} objects cannot be started", k.noun()))),
         }
     }

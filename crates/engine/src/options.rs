@@ -64,10 +64,13 @@ pub struct NativeOptions {}
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct StartOptions {
-    /// Leave the vCPUs paused once it is set up.
+    /// Leave the vCPUs paused once it is set up (domains).
     pub paused: bool,
+    /// Build its underlying storage first (pools: `pool-start --build`);
+    /// refused for kinds that are not built.
+    pub build: Option<BuildOptions>,
 }
-setters!(StartOptions { paused: bool });
+setters!(StartOptions { paused: bool, build: BuildOptions });
 
 word_enum! {
     /// How a guest is asked to shut down or reboot.

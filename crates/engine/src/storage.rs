@@ -264,7 +264,12 @@ impl Inner {
         self.activate_pool(obj, def, true).await
     }
 
-    pub(crate) async fn start_pool(&self, uuid: Uuid) -> Result<PoolInfo> {
+    /// Starts a defined pool, built first when asked (`pool-start --build`):
+    /// a failed build leaves it inactive, as it was.
+    pub(crate) async fn start_pool(&self, uuid: Uuid, build: Option<BuildMode>) -> Result<PoolInfo> {
+        if let Some(m) = build {
+            check_build(m)?;
+        }
         let (_job, obj) = self.job::<PoolKind>(&uuid, JobKind::Start).await?;
         let def = {
             let reg = self.lock();
@@ -277,6 +282,9 @@ impl Inner {
             PoolKind::check_against(&reg, &def)?;
             def
         };
+        if let Some(m) = build {
+            self.backend(&def)?.build(&obj, &def, m).await?;
+        }
         self.activate_pool(&obj, def, false).await
     }
 

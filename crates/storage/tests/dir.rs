@@ -9,10 +9,10 @@ mod common;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use common::*;
-use virtkit_engine::ErrorKind;
 use virtkit_engine::Info;
 use virtkit_engine::options::{BuildOptions, ResizeOptions, VolumeCreateOptions, WipeAlgorithm, WipeOptions};
 use virtkit_engine::types::ObjectKind;
+use virtkit_engine::{Def, ErrorKind};
 
 #[tokio::test]
 async fn a_dir_pool_is_built_started_and_refreshed() {
@@ -204,8 +204,21 @@ fn qemu_sizes(path: &std::path::Path) -> (u64, u64) {
     (std::fs::metadata(path).unwrap().len(), i["actual-size"].as_u64().unwrap())
 }
 
+/// Format, capacity, allocation and backing file as `qemu-img info` reads
+/// them.
+fn qemu_facts(path: &std::path::Path) -> (String, u64, u64, Option<String>) {
+    let i = qemu_info(path);
+    let s = |k: &str| i[k].as_str().map(str::to_owned);
+    (
+        s("format").unwrap(),
+        i["virtual-size"].as_u64().unwrap(),
+        i["actual-size"].as_u64().unwrap(),
+        s("backing-filename"),
+    )
+}
+
 #[tokio::test]
-async fn raw_copies_report_the_sizes_qemu_img_sees() {
+async fn copies_report_the_sizes_qemu_img_sees() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("p");
     let e = engine();
@@ -268,9 +281,58 @@ async fn raw_copies_report_the_sizes_qemu_img_sees() {
     assert_eq!((r.format.as_deref(), r.capacity, r.allocation), (Some("raw"), cap, alloc));
     assert_eq!(cap, 32 * MIB);
 
+    // qcow2 copies: of a qcow2 image (the same size, larger), and of an
+    // overlay (flattened: no backing file).
+    let q2 = e.clone_volume(q.uuid, "q2.qcow2", Default::default()).await.unwrap();
+    let q3 = e
+        .create_volume(
+            p,
+            vol("<volume><name>q3.qcow2</name><capacity unit='MiB'>40</capacity>\
+                 <target><format type='qcow2'/></target></volume>"),
+            VolumeCreateOptions::default().from(q.uuid),
+        )
+        .await
+        .unwrap();
+    let over = e
+        .create_volume(
+            p,
+            vol(&format!(
+                "<volume><name>over.qcow2</name><target><format type='qcow2'/></target>\
+                 <backingStore><path>{}</path><format type='qcow2'/></backingStore></volume>",
+                dir.join("q.qcow2").display()
+            )),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let flat = e.clone_volume(over.uuid, "flat.qcow2", Default::default()).await.unwrap();
+    for (v, cap) in [(&q2, 32 * MIB), (&q3, 40 * MIB), (&flat, 32 * MIB)] {
+        let (format, size, alloc, backing) = qemu_facts(&dir.join(&v.name));
+        assert_eq!((v.format.as_deref(), v.capacity, v.allocation), (Some(&*format), size, alloc), "{}", v.name);
+        assert_eq!((format.as_str(), size, backing), ("qcow2", cap, None), "{}", v.name);
+        match e.object_definition(ObjectKind::Volume, v.uuid, Default::default()).unwrap() {
+            Def::Volume(d) => assert!(d.backing_store.is_none(), "{}: {d:?}", v.name),
+            d => panic!("not a volume: {d:?}"),
+        }
+    }
+    let bytes = |name: &str| {
+        let raw = tmp.path().join(format!("{name}.raw"));
+        let out = std::process::Command::new("qemu-img")
+            .args(["convert", "-f", "qcow2", "-O", "raw"])
+            .args([dir.join(name), raw.clone()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        std::fs::read(raw).unwrap()
+    };
+    let want = std::fs::read(dir.join("s.img")).unwrap();
+    for name in ["q2.qcow2", "q3.qcow2", "flat.qcow2"] {
+        assert!(bytes(name)[..32 << 20] == want[..], "{name} holds the source's bytes");
+    }
+
     // What a refresh finds (by qemu-img) is what the copies said.
     e.refresh_pool(p, Default::default()).await.unwrap();
-    for v in [&c, &big, &r] {
+    for v in [&c, &big, &r, &q2, &q3, &flat] {
         let found = e.lookup_volume(p, &v.name).unwrap();
         assert_eq!((found.capacity, found.allocation), (v.capacity, v.allocation), "{}", v.name);
     }
@@ -510,7 +572,6 @@ fn layout(path: &std::path::Path) -> (u64, bool) {
 
 #[tokio::test]
 async fn a_transient_pool_is_built_then_started_or_left_out() {
-    use virtkit_engine::Def;
     use virtkit_engine::options::CreateOptions;
     use virtkit_model::storage::Pool;
     let tmp = tempfile::tempdir().unwrap();
@@ -549,4 +610,51 @@ async fn a_transient_pool_is_built_then_started_or_left_out() {
     let err = e.create_object(Def::Network(Box::new(net)), build(BuildOptions::default())).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
     assert_eq!(err.message(), "only storage pools are built, not networks");
+}
+
+#[tokio::test]
+async fn a_defined_pool_is_built_at_its_start_when_asked() {
+    use virtkit_engine::options::StartOptions;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let e = engine();
+    let xml = format!("<pool type='dir'><name>s</name><target><path>{}</path></target></pool>", dir.display());
+    let p = define(&e, &xml).await.unwrap();
+    let build = |b: BuildOptions| StartOptions::default().build(b);
+    let state = |e: &virtkit_engine::Engine| match e.lookup_object(ObjectKind::Pool, "s").unwrap() {
+        Info::Pool(i) => (i.state.is_active(), i.persistent),
+        i => panic!("not a pool: {i:?}"),
+    };
+
+    // Not built: the start fails, the pool stays defined and inactive.
+    let err = e.start_object(ObjectKind::Pool, p, Default::default()).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    // Flags that exclude each other are refused before anything is made.
+    let err = e.start_object(ObjectKind::Pool, p, build(BuildOptions::default().overwrite(true).no_overwrite(true)));
+    assert_eq!(err.await.unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(state(&e), (false, true));
+    assert!(!dir.exists());
+
+    // Built, then started, in one call.
+    let i = e.start_object(ObjectKind::Pool, p, build(BuildOptions::default().no_overwrite(true))).await.unwrap();
+    let Info::Pool(i) = i else { panic!("not a pool: {i:?}") };
+    assert!(i.state.is_active() && i.persistent, "{i:?}");
+    assert!(dir.is_dir());
+    e.stop_object(ObjectKind::Pool, p, Default::default()).await.unwrap();
+
+    // A failed build (the directory is there) leaves it inactive, its
+    // directory as it was.
+    std::fs::write(dir.join("kept.img"), b"kept").unwrap();
+    let err = e.start_object(ObjectKind::Pool, p, build(BuildOptions::default().no_overwrite(true))).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}");
+    assert_eq!(state(&e), (false, true));
+    assert_eq!(std::fs::read(dir.join("kept.img")).unwrap(), b"kept");
+    // A plain build over it starts it.
+    e.start_object(ObjectKind::Pool, p, build(BuildOptions::default())).await.unwrap();
+    assert_eq!(state(&e), (true, true));
+    assert!(e.lookup_volume(p, "kept.img").is_ok());
+
+    // Only pools are built.
+    let err = e.start_object(ObjectKind::Network, uuid::Uuid::new_v4(), build(BuildOptions::default())).await;
+    assert_eq!(err.unwrap_err().message(), "only storage pools are built, not networks");
 }

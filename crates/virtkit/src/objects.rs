@@ -73,7 +73,7 @@ impl Connection {
         self.writable()?;
         match self.backend() {
             Backend::Local(e) => e.start_object(kind, uuid, opts).await,
-            Backend::Remote(r) => r.start_object(kind, uuid).await,
+            Backend::Remote(r) => r.start_object(kind, uuid, opts).await,
         }
     }
 

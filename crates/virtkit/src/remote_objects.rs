@@ -12,7 +12,7 @@ use virtkit_proto::objects as conv;
 use virtkit_proto::v1;
 
 use crate::remote::{Remote, status};
-use crate::{DefineOptions, Error, ErrorKind, ListOptions, ObjectKind, Result, UndefineOptions};
+use crate::{DefineOptions, Error, ErrorKind, ListOptions, ObjectKind, Result, StartOptions, UndefineOptions};
 
 fn object(kind: ObjectKind, uuid: Uuid) -> v1::ObjectRequest {
     v1::ObjectRequest { kind: conv::kind_to(kind), uuid: uuid.to_string() }
@@ -20,6 +20,10 @@ fn object(kind: ObjectKind, uuid: Uuid) -> v1::ObjectRequest {
 
 pub(crate) fn info(r: std::result::Result<tonic::Response<v1::ObjectInfo>, tonic::Status>) -> Result<Info> {
     conv::object_from(r.map_err(status)?.into_inner())
+}
+
+fn build_flags(b: BuildOptions) -> v1::BuildFlags {
+    v1::BuildFlags { overwrite: b.overwrite, no_overwrite: b.no_overwrite }
 }
 
 impl Remote {
@@ -33,7 +37,7 @@ impl Remote {
     }
 
     pub(crate) async fn create_object(&self, def: &Def, opts: CreateOptions) -> Result<Info> {
-        let build = opts.build.map(|b| v1::BuildFlags { overwrite: b.overwrite, no_overwrite: b.no_overwrite });
+        let build = opts.build.map(build_flags);
         let msg = v1::CreateObjectRequest { kind: conv::kind_to(def.kind()), xml: def.to_xml(), build };
         info(self.c().create_object(self.req(msg)).await)
     }
@@ -47,8 +51,14 @@ impl Remote {
         info(self.c().undefine_object(self.req(msg)).await)
     }
 
-    pub(crate) async fn start_object(&self, kind: ObjectKind, uuid: Uuid) -> Result<Info> {
-        info(self.c().start_object(self.req(object(kind, uuid))).await)
+    pub(crate) async fn start_object(&self, kind: ObjectKind, uuid: Uuid, opts: StartOptions) -> Result<Info> {
+        let msg = v1::StartObjectRequest {
+            kind: conv::kind_to(kind),
+            uuid: uuid.to_string(),
+            build: opts.build.map(build_flags),
+            paused: opts.paused,
+        };
+        info(self.c().start_object(self.req(msg)).await)
     }
 
     pub(crate) async fn stop_object(&self, kind: ObjectKind, uuid: Uuid) -> Result<Info> {
