@@ -290,6 +290,15 @@ def report(res, env, mib):
             if v and lv:
                 print(f"{label + ', ' + how:<34}{fmt_t(v):>14}{fmt_t(lv):>14}{lv / v:>8.1f}x  >= 3x faster")
     print("\nratios: throughput virtkit/floor; clone time virtkit/floor; libvirt time / virtkit time")
+    # Every round, so that a reader sees the spread behind each median (on
+    # a shared machine a 1 GiB write into the page cache now and then takes
+    # several times as long, in the kernel, on either side).
+    print("\nevery round, in the order run:")
+    for k, v in res.items():
+        if k.startswith(("upload", "download")):
+            print(f"  {k}: {' '.join(f'{x:.0f}' for x in v)} MiB/s")
+        elif k.startswith("clone"):
+            print(f"  {k}: {' '.join(fmt_t(x) for x in v)}")
 
 
 def main():

@@ -159,9 +159,9 @@ impl DirBackend {
         job.check()?;
         tmp.commit(&path)?;
         match known {
-            // What it is is known (made here, or a raw copy): its allocation
-            // is the file's, as `qemu-img info` reads it (st_blocks), and a
-            // raw image is as long as its file.
+            // What it is is known (made here, or a copy): its allocation is
+            // the file's, as `qemu-img info` reads it (st_blocks), and a raw
+            // image is as long as its file.
             Some(mut info) => {
                 let meta = std::fs::metadata(&path).map_err(|e| io(format!("cannot read {}", path.display()), e))?;
                 info.actual_size = meta.blocks() * 512;
@@ -225,8 +225,8 @@ impl DirBackend {
     }
 
     /// A copy of `src` (of this pool or another) in format `fmt`; what it
-    /// is when that is known without asking `qemu-img` (a raw copy: a
-    /// file, its sizes read off it once it is in place).
+    /// is when that is known without asking `qemu-img info` (a raw copy,
+    /// most qcow2 ones).
     async fn copy(
         &self,
         vol: &Volume,
@@ -265,7 +265,13 @@ impl DirBackend {
             }
         }
         job.set_done(src_cap);
-        Ok(raw.then(|| ImageInfo::new("raw", capacity)))
+        // What it is, when qemu-img made exactly that: a raw file (its sizes
+        // are read off it), or a qcow2 image of the capacity asked, with no
+        // backing file (convert writes the source's size rounded up to 512
+        // bytes, and a resize made it the capacity).
+        let qcow2 =
+            fmt == "qcow2" && capacity >= src_cap && src_cap.is_multiple_of(512) && capacity.is_multiple_of(512);
+        Ok((raw || qcow2).then(|| ImageInfo::new(fmt, capacity)))
     }
 
     pub(crate) async fn resize(&self, pool: &Pool, vol: &Volume, to: Resize) -> Result<Volume> {
