@@ -173,6 +173,20 @@ async fn transcript(conn: &Connection) -> Vec<String> {
         last = e.revision;
         out.push(format!("{} {} {:?} {} {}", e.object, e.name, e.pool, e.kind, e.detail));
     }
+    // A document's secret values only when asked for (secure), by the call
+    // every kind shares.
+    let vnc = conn
+        .define_xml(
+            "<domain type='test'><name>shown</name><memory unit='MiB'>64</memory><os><type>hvm</type></os>\
+             <devices><graphics type='vnc' passwd='sekrit'/></devices></domain>",
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let plain = conn.object_xml(ObjectKind::Domain, vnc.uuid(), Default::default()).await.unwrap();
+    let secure = conn.object_xml(ObjectKind::Domain, vnc.uuid(), XmlOptions::default().secure(true)).await.unwrap();
+    out.push(format!("secret values: {} without secure, {} with", plain.contains("sekrit"), secure.contains("sekrit")));
+    vnc.undefine(Default::default()).await.unwrap();
     // Every start option crosses the wire: a domain started paused by the
     // call every kind shares, a pool built at its start, a build refused
     // for a network.
@@ -213,6 +227,7 @@ async fn objects_over_the_daemon_answer_as_in_process() {
     assert!(l.iter().any(|x| x == "network iso None defined updated"), "{l:#?}");
     assert!(l.iter().any(|x| x.starts_with("Conflict network 'iso' is at generation 2, not 1")), "{l:#?}");
     assert!(l.iter().any(|x| x == "Paused"), "{l:#?}");
+    assert!(l.iter().any(|x| x == "secret values: false without secure, true with"), "{l:#?}");
     assert_eq!(l.last().unwrap(), "InvalidArgument only storage pools are built, not networks");
 }
 
@@ -241,6 +256,19 @@ async fn the_read_only_socket_shows_objects_and_refuses_every_change() {
         uuid: net.uuid().to_string(),
     };
     let s = raw.stop_object(common::grpc::req(msg, "test:///default")).await.unwrap_err();
+    assert_eq!(s.code(), tonic::Code::PermissionDenied);
+    // Secret values are refused too, by the library and by the daemon.
+    let dom = ro.lookup_domain("test").await.unwrap();
+    let secure = XmlOptions::default().secure(true);
+    denied(ro.object_xml(ObjectKind::Domain, dom.uuid(), secure).await.map(drop));
+    assert!(ro.object_xml(ObjectKind::Domain, dom.uuid(), Default::default()).await.is_ok());
+    let msg = virtkit_proto::v1::GetObjectXmlRequest {
+        kind: virtkit_proto::objects::kind_to(ObjectKind::Domain),
+        uuid: dom.uuid().to_string(),
+        inactive: false,
+        secure: true,
+    };
+    let s = raw.get_object_xml(common::grpc::req(msg, "test:///default")).await.unwrap_err();
     assert_eq!(s.code(), tonic::Code::PermissionDenied);
     let host = "<host mac='52:54:00:0a:0b:01' ip='192.168.122.5'/>";
     let up = NetworkUpdate::new(NetworkUpdateCommand::AddLast, NetworkUpdateSection::IpDhcpHost, host);

@@ -158,8 +158,11 @@ impl Service {
         req: Request<v1::GetObjectXmlRequest>,
     ) -> Reply<v1::GetObjectXmlReply> {
         let m = req.get_ref();
-        let (conn, k, u) = self.object(&req, "get-object-xml", Access::Read, m.kind, &m.uuid)?;
-        let xml = conn.object_xml(k, u, virtkit::XmlOptions::default().inactive(m.inactive)).await.map_err(status)?;
+        // Secret values only for a read-write caller that asks for them.
+        let access = if m.secure { Access::Write } else { Access::Read };
+        let (conn, k, u) = self.object(&req, "get-object-xml", access, m.kind, &m.uuid)?;
+        let opts = virtkit::XmlOptions::default().inactive(m.inactive).secure(m.secure);
+        let xml = conn.object_xml(k, u, opts).await.map_err(status)?;
         Ok(Response::new(v1::GetObjectXmlReply { xml }))
     }
 

@@ -514,10 +514,7 @@ impl Domain {
 
     /// Refuses `secure` on a read-only connection.
     fn may_see(&self, opts: &XmlOptions) -> Result<()> {
-        if opts.secure && self.conn.inner.read_only {
-            return Err(Error::new(ErrorKind::PermissionDenied, "secret values are refused on a read-only connection"));
-        }
-        Ok(())
+        self.conn.may_see(opts)
     }
 
     /// The definition as canonical XML (secret values as in [`definition`](Self::definition)).

@@ -123,12 +123,23 @@ impl Connection {
         }
     }
 
-    /// The canonical XML: the live definition, or with `inactive` the stored one.
+    /// The canonical XML: the live definition, or with `inactive` the stored
+    /// one; its secret values only with `secure`, which a read-only
+    /// connection may not ask for.
     pub async fn object_xml(&self, kind: ObjectKind, uuid: Uuid, opts: XmlOptions) -> Result<String> {
+        self.may_see(&opts)?;
         match self.backend() {
             Backend::Local(e) => e.object_xml(kind, uuid, opts),
-            Backend::Remote(r) => r.object_xml(kind, uuid, opts.inactive).await,
+            Backend::Remote(r) => r.object_xml(kind, uuid, &opts).await,
         }
+    }
+
+    /// Refuses `secure` on a read-only connection.
+    pub(crate) fn may_see(&self, opts: &XmlOptions) -> Result<()> {
+        if opts.secure && self.inner.read_only {
+            return Err(Error::new(ErrorKind::PermissionDenied, "secret values are refused on a read-only connection"));
+        }
+        Ok(())
     }
 
     /// Asks the long job an object is busy with to stop; `false` when none.

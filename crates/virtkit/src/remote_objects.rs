@@ -12,7 +12,9 @@ use virtkit_proto::objects as conv;
 use virtkit_proto::v1;
 
 use crate::remote::{Remote, status};
-use crate::{DefineOptions, Error, ErrorKind, ListOptions, ObjectKind, Result, StartOptions, UndefineOptions};
+use crate::{
+    DefineOptions, Error, ErrorKind, ListOptions, ObjectKind, Result, StartOptions, UndefineOptions, XmlOptions,
+};
 
 fn object(kind: ObjectKind, uuid: Uuid) -> v1::ObjectRequest {
     v1::ObjectRequest { kind: conv::kind_to(kind), uuid: uuid.to_string() }
@@ -120,8 +122,13 @@ impl Remote {
         conv::list_from(self.c().list_objects(self.req(msg)).await.map_err(status)?.into_inner())
     }
 
-    pub(crate) async fn object_xml(&self, kind: ObjectKind, uuid: Uuid, inactive: bool) -> Result<String> {
-        let msg = v1::GetObjectXmlRequest { kind: conv::kind_to(kind), uuid: uuid.to_string(), inactive };
+    pub(crate) async fn object_xml(&self, kind: ObjectKind, uuid: Uuid, opts: &XmlOptions) -> Result<String> {
+        let msg = v1::GetObjectXmlRequest {
+            kind: conv::kind_to(kind),
+            uuid: uuid.to_string(),
+            inactive: opts.inactive,
+            secure: opts.secure,
+        };
         Ok(self.c().get_object_xml(self.req(msg)).await.map_err(status)?.into_inner().xml)
     }
 
