@@ -132,7 +132,12 @@ async fn read_only_socket_refuses_every_change_and_changes_nothing() {
                 "create",
                 c.create_domain(req(v1::CreateDomainRequest { xml: xml.into(), paused: false }, uri)).await.map(drop),
             ),
-            ("undefine", c.undefine_domain(req(v1::UndefineDomainRequest { uuid: u() }, uri)).await.map(drop)),
+            (
+                "undefine",
+                c.undefine_domain(req(v1::UndefineDomainRequest { uuid: u(), expected_generation: None }, uri))
+                    .await
+                    .map(drop),
+            ),
             ("start", c.start_domain(req(v1::StartDomainRequest { uuid: u(), paused: false }, uri)).await.map(drop)),
             (
                 "shutdown",
@@ -549,4 +554,25 @@ async fn a_remote_connection_sees_the_warnings_of_the_daemons_driver() {
     assert_eq!(w, [format!("{}: not a virtkit file", stray.display())], "{}", d.log());
     // The daemon's other driver met nothing.
     assert_eq!(Connection::open(&d.uri("test")).await.unwrap().warnings(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_domain_undefine_that_expects_a_generation_is_checked_by_the_daemon() {
+    use virtkit::{Connection, DefineOptions, ErrorKind, UndefineOptions};
+    let d = Daemon::start(&[]);
+    let c = Connection::open(&d.uri("test")).await.unwrap();
+    let xml = |mib: u32| {
+        format!(
+            "<domain type='test'><name>gen</name><uuid>6f1c2b9e-0d4a-4c1e-9a55-3b7de0a1c001</uuid><memory unit='MiB'>{mib}</memory><os><type>hvm</type></os></domain>"
+        )
+    };
+    let dom = c.define_xml(&xml(64), DefineOptions::default()).await.unwrap();
+    c.define_xml(&xml(128), DefineOptions::default()).await.unwrap();
+    let now = dom.info(Default::default()).await.unwrap().generation;
+    // A client that read the first definition may not undefine the second.
+    let err = dom.undefine(UndefineOptions::default().expected_generation(now - 1)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert!(c.lookup_domain("gen").await.is_ok(), "a refused undefine removed the domain");
+    dom.undefine(UndefineOptions::default().expected_generation(now)).await.unwrap();
+    assert_eq!(c.lookup_domain("gen").await.unwrap_err().kind(), ErrorKind::NotFound);
 }

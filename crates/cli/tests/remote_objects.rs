@@ -200,6 +200,8 @@ async fn transcript(conn: &Connection) -> Vec<String> {
     let paused = StartOptions::default().paused(true);
     conn.start_object(ObjectKind::Domain, dom.uuid(), paused).await.unwrap();
     out.push(format!("{:?}", dom.info(Default::default()).await.unwrap().state));
+    let err = dom.start(StartOptions::default().build(BuildOptions::default())).await.unwrap_err();
+    out.push(format!("{:?} {}", err.kind(), err));
     dom.power_off(Default::default()).await.unwrap();
     dom.undefine(Default::default()).await.unwrap();
     let pool = conn.define_pool_xml(POOL, Default::default()).await.unwrap();
@@ -227,6 +229,7 @@ async fn objects_over_the_daemon_answer_as_in_process() {
     assert!(l.iter().any(|x| x == "network iso None defined updated"), "{l:#?}");
     assert!(l.iter().any(|x| x.starts_with("Conflict network 'iso' is at generation 2, not 1")), "{l:#?}");
     assert!(l.iter().any(|x| x == "Paused"), "{l:#?}");
+    assert!(l.iter().any(|x| x == "InvalidArgument only storage pools are built, not domains"), "{l:#?}");
     assert!(l.iter().any(|x| x == "secret values: false without secure, true with"), "{l:#?}");
     assert_eq!(l.last().unwrap(), "InvalidArgument only storage pools are built, not networks");
 }

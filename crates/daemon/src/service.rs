@@ -203,7 +203,11 @@ impl Virtkit for Service {
         req: Request<v1::UndefineDomainRequest>,
     ) -> Result<Response<v1::UndefineDomainReply>, Status> {
         let d = self.domain(&req, "undefine-domain", Access::Write, &req.get_ref().uuid).await?;
-        d.undefine(Default::default()).await.map_err(status)?;
+        let mut opts = virtkit::UndefineOptions::default();
+        if let Some(g) = req.get_ref().expected_generation {
+            opts = opts.expected_generation(g);
+        }
+        d.undefine(opts).await.map_err(status)?;
         Ok(Response::new(v1::UndefineDomainReply {}))
     }
 

@@ -24,7 +24,7 @@ use crate::network_driver::NetworkDriver;
 use crate::options::{
     AutostartOptions, CreateOptions, DefineOptions, InfoOptions, ListOptions, NativeOptions, PowerOffOptions,
     RebootOptions, ResetOptions, ResumeOptions, ShutdownOptions, StartOptions, SuspendOptions, UndefineOptions,
-    WatchOptions, XmlOptions,
+    WatchOptions, XmlOptions, only_pools_are_built,
 };
 use crate::registry::{Registry, Watcher};
 use crate::storage_driver::StorageDriver;
@@ -318,10 +318,12 @@ impl Engine {
 
     /// Starts a transient domain from a definition that is not stored.
     pub async fn create(&self, def: Domain, opts: CreateOptions) -> Result<DomainInfo> {
+        only_pools_are_built(ObjectKind::Domain, opts.build.as_ref())?;
         self.run(move |i| async move { i.create(def, opts).await }).await
     }
 
     pub async fn start(&self, uuid: Uuid, opts: StartOptions) -> Result<DomainInfo> {
+        only_pools_are_built(ObjectKind::Domain, opts.build.as_ref())?;
         self.run(move |i| async move { i.start(uuid, opts).await }).await
     }
 

@@ -17,8 +17,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::kind::{Kind, Record};
 use crate::network::NetworkKind;
 use crate::options::{
-    AddressSource, AutostartOptions, BuildOptions, CreateOptions, DefineOptions, InfoOptions, InterfaceAddressOptions,
-    LeaseOptions, ListOptions, StartOptions, StopOptions, UndefineOptions, XmlOptions,
+    AddressSource, AutostartOptions, CreateOptions, DefineOptions, InfoOptions, InterfaceAddressOptions, LeaseOptions,
+    ListOptions, StartOptions, StopOptions, UndefineOptions, XmlOptions, only_pools_are_built,
 };
 use crate::secret::SecretKind;
 use crate::storage::PoolKind;
@@ -181,17 +181,6 @@ macro_rules! by_kind {
 /// definition of their own to define, undefine or autostart.
 fn not_for_volumes(kind: ObjectKind, verb: &str) -> Result<()> {
     if kind == ObjectKind::Volume { Err(volumes_cannot(verb)) } else { Ok(()) }
-}
-
-/// A build is asked of pools only (`pool-create --build`, `pool-start --build`).
-fn only_pools_are_built(kind: ObjectKind, build: Option<&BuildOptions>) -> Result<()> {
-    if build.is_some() && kind != ObjectKind::Pool {
-        return Err(Error::new(
-            ErrorKind::InvalidArgument,
-            format!("only storage pools are built, not {}s", kind.noun()),
-        ));
-    }
-    Ok(())
 }
 
 fn volumes_cannot(verb: &str) -> Error {

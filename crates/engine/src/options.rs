@@ -271,6 +271,18 @@ pub struct NetworkUpdateOptions {
 }
 setters!(NetworkUpdateOptions { live: bool, config: bool, expected_generation: u64 });
 
+/// Refuses a build asked of a kind that is not built: only pools are
+/// (`pool-create --build`, `pool-start --build`).
+pub fn only_pools_are_built(kind: ObjectKind, build: Option<&BuildOptions>) -> crate::Result<()> {
+    if build.is_some() && kind != ObjectKind::Pool {
+        return Err(crate::Error::new(
+            crate::ErrorKind::InvalidArgument,
+            format!("only storage pools are built, not {}s", kind.noun()),
+        ));
+    }
+    Ok(())
+}
+
 /// Options for building a pool's storage (`pool-build`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]

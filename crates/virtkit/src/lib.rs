@@ -41,6 +41,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use uuid::Uuid;
 use virtkit_engine::Engine;
+use virtkit_engine::options::only_pools_are_built;
 use virtkit_model::domain::Domain as DomainDef;
 
 pub use daemon::daemon_socket;
@@ -289,6 +290,7 @@ impl Connection {
 
     pub async fn create(&self, def: DomainDef, opts: CreateOptions) -> Result<Domain> {
         self.writable()?;
+        only_pools_are_built(ObjectKind::Domain, opts.build.as_ref())?;
         let info = match self.backend() {
             Backend::Local(e) => e.create(def, opts).await?,
             Backend::Remote(r) => r.create(def.to_xml(), opts).await?,
@@ -536,6 +538,7 @@ impl Domain {
 
     pub async fn start(&self, opts: StartOptions) -> Result<()> {
         self.conn.writable()?;
+        only_pools_are_built(ObjectKind::Domain, opts.build.as_ref())?;
         match self.backend() {
             Backend::Local(e) => e.start(self.uuid, opts).await.map(drop),
             Backend::Remote(r) => r.start(self.uuid, opts.paused).await,
@@ -603,7 +606,7 @@ impl Domain {
         self.conn.writable()?;
         match self.backend() {
             Backend::Local(e) => e.undefine(self.uuid, opts).await.map(drop),
-            Backend::Remote(r) => r.undefine(self.uuid).await,
+            Backend::Remote(r) => r.undefine(self.uuid, &opts).await,
         }
     }
 

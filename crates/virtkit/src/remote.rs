@@ -16,7 +16,7 @@ use virtkit_proto::v1::virtkit_client::VirtkitClient;
 
 use crate::{
     Capabilities, CreateOptions, DefineOptions, DomainInfo, DomainList, Error, ErrorKind, Event, HostInfo, InfoOptions,
-    ListOptions, Result, ShutdownMode, Uri,
+    ListOptions, Result, ShutdownMode, UndefineOptions, Uri,
 };
 
 /// How to reach the daemon.
@@ -260,11 +260,9 @@ impl Remote {
         Ok(())
     }
 
-    pub(crate) async fn undefine(&self, uuid: uuid::Uuid) -> Result<()> {
-        self.c()
-            .undefine_domain(self.req(v1::UndefineDomainRequest { uuid: uuid.to_string() }))
-            .await
-            .map_err(status)?;
+    pub(crate) async fn undefine(&self, uuid: uuid::Uuid, opts: &UndefineOptions) -> Result<()> {
+        let msg = v1::UndefineDomainRequest { uuid: uuid.to_string(), expected_generation: opts.expected_generation };
+        self.c().undefine_domain(self.req(msg)).await.map_err(status)?;
         Ok(())
     }
 

@@ -56,7 +56,8 @@ async fn race(d: &Daemon, names: usize, defines: usize, undefines: usize) -> (us
         calls.spawn(async move {
             let _permit = permit;
             if undefine {
-                let r = c.undefine_domain(req(v1::UndefineDomainRequest { uuid }, URI)).await;
+                let r =
+                    c.undefine_domain(req(v1::UndefineDomainRequest { uuid, expected_generation: None }, URI)).await;
                 // Not there (undefined already): a fair answer.
                 match r {
                     Err(e) if kind(&e) != Some("not-found") => Err(format!("undefine: {e:?}")),
