@@ -32,7 +32,7 @@ async fn transcript(conn: &Connection) -> Vec<String> {
     let p = conn.define_secret_xml(&secret_xml(P, true, "private"), Default::default()).await.unwrap();
     out.push(format!("{:?}", s.set_value(b"chap password", Default::default()).await.unwrap()));
     out.push(format!("{:?}", p.set_value(&[0, 1, 2, 255], Default::default()).await.unwrap()));
-    out.push(format!("{:?}", String::from_utf8(s.value(Default::default()).await.unwrap())));
+    out.push(format!("{:?}", String::from_utf8(s.value(Default::default()).await.unwrap().to_vec())));
     let e = p.value(Default::default()).await.unwrap_err();
     out.push(format!("{:?} {e}", e.kind()));
     let found = conn.lookup_secret_by_usage("iscsi", "private").await.unwrap();
@@ -96,7 +96,7 @@ async fn the_read_only_socket_refuses_setting_and_reading_values() {
     let set = virtkit_proto::v1::SetSecretValueRequest { uuid: A.into(), value: b"x".to_vec() };
     let st = raw.set_secret_value(common::grpc::req(set, "test:///default")).await.unwrap_err();
     assert_eq!(st.code(), tonic::Code::PermissionDenied);
-    assert_eq!(s.value(Default::default()).await.unwrap(), b"pw");
+    assert_eq!(s.value(Default::default()).await.unwrap().as_bytes(), b"pw");
     // A usage type for another kind, and a garbled UUID, name the field.
     let mut raw = common::grpc::client(&d.sock()).await;
     let bad = virtkit_proto::v1::LookupObjectRequest {

@@ -385,7 +385,8 @@ impl Service {
     ) -> Reply<v1::GetSecretValueReply> {
         let s = self.secret(&req, "get-secret-value", &req.get_ref().uuid).await?;
         let value = s.value(Default::default()).await.map_err(status)?;
-        Ok(Response::new(v1::GetSecretValueReply { value }))
+        // The reply's copy is prost's, not wiped (the stored value is).
+        Ok(Response::new(v1::GetSecretValueReply { value: value.to_vec() }))
     }
 
     pub(crate) async fn update_network_call(&self, req: Request<v1::UpdateNetworkRequest>) -> Reply<v1::ObjectInfo> {

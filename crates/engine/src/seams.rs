@@ -42,6 +42,12 @@ impl From<Zeroizing<Vec<u8>>> for SecretBytes {
     }
 }
 
+impl AsRef<[u8]> for SecretBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 impl std::ops::Deref for SecretBytes {
     type Target = [u8];
     fn deref(&self) -> &[u8] {

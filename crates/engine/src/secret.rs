@@ -170,13 +170,13 @@ impl Engine {
 
     /// A secret's value (`virSecretGetValue`); refused for a private one.
     /// The copy returned is the caller's, and is not wiped.
-    pub fn get_secret_value(&self, uuid: Uuid, _opts: SecretValueOptions) -> Result<Vec<u8>> {
+    pub fn get_secret_value(&self, uuid: Uuid, _opts: SecretValueOptions) -> Result<SecretBytes> {
         let reg = self.inner.lock();
         let r = reg.secrets.get(&uuid)?;
         if r.config.as_ref().is_some_and(|c| c.private) {
             return Err(Error::new(ErrorKind::PermissionDenied, format!("secret {uuid} is private")));
         }
-        value_of(r).map(|v| v.as_bytes().to_vec())
+        value_of(r)
     }
 
     /// The secret with this usage (`virSecretLookupByUsage`).

@@ -134,8 +134,11 @@ async fn values_are_kept_beside_the_definition_with_mode_0600_and_ephemeral_ones
         for u in [p, q, eph] {
             e.set_secret_value(u, format!("value of {u}").into_bytes(), Default::default()).await.unwrap();
         }
-        assert_eq!(e.get_secret_value(q, Default::default()).unwrap(), format!("value of {q}").into_bytes());
-        assert_eq!(e.get_secret_value(eph, Default::default()).unwrap(), format!("value of {eph}").into_bytes());
+        assert_eq!(e.get_secret_value(q, Default::default()).unwrap().as_bytes(), format!("value of {q}").into_bytes());
+        assert_eq!(
+            e.get_secret_value(eph, Default::default()).unwrap().as_bytes(),
+            format!("value of {eph}").into_bytes()
+        );
         let err = e.get_secret_value(p, Default::default()).unwrap_err();
         assert_eq!(
             (err.kind(), err.message().to_owned()),
@@ -153,7 +156,7 @@ async fn values_are_kept_beside_the_definition_with_mode_0600_and_ephemeral_ones
 
     let e = open(dir.path()).await;
     assert_eq!(e.load_problems(), Vec::<String>::new());
-    assert_eq!(e.get_secret_value(q, Default::default()).unwrap(), format!("value of {q}").into_bytes());
+    assert_eq!(e.get_secret_value(q, Default::default()).unwrap().as_bytes(), format!("value of {q}").into_bytes());
     assert!(secret(e.lookup_object(ObjectKind::Secret, &p.to_string()).unwrap()).has_value);
     assert_eq!(e.lookup_object(ObjectKind::Secret, &eph.to_string()).unwrap_err().kind(), ErrorKind::NotFound);
     e.undefine_object(ObjectKind::Secret, p, Default::default()).await.unwrap();

@@ -58,6 +58,7 @@ pub use virtkit_engine::options::{
     NativeOptions, PowerOffOptions, RebootOptions, ResetOptions, ResumeOptions, ShutdownMode, ShutdownOptions,
     StartOptions, StatsOptions, SuspendOptions, UndefineOptions, WatchOptions, XmlOptions,
 };
+pub use virtkit_engine::seams::SecretBytes;
 pub use virtkit_engine::types::{
     BlockStats, Capabilities, DomainInfo, DomainList, DomainState, DomainStats, Event, EventDetail, EventKind,
     HostInfo, JobInfo, JobKind, List, NetStats, ObjectKind, ObjectState, ResourceState, State, StateReason, Version,

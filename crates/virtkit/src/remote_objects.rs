@@ -5,6 +5,7 @@ use uuid::Uuid;
 use virtkit_engine::options::{
     BuildOptions, CreateOptions, NetworkUpdateOptions, ResizeOptions, VolumeCreateOptions, WipeAlgorithm,
 };
+use virtkit_engine::seams::SecretBytes;
 use virtkit_engine::types::{Lease, List};
 use virtkit_engine::{Def, Info};
 use virtkit_model::network::NetworkUpdate;
@@ -97,9 +98,10 @@ impl Remote {
         info(self.c().set_secret_value(self.req(msg)).await)
     }
 
-    pub(crate) async fn get_secret_value(&self, secret: Uuid) -> Result<Vec<u8>> {
+    pub(crate) async fn get_secret_value(&self, secret: Uuid) -> Result<SecretBytes> {
         let msg = v1::GetSecretValueRequest { uuid: secret.to_string() };
-        Ok(self.c().get_secret_value(self.req(msg)).await.map_err(status)?.into_inner().value)
+        let value = self.c().get_secret_value(self.req(msg)).await.map_err(status)?.into_inner().value;
+        Ok(SecretBytes::new(value))
     }
 
     pub(crate) async fn object_info(&self, kind: ObjectKind, uuid: Uuid) -> Result<Info> {

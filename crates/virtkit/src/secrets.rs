@@ -15,7 +15,7 @@
 //!     .await?;
 //! s.set_value(b"password", Default::default()).await?;
 //! let found = conn.lookup_secret_by_usage("iscsi", "chap").await?;
-//! assert_eq!(found.value(Default::default()).await?, b"password");
+//! assert_eq!(found.value(Default::default()).await?.as_bytes(), b"password");
 //! # Ok(())
 //! # }
 //! ```
@@ -25,7 +25,7 @@ use virtkit_model::secret::Secret as SecretDef;
 
 use crate::objects::{kinds, typed_list};
 use crate::{Backend, Connection, Def, DefineOptions, Error, Info, ListOptions, ObjectKind, Result, Secret};
-use crate::{SecretInfo, UndefineOptions};
+use crate::{SecretBytes, SecretInfo, UndefineOptions};
 
 impl Connection {
     pub async fn define_secret_xml(&self, xml: &str, opts: DefineOptions) -> Result<Secret> {
@@ -71,8 +71,9 @@ impl Secret {
         <kinds::Secret as kinds::Kind>::info(i)
     }
 
-    /// Its value; refused when it is private or has none.
-    pub async fn value(&self, opts: SecretValueOptions) -> Result<Vec<u8>> {
+    /// Its value; refused when it is private or has none. The bytes are
+    /// wiped from memory when the last copy of the value is dropped.
+    pub async fn value(&self, opts: SecretValueOptions) -> Result<SecretBytes> {
         let conn = self.connection();
         conn.writable()?;
         match conn.backend() {
