@@ -117,9 +117,7 @@ pub(crate) async fn receive(
     let end = match data.as_file() {
         Some(from) => {
             let len = from.left().unwrap_or(0);
-            if let Some(limit) = limit.filter(|&l| offset + len > l) {
-                return Err(too_long(limit - offset));
-            }
+            within(limit, offset, offset + len)?;
             let n =
                 copy(Ends { from: from.shared(), from_at: from.at(), to: f.clone(), to_at: offset }, len, job).await?;
             from.advance(n);
@@ -132,8 +130,15 @@ pub(crate) async fn receive(
     Ok(end)
 }
 
-fn too_long(asked: u64) -> Error {
-    Error::new(ErrorKind::InvalidArgument, format!("the upload is longer than the {asked} bytes asked for"))
+/// Refuses an upload from `offset` that would end past `limit`.
+fn within(limit: Option<u64>, offset: u64, end: u64) -> Result<()> {
+    match limit {
+        Some(l) if end > l => Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("the upload is longer than the {} bytes asked for", l - offset),
+        )),
+        _ => Ok(()),
+    }
 }
 
 async fn receive_pieces(
@@ -162,11 +167,7 @@ async fn receive_pieces(
             batch.push(more);
         }
         let end = at + n;
-        if let Some(limit) = limit
-            && end > limit
-        {
-            return Err(too_long(limit - offset));
-        }
+        within(limit, offset, end)?;
         let (f2, p2) = (f.clone(), path.to_path_buf());
         blocking(move || {
             let mut pos = at;

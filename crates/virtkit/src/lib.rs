@@ -291,10 +291,14 @@ impl Connection {
 
     pub async fn create(&self, def: DomainDef, opts: CreateOptions) -> Result<Domain> {
         self.writable()?;
-        only_pools_are_built(ObjectKind::Domain, opts.build.as_ref())?;
         let info = match self.backend() {
             Backend::Local(e) => e.create(def, opts).await?,
-            Backend::Remote(r) => r.create(def.to_xml(), opts).await?,
+            Backend::Remote(r) => {
+                // A domain's calls on the wire carry no build: refused here,
+                // as the engine refuses it in process.
+                only_pools_are_built(ObjectKind::Domain, opts.build.as_ref())?;
+                r.create(def.to_xml(), opts).await?
+            }
         };
         Ok(self.handle(info))
     }
@@ -539,10 +543,13 @@ impl Domain {
 
     pub async fn start(&self, opts: StartOptions) -> Result<()> {
         self.conn.writable()?;
-        only_pools_are_built(ObjectKind::Domain, opts.build.as_ref())?;
         match self.backend() {
             Backend::Local(e) => e.start(self.uuid, opts).await.map(drop),
-            Backend::Remote(r) => r.start(self.uuid, opts.paused).await,
+            Backend::Remote(r) => {
+                // As in create: refused here, as the engine refuses it.
+                only_pools_are_built(ObjectKind::Domain, opts.build.as_ref())?;
+                r.start(self.uuid, opts.paused).await
+            }
         }
     }
 

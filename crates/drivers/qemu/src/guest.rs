@@ -273,7 +273,7 @@ pub(crate) async fn monitor(st: Arc<Shared>, vm: Arc<Vm>, mut events: tokio::syn
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
 
     use serde_json::Value;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -309,13 +309,20 @@ mod tests {
         Arc::new(Domain::new(DomainType::Qemu, "g", ByteSize::mib(64)))
     }
 
-    #[tokio::test]
-    async fn a_gone_qemu_is_shut_off_when_its_stop_was_recorded_and_crashed_when_not() {
+    /// What a reconnect test starts from: a driver on a root of its own,
+    /// the guest, and where its runtime directory goes (not made yet).
+    fn reconnecting() -> (tempfile::TempDir, QemuDriver, Arc<Domain>, DomainRef, PathBuf) {
         let root = tempfile::tempdir().unwrap();
         let driver = QemuDriver::new(root.path());
         let def = guest();
         let dom = DomainRef::new(def.uuid, "g");
         let run_dir = root.path().join("run").join(def.uuid.to_string());
+        (root, driver, def, dom, run_dir)
+    }
+
+    #[tokio::test]
+    async fn a_gone_qemu_is_shut_off_when_its_stop_was_recorded_and_crashed_when_not() {
+        let (_root, driver, def, dom, run_dir) = reconnecting();
         let record = driver.state.stop_record(def.uuid);
         let (mut child, pid) = stand_in();
         child.kill().await.unwrap();
@@ -343,11 +350,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stop_the_last_engine_left_half_done_is_finished() {
-        let root = tempfile::tempdir().unwrap();
-        let driver = QemuDriver::new(root.path());
-        let def = guest();
-        let dom = DomainRef::new(def.uuid, "g");
-        let run_dir = root.path().join("run").join(def.uuid.to_string());
+        let (_root, driver, def, dom, run_dir) = reconnecting();
         std::fs::create_dir_all(&run_dir).unwrap();
         std::fs::write(driver.state.stop_record(def.uuid), "destroyed").unwrap();
         let (mut child, pid) = stand_in();
@@ -361,11 +364,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_live_qemu_whose_monitor_does_not_answer_is_stopped_not_left_running() {
-        let root = tempfile::tempdir().unwrap();
-        let driver = QemuDriver::new(root.path());
-        let def = guest();
-        let dom = DomainRef::new(def.uuid, "g");
-        let run_dir = root.path().join("run").join(def.uuid.to_string());
+        let (root, driver, def, dom, run_dir) = reconnecting();
         // No monitor socket in the run directory: nothing answers there.
         std::fs::create_dir_all(&run_dir).unwrap();
         std::fs::create_dir_all(root.path().join("log")).unwrap();
